@@ -1,0 +1,280 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import {
+  idOfToken,
+  SessionExistsError,
+  type JsonValue,
+  type SessionRecord,
+  type SessionStore,
+} from "../core/index.js";
+import { mintToken } from "../core/token.js";
+
+export interface ConformanceOptions {
+  /** Shown as the suite's title. */
+  name: string;
+  /** A store for one test. Called once per test; every store is closed afterwards. */
+  createStore: () => SessionStore | Promise<SessionStore>;
+  /** Called once after the suite (drop tables, delete key prefixes...). */
+  cleanup?: () => void | Promise<void>;
+}
+
+const HOUR = 3_600_000;
+
+/** A record as createSessions would write it. */
+export function sampleRecord(overrides: Partial<SessionRecord> & { userId?: string | null } = {}): SessionRecord {
+  const userId = overrides.userId ?? null;
+  const now = Date.now();
+  return {
+    id: idOfToken(mintToken(userId)),
+    userId,
+    data: { theme: "dark", cart: ["a", "b"] },
+    createdAt: now,
+    lastSeenAt: now,
+    expiresAt: now + HOUR,
+    absoluteExpiresAt: now + 12 * HOUR,
+    version: 1,
+    ...overrides,
+  };
+}
+
+const newIdFor = (userId: string | null) => idOfToken(mintToken(userId));
+
+/**
+ * The store contract as tests: every latchkey store passes it, and a third
+ * party's store should too. Runs under node:test.
+ * @example
+ * // my-store.test.ts, run with `node --test`
+ * import { runStoreConformance } from "latchkey/conformance";
+ * runStoreConformance({ name: "my store", createStore: () => myStore({ url: process.env.MY_URL }) });
+ */
+export function runStoreConformance(options: ConformanceOptions): void {
+  describe(`store conformance: ${options.name}`, () => {
+    const opened: SessionStore[] = [];
+    const fresh = async (): Promise<SessionStore> => {
+      const store = await options.createStore();
+      opened.push(store);
+      return store;
+    };
+    after(async () => {
+      for (const store of opened) await store.close().catch(() => undefined);
+      await options.cleanup?.();
+    });
+
+    it("create then get returns the same record", async () => {
+      const store = await fresh();
+      const record = sampleRecord({ userId: "alice" });
+      await store.create(record);
+      assert.deepEqual(await store.get(record.id), record);
+    });
+
+    it("get of an unknown id is null", async () => {
+      const store = await fresh();
+      assert.equal(await store.get(sampleRecord().id), null);
+    });
+
+    it("create never overwrites an existing id (G1)", async () => {
+      const store = await fresh();
+      const record = sampleRecord();
+      await store.create(record);
+      await assert.rejects(store.create({ ...record, data: { evil: true } }), SessionExistsError);
+      assert.deepEqual((await store.get(record.id))?.data, record.data);
+    });
+
+    it("values round-trip as JSON, with awkward keys", async () => {
+      const store = await fresh();
+      const data: Record<string, JsonValue> = {
+        "a.b": 1,
+        'q"uote': "x",
+        "ünïcødé ✓": { nested: [1, 2.5, null, true, "ß"] },
+        $dollar: -0.125,
+        "with space": "",
+        big: 9_007_199_254_740_991,
+      };
+      const record = sampleRecord({ data });
+      await store.create(record);
+      assert.deepEqual((await store.get(record.id))?.data, data);
+      const patched = await store.patch(record.id, {
+        change: { set: { "new.key": { deep: ["v"] }, 'q"uote': "y" }, unset: ["a.b"] },
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+      });
+      assert.equal(patched.status, "ok");
+      const { "a.b": _removed, ...rest } = data;
+      assert.deepEqual((await store.get(record.id))?.data, { ...rest, 'q"uote': "y", "new.key": { deep: ["v"] } });
+    });
+
+    it("patch writes only the changed keys and bumps the version", async () => {
+      const store = await fresh();
+      const record = sampleRecord();
+      await store.create(record);
+      const result = await store.patch(record.id, {
+        change: { set: { theme: "light", count: 3 }, unset: ["cart"] },
+        lastSeenAt: record.lastSeenAt + 10,
+        expiresAt: record.expiresAt + 10,
+      });
+      assert.deepEqual(result, { status: "ok", version: 2 });
+      const stored = await store.get(record.id);
+      assert.deepEqual(stored?.data, { theme: "light", count: 3 });
+      assert.equal(stored?.lastSeenAt, record.lastSeenAt + 10);
+      assert.equal(stored?.expiresAt, record.expiresAt + 10);
+      assert.equal(stored?.version, 2);
+    });
+
+    it("patch of a missing session is gone and inserts nothing (G1)", async () => {
+      const store = await fresh();
+      const record = sampleRecord();
+      const result = await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: Date.now() + HOUR });
+      assert.deepEqual(result, { status: "gone" });
+      assert.equal(await store.get(record.id), null);
+    });
+
+    it("overlapping patches of different keys all persist (G2)", async () => {
+      const store = await fresh();
+      const record = sampleRecord({ data: {} });
+      await store.create(record);
+      const keys = Array.from({ length: 25 }, (_, i) => `k${i}`);
+      const results = await Promise.all(
+        keys.map((key, i) => store.patch(record.id, { change: { set: { [key]: i }, unset: [] }, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt })),
+      );
+      assert.ok(results.every((r) => r.status === "ok"));
+      const stored = await store.get(record.id);
+      assert.deepEqual(stored?.data, Object.fromEntries(keys.map((key, i) => [key, i])));
+      assert.equal(stored?.version, 1 + keys.length);
+    });
+
+    it("patch with a stale expected version is a conflict and writes nothing", async () => {
+      const store = await fresh();
+      const record = sampleRecord();
+      await store.create(record);
+      const first = await store.patch(record.id, { change: { set: { theme: "a" }, unset: [] }, lastSeenAt: 1, expiresAt: record.expiresAt, expectVersion: 1 });
+      assert.deepEqual(first, { status: "ok", version: 2 });
+      const second = await store.patch(record.id, { change: { set: { theme: "b" }, unset: [] }, lastSeenAt: 1, expiresAt: record.expiresAt, expectVersion: 1 });
+      assert.deepEqual(second, { status: "conflict", version: 2 });
+      assert.equal((await store.get(record.id))?.data.theme, "a");
+    });
+
+    it("touch updates last-seen of a live session and never inserts", async () => {
+      const store = await fresh();
+      const record = sampleRecord();
+      await store.create(record);
+      assert.equal(await store.touch(record.id, record.lastSeenAt + 5, record.expiresAt + 5), true);
+      const stored = await store.get(record.id);
+      assert.equal(stored?.lastSeenAt, record.lastSeenAt + 5);
+      assert.equal(stored?.expiresAt, record.expiresAt + 5);
+      assert.equal(stored?.version, 1, "touch does not change the version");
+      const missing = sampleRecord();
+      assert.equal(await store.touch(missing.id, 1, Date.now() + HOUR), false);
+      assert.equal(await store.get(missing.id), null);
+    });
+
+    it("rotate moves the data to a new id and kills the old one", async () => {
+      const store = await fresh();
+      const record = sampleRecord({ data: { cart: ["x"], theme: "dark" } });
+      await store.create(record);
+      const now = Date.now();
+      const newId = newIdFor("bob");
+      const result = await store.rotate(record.id, {
+        newId,
+        userId: "bob",
+        change: { set: { greeting: "hi" }, unset: ["theme"] },
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        absoluteExpiresAt: now + 2 * HOUR,
+      });
+      assert.equal(result.status, "ok");
+      assert.equal(await store.get(record.id), null);
+      const stored = await store.get(newId);
+      assert.deepEqual(stored?.data, { cart: ["x"], greeting: "hi" });
+      assert.equal(stored?.userId, "bob");
+      assert.equal(stored?.absoluteExpiresAt, now + 2 * HOUR);
+      if (result.status === "ok") assert.deepEqual(result.record, stored);
+      assert.deepEqual((await store.listUser("bob")).map((r) => r.id), [newId]);
+      const stale = await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: now, expiresAt: now + HOUR });
+      assert.deepEqual(stale, { status: "gone" });
+      assert.equal(await store.get(record.id), null);
+    });
+
+    it("rotate of a missing session is gone and creates nothing", async () => {
+      const store = await fresh();
+      const now = Date.now();
+      const newId = newIdFor("carol");
+      const result = await store.rotate(sampleRecord().id, {
+        newId,
+        userId: "carol",
+        change: { set: {}, unset: [] },
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        absoluteExpiresAt: now + HOUR,
+      });
+      assert.deepEqual(result, { status: "gone" });
+      assert.equal(await store.get(newId), null);
+      assert.deepEqual(await store.listUser("carol"), []);
+    });
+
+    it("rotate to another user moves the session between user indexes", async () => {
+      const store = await fresh();
+      const record = sampleRecord({ userId: "dave" });
+      await store.create(record);
+      const now = Date.now();
+      const newId = newIdFor("erin");
+      await store.rotate(record.id, { newId, userId: "erin", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR });
+      assert.deepEqual(await store.listUser("dave"), []);
+      assert.deepEqual((await store.listUser("erin")).map((r) => r.id), [newId]);
+    });
+
+    it("destroy is final: nothing brings the session back (G1)", async () => {
+      const store = await fresh();
+      const record = sampleRecord({ userId: "frank" });
+      await store.create(record);
+      assert.equal(await store.destroy(record.id), true);
+      assert.equal(await store.destroy(record.id), false);
+      assert.equal(await store.get(record.id), null);
+      assert.deepEqual(await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: Date.now() + HOUR }), { status: "gone" });
+      assert.equal(await store.touch(record.id, 1, Date.now() + HOUR), false);
+      assert.equal(await store.get(record.id), null);
+      assert.deepEqual(await store.listUser("frank"), []);
+    });
+
+    it("destroyUser deletes all of one user's sessions and no one else's", async () => {
+      const store = await fresh();
+      const mine = [sampleRecord({ userId: "gina" }), sampleRecord({ userId: "gina" }), sampleRecord({ userId: "gina" })];
+      const other = sampleRecord({ userId: "hank" });
+      const anonymous = sampleRecord();
+      for (const record of [...mine, other, anonymous]) await store.create(record);
+      assert.equal(await store.destroyUser("gina"), 3);
+      for (const record of mine) assert.equal(await store.get(record.id), null);
+      assert.ok(await store.get(other.id));
+      assert.ok(await store.get(anonymous.id));
+      assert.equal(await store.destroyUser("gina"), 0);
+      assert.deepEqual((await store.listUser("hank")).map((r) => r.id), [other.id]);
+    });
+
+    it("listUser returns exactly the user's sessions", async () => {
+      const store = await fresh();
+      const a = sampleRecord({ userId: "ivy" });
+      const b = sampleRecord({ userId: "ivy" });
+      await store.create(a);
+      await store.create(b);
+      await store.create(sampleRecord({ userId: "jack" }));
+      const listed = (await store.listUser("ivy")).map((r) => r.id).sort();
+      assert.deepEqual(listed, [a.id, b.id].sort());
+      assert.deepEqual(await store.listUser("nobody"), []);
+    });
+
+    it("sweep deletes expired records and keeps live ones", async () => {
+      const store = await fresh();
+      const now = Date.now();
+      const expired = sampleRecord({ userId: "kim", expiresAt: now - 1000, lastSeenAt: now - 2000 });
+      const live = sampleRecord({ userId: "kim" });
+      await store.create(expired);
+      await store.create(live);
+      const removed = await store.sweep(now);
+      assert.ok(removed >= 1, `sweep removed ${removed}`);
+      assert.equal(await store.get(expired.id), null);
+      assert.ok(await store.get(live.id));
+      assert.deepEqual((await store.listUser("kim")).map((r) => r.id), [live.id]);
+    });
+  });
+}

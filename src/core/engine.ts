@@ -1,0 +1,186 @@
+import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
+import type { DestroyReason, ResolvedOptions } from "./options.js";
+import { Session, type CommitOutcome } from "./session.js";
+import { SessionExistsError, type ChangeSet, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
+import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
+
+/** At most this many same-named cookies are looked up; the rest are ignored. */
+const MAX_COOKIE_CANDIDATES = 3;
+
+/**
+ * The manager's internals: token → id, load, expiry (G4), and every store
+ * write. Store errors come out as StoreUnavailableError so adapters can fail
+ * closed (G6).
+ */
+export class Engine {
+  readonly options: ResolvedOptions;
+  readonly store: SessionStore;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    this.store = options.store;
+  }
+
+  async load<Data extends object>(cookieValues: readonly string[]): Promise<Session<Data>> {
+    const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
+    for (const token of tokens) {
+      const record = await this.#call(() => this.store.get(idOfToken(token)));
+      if (!record) continue;
+      if (this.isExpired(record)) {
+        await this.#expire(record);
+        continue;
+      }
+      return new Session<Data>(this, record, token, false);
+    }
+    return new Session<Data>(this, null, null, cookieValues.length > 0);
+  }
+
+  isExpired(record: SessionRecord, now = this.options.now()): boolean {
+    return now >= record.expiresAt || now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.options.idleTimeout;
+  }
+
+  expiresAt(lastSeenAt: number, absoluteExpiresAt: number): number {
+    return Math.min(lastSeenAt + this.options.idleTimeout, absoluteExpiresAt);
+  }
+
+  cookieExpiry(record: SessionRecord): number | undefined {
+    return this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
+  }
+
+  async create(userId: string | null, data: Record<string, JsonValue>): Promise<{ record: SessionRecord; token: string }> {
+    this.#assertSize(data);
+    const now = this.options.now();
+    const token = mintToken(userId);
+    const absoluteExpiresAt = now + this.options.absoluteTimeout;
+    const record: SessionRecord = {
+      id: idOfToken(token),
+      userId,
+      data: { ...data },
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: this.expiresAt(now, absoluteExpiresAt),
+      absoluteExpiresAt,
+      version: 1,
+    };
+    await this.#call(() => this.store.create(record));
+    this.#hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
+    return { record, token };
+  }
+
+  /** Sign in: a fresh token; the old record (if any) is replaced atomically. */
+  async login(
+    previous: SessionRecord | null,
+    userId: string,
+    change: ChangeSet,
+    data: Record<string, JsonValue>,
+  ): Promise<{ record: SessionRecord; token: string }> {
+    this.#assertSize(data);
+    if (!previous) return this.create(userId, data);
+    const now = this.options.now();
+    const token = mintToken(userId);
+    const absoluteExpiresAt = now + this.options.absoluteTimeout;
+    const result = await this.#call(() =>
+      this.store.rotate(previous.id, {
+        newId: idOfToken(token),
+        userId,
+        change,
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: this.expiresAt(now, absoluteExpiresAt),
+        absoluteExpiresAt,
+      }),
+    );
+    if (result.status === "gone") {
+      // Revoked while this request held it: the old token stays dead, and the
+      // new session carries only what this request itself wrote.
+      return this.create(userId, change.set);
+    }
+    this.#hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
+    return { record: result.record, token };
+  }
+
+  async patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome> {
+    this.#assertSize(data);
+    const now = this.options.now();
+    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
+    const result = await this.#call(() =>
+      this.store.patch(record.id, {
+        change,
+        lastSeenAt: now,
+        expiresAt,
+        ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
+      }),
+    );
+    if (result.status === "gone") return "gone";
+    if (result.status === "conflict") return "conflict";
+    record.version = result.version;
+    record.lastSeenAt = now;
+    record.expiresAt = expiresAt;
+    record.data = { ...data };
+    return "saved";
+  }
+
+  /** Throttled sliding expiry: at most one write per touchInterval per session. */
+  async touchIfDue(record: SessionRecord): Promise<CommitOutcome> {
+    const now = this.options.now();
+    if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
+    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
+    const alive = await this.#call(() => this.store.touch(record.id, now, expiresAt));
+    if (!alive) return "gone";
+    record.lastSeenAt = now;
+    record.expiresAt = expiresAt;
+    return "saved";
+  }
+
+  async destroy(record: SessionRecord, reason: DestroyReason): Promise<boolean> {
+    const existed = await this.#call(() => this.store.destroy(record.id));
+    if (existed) {
+      this.#hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
+    }
+    return existed;
+  }
+
+  async #expire(record: SessionRecord): Promise<void> {
+    try {
+      await this.destroy(record, "expired");
+    } catch (error) {
+      // The record is expired either way (G4); the sweeper or the store's TTL removes it later.
+      this.options.logger.warn(`latchkey: could not delete an expired session: ${(error as Error).message}`);
+    }
+  }
+
+  #assertSize(data: Record<string, JsonValue>): void {
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    if (bytes > this.options.maxDataBytes) {
+      throw new SessionValueError(
+        `latchkey: session data is ${bytes} bytes, over maxDataBytes (${this.options.maxDataBytes}); store less in the session or raise maxDataBytes`,
+      );
+    }
+  }
+
+  #hook(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.options.logger.error(`latchkey: a session hook threw: ${(error as Error).stack ?? String(error)}`);
+    }
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError) throw error;
+      throw new StoreUnavailableError(this.store.name, error);
+    }
+  }
+
+  /** Used by the manager's admin calls. */
+  call<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#call(operation);
+  }
+
+  hook(fn: () => void): void {
+    this.#hook(fn);
+  }
+}

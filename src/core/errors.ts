@@ -1,0 +1,38 @@
+/** A store or feed failed: the request must not be treated as authenticated (G6). */
+export class StoreUnavailableError extends Error {
+  readonly store: string;
+  /** HTTP status for frameworks that read `err.status` (Express's final handler does). */
+  readonly status = 503;
+  constructor(store: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(`latchkey: session store ${store} is unavailable: ${reason}`, { cause });
+    this.name = "StoreUnavailableError";
+    this.store = store;
+  }
+}
+
+/** The session was destroyed (logout, revoke, expiry) while this request held it. */
+export class SessionGoneError extends Error {
+  readonly status = 401;
+  constructor(message = "latchkey: the session no longer exists (logged out, revoked or expired)") {
+    super(message);
+    this.name = "SessionGoneError";
+  }
+}
+
+/** `conflicts: "reject"` is on and another request changed the session first. */
+export class SessionConflictError extends Error {
+  readonly status = 409;
+  constructor() {
+    super("latchkey: the session was changed by another request since it was loaded (conflicts: \"reject\")");
+    this.name = "SessionConflictError";
+  }
+}
+
+/** A session value that cannot be stored (not JSON, or the session is over its size limit). */
+export class SessionValueError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "SessionValueError";
+  }
+}

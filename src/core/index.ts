@@ -1,0 +1,169 @@
+import { Engine } from "./engine.js";
+import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type SessionsOptions } from "./options.js";
+import type { Session } from "./session.js";
+import type { JsonValue } from "./store.js";
+import { isWellFormedId } from "./token.js";
+
+export * from "./errors.js";
+export type { CookieOptions, DestroyReason, Logger, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export { multiProcessReason } from "./options.js";
+export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
+export * from "./store.js";
+export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
+export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
+
+/** One session as listed for its user: a public handle, never the token (G5). */
+export interface SessionInfo {
+  /** Pass to `sessions.revoke(handle)`. Derived from the token's hash; cannot be used as a cookie. */
+  handle: string;
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** The earlier of idle and absolute expiry. */
+  expiresAt: number;
+  absoluteExpiresAt: number;
+}
+
+/** The session manager returned by {@link createSessions}. */
+export class Sessions<Data extends object = Record<string, JsonValue>> {
+  #engine: Engine;
+  #sweeper: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** @internal Use createSessions(). */
+  constructor(engine: Engine) {
+    this.#engine = engine;
+    const { sweepInterval } = engine.options;
+    if (sweepInterval !== false) {
+      this.#sweeper = setInterval(() => {
+        this.sweep().catch((error: Error) => engine.options.logger.warn(`latchkey: sweeping expired sessions failed: ${error.message}`));
+      }, sweepInterval);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Cookie settings, for adapters. */
+  get cookie(): ResolvedCookieOptions {
+    return this.#engine.options.cookie;
+  }
+
+  get logger(): Logger {
+    return this.#engine.options.logger;
+  }
+
+  /** The store's name, for log lines. */
+  get storeName(): string {
+    return this.#engine.store.name;
+  }
+
+  /**
+   * The session for a request, from the values of its session cookie
+   * (adapters call this). Malformed values are never looked up. Rejects with
+   * StoreUnavailableError when the store cannot answer (G6).
+   * @example
+   * const session = await sessions.load(readCookie(req.headers.cookie, sessions.cookie.name));
+   */
+  load(cookieValues: string | readonly string[] | undefined): Promise<Session<Data>> {
+    const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
+    return this.#engine.load<Data>(values);
+  }
+
+  /**
+   * Log a user out everywhere, atomically: sessions created concurrently are
+   * either counted here or were created after it resolved.
+   * @returns how many sessions were destroyed
+   * @example
+   * const count = await sessions.revokeUser("alice");
+   */
+  async revokeUser(userId: string): Promise<number> {
+    assertUserId(userId, "revokeUser");
+    const count = await this.#engine.call(() => this.#engine.store.destroyUser(userId));
+    if (count > 0) {
+      this.#engine.hook(() => this.#engine.options.hooks.destroyed?.({ handle: null, userId, reason: "revoke-user", count }));
+    }
+    return count;
+  }
+
+  /**
+   * The live sessions of a user, most recently seen first.
+   * @example
+   * for (const s of await sessions.list("alice")) console.log(s.handle, new Date(s.lastSeenAt));
+   */
+  async list(userId: string): Promise<SessionInfo[]> {
+    assertUserId(userId, "list");
+    const now = this.#engine.options.now();
+    const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
+    return records
+      .filter((record) => record.userId === userId && !this.#engine.isExpired(record, now))
+      .map((record) => ({
+        handle: record.id,
+        userId,
+        createdAt: record.createdAt,
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+        absoluteExpiresAt: record.absoluteExpiresAt,
+      }))
+      .sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+  }
+
+  /**
+   * Destroy one session by its public handle (from `list()` or `session.handle`).
+   * @returns true if it existed
+   * @example
+   * await sessions.revoke(handle);
+   */
+  async revoke(handle: string): Promise<boolean> {
+    if (typeof handle !== "string") throw new TypeError("latchkey: revoke(handle) needs a handle string from sessions.list()");
+    if (!isWellFormedId(handle)) return false;
+    const existed = await this.#engine.call(() => this.#engine.store.destroy(handle));
+    if (existed) this.#engine.hook(() => this.#engine.options.hooks.destroyed?.({ handle, userId: null, reason: "revoke", count: 1 }));
+    return existed;
+  }
+
+  /**
+   * Delete expired records now (also runs every `sweepInterval`).
+   * @example
+   * const removed = await sessions.sweep();
+   */
+  sweep(): Promise<number> {
+    return this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+  }
+
+  /**
+   * Stop the sweeper and close the store.
+   * @example
+   * process.on("SIGTERM", () => sessions.close());
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    await this.#engine.store.close();
+  }
+}
+
+function assertUserId(userId: unknown, method: string): asserts userId is string {
+  if (typeof userId !== "string" || userId.length === 0) {
+    throw new TypeError(`latchkey: ${method}(userId) needs a non-empty user id string`);
+  }
+}
+
+/**
+ * Create the session manager. Options are checked now; a process-local store
+ * in a multi-process deployment is refused (G7).
+ * @example
+ * import { createSessions } from "latchkey";
+ * import { sqliteStore } from "latchkey/sqlite";
+ *
+ * type Data = { cart?: string[]; theme?: string };
+ * const sessions = createSessions<Data>({
+ *   store: sqliteStore({ path: "./sessions.db" }),
+ *   idleTimeout: 30 * 60_000,
+ *   absoluteTimeout: 12 * 3_600_000,
+ * });
+ */
+export function createSessions<Data extends object = Record<string, JsonValue>>(options: SessionsOptions): Sessions<Data> {
+  const resolved = resolveOptions(options);
+  assertStoreFitsDeployment(resolved.store, options.allowProcessLocalStore);
+  return new Sessions<Data>(new Engine(resolved));
+}

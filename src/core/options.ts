@@ -1,0 +1,200 @@
+import cluster from "node:cluster";
+import type { SessionStore } from "./store.js";
+
+export type SameSite = "lax" | "strict" | "none";
+
+export interface CookieOptions {
+  /** Cookie name. Default "sid". */
+  name?: string;
+  /** Default "lax". "none" requires `secure: true`. */
+  sameSite?: SameSite;
+  /** "auto" (default): Secure when the request came over https (trust proxy honoured by the adapter). */
+  secure?: boolean | "auto";
+  /** Default "/". */
+  path?: string;
+  /** Default: none (host-only cookie). */
+  domain?: string;
+  /** Prefix the name with `__Host-` (forces Secure, Path=/, no Domain). Default false. */
+  hostPrefix?: boolean;
+  /** true (default): Expires = the absolute expiry. false: a browser-session cookie. */
+  persistent?: boolean;
+}
+
+export interface ResolvedCookieOptions {
+  name: string;
+  sameSite: SameSite;
+  secure: boolean | "auto";
+  path: string;
+  domain: string | undefined;
+  persistent: boolean;
+}
+
+export type DestroyReason = "logout" | "revoke" | "revoke-user" | "expired";
+
+export interface SessionHooks {
+  /** A session was first written to the store. */
+  created?(event: { handle: string; userId: string | null }): void;
+  /** login() replaced a session's token (the old one is dead everywhere). */
+  rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
+  /** Sessions were destroyed. `handle` is null for revoke-user, where `count` says how many. */
+  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
+}
+
+export interface Logger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface SessionsOptions {
+  /** Where sessions live: sqliteStore(), redisStore(), postgresStore(), or memoryStore() for one process. */
+  store: SessionStore;
+  /** Sliding idle timeout in ms. Default 30 minutes. */
+  idleTimeout?: number;
+  /** Absolute lifetime in ms, counted from login or creation. Default 12 hours. */
+  absoluteTimeout?: number;
+  /** Last-seen is written at most once per this many ms (G4 precision vs. store traffic). Default min(60 s, idleTimeout / 10). */
+  touchInterval?: number;
+  cookie?: CookieOptions;
+  /** Same key written by two overlapping requests: "last-write-wins" (default) or "reject" (409 for the later one). */
+  conflicts?: "last-write-wins" | "reject";
+  /** Largest serialized session data in bytes. Default 64 KiB. */
+  maxDataBytes?: number;
+  /** How often this process deletes expired records, in ms; false to never. Default 5 minutes. */
+  sweepInterval?: number | false;
+  /** Clock in ms since the epoch. Default Date.now; inject one in tests. */
+  now?: () => number;
+  hooks?: SessionHooks;
+  /** Where warnings and store errors are written. Default console. */
+  logger?: Logger;
+  /**
+   * Allow a process-local store (memoryStore) in a multi-process deployment.
+   * Only for tests: each process would have its own sessions (G7).
+   */
+  allowProcessLocalStore?: boolean;
+}
+
+export interface ResolvedOptions {
+  store: SessionStore;
+  idleTimeout: number;
+  absoluteTimeout: number;
+  touchInterval: number;
+  cookie: ResolvedCookieOptions;
+  conflicts: "last-write-wins" | "reject";
+  maxDataBytes: number;
+  sweepInterval: number | false;
+  now: () => number;
+  hooks: SessionHooks;
+  logger: Logger;
+}
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function positiveMs(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`latchkey: ${name} must be a positive number of milliseconds (got ${String(value)}); e.g. ${name}: 30 * 60_000`);
+  }
+  return value;
+}
+
+/** Validates options at construction: every error says what to change. */
+export function resolveOptions(options: SessionsOptions): ResolvedOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("latchkey: createSessions(options) needs an options object, e.g. createSessions({ store: sqliteStore({ path: './sessions.db' }) })");
+  }
+  const { store } = options;
+  if (!store || typeof store.get !== "function" || typeof store.patch !== "function") {
+    throw new TypeError("latchkey: options.store is required and must be a session store, e.g. store: sqliteStore({ path: './sessions.db' })");
+  }
+  const idleTimeout = positiveMs("idleTimeout", options.idleTimeout, 30 * 60_000);
+  const absoluteTimeout = positiveMs("absoluteTimeout", options.absoluteTimeout, 12 * 3_600_000);
+  if (absoluteTimeout < idleTimeout) {
+    throw new TypeError(`latchkey: absoluteTimeout (${absoluteTimeout} ms) is shorter than idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`);
+  }
+  const touchInterval = options.touchInterval === 0 ? 0 : positiveMs("touchInterval", options.touchInterval, Math.min(60_000, Math.floor(idleTimeout / 10)));
+  if (touchInterval >= idleTimeout) {
+    throw new TypeError(`latchkey: touchInterval (${touchInterval} ms) must be shorter than idleTimeout (${idleTimeout} ms), or sessions would idle out between touches`);
+  }
+  const maxDataBytes = positiveMs("maxDataBytes", options.maxDataBytes, 64 * 1024);
+  const sweepInterval = options.sweepInterval === false ? false : positiveMs("sweepInterval", options.sweepInterval, 5 * 60_000);
+  const conflicts = options.conflicts ?? "last-write-wins";
+  if (conflicts !== "last-write-wins" && conflicts !== "reject") {
+    throw new TypeError(`latchkey: conflicts must be "last-write-wins" or "reject" (got ${String(conflicts)})`);
+  }
+  if (options.now !== undefined && typeof options.now !== "function") {
+    throw new TypeError("latchkey: now must be a function returning milliseconds, e.g. now: () => Date.now()");
+  }
+  return {
+    store,
+    idleTimeout,
+    absoluteTimeout,
+    touchInterval,
+    cookie: resolveCookie(options.cookie ?? {}),
+    conflicts,
+    maxDataBytes,
+    sweepInterval,
+    now: options.now ?? Date.now,
+    hooks: options.hooks ?? {},
+    logger: options.logger ?? console,
+  };
+}
+
+function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
+  const base = cookie.name ?? "sid";
+  if (!COOKIE_NAME.test(base)) {
+    throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} is not a valid cookie name; use letters, digits and - _ . only`);
+  }
+  const sameSite = cookie.sameSite ?? "lax";
+  if (!["lax", "strict", "none"].includes(sameSite)) {
+    throw new TypeError(`latchkey: cookie.sameSite must be "lax", "strict" or "none" (got ${String(sameSite)})`);
+  }
+  const secure = cookie.secure ?? "auto";
+  if (secure !== true && secure !== false && secure !== "auto") {
+    throw new TypeError(`latchkey: cookie.secure must be true, false or "auto" (got ${String(secure)})`);
+  }
+  if (sameSite === "none" && secure !== true) {
+    throw new TypeError('latchkey: cookie.sameSite "none" needs cookie.secure: true (browsers drop SameSite=None cookies without Secure)');
+  }
+  const path = cookie.path ?? "/";
+  if (!path.startsWith("/") || /[;\s]/.test(path)) {
+    throw new TypeError(`latchkey: cookie.path must start with "/" and hold no ';' or spaces (got ${JSON.stringify(path)})`);
+  }
+  if (cookie.domain !== undefined && !/^\.?[A-Za-z0-9.-]+$/.test(cookie.domain)) {
+    throw new TypeError(`latchkey: cookie.domain ${JSON.stringify(cookie.domain)} is not a host name`);
+  }
+  if (cookie.hostPrefix) {
+    if (cookie.domain !== undefined) throw new TypeError("latchkey: cookie.hostPrefix forbids cookie.domain (a __Host- cookie is host-only); remove one");
+    if (path !== "/") throw new TypeError('latchkey: cookie.hostPrefix needs cookie.path "/"');
+    if (secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  }
+  return {
+    name: cookie.hostPrefix ? `__Host-${base}` : base,
+    sameSite,
+    secure: cookie.hostPrefix ? true : secure,
+    path,
+    domain: cookie.domain,
+    persistent: cookie.persistent ?? true,
+  };
+}
+
+/** Why this process looks like one of several serving the same app, or null. */
+export function multiProcessReason(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (cluster.isWorker) return "this is a node cluster worker";
+  if (env.pm_id !== undefined || env.NODE_APP_INSTANCE !== undefined) return "this is a PM2 instance";
+  const concurrency = Number(env.WEB_CONCURRENCY);
+  if (Number.isFinite(concurrency) && concurrency > 1) return `WEB_CONCURRENCY is ${env.WEB_CONCURRENCY}`;
+  return null;
+}
+
+/** G7: refuse a process-local store where other processes would not see its sessions. */
+export function assertStoreFitsDeployment(store: SessionStore, allowProcessLocalStore: boolean | undefined): void {
+  if (!store.processLocal || allowProcessLocalStore) return;
+  const reason = multiProcessReason();
+  if (reason === null) return;
+  throw new Error(
+    `latchkey: ${store.name} keeps sessions in this process's memory, but ${reason}: ` +
+      "a login or logout handled by one process would be invisible to the others. " +
+      "Use a shared store — sqliteStore({ path }) on one machine, redisStore({ url }) or postgresStore({ connectionString }) across machines. " +
+      "(Tests only: pass allowProcessLocalStore: true.)",
+  );
+}

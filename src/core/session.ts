@@ -1,0 +1,231 @@
+import { SessionConflictError, SessionGoneError, SessionValueError } from "./errors.js";
+import type { Engine } from "./engine.js";
+import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
+
+/** What the adapter must do with the cookie when the response goes out. */
+export type CookieInstruction =
+  | { action: "set"; token: string; expires: number | undefined }
+  | { action: "clear" }
+  | { action: "none" };
+
+/** How a commit ended. Adapters map gone → 401, conflict → 409, store errors → 503. */
+export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
+
+type State = "fresh" | "stored";
+
+/**
+ * One request's view of a session. Reads come from the record loaded at the
+ * start of the request; writes are collected as a change set of top-level keys
+ * and committed once, before the response (G2, G8).
+ *
+ * Values are stored as JSON. A value read with get() and mutated in place is
+ * not saved: call set() with the new value.
+ */
+export class Session<Data extends object = Record<string, JsonValue>> {
+  #engine: Engine;
+  #state: State;
+  #record: SessionRecord | null;
+  #token: string | null;
+  #data: Record<string, JsonValue>;
+  #set = new Map<string, JsonValue>();
+  #unset = new Set<string>();
+  #cookie: CookieInstruction = { action: "none" };
+
+  /** @internal Adapters get sessions from `sessions.load()`. */
+  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean) {
+    this.#engine = engine;
+    this.#record = record;
+    this.#token = record ? token : null;
+    this.#state = record ? "stored" : "fresh";
+    this.#data = record ? { ...record.data } : {};
+    if (clearCookie) this.#cookie = { action: "clear" };
+  }
+
+  /** The signed-in user, or null. */
+  get userId(): string | null {
+    return this.#record?.userId ?? null;
+  }
+
+  /** The public handle (as in `sessions.list()`), or null until the session is stored. Never the token. */
+  get handle(): string | null {
+    return this.#record?.id ?? null;
+  }
+
+  /** True until the session has been written to the store. */
+  get isNew(): boolean {
+    return this.#state === "fresh";
+  }
+
+  get createdAt(): number | null {
+    return this.#record?.createdAt ?? null;
+  }
+
+  /** When the session ends unless used again (the earlier of idle and absolute expiry). */
+  get expiresAt(): number | null {
+    return this.#record?.expiresAt ?? null;
+  }
+
+  /**
+   * @example
+   * const cart = req.session.get("cart") ?? [];
+   */
+  get<K extends keyof Data & string>(key: K): Data[K] | undefined {
+    return this.#data[key] as Data[K] | undefined;
+  }
+
+  has(key: keyof Data & string): boolean {
+    return Object.hasOwn(this.#data, key);
+  }
+
+  /** A shallow copy of all values as this request sees them. */
+  toJSON(): Partial<Data> {
+    return { ...this.#data } as Partial<Data>;
+  }
+
+  /**
+   * Set one top-level key. Only changed keys are written, so requests that
+   * change different keys never erase each other (G2).
+   * @example
+   * req.session.set("cart", [...cart, itemId]);
+   */
+  set<K extends keyof Data & string>(key: K, value: Data[K]): void {
+    assertKey(key);
+    const stored = toJson(key, value);
+    this.#data[key] = stored;
+    this.#set.set(key, stored);
+    this.#unset.delete(key);
+  }
+
+  /**
+   * Remove one top-level key.
+   * @example
+   * req.session.unset("theme");
+   */
+  unset(key: keyof Data & string): void {
+    assertKey(key);
+    delete this.#data[key];
+    this.#set.delete(key);
+    this.#unset.add(key);
+  }
+
+  /**
+   * Sign `userId` in. Always issues a new token (fixation-safe); the old token
+   * is dead everywhere once this resolves. Data is kept, unless a different
+   * user was signed in, in which case the new session starts empty.
+   * @example
+   * await req.session.login(user.id);
+   */
+  async login(userId: string): Promise<void> {
+    if (typeof userId !== "string" || userId.length === 0 || userId.length > 256) {
+      throw new TypeError("latchkey: login(userId) needs a non-empty string of at most 256 characters");
+    }
+    const switching = this.#record?.userId != null && this.#record.userId !== userId;
+    if (switching) {
+      await this.logout();
+    }
+    const change = this.#takeChange();
+    const result = await this.#engine.login(this.#record, userId, change, this.#data);
+    this.#adopt(result.record, result.token);
+  }
+
+  /**
+   * Destroy the session now: once this resolves no process accepts its token
+   * (G1). The cookie is cleared. The object can be used again as a new
+   * anonymous session.
+   * @example
+   * await req.session.logout();
+   */
+  async logout(): Promise<void> {
+    const record = this.#record;
+    this.#set.clear();
+    this.#unset.clear();
+    this.#data = {};
+    if (record) {
+      await this.#engine.destroy(record, "logout");
+    }
+    this.#record = null;
+    this.#token = null;
+    this.#state = "fresh";
+    this.#cookie = { action: "clear" };
+  }
+
+  /**
+   * Write this request's changes now (adapters call this before the response).
+   * Resolves "gone" when the session was destroyed meanwhile (nothing is
+   * written, G1) and "conflict" under `conflicts: "reject"`.
+   */
+  async commit(): Promise<CommitOutcome> {
+    const change = this.#takeChange();
+    const hasChange = change.unset.length > 0 || Object.keys(change.set).length > 0;
+    if (this.#state === "fresh") {
+      if (Object.keys(this.#data).length === 0) return "unchanged"; // empty anonymous sessions are never stored
+      const created = await this.#engine.create(null, this.#data);
+      this.#adopt(created.record, created.token);
+      return "saved";
+    }
+    const record = this.#record!;
+    const outcome = hasChange
+      ? await this.#engine.patch(record, change, this.#data)
+      : await this.#engine.touchIfDue(record);
+    if (outcome === "gone") {
+      this.#record = null;
+      this.#token = null;
+      this.#state = "fresh";
+      this.#data = {};
+      this.#cookie = { action: "clear" };
+    }
+    return outcome;
+  }
+
+  /** @internal For adapters: what to do with the cookie. */
+  cookieInstruction(): CookieInstruction {
+    return this.#cookie;
+  }
+
+  /** @internal True when commit() would write something. */
+  get dirty(): boolean {
+    return this.#set.size > 0 || this.#unset.size > 0 || (this.#state === "fresh" && Object.keys(this.#data).length > 0);
+  }
+
+  #takeChange(): ChangeSet {
+    const change: ChangeSet = { set: Object.fromEntries(this.#set), unset: [...this.#unset] };
+    this.#set.clear();
+    this.#unset.clear();
+    return change;
+  }
+
+  #adopt(record: SessionRecord, token: string): void {
+    this.#record = record;
+    this.#token = token;
+    this.#state = "stored";
+    this.#data = { ...record.data };
+    this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
+  }
+}
+
+function assertKey(key: unknown): asserts key is string {
+  if (typeof key !== "string" || key.length === 0 || key.length > 200) {
+    throw new SessionValueError("latchkey: session keys must be non-empty strings of at most 200 characters");
+  }
+  if (key === "__proto__" || key === "constructor" || key === "prototype") {
+    throw new SessionValueError(`latchkey: ${JSON.stringify(key)} cannot be a session key`);
+  }
+}
+
+function toJson(key: string, value: unknown): JsonValue {
+  if (value === undefined) {
+    throw new SessionValueError(`latchkey: session.set(${JSON.stringify(key)}, undefined) — use session.unset(${JSON.stringify(key)}) to remove a key`);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} is not JSON-serialisable: ${(error as Error).message}`);
+  }
+  if (text === undefined) {
+    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} is not JSON-serialisable (functions and symbols cannot be stored)`);
+  }
+  return JSON.parse(text) as JsonValue;
+}
+
+export { SessionConflictError, SessionGoneError };

@@ -1,0 +1,107 @@
+/**
+ * The storage contract. Every store (memory, SQLite, Redis, PostgreSQL, or a
+ * third party's) implements this interface and passes `latchkey/conformance`.
+ *
+ * Stores know nothing of HTTP or tokens: they see only the session id, which
+ * is `route + ":" + base64url(SHA-256(token))` (G5), and plain records.
+ */
+
+/** A JSON-serialisable value stored under one top-level session key. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** One session as a store keeps it. Times are milliseconds since the epoch. */
+export interface SessionRecord {
+  /** `route:hash` — the SHA-256 of the token, never the token itself. */
+  id: string;
+  userId: string | null;
+  data: Record<string, JsonValue>;
+  createdAt: number;
+  lastSeenAt: number;
+  /** min(lastSeenAt + idleTimeout, absoluteExpiresAt): when the store may drop the record. */
+  expiresAt: number;
+  absoluteExpiresAt: number;
+  /** Incremented by every patch and rotation (not by touch). */
+  version: number;
+}
+
+/** The top-level keys a request changed (G2): only these are written. */
+export interface ChangeSet {
+  set: Record<string, JsonValue>;
+  unset: string[];
+}
+
+export interface PatchInput {
+  change: ChangeSet;
+  /** New last-seen time and store expiry, written with the patch. */
+  lastSeenAt: number;
+  expiresAt: number;
+  /** When given, the patch applies only if the stored version equals it. */
+  expectVersion?: number;
+}
+
+export type PatchResult =
+  | { status: "ok"; version: number }
+  | { status: "gone" }
+  | { status: "conflict"; version: number };
+
+export interface RotateInput {
+  /** The replacement record's id (a fresh token's hash). */
+  newId: string;
+  userId: string | null;
+  /** Changes applied to the old data while it moves to the new id. */
+  change: ChangeSet;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  absoluteExpiresAt: number;
+}
+
+export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
+
+export interface SessionStore {
+  /** Shown in logs and errors, e.g. "sqlite(./sessions.db)". */
+  readonly name: string;
+  /**
+   * True when sessions live in this process's memory only. createSessions
+   * refuses such a store in a multi-process deployment (G7).
+   */
+  readonly processLocal: boolean;
+  /** Insert a new record. Rejects with SessionExistsError if the id is taken. Only create inserts (G1). */
+  create(record: SessionRecord): Promise<void>;
+  /** The record, or null when absent. Stores may return expired records; the manager checks expiry (G4). */
+  get(id: string): Promise<SessionRecord | null>;
+  /** Apply a change set to an existing record, atomically; never inserts (G1, G2). */
+  patch(id: string, input: PatchInput): Promise<PatchResult>;
+  /** Update last-seen and expiry of an existing record; never inserts. Resolves false when gone. */
+  touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean>;
+  /**
+   * Atomically replace `id` by `input.newId`, carrying the data over with the
+   * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
+   */
+  rotate(id: string, input: RotateInput): Promise<RotateResult>;
+  /** Delete one record. Resolves true if it existed. */
+  destroy(id: string): Promise<boolean>;
+  /** Delete every record of a user in one atomic step. Resolves to how many were deleted. */
+  destroyUser(userId: string): Promise<number>;
+  /** Records of one user (expired ones may be included; the manager filters them). */
+  listUser(userId: string): Promise<SessionRecord[]>;
+  /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
+  sweep(now: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Thrown by `create` when the id already exists. With 256-bit tokens this means a bug, never chance. */
+export class SessionExistsError extends Error {
+  constructor(id: string) {
+    super(`latchkey: a session with id ${id.slice(0, 12)}… already exists; create never overwrites (G1)`);
+    this.name = "SessionExistsError";
+  }
+}
+
+/** Applies a change set to a data object, returning a new object. Shared by stores that merge in JS. */
+export function applyChange(data: Record<string, JsonValue>, change: ChangeSet): Record<string, JsonValue> {
+  const next: Record<string, JsonValue> = { ...data };
+  for (const key of change.unset) delete next[key];
+  for (const [key, value] of Object.entries(change.set)) next[key] = value;
+  return next;
+}

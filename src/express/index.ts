@@ -1,0 +1,201 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import {
+  readCookie,
+  serializeCookie,
+  SessionValueError,
+  StoreUnavailableError,
+  type JsonValue,
+  type Session,
+  type Sessions,
+} from "../core/index.js";
+
+/**
+ * Declare your session data once to type `req.session` everywhere:
+ * @example
+ * declare module "latchkey/express" {
+ *   interface Register { data: { cart?: string[]; theme?: string } }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Register {}
+
+export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The latchkey session of this request (set by expressSessions()). */
+      session: Session<RegisteredData>;
+    }
+  }
+}
+
+export interface ExpressSessionsOptions {
+  /**
+   * Answer a request the session layer cannot serve: the store is down (503),
+   * the session ended while this request changed it (401), or a version
+   * conflict (409). Default: a short plain-text answer with that status.
+   */
+  onError?: (failure: SessionFailure, req: Request, res: Response) => void;
+}
+
+export interface SessionFailure {
+  status: 401 | 409 | 500 | 503;
+  message: string;
+  error?: unknown;
+}
+
+type Deferred = () => void;
+
+/**
+ * Express 4 and 5 middleware: `req.session` on every request, committed
+ * before the status line goes out (G8). A store failure answers 503 and the
+ * request never runs as signed in (G6).
+ * @example
+ * import express from "express";
+ * import { createSessions } from "latchkey";
+ * import { sqliteStore } from "latchkey/sqlite";
+ * import { expressSessions } from "latchkey/express";
+ *
+ * const sessions = createSessions({ store: sqliteStore({ path: "./sessions.db" }) });
+ * const app = express();
+ * app.use(expressSessions(sessions));
+ * app.post("/login", async (req, res) => {
+ *   await req.session.login("alice");
+ *   res.send("hello alice");
+ * });
+ */
+export function expressSessions<Data extends object>(sessions: Sessions<Data>, options: ExpressSessionsOptions = {}): RequestHandler {
+  if (!sessions || typeof (sessions as { load?: unknown }).load !== "function") {
+    throw new TypeError("latchkey: expressSessions(sessions) needs the object returned by createSessions()");
+  }
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError("latchkey: expressSessions onError must be a function (failure, req, res) => void");
+  }
+  const cookie = sessions.cookie;
+  const respond = options.onError ?? defaultFailureResponse;
+
+  return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
+    sessions.load(readCookie(req.headers.cookie, cookie.name)).then(
+      (session) => {
+        Object.defineProperty(req, "session", { value: session, configurable: true, enumerable: true, writable: false });
+        deferResponseUntilCommitted(req, res, session as Session<object>, sessions, respond);
+        next();
+      },
+      (error: unknown) => {
+        sessions.logger.error(`latchkey: ${describe(error)} — answering 503 for ${req.method} ${req.originalUrl}`);
+        respond({ status: 503, message: "Service Unavailable: the session store cannot be reached", error }, req, res);
+      },
+    );
+  };
+}
+
+/**
+ * Holds back writeHead/write/end until the session is committed, then sets the
+ * cookie and replays them in order. If the commit fails, the handler's answer
+ * is dropped and the failure answered instead: a client never sees success for
+ * a change that was not stored.
+ */
+function deferResponseUntilCommitted(
+  req: Request,
+  res: Response,
+  session: Session<object>,
+  sessions: Sessions<object>,
+  respond: (failure: SessionFailure, req: Request, res: Response) => void,
+): void {
+  const original = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+  const queued: Deferred[] = [];
+  let phase: "open" | "committing" | "done" = "open";
+
+  const restore = (): void => {
+    res.writeHead = original.writeHead;
+    res.write = original.write;
+    res.end = original.end;
+    res.flushHeaders = original.flushHeaders;
+  };
+
+  const finish = (failure: SessionFailure | null): void => {
+    phase = "done";
+    restore();
+    if (failure) {
+      queued.length = 0;
+      if (failure.status !== 401) sessions.logger.error(`latchkey: ${failure.message} — answering ${failure.status} for ${req.method} ${req.originalUrl}`);
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      applyCookie(req, res, session, sessions);
+      respond(failure, req, res);
+      return;
+    }
+    applyCookie(req, res, session, sessions);
+    for (const call of queued.splice(0)) call();
+  };
+
+  const startCommit = (): void => {
+    if (phase !== "open") return;
+    phase = "committing";
+    const hadChanges = session.dirty;
+    session.commit().then(
+      (outcome) => {
+        if (outcome === "gone" && hadChanges) {
+          finish({ status: 401, message: "the session ended (logged out or revoked) while this request changed it; nothing was saved" });
+        } else if (outcome === "conflict") {
+          finish({ status: 409, message: "the session was changed by another request; nothing was saved" });
+        } else {
+          finish(null);
+        }
+      },
+      (error: unknown) => {
+        const status = error instanceof StoreUnavailableError ? 503 : 500;
+        const message = error instanceof SessionValueError ? error.message : describe(error);
+        finish({ status, message, error });
+      },
+    );
+  };
+
+  const defer = <A extends unknown[], R>(method: (...args: A) => R, result: () => R) =>
+    function (this: Response, ...args: A): R {
+      if (phase === "done") return method.apply(res, args);
+      queued.push(() => {
+        method.apply(res, args);
+      });
+      startCommit();
+      return result();
+    };
+
+  res.writeHead = defer(original.writeHead as (...args: unknown[]) => Response, () => res) as Response["writeHead"];
+  res.write = defer(original.write as (...args: unknown[]) => boolean, () => true) as Response["write"];
+  res.end = defer(original.end as (...args: unknown[]) => Response, () => res) as Response["end"];
+  res.flushHeaders = defer(original.flushHeaders as () => void, () => undefined);
+}
+
+function applyCookie(req: Request, res: Response, session: Session<object>, sessions: Sessions<object>): void {
+  const instruction = session.cookieInstruction();
+  if (instruction.action === "none" || res.headersSent) return;
+  const options = sessions.cookie;
+  const secure = options.secure === "auto" ? req.secure : options.secure;
+  const header =
+    instruction.action === "set"
+      ? serializeCookie(options, { value: instruction.token, expires: instruction.expires, secure })
+      : serializeCookie(options, { value: "", expires: 0, secure });
+  const existing = res.getHeader("Set-Cookie");
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+  res.setHeader("Set-Cookie", [...list.filter((line) => !line.startsWith(`${options.name}=`)), header]);
+  // A response that carries a session cookie must never be stored by a shared cache.
+  if (instruction.action === "set" && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+}
+
+function defaultFailureResponse(failure: SessionFailure, _req: Request, res: Response): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.statusCode = failure.status;
+  res.setHeader("Content-Type", "text/plain; charset=utf-8");
+  res.setHeader("Cache-Control", "no-store");
+  if (failure.status === 503) res.setHeader("Retry-After", "1");
+  res.end(failure.status === 500 ? "Internal Server Error\n" : `${failure.message}\n`);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
