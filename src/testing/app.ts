@@ -1,0 +1,73 @@
+// The HTTP app every adapter test and multi-process test drives. Routes use
+// query strings only, so no body parser is involved.
+import type { Express, Request, Response } from "express";
+import type { Sessions } from "../core/index.js";
+import { expressSessions, type ExpressSessionsOptions } from "../express/index.js";
+
+type ExpressFactory = () => Express;
+
+export function buildApp(express: ExpressFactory, sessions: Sessions, options: ExpressSessionsOptions = {}): Express {
+  const app = express();
+  app.set("trust proxy", "loopback");
+  app.use(expressSessions(sessions, options));
+
+  const waiting: Array<() => void> = [];
+  const view = (req: Request) => ({ pid: process.pid, userId: req.session.userId, handle: req.session.handle, data: req.session.toJSON() });
+  const wrap = (handler: (req: Request, res: Response) => Promise<void> | void) => (req: Request, res: Response) => {
+    Promise.resolve(handler(req, res)).catch((error: Error & { status?: number }) => {
+      res.status(error.status ?? 500).json({ error: error.name, message: error.message });
+    });
+  };
+
+  app.get("/whoami", (req, res) => {
+    res.json(view(req));
+  });
+  app.post("/login/:user", wrap(async (req, res) => {
+    await req.session.login(String(req.params.user));
+    res.json(view(req));
+  }));
+  app.post("/logout", wrap(async (req, res) => {
+    await req.session.logout();
+    res.json(view(req));
+  }));
+  app.post("/set/:key", (req, res) => {
+    req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
+    res.json(view(req));
+  });
+  app.post("/unset/:key", (req, res) => {
+    req.session.unset(String(req.params.key));
+    res.json(view(req));
+  });
+  app.post("/revoke-user/:user", wrap(async (req, res) => {
+    res.json({ count: await sessions.revokeUser(String(req.params.user)) });
+  }));
+  app.get("/list/:user", wrap(async (req, res) => {
+    res.json(await sessions.list(String(req.params.user)));
+  }));
+  app.post("/revoke/:handle", wrap(async (req, res) => {
+    res.json({ revoked: await sessions.revoke(String(req.params.handle)) });
+  }));
+  // A slow request: it has loaded the session, then waits for /release before writing.
+  app.post("/slow/set/:key", wrap(async (req, res) => {
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
+    res.json(view(req));
+  }));
+  app.get("/waiting", (_req, res) => {
+    res.json({ waiting: waiting.length });
+  });
+  app.post("/release", (_req, res) => {
+    const count = waiting.length;
+    for (const resolve of waiting.splice(0)) resolve();
+    res.json({ released: count });
+  });
+  // Streams its body: the session must be committed before the first byte.
+  app.get("/stream/:key", (req, res) => {
+    req.session.set(String(req.params.key), "streamed");
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    res.write("one\n");
+    res.write("two\n");
+    res.end("three\n");
+  });
+  return app;
+}
