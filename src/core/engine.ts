@@ -77,6 +77,10 @@ export class Engine {
     this.#assertSize(data);
     if (!previous) return this.create(userId, data);
     const now = this.options.now();
+    if (this.isExpired(previous, now)) {
+      await this.#expire(previous);
+      return this.create(userId, change.set);
+    }
     const token = mintToken(userId);
     const absoluteExpiresAt = now + this.options.absoluteTimeout;
     const result = await this.#call(() =>
@@ -102,6 +106,7 @@ export class Engine {
   async patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome> {
     this.#assertSize(data);
     const now = this.options.now();
+    if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const result = await this.#call(() =>
       this.store.patch(record.id, {
@@ -123,6 +128,7 @@ export class Engine {
   /** Throttled sliding expiry: at most one write per touchInterval per session. */
   async touchIfDue(record: SessionRecord): Promise<CommitOutcome> {
     const now = this.options.now();
+    if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
     if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const alive = await this.#call(() => this.store.touch(record.id, now, expiresAt));
@@ -138,6 +144,12 @@ export class Engine {
       this.#hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
     }
     return existed;
+  }
+
+  /** It expired while this request ran: writing now would extend it past its timeout (G4). */
+  async #expiredDuringRequest(record: SessionRecord): Promise<CommitOutcome> {
+    await this.#expire(record);
+    return "gone";
   }
 
   async #expire(record: SessionRecord): Promise<void> {
@@ -170,7 +182,7 @@ export class Engine {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError) throw error;
+      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
       throw new StoreUnavailableError(this.store.name, error);
     }
   }

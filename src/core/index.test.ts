@@ -112,6 +112,18 @@ describe("session lifecycle", () => {
     assert.equal(await store.get(idOfToken(token!)), null, "expired record deleted on read");
   });
 
+  it("a session that idles out during a request is not extended by its commit (G4)", async () => {
+    const { request, clock, sessions } = setup();
+    const { token } = await request(null, (s) => s.login("hal"));
+    clock.now += 29 * MIN;
+    const slow = await sessions.load(token!);
+    assert.equal(slow.userId, "hal");
+    clock.now += 2 * MIN; // idle timeout passes while the request runs
+    slow.set("cart", ["late"]);
+    assert.equal(await slow.commit(), "gone");
+    assert.equal((await sessions.load(token!)).userId, null);
+  });
+
   it("touch is throttled to one write per touchInterval", async () => {
     const { request, clock } = setup();
     const { token } = await request(null, (s) => s.login("dan"));

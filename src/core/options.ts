@@ -55,7 +55,10 @@ export interface SessionsOptions {
   /** Last-seen is written at most once per this many ms (G4 precision vs. store traffic). Default min(60 s, idleTimeout / 10). */
   touchInterval?: number;
   cookie?: CookieOptions;
-  /** Same key written by two overlapping requests: "last-write-wins" (default) or "reject" (409 for the later one). */
+  /**
+   * "last-write-wins" (default): overlapping requests that set the same key — the later commit wins; different keys both persist.
+   * "reject": optimistic locking per session — a request whose session was changed by any other commit since it loaded gets 409 and writes nothing.
+   */
   conflicts?: "last-write-wins" | "reject";
   /** Largest serialized session data in bytes. Default 64 KiB. */
   maxDataBytes?: number;

@@ -1,4 +1,4 @@
-import { SessionConflictError, SessionGoneError, SessionValueError } from "./errors.js";
+import { SessionConflictError, SessionGoneError, SessionSealedError, SessionValueError } from "./errors.js";
 import type { Engine } from "./engine.js";
 import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
 
@@ -30,6 +30,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #set = new Map<string, JsonValue>();
   #unset = new Set<string>();
   #cookie: CookieInstruction = { action: "none" };
+  #sealed = false;
 
   /** @internal Adapters get sessions from `sessions.load()`. */
   constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean) {
@@ -89,6 +90,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * req.session.set("cart", [...cart, itemId]);
    */
   set<K extends keyof Data & string>(key: K, value: Data[K]): void {
+    this.#assertOpen();
     assertKey(key);
     const stored = toJson(key, value);
     this.#data[key] = stored;
@@ -102,6 +104,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * req.session.unset("theme");
    */
   unset(key: keyof Data & string): void {
+    this.#assertOpen();
     assertKey(key);
     delete this.#data[key];
     this.#set.delete(key);
@@ -116,6 +119,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * await req.session.login(user.id);
    */
   async login(userId: string): Promise<void> {
+    this.#assertOpen();
     if (typeof userId !== "string" || userId.length === 0 || userId.length > 256) {
       throw new TypeError("latchkey: login(userId) needs a non-empty string of at most 256 characters");
     }
@@ -136,6 +140,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * await req.session.logout();
    */
   async logout(): Promise<void> {
+    this.#assertOpen();
     const record = this.#record;
     this.#set.clear();
     this.#unset.clear();
@@ -177,6 +182,20 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     return outcome;
   }
 
+  /**
+   * @internal Adapters call this when the response starts: later changes
+   * could not reach the client (G8), so they throw instead of being lost.
+   */
+  seal(): void {
+    this.#sealed = true;
+  }
+
+  #assertOpen(): void {
+    if (this.#sealed) {
+      throw new SessionSealedError();
+    }
+  }
+
   /** @internal For adapters: what to do with the cookie. */
   cookieInstruction(): CookieInstruction {
     return this.#cookie;
@@ -207,6 +226,9 @@ function assertKey(key: unknown): asserts key is string {
   if (typeof key !== "string" || key.length === 0 || key.length > 200) {
     throw new SessionValueError("latchkey: session keys must be non-empty strings of at most 200 characters");
   }
+  if (key.includes("\u0000")) {
+    throw new SessionValueError("latchkey: session keys cannot contain the NUL character");
+  }
   if (key === "__proto__" || key === "constructor" || key === "prototype") {
     throw new SessionValueError(`latchkey: ${JSON.stringify(key)} cannot be a session key`);
   }
@@ -224,6 +246,10 @@ function toJson(key: string, value: unknown): JsonValue {
   }
   if (text === undefined) {
     throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} is not JSON-serialisable (functions and symbols cannot be stored)`);
+  }
+  if (text.includes("\\u0000")) {
+    // PostgreSQL's jsonb cannot hold NUL; refusing it everywhere keeps stores interchangeable.
+    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} contains the NUL character, which not every store can keep`);
   }
   return JSON.parse(text) as JsonValue;
 }

@@ -129,6 +129,19 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       await sessionsForValues.close();
     });
 
+    it("an error thrown after res.send() keeps the answer and the session", async () => {
+      const client = new Client();
+      const response = await client.get(`${url}/send-then-throw`);
+      assert.equal(response.status, 200);
+      assert.equal(response.text, "sent");
+      assert.equal((await client.get(`${url}/whoami`)).body.data.sent, true);
+    });
+
+    it("changing the session after the response started throws SessionSealedError", async () => {
+      await new Client().get(`${url}/late-set`);
+      assert.ok((await new Client().get(`${url}/late-errors`)).body.includes("SessionSealedError"));
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });

@@ -84,7 +84,7 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
         next();
       },
       (error: unknown) => {
-        sessions.logger.error(`latchkey: ${describe(error)} — answering 503 for ${req.method} ${req.originalUrl}`);
+        sessions.logger.error(`${prefixed(describe(error))} — answering 503 for ${req.method} ${req.originalUrl}`);
         respond({ status: 503, message: "Service Unavailable: the session store cannot be reached", error }, req, res);
       },
     );
@@ -107,33 +107,50 @@ function deferResponseUntilCommitted(
   const original = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
   const queued: Deferred[] = [];
   let phase: "open" | "committing" | "done" = "open";
+  // What the handler had set when it called end(): an error handler that runs
+  // later (and sees headersSent === false) must not change the answer.
+  let ended: { statusCode: number; headers: ReturnType<Response["getHeaders"]> } | null = null;
+  let backpressure = false;
 
-  const restore = (): void => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.end = original.end;
-    res.flushHeaders = original.flushHeaders;
+  const replay = (): void => {
+    try {
+      for (const call of queued.splice(0)) call();
+    } catch (error) {
+      sessions.logger.error(`latchkey: the response to ${req.method} ${req.originalUrl} failed after the session was committed: ${describe(error)}`);
+      res.destroy(error as Error);
+      return;
+    }
+    if (backpressure) res.emit("drain");
   };
 
   const finish = (failure: SessionFailure | null): void => {
     phase = "done";
-    restore();
     if (failure) {
       queued.length = 0;
-      if (failure.status !== 401) sessions.logger.error(`latchkey: ${failure.message} — answering ${failure.status} for ${req.method} ${req.originalUrl}`);
+      if (failure.status !== 401) sessions.logger.error(`${prefixed(failure.message)} — answering ${failure.status} for ${req.method} ${req.originalUrl}`);
       for (const name of res.getHeaderNames()) res.removeHeader(name);
       applyCookie(req, res, session, sessions);
-      respond(failure, req, res);
+      try {
+        respond(failure, req, res);
+      } catch (error) {
+        res.destroy(error as Error);
+      }
       return;
     }
+    if (ended) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      for (const [name, value] of Object.entries(ended.headers)) if (value !== undefined) res.setHeader(name, value);
+      res.statusCode = ended.statusCode;
+    }
     applyCookie(req, res, session, sessions);
-    for (const call of queued.splice(0)) call();
+    replay();
   };
 
   const startCommit = (): void => {
     if (phase !== "open") return;
     phase = "committing";
     const hadChanges = session.dirty;
+    session.seal();
     session.commit().then(
       (outcome) => {
         if (outcome === "gone" && hadChanges) {
@@ -152,9 +169,47 @@ function deferResponseUntilCommitted(
     );
   };
 
-  const defer = <A extends unknown[], R>(method: (...args: A) => R, result: () => R) =>
+  let warned = false;
+  const ignored = (name: string): void => {
+    if (warned) return;
+    warned = true;
+    sessions.logger.warn(`latchkey: ${req.method} ${req.originalUrl} called res.${name}() after the response was ended; ignored`);
+  };
+
+  // After end(), late calls (an error handler that still sees headersSent ===
+  // false) are ignored instead of corrupting or crashing the held response.
+  const guardHeaderWrites = (): void => {
+    for (const name of ["setHeader", "removeHeader"] as const) {
+      const method = res[name] as (...args: unknown[]) => unknown;
+      (res as unknown as Record<string, unknown>)[name] = function (...args: unknown[]) {
+        if (res.headersSent) {
+          ignored(name);
+          return res;
+        }
+        return method.apply(res, args);
+      };
+    }
+  };
+
+  // The wrappers stay in place after the commit (they pass straight through),
+  // so hooks that other middleware installed on top of them keep working.
+  const defer = <A extends unknown[], R>(name: string, method: (...args: A) => R, result: () => R) =>
     function (this: Response, ...args: A): R {
-      if (phase === "done") return method.apply(res, args);
+      if (phase === "done") {
+        if (res.writableEnded) {
+          ignored(name);
+          return result();
+        }
+        return method.apply(res, args);
+      }
+      if (ended) {
+        ignored(name);
+        return result();
+      }
+      if (name === "end") {
+        ended = { statusCode: res.statusCode, headers: { ...res.getHeaders() } };
+        guardHeaderWrites();
+      }
       queued.push(() => {
         method.apply(res, args);
       });
@@ -162,10 +217,18 @@ function deferResponseUntilCommitted(
       return result();
     };
 
-  res.writeHead = defer(original.writeHead as (...args: unknown[]) => Response, () => res) as Response["writeHead"];
-  res.write = defer(original.write as (...args: unknown[]) => boolean, () => true) as Response["write"];
-  res.end = defer(original.end as (...args: unknown[]) => Response, () => res) as Response["end"];
-  res.flushHeaders = defer(original.flushHeaders as () => void, () => undefined);
+  res.writeHead = defer("writeHead", original.writeHead as (...args: unknown[]) => Response, () => res) as Response["writeHead"];
+  // Until the commit is done, writes are held in memory: report backpressure so streams pause.
+  res.write = defer("write", original.write as (...args: unknown[]) => boolean, () => {
+    backpressure = true;
+    return false;
+  }) as Response["write"];
+  res.end = defer("end", original.end as (...args: unknown[]) => Response, () => res) as Response["end"];
+  res.flushHeaders = defer("flushHeaders", original.flushHeaders as () => void, () => undefined);
+}
+
+function prefixed(message: string): string {
+  return message.startsWith("latchkey:") ? message : `latchkey: ${message}`;
 }
 
 function applyCookie(req: Request, res: Response, session: Session<object>, sessions: Sessions<object>): void {

@@ -69,5 +69,25 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     res.write("two\n");
     res.end("three\n");
   });
+  // The handler answers, then fails: the answer stands, the process survives.
+  app.get("/send-then-throw", (req, res) => {
+    req.session.set("sent", true);
+    res.send("sent");
+    throw new Error("after send");
+  });
+  // Changing the session after the response started cannot reach the client: it throws.
+  app.get("/late-set", (req, res) => {
+    res.send("done");
+    try {
+      req.session.set("late", true);
+    } catch (error) {
+      lateErrors.push((error as Error).name);
+    }
+  });
+  app.get("/late-errors", (_req, res) => {
+    res.json(lateErrors);
+  });
   return app;
 }
+
+const lateErrors: string[] = [];

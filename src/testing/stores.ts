@@ -1,6 +1,8 @@
-// Store specs shared by test processes: "memory", "sqlite:<path>".
+// Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>".
 import type { SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
+import { postgresStore } from "../postgres/index.js";
+import { redisStore } from "../redis/index.js";
 import { sqliteStore } from "../sqlite/index.js";
 
 export async function storeFromSpec(spec: string): Promise<SessionStore> {
@@ -11,6 +13,18 @@ export async function storeFromSpec(spec: string): Promise<SessionStore> {
       return memoryStore();
     case "sqlite":
       return sqliteStore({ path: arg });
+    case "postgres": {
+      // "postgres:<connection string>|<table>" (without "|<table>": the default table)
+      const bar = arg.lastIndexOf("|");
+      return bar < 0 ? postgresStore({ connectionString: arg }) : postgresStore({ connectionString: arg.slice(0, bar), table: arg.slice(bar + 1) });
+    }
+    case "redis": {
+      // "redis:<url>|<prefix>" (without "|<prefix>": the default prefix)
+      const bar = arg.lastIndexOf("|");
+      const store = bar < 0 ? redisStore({ url: arg }) : redisStore({ url: arg.slice(0, bar), prefix: arg.slice(bar + 1) });
+      await store.ready();
+      return store;
+    }
     default:
       throw new Error(`unknown store spec ${spec}`);
   }

@@ -1,0 +1,400 @@
+import { createRequire } from "node:module";
+import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
+import {
+  SessionExistsError,
+  SessionValueError,
+  type JsonValue,
+  type PatchInput,
+  type PatchResult,
+  type RotateInput,
+  type RotateResult,
+  type SessionRecord,
+  type SessionStore,
+} from "../core/index.js";
+
+export interface PostgresStoreOptions {
+  /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
+  pool?: Pool;
+  /** Or a connection string: the store creates its own pool, and close() ends it. */
+  connectionString?: string;
+  /** Table name. Default "latchkey_sessions". */
+  table?: string;
+  /** PostgreSQL schema of the table. Default: the connection's search_path (usually "public"). */
+  schema?: string;
+  /**
+   * true (default): create the table and its indexes on first use when missing.
+   * false: never run DDL; create the table with {@link migrate} or {@link createSchemaSQL}.
+   */
+  createSchema?: boolean;
+}
+
+export interface MigrateOptions {
+  pool?: Pool;
+  connectionString?: string;
+  /** Table name. Default "latchkey_sessions". */
+  table?: string;
+  schema?: string;
+}
+
+interface Row {
+  id: string;
+  user_id: string | null;
+  data: Record<string, JsonValue>;
+  /** bigint columns come back from pg as strings. */
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  absolute_expires_at: string;
+  version: number;
+}
+
+interface Names {
+  table: string;
+  schema: string | undefined;
+  /** `schema.table` or `table`. */
+  qualified: string;
+}
+
+type Pg = typeof import("pg");
+
+const DEFAULT_TABLE = "latchkey_sessions";
+/** Lowercase so the name means the same quoted or not; ≤ 48 chars so index names stay under PostgreSQL's 63. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,47}$/;
+const SWEEP_BATCH = 500;
+const COLUMNS = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+/** Network errors (the server cannot be reached or dropped the socket), as opposed to errors of a query. */
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE"]);
+
+/**
+ * Sessions in one PostgreSQL table, shared by every process and machine of
+ * the app. Every write is a single statement that never upserts: create is
+ * an INSERT, patch an UPDATE that merges only the changed keys into the jsonb
+ * column (G1, G2), rotate a DELETE…RETURNING feeding an INSERT. The table is
+ * created on first use unless `createSchema: false`.
+ * @example
+ * import { postgresStore } from "latchkey/postgres";
+ * const sessions = createSessions({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
+ * // or share the app's pool (close() leaves it open):
+ * // createSessions({ store: postgresStore({ pool: appPool, table: "sessions" }) });
+ */
+export function postgresStore(options: PostgresStoreOptions): SessionStore {
+  const names = resolveNames("postgresStore", options);
+  const createSchema = options.createSchema ?? true;
+  if (typeof createSchema !== "boolean") {
+    throw new TypeError(`latchkey: postgresStore createSchema must be true or false (got ${String(createSchema)})`);
+  }
+  return new PostgresStore(options, names, createSchema);
+}
+
+/**
+ * Creates the sessions table and its indexes if they are missing. Idempotent,
+ * and safe to run from many processes at once (an advisory lock serialises it).
+ * For teams that run migrations themselves, with `createSchema: false` on the store.
+ * @example
+ * import { migrate } from "latchkey/postgres";
+ * await migrate({ connectionString: process.env.DATABASE_URL, table: "sessions" });
+ */
+export async function migrate(options: MigrateOptions): Promise<void> {
+  const names = resolveNames("migrate", options);
+  const owned = options.pool ? null : createPool(options.connectionString!);
+  const pool = options.pool ?? owned!;
+  owned?.on("error", () => undefined); // the query in flight reports it
+  try {
+    await runMigration(pool, names).catch((error: unknown) => {
+      throw explain(error, describeTarget(pool).address);
+    });
+  } finally {
+    await owned?.end();
+  }
+}
+
+/**
+ * The DDL that {@link migrate} runs, as text for your own migration tool.
+ * Every statement is idempotent (IF NOT EXISTS).
+ * @example
+ * import { createSchemaSQL } from "latchkey/postgres";
+ * writeFileSync("migrations/001_sessions.sql", createSchemaSQL("sessions"));
+ */
+export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string): string {
+  const { qualified } = resolveNames("createSchemaSQL", { table, schema }, false);
+  return `${schema ? `CREATE SCHEMA IF NOT EXISTS ${schema};\n` : ""}CREATE TABLE IF NOT EXISTS ${qualified} (
+  id text PRIMARY KEY,
+  user_id text,
+  data jsonb NOT NULL,
+  created_at bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  absolute_expires_at bigint NOT NULL,
+  version integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${table}_user_id_idx ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ${table}_expires_at_idx ON ${qualified} (expires_at);
+`;
+}
+
+function resolveNames(fn: string, options: MigrateOptions, needsConnection = true): Names {
+  if (needsConnection) {
+    const example = `e.g. ${fn}({ connectionString: process.env.DATABASE_URL }) or ${fn}({ pool: new pg.Pool() })`;
+    if (!options || (options.pool === undefined && options.connectionString === undefined)) {
+      throw new TypeError(`latchkey: ${fn} needs { pool } or { connectionString }, ${example}`);
+    }
+    if (options.pool !== undefined && options.connectionString !== undefined) {
+      throw new TypeError(`latchkey: ${fn} takes { pool } or { connectionString }, not both`);
+    }
+    const pool = options.pool as Partial<Pool> | undefined;
+    if (pool !== undefined && (typeof pool?.query !== "function" || typeof pool.connect !== "function" || !("totalCount" in pool))) {
+      throw new TypeError(`latchkey: ${fn} pool must be a pg Pool (new pg.Pool(...)), not a Client or another object`);
+    }
+    if (options.connectionString !== undefined && (typeof options.connectionString !== "string" || options.connectionString === "")) {
+      throw new TypeError(`latchkey: ${fn} connectionString must be a non-empty string like "postgres://user@host:5432/db"`);
+    }
+  }
+  const table = options.table ?? DEFAULT_TABLE;
+  if (typeof table !== "string" || !IDENTIFIER.test(table)) {
+    throw new TypeError(`latchkey: ${fn} table ${JSON.stringify(table)} must be a lowercase SQL identifier (a-z, 0-9, _; at most 48 characters)`);
+  }
+  const schema = options.schema;
+  if (schema !== undefined && (typeof schema !== "string" || !IDENTIFIER.test(schema))) {
+    throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
+  }
+  return { table, schema, qualified: schema ? `${schema}.${table}` : table };
+}
+
+function loadPg(): Pg {
+  try {
+    return createRequire(import.meta.url)("pg") as Pg;
+  } catch (error) {
+    throw new Error("latchkey: postgresStore needs the pg package: npm install pg", { cause: error });
+  }
+}
+
+function createPool(connectionString: string): Pool {
+  const pg = loadPg();
+  // fallback_application_name: shows as "latchkey" in pg_stat_activity unless the URL or PGAPPNAME names the app.
+  // connectionTimeoutMillis: a request waits at most 10 s for a connection, then answers 503 (G6) instead of hanging.
+  return new pg.Pool({ connectionString, fallback_application_name: "latchkey", connectionTimeoutMillis: 10_000 });
+}
+
+/** host:port and database the pool connects to, resolved the way pg does (URL, then PG* env, then defaults). */
+function describeTarget(pool: Pool): { address: string; database: string } {
+  const config = pool.options as ClientConfig;
+  try {
+    const client = new (loadPg().Client)(config);
+    return { address: `${client.host}:${client.port}`, database: client.database ?? "" };
+  } catch {
+    return { address: `${config.host ?? "localhost"}:${config.port ?? 5432}`, database: config.database ?? "" };
+  }
+}
+
+async function runMigration(pool: Pool, names: Names): Promise<void> {
+  const client = await pool.connect();
+  const ignore = (): void => undefined; // the failing query reports the error
+  client.on("error", ignore);
+  let failure: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE: serialise them per table.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`latchkey:${names.qualified}`]);
+    await client.query(createSchemaSQL(names.table, names.schema));
+    await client.query("COMMIT");
+  } catch (error) {
+    failure = error as Error;
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.off("error", ignore);
+    client.release(failure);
+  }
+}
+
+/** Adds what to do to the errors people meet first: no server, no table, a \u0000 in a value. Others pass through unchanged. */
+function explain(error: unknown, address: string, table?: string): unknown {
+  const e = error as { code?: string; message?: string; errors?: Error[] } | null;
+  if (!e || typeof e !== "object") return error;
+  if (e.code === "42P01" && table) {
+    return new Error(`latchkey: PostgreSQL table ${table} does not exist at ${address}: run migrate() or the DDL of createSchemaSQL(), or leave createSchema on`, { cause: error });
+  }
+  if (e.code === "22P05") {
+    return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);
+  }
+  const connecting = (e.code && CONNECT_ERRORS.has(e.code)) || /timeout exceeded when trying to connect|connection timeout/i.test(e.message ?? "");
+  if (connecting && !/cannot reach PostgreSQL/.test(e.message ?? "")) {
+    const reason = e.message || e.errors?.map((inner) => inner.message).join("; ") || e.code;
+    return Object.assign(new Error(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`, { cause: error }), { code: e.code });
+  }
+  return error;
+}
+
+class PostgresStore implements SessionStore {
+  readonly processLocal = false;
+  readonly name: string;
+  readonly #pool: Pool;
+  readonly #ownsPool: boolean;
+  readonly #names: Names;
+  readonly #createSchema: boolean;
+  readonly #address: string;
+  readonly #sql: ReturnType<typeof statements>;
+  #ready: Promise<void> | null = null;
+  #closed = false;
+  // An idle pooled connection that dies (server restart, pg_terminate_backend) is dropped by
+  // pg-pool, which then emits "error": without a listener that would crash the process. The
+  // next query opens a fresh connection; queries that fail meanwhile answer 503 (G6).
+  readonly #onPoolError = (): void => undefined;
+
+  constructor(options: PostgresStoreOptions, names: Names, createSchema: boolean) {
+    this.#ownsPool = !options.pool;
+    this.#pool = options.pool ?? createPool(options.connectionString!);
+    this.#pool.on("error", this.#onPoolError);
+    this.#names = names;
+    this.#createSchema = createSchema;
+    const target = describeTarget(this.#pool);
+    this.#address = target.address;
+    this.name = `postgres(${target.address}/${target.database} ${names.qualified})`;
+    this.#sql = statements(names.qualified);
+  }
+
+  async create(record: SessionRecord): Promise<void> {
+    try {
+      await this.#query(this.#sql.insert, [
+        record.id,
+        record.userId,
+        JSON.stringify(record.data),
+        record.createdAt,
+        record.lastSeenAt,
+        record.expiresAt,
+        record.absoluteExpiresAt,
+        record.version,
+      ]);
+    } catch (error) {
+      if ((error as { code?: string }).code === "23505") throw new SessionExistsError(record.id);
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    const { rows } = await this.#query<Row>(this.#sql.get, [id]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async patch(id: string, input: PatchInput): Promise<PatchResult> {
+    const { set, unset } = input.change;
+    const values: unknown[] = [id, unset, JSON.stringify(set), input.lastSeenAt, input.expiresAt];
+    const checked = input.expectVersion !== undefined;
+    if (checked) values.push(input.expectVersion);
+    // One UPDATE: the row lock makes concurrent patches apply one after another, each to the latest data (G2).
+    const { rows } = await this.#query<{ version: number }>(checked ? this.#sql.patchChecked : this.#sql.patch, values);
+    if (rows[0]) return { status: "ok", version: rows[0].version };
+    if (!checked) return { status: "gone" };
+    const current = await this.#query<{ version: number }>(this.#sql.version, [id]);
+    return current.rows[0] ? { status: "conflict", version: current.rows[0].version } : { status: "gone" };
+  }
+
+  async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
+    return ((await this.#query(this.#sql.touch, [id, lastSeenAt, expiresAt])).rowCount ?? 0) === 1;
+  }
+
+  async rotate(id: string, input: RotateInput): Promise<RotateResult> {
+    const values = [
+      id,
+      input.newId,
+      input.userId,
+      input.change.unset,
+      JSON.stringify(input.change.set),
+      input.createdAt,
+      input.lastSeenAt,
+      input.expiresAt,
+      input.absoluteExpiresAt,
+    ];
+    try {
+      const { rows } = await this.#query<Row>(this.#sql.rotate, values);
+      return rows[0] ? { status: "ok", record: toRecord(rows[0]) } : { status: "gone" };
+    } catch (error) {
+      if ((error as { code?: string }).code === "23505") throw new SessionExistsError(input.newId);
+      throw error;
+    }
+  }
+
+  async destroy(id: string): Promise<boolean> {
+    return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
+  }
+
+  async destroyUser(userId: string): Promise<number> {
+    return (await this.#query(this.#sql.destroyUser, [userId])).rowCount ?? 0;
+  }
+
+  async listUser(userId: string): Promise<SessionRecord[]> {
+    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  }
+
+  async sweep(now: number): Promise<number> {
+    // Small batches, each its own short statement; SKIP LOCKED leaves rows a request is writing alone.
+    let removed = 0;
+    for (;;) {
+      const deleted = (await this.#query(this.#sql.sweep, [now])).rowCount ?? 0;
+      removed += deleted;
+      if (deleted < SWEEP_BATCH) return removed;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsPool) await this.#pool.end();
+    else this.#pool.off("error", this.#onPoolError);
+  }
+
+  async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    try {
+      await (this.#ready ??= this.#prepare());
+      return await this.#pool.query<R>(text, values);
+    } catch (error) {
+      throw explain(error, this.#address, this.#names.qualified);
+    }
+  }
+
+  /** First use: create the table when missing (unless createSchema is false). Retried on the next call if it fails. */
+  async #prepare(): Promise<void> {
+    if (!this.#createSchema) return;
+    try {
+      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.qualified]);
+      // Checking first lets a role without CREATE privilege use a table someone else migrated.
+      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+    } catch (error) {
+      this.#ready = null;
+      throw error;
+    }
+  }
+}
+
+function statements(table: string) {
+  return {
+    insert: `INSERT INTO ${table} (${COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`,
+    get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
+    version: `SELECT version FROM ${table} WHERE id = $1`,
+    patch: `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1 WHERE id = $1 RETURNING version`,
+    patchChecked: `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1 WHERE id = $1 AND version = $6 RETURNING version`,
+    touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
+    // One statement: the DELETE's row lock means a concurrent rotate, patch or destroy of the old id finds it gone.
+    rotate: `WITH old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)
+      INSERT INTO ${table} (${COLUMNS})
+      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1 FROM old
+      RETURNING ${COLUMNS}`,
+    destroy: `DELETE FROM ${table} WHERE id = $1`,
+    destroyUser: `DELETE FROM ${table} WHERE user_id = $1`,
+    listUser: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
+    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+  };
+}
+
+function toRecord(row: Row): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    data: row.data,
+    createdAt: Number(row.created_at),
+    lastSeenAt: Number(row.last_seen_at),
+    expiresAt: Number(row.expires_at),
+    absoluteExpiresAt: Number(row.absolute_expires_at),
+    version: row.version,
+  };
+}

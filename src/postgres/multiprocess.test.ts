@@ -1,0 +1,41 @@
+// The multi-process guarantees with two server processes sharing one PostgreSQL table.
+// The table is fresh (created by the servers' first use, concurrently) and dropped at the end.
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import pg from "pg";
+import { runMultiProcessSuite } from "../testing/multiprocess-suite.js";
+import { requireService } from "../testing/services.js";
+
+const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const { skip } = await requireService(
+  "PostgreSQL",
+  async () => {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+  { hint: `DATABASE_URL=${url}` },
+);
+
+if (skip) {
+  test("multi-process guarantees on PostgreSQL", { skip }, () => undefined);
+} else {
+  const table = `latchkey_test_${process.pid}_${randomBytes(3).toString("hex")}_mp`;
+  runMultiProcessSuite({
+    name: "two processes, one PostgreSQL table",
+    storeSpec: () => `postgres:${url}|${table}`,
+    cleanup: async () => {
+      const client = new pg.Client(url);
+      await client.connect();
+      try {
+        await client.query(`DROP TABLE IF EXISTS ${table}`);
+      } finally {
+        await client.end();
+      }
+    },
+  });
+}

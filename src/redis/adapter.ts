@@ -1,0 +1,294 @@
+// A tiny adapter over node-redis (v4/v5, client or cluster) and ioredis
+// (Redis or Cluster): the store needs only EVALSHA/EVAL, HGETALL, ZRANGE and PING.
+import { createRequire } from "node:module";
+import type { Script } from "./scripts.js";
+
+export interface RedisCommands {
+  /** "host:port" (or "cluster host:port") for names and errors. */
+  readonly endpoint: string;
+  /** EVALSHA, falling back to EVAL (which caches the script) on NOSCRIPT. */
+  run(script: Script, keys: string[], args: string[]): Promise<unknown>;
+  hgetall(key: string): Promise<Record<string, string>>;
+  zrange(key: string): Promise<string[]>;
+  ping(): Promise<void>;
+  /** Resolves once the first connection is up (URL mode); rejects naming host and port. */
+  ready(): Promise<void>;
+  /** Closes the connection only if the store opened it. */
+  close(): Promise<void>;
+}
+
+// The clients are duck-typed: neither library's types are required.
+type AnyClient = any;
+
+/** Which client library an object comes from, by the shape of its methods. */
+export function clientKind(client: unknown): "node-redis" | "ioredis" | null {
+  if (!client || typeof client !== "object") return null;
+  const c = client as AnyClient;
+  if (typeof c.hGetAll === "function" && typeof c.evalSha === "function") return "node-redis";
+  if (typeof c.hgetall === "function" && typeof c.evalsha === "function") return "ioredis";
+  return null;
+}
+
+/** A HGETALL reply as a plain record: object (RESP2), Map (RESP3 type mapping) or a flat array (Lua). */
+export function toFields(reply: unknown): Record<string, string> {
+  if (reply === null || reply === undefined) return {};
+  if (Array.isArray(reply)) {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = String(reply[i + 1]);
+    return fields;
+  }
+  if (reply instanceof Map) {
+    const fields: Record<string, string> = {};
+    for (const [key, value] of reply) fields[String(key)] = String(value);
+    return fields;
+  }
+  return reply as Record<string, string>;
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("NOSCRIPT");
+}
+
+/** An error's message, also for AggregateError (IPv4 + IPv6 connect attempts) whose own message is empty. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error ?? "not connected");
+  if (error.message) return error.message;
+  const inner = (error as { errors?: unknown[] }).errors;
+  if (Array.isArray(inner) && inner.length > 0) return inner.map(describeError).join("; ");
+  return (error as { code?: string }).code ?? error.name;
+}
+
+function hostPort(host: unknown, port: unknown): string {
+  const h = typeof host === "string" && host !== "" ? host : "localhost";
+  return `${h.includes(":") ? `[${h}]` : h}:${port === undefined || port === null || port === "" ? 6379 : String(port)}`;
+}
+
+export function endpointOfUrl(url: string): string {
+  const parsed = new URL(url);
+  return hostPort(parsed.hostname.replace(/^\[|\]$/g, ""), parsed.port);
+}
+
+function nodeRedisEndpoint(c: AnyClient): string {
+  const describeNode = (options: AnyClient): string => {
+    if (!options) return hostPort(undefined, undefined);
+    if (typeof options.url === "string") {
+      try {
+        return endpointOfUrl(options.url);
+      } catch {
+        return "unknown";
+      }
+    }
+    if (typeof options.socket?.path === "string") return options.socket.path;
+    return hostPort(options.socket?.host, options.socket?.port);
+  };
+  const rootNodes = c._options?.rootNodes ?? c.options?.rootNodes;
+  if (Array.isArray(rootNodes)) return `cluster ${describeNode(rootNodes[0])}`;
+  return describeNode(c.options);
+}
+
+function ioredisEndpoint(c: AnyClient): string {
+  if (c.isCluster) {
+    const first = c.startupNodes?.[0];
+    if (typeof first === "string") return `cluster ${first}`;
+    if (typeof first === "number") return `cluster ${hostPort(undefined, first)}`;
+    return `cluster ${hostPort(first?.host, first?.port)}`;
+  }
+  if (typeof c.options?.path === "string") return c.options.path;
+  return hostPort(c.options?.host, c.options?.port);
+}
+
+/** The ioredis keyPrefix option would prefix KEYS but not the keys the scripts build, so it is refused. */
+export function ioredisKeyPrefix(client: unknown): string | undefined {
+  const c = client as AnyClient;
+  return c.options?.keyPrefix || c.options?.redisOptions?.keyPrefix || undefined;
+}
+
+abstract class Adapter implements RedisCommands {
+  abstract readonly endpoint: string;
+  protected abstract evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
+  protected abstract eval(source: string, keys: string[], args: string[]): Promise<unknown>;
+  abstract hgetall(key: string): Promise<Record<string, string>>;
+  abstract zrange(key: string): Promise<string[]>;
+  abstract ping(): Promise<void>;
+
+  run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return this.evalsha(script.sha, keys, args).catch((error: unknown) => {
+      // Not cached on this node (restart, failover, another cluster shard): EVAL runs and caches it.
+      if (isNoScript(error)) return this.eval(script.source, keys, args);
+      throw error;
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.ping();
+  }
+
+  async close(): Promise<void> {
+    // A client passed in belongs to the caller: never quit it.
+  }
+}
+
+class NodeRedisAdapter extends Adapter {
+  readonly endpoint: string;
+  protected readonly client: AnyClient;
+
+  constructor(client: AnyClient, endpoint = nodeRedisEndpoint(client)) {
+    super();
+    this.client = client;
+    this.endpoint = endpoint;
+  }
+
+  protected evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.evalSha(sha, { keys, arguments: args });
+  }
+
+  protected eval(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.eval(source, { keys, arguments: args });
+  }
+
+  hgetall(key: string): Promise<Record<string, string>> {
+    return this.client.hGetAll(key).then(toFields);
+  }
+
+  zrange(key: string): Promise<string[]> {
+    return this.client.zRange(key, 0, -1);
+  }
+
+  async ping(): Promise<void> {
+    // A cluster client has no PING of its own: ask the node that serves an arbitrary key.
+    if (typeof this.client.ping === "function") await this.client.ping();
+    else await this.client.exists("latchkey:ping");
+  }
+}
+
+class IoRedisAdapter extends Adapter {
+  readonly endpoint: string;
+  readonly #client: AnyClient;
+
+  constructor(client: AnyClient) {
+    super();
+    this.#client = client;
+    this.endpoint = ioredisEndpoint(client);
+  }
+
+  protected evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#client.evalsha(sha, keys.length, ...keys, ...args);
+  }
+
+  protected eval(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#client.eval(source, keys.length, ...keys, ...args);
+  }
+
+  hgetall(key: string): Promise<Record<string, string>> {
+    return this.#client.hgetall(key).then(toFields);
+  }
+
+  zrange(key: string): Promise<string[]> {
+    return this.#client.zrange(key, 0, -1);
+  }
+
+  async ping(): Promise<void> {
+    await this.#client.ping();
+  }
+}
+
+export function adapterFor(client: unknown): RedisCommands {
+  return clientKind(client) === "ioredis" ? new IoRedisAdapter(client) : new NodeRedisAdapter(client);
+}
+
+/** Turns a connection failure into the error the store reports. */
+export function cannotReach(endpoint: string, cause: unknown): Error {
+  return new Error(`latchkey: cannot reach Redis at ${endpoint}: ${describeError(cause)}`, { cause });
+}
+
+/**
+ * URL mode: a node-redis client the store creates, connects and closes.
+ * - The offline queue is off, so a command while Redis is down fails at once
+ *   (the engine answers 503) instead of waiting for a reconnect.
+ * - It reconnects forever with a capped backoff, so the app recovers by itself.
+ * - The first connection attempt is bounded (connectTimeout); its failure
+ *   rejects ready() and every command with "cannot reach Redis at host:port".
+ */
+class OwnedNodeRedisAdapter extends NodeRedisAdapter {
+  #ready: Promise<void>;
+  #settled = false;
+  #lastError: unknown;
+
+  constructor(url: string, connectTimeout: number) {
+    const require = createRequire(import.meta.url);
+    let redis: { createClient: (options: object) => AnyClient };
+    try {
+      redis = require("redis") as typeof redis;
+    } catch (error) {
+      throw new Error("latchkey: redisStore({ url }) needs the redis package (node-redis): npm install redis", { cause: error });
+    }
+    const client = redis.createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout,
+        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
+      },
+    });
+    super(client, endpointOfUrl(url));
+    // Without a listener an 'error' event would crash the process.
+    client.on("error", (error: unknown) => {
+      this.#lastError = error;
+    });
+    this.#ready = new Promise<void>((resolve, reject) => {
+      const fail = (error: unknown) => reject(cannotReach(this.endpoint, error));
+      client.once("error", fail);
+      (client.connect() as Promise<unknown>).then(
+        () => {
+          client.off("error", fail);
+          resolve();
+        },
+        fail,
+      );
+    }).finally(() => {
+      this.#settled = true;
+    });
+    this.#ready.catch(() => undefined);
+  }
+
+  #gate(): Promise<void> {
+    if (!this.#settled) return this.#ready;
+    if (this.client.isReady) return Promise.resolve();
+    return Promise.reject(cannotReach(this.endpoint, this.#lastError ?? new Error("not connected")));
+  }
+
+  protected override evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.isReady ? super.evalsha(sha, keys, args) : this.#gate().then(() => super.evalsha(sha, keys, args));
+  }
+
+  protected override eval(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.isReady ? super.eval(source, keys, args) : this.#gate().then(() => super.eval(source, keys, args));
+  }
+
+  override hgetall(key: string): Promise<Record<string, string>> {
+    return this.client.isReady ? super.hgetall(key) : this.#gate().then(() => super.hgetall(key));
+  }
+
+  override zrange(key: string): Promise<string[]> {
+    return this.client.isReady ? super.zrange(key) : this.#gate().then(() => super.zrange(key));
+  }
+
+  override ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  override async close(): Promise<void> {
+    const client = this.client;
+    if (!client.isOpen) return;
+    if (client.isReady) {
+      await (typeof client.close === "function" ? client.close() : client.quit());
+    } else {
+      // Still connecting or reconnecting: stop now rather than wait for Redis.
+      await (typeof client.destroy === "function" ? client.destroy() : client.disconnect());
+    }
+  }
+}
+
+export function ownedAdapter(url: string, connectTimeout: number): RedisCommands {
+  return new OwnedNodeRedisAdapter(url, connectTimeout);
+}
