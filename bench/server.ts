@@ -1,0 +1,72 @@
+// One benchmark server process. BENCH_VARIANT: baseline | express-session | latchkey-redis | latchkey-postgres | latchkey-sqlite.
+// Prints {"port": N} when listening. GET /page reads the session and answers a small page.
+import express, { type Request, type RequestHandler } from "express";
+import { createClient } from "redis";
+import { createSessions, type SessionStore } from "../src/core/index.js";
+import { expressSessions } from "../src/express/index.js";
+import { postgresStore } from "../src/postgres/index.js";
+import { redisStore } from "../src/redis/index.js";
+import { sqliteStore } from "../src/sqlite/index.js";
+
+const variant = process.env.BENCH_VARIANT ?? "baseline";
+const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = process.env.BENCH_PREFIX ?? `latchkey-bench:${process.pid}:`;
+
+interface Adapter {
+  login(req: Request, user: string): Promise<void>;
+  userId(req: Request): string | null;
+  close(): Promise<unknown>;
+}
+
+async function setup(): Promise<{ middleware: RequestHandler | null; adapter: Adapter }> {
+  if (variant === "baseline") {
+    return { middleware: null, adapter: { login: async () => undefined, userId: () => "baseline", close: async () => undefined } };
+  }
+  if (variant === "express-session") {
+    // @ts-expect-error plain JS module, see anchor.mjs
+    const { anchorMiddleware } = await import("./anchor.mjs");
+    return anchorMiddleware(redisUrl, prefix) as Promise<{ middleware: RequestHandler; adapter: Adapter }>;
+  }
+  let store: SessionStore;
+  if (variant === "latchkey-redis") {
+    const client = createClient({ url: redisUrl, disableOfflineQueue: true });
+    await client.connect();
+    store = redisStore({ client, prefix });
+  } else if (variant === "latchkey-postgres") {
+    store = postgresStore({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test", table: process.env.BENCH_TABLE ?? "latchkey_bench" });
+  } else if (variant === "latchkey-sqlite") {
+    store = sqliteStore({ path: process.env.BENCH_SQLITE ?? "bench/results/bench.db" });
+  } else {
+    throw new Error(`unknown BENCH_VARIANT ${variant}`);
+  }
+  const sessions = createSessions({ store, sweepInterval: false });
+  return {
+    middleware: expressSessions(sessions),
+    adapter: { login: (req, user) => req.session.login(user), userId: (req) => req.session.userId, close: () => sessions.close() },
+  };
+}
+
+const { middleware, adapter } = await setup();
+const app = express();
+app.disable("x-powered-by");
+app.disable("etag");
+if (middleware) app.use(middleware);
+app.post("/login", (req, res, next) => {
+  adapter.login(req, "bench-user").then(() => res.send("ok"), next);
+});
+app.get("/page", (req, res) => {
+  const user = adapter.userId(req);
+  if (!user) {
+    res.status(401).send("not signed in");
+    return;
+  }
+  res.send(`<!doctype html><title>page</title><p>Hello ${user}</p>`);
+});
+const server = app.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  process.stdout.write(`${JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 })}\n`);
+});
+process.on("SIGTERM", () => {
+  server.close();
+  void adapter.close().finally(() => process.exit(0));
+});
