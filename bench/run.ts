@@ -53,7 +53,7 @@ async function startRedis(): Promise<{ url: string; stop: () => void }> {
 }
 
 async function startServer(variant: string, redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/server.ts"], {
+  const child = spawn(process.execPath, ["bench/server.mjs"], {
     env: {
       ...process.env,
       BENCH_VARIANT: variant,

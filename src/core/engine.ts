@@ -125,6 +125,12 @@ export class Engine {
     return "saved";
   }
 
+  /** True when a read-only request must still write (touch due) or notice expiry. */
+  commitDue(record: SessionRecord): boolean {
+    const now = this.options.now();
+    return this.isExpired(record, now) || now - record.lastSeenAt >= this.options.touchInterval;
+  }
+
   /** Throttled sliding expiry: at most one write per touchInterval per session. */
   async touchIfDue(record: SessionRecord): Promise<CommitOutcome> {
     const now = this.options.now();

@@ -206,6 +206,16 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     return this.#set.size > 0 || this.#unset.size > 0 || (this.#state === "fresh" && Object.keys(this.#data).length > 0);
   }
 
+  /**
+   * @internal False when commit() would do nothing (no change, no touch due,
+   * not expired): adapters then skip holding the response back.
+   */
+  get needsCommit(): boolean {
+    if (this.dirty) return true;
+    if (this.#state === "fresh") return false;
+    return this.#engine.commitDue(this.#record!);
+  }
+
   #takeChange(): ChangeSet {
     const change: ChangeSet = { set: Object.fromEntries(this.#set), unset: [...this.#unset] };
     this.#set.clear();

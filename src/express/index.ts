@@ -79,7 +79,7 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
   return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
     sessions.load(readCookie(req.headers.cookie, cookie.name)).then(
       (session) => {
-        Object.defineProperty(req, "session", { value: session, configurable: true, enumerable: true, writable: false });
+        (req as { session: unknown }).session = session;
         deferResponseUntilCommitted(req, res, session as Session<object>, sessions, respond);
         next();
       },
@@ -148,6 +148,14 @@ function deferResponseUntilCommitted(
 
   const startCommit = (): void => {
     if (phase !== "open") return;
+    if (!session.needsCommit) {
+      // Fast path for reads: nothing to write, so nothing to wait for.
+      session.seal();
+      phase = "done";
+      applyCookie(req, res, session, sessions);
+      replay();
+      return;
+    }
     phase = "committing";
     const hadChanges = session.dirty;
     session.seal();
@@ -206,14 +214,14 @@ function deferResponseUntilCommitted(
         ignored(name);
         return result();
       }
-      if (name === "end") {
-        ended = { statusCode: res.statusCode, headers: { ...res.getHeaders() } };
-        guardHeaderWrites();
-      }
       queued.push(() => {
         method.apply(res, args);
       });
       startCommit();
+      if (name === "end" && (phase as string) !== "done") {
+        ended = { statusCode: res.statusCode, headers: { ...res.getHeaders() } };
+        guardHeaderWrites();
+      }
       return result();
     };
 

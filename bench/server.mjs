@@ -1,33 +1,27 @@
 // One benchmark server process. BENCH_VARIANT: baseline | express-session | latchkey-redis | latchkey-postgres | latchkey-sqlite.
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
-import express, { type Request, type RequestHandler } from "express";
+// Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
+import express from "express";
 import { createClient } from "redis";
-import { createSessions, type SessionStore } from "../src/core/index.js";
-import { expressSessions } from "../src/express/index.js";
-import { postgresStore } from "../src/postgres/index.js";
-import { redisStore } from "../src/redis/index.js";
-import { sqliteStore } from "../src/sqlite/index.js";
+import { createSessions } from "../dist/core/index.js";
+import { expressSessions } from "../dist/express/index.js";
+import { postgresStore } from "../dist/postgres/index.js";
+import { redisStore } from "../dist/redis/index.js";
+import { sqliteStore } from "../dist/sqlite/index.js";
+import { anchorMiddleware } from "./anchor.mjs";
 
 const variant = process.env.BENCH_VARIANT ?? "baseline";
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = process.env.BENCH_PREFIX ?? `latchkey-bench:${process.pid}:`;
 
-interface Adapter {
-  login(req: Request, user: string): Promise<void>;
-  userId(req: Request): string | null;
-  close(): Promise<unknown>;
-}
-
-async function setup(): Promise<{ middleware: RequestHandler | null; adapter: Adapter }> {
+async function setup() {
   if (variant === "baseline") {
     return { middleware: null, adapter: { login: async () => undefined, userId: () => "baseline", close: async () => undefined } };
   }
   if (variant === "express-session") {
-    // @ts-expect-error plain JS module, see anchor.mjs
-    const { anchorMiddleware } = await import("./anchor.mjs");
-    return anchorMiddleware(redisUrl, prefix) as Promise<{ middleware: RequestHandler; adapter: Adapter }>;
+    return anchorMiddleware(redisUrl, prefix);
   }
-  let store: SessionStore;
+  let store;
   if (variant === "latchkey-redis") {
     const client = createClient({ url: redisUrl, disableOfflineQueue: true });
     await client.connect();
