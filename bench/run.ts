@@ -93,13 +93,10 @@ async function redisCalls(redisUrl: string): Promise<number> {
   return total;
 }
 
-async function pgStatements(): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  await new Promise((r) => setTimeout(r, 1100)); // backends flush their counters about once a second
-  const { rows } = await client.query("SELECT pg_stat_clear_snapshot(); SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()").then((r) => (Array.isArray(r) ? r[1] : r));
-  await client.end();
-  return Number(rows[0].n) - 1; // this query's own transaction
+/** Statements the latchkey PostgreSQL server process sent (counted at its pool). */
+async function pgStatements(serverUrl: string): Promise<number> {
+  const response = await fetch(`${serverUrl}/__statements`);
+  return ((await response.json()) as { statements: number }).statements;
 }
 
 interface Sample { rps: number; p99: number; perRequest: number | null; errors: number }
@@ -117,7 +114,7 @@ try {
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
     for (const variant of order) {
       const server = servers.get(variant)!;
-      const counter = variant.includes("postgres") ? pgStatements : variant.includes("redis") || variant === "express-session" ? () => redisCalls(redis.url) : null;
+      const counter = variant.includes("postgres") ? () => pgStatements(server.url) : variant.includes("redis") || variant === "express-session" ? () => redisCalls(redis.url) : null;
       const before = counter ? await counter() : 0;
       const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie } });
       const after = counter ? await counter() : 0;
@@ -146,7 +143,7 @@ try {
   ];
   const report = [
     `Command: npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; PostgreSQL counts are statements (transactions) per request.`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; PostgreSQL counts are statements sent per request.`,
     "",
     ...lines,
   ].join("\n");

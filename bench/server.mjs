@@ -2,6 +2,7 @@
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
 // Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
 import express from "express";
+import pg from "pg";
 import { createClient } from "redis";
 import { createSessions } from "../dist/core/index.js";
 import { expressSessions } from "../dist/express/index.js";
@@ -13,6 +14,8 @@ import { anchorMiddleware } from "./anchor.mjs";
 const variant = process.env.BENCH_VARIANT ?? "baseline";
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = process.env.BENCH_PREFIX ?? `latchkey-bench:${process.pid}:`;
+
+let statements = 0;
 
 async function setup() {
   if (variant === "baseline") {
@@ -27,7 +30,14 @@ async function setup() {
     await client.connect();
     store = redisStore({ client, prefix });
   } else if (variant === "latchkey-postgres") {
-    store = postgresStore({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test", table: process.env.BENCH_TABLE ?? "latchkey_bench" });
+    const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
+    // Count statements at the client: PostgreSQL's own counters lag by seconds.
+    const query = pool.query.bind(pool);
+    pool.query = (...args) => {
+      statements += 1;
+      return query(...args);
+    };
+    store = postgresStore({ pool, table: process.env.BENCH_TABLE ?? "latchkey_bench" });
   } else if (variant === "latchkey-sqlite") {
     store = sqliteStore({ path: process.env.BENCH_SQLITE ?? "bench/results/bench.db" });
   } else {
@@ -45,6 +55,9 @@ const app = express();
 app.disable("x-powered-by");
 app.disable("etag");
 if (middleware) app.use(middleware);
+app.get("/__statements", (_req, res) => {
+  res.json({ statements });
+});
 app.post("/login", (req, res, next) => {
   adapter.login(req, "bench-user").then(() => res.send("ok"), next);
 });
