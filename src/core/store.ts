@@ -105,3 +105,20 @@ export function applyChange(data: Record<string, JsonValue>, change: ChangeSet):
   for (const [key, value] of Object.entries(change.set)) next[key] = value;
   return next;
 }
+
+/**
+ * A record as the row SQL stores write, in column order: id, user_id, data
+ * (JSON text), created_at, last_seen_at, expires_at, absolute_expires_at, version.
+ */
+export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number] {
+  return [
+    record.id,
+    record.userId,
+    JSON.stringify(record.data),
+    record.createdAt,
+    record.lastSeenAt,
+    record.expiresAt,
+    record.absoluteExpiresAt,
+    record.version,
+  ];
+}

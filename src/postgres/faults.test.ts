@@ -12,23 +12,11 @@ import pg from "pg";
 import { createSessions } from "../core/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client, waitFor } from "../testing/client.js";
-import { requireService } from "../testing/services.js";
+import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { postgresStore } from "./index.js";
 
-const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const { skip } = await requireService(
-  "PostgreSQL",
-  async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      await client.query("SELECT 1");
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  },
-  { hint: `DATABASE_URL=${url}` },
-);
+const url = databaseUrl;
+const { skip } = await requirePostgres();
 
 test("PostgreSQL connections killed under the store: 503 or the right answer, and recovery without a restart", { skip }, async () => {
   const suffix = `${process.pid}_${randomBytes(3).toString("hex")}`;

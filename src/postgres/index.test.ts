@@ -5,23 +5,11 @@ import { randomBytes } from "node:crypto";
 import { after, describe, it, test } from "node:test";
 import pg from "pg";
 import { runStoreConformance, sampleRecord } from "../conformance/index.js";
-import { requireService } from "../testing/services.js";
+import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { createSchemaSQL, migrate, postgresStore } from "./index.js";
 
-const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const { skip } = await requireService(
-  "PostgreSQL",
-  async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      await client.query("SELECT 1");
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  },
-  { hint: `DATABASE_URL=${url}` },
-);
+const url = databaseUrl;
+const { skip } = await requirePostgres();
 
 const prefix = `latchkey_test_${process.pid}_${randomBytes(3).toString("hex")}`;
 const tables: string[] = [];

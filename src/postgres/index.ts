@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
+  recordColumns,
   SessionExistsError,
   SessionValueError,
   type JsonValue,
@@ -255,16 +256,7 @@ class PostgresStore implements SessionStore {
 
   async create(record: SessionRecord): Promise<void> {
     try {
-      await this.#query(this.#sql.insert, [
-        record.id,
-        record.userId,
-        JSON.stringify(record.data),
-        record.createdAt,
-        record.lastSeenAt,
-        record.expiresAt,
-        record.absoluteExpiresAt,
-        record.version,
-      ]);
+      await this.#query(this.#sql.insert, recordColumns(record));
     } catch (error) {
       if ((error as { code?: string }).code === "23505") throw new SessionExistsError(record.id);
       throw error;

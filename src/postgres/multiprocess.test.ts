@@ -4,22 +4,10 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import pg from "pg";
 import { runMultiProcessSuite } from "../testing/multiprocess-suite.js";
-import { requireService } from "../testing/services.js";
+import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 
-const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const { skip } = await requireService(
-  "PostgreSQL",
-  async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      await client.query("SELECT 1");
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  },
-  { hint: `DATABASE_URL=${url}` },
-);
+const url = databaseUrl;
+const { skip } = await requirePostgres();
 
 if (skip) {
   test("multi-process guarantees on PostgreSQL", { skip }, () => undefined);

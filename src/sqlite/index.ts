@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   applyChange,
+  recordColumns,
   SessionExistsError,
   type JsonValue,
   type PatchInput,
@@ -198,16 +199,7 @@ class SqliteStore implements SessionStore {
 
   #insert(record: SessionRecord): void {
     try {
-      this.#sql.insert.run(
-        record.id,
-        record.userId,
-        JSON.stringify(record.data),
-        record.createdAt,
-        record.lastSeenAt,
-        record.expiresAt,
-        record.absoluteExpiresAt,
-        record.version,
-      );
+      this.#sql.insert.run(...recordColumns(record));
     } catch (error) {
       if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw new SessionExistsError(record.id);
       throw error;
