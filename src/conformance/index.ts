@@ -237,6 +237,22 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.deepEqual(await store.listUser("frank"), []);
     });
 
+    it("destroyUser racing a same-user rotate leaves no session of that user alive", async () => {
+      const store = await fresh();
+      for (let round = 0; round < 30; round++) {
+        const record = sampleRecord({ userId: "rita" });
+        await store.create(record);
+        const now = Date.now();
+        const newId = newIdFor("rita");
+        await Promise.all([
+          store.rotate(record.id, { newId, userId: "rita", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
+          store.destroyUser("rita"),
+        ]);
+        assert.equal(await store.get(record.id), null, `round ${round}: old id`);
+        assert.equal(await store.get(newId), null, `round ${round}: the rotated session survived log-out-everywhere`);
+      }
+    });
+
     it("destroyUser deletes all of one user's sessions and no one else's", async () => {
       const store = await fresh();
       const mine = [sampleRecord({ userId: "gina" }), sampleRecord({ userId: "gina" }), sampleRecord({ userId: "gina" })];

@@ -124,6 +124,13 @@ describe("session lifecycle", () => {
     assert.equal((await sessions.load(token!)).userId, null);
   });
 
+  it("a clock or timeout with fractions still writes whole milliseconds", async () => {
+    const { request, store } = setup({ now: () => 1_700_000_000_000.75, idleTimeout: 30 * MIN + 0.4 });
+    const { token } = await request(null, (s) => s.login("ivan"));
+    const record = await store.get(idOfToken(token!));
+    assert.ok(record && Number.isInteger(record.createdAt) && Number.isInteger(record.expiresAt) && Number.isInteger(record.absoluteExpiresAt));
+  });
+
   it("touch is throttled to one write per touchInterval", async () => {
     const { request, clock } = setup();
     const { token } = await request(null, (s) => s.login("dan"));

@@ -97,7 +97,7 @@ function positiveMs(name: string, value: unknown, fallback: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`latchkey: ${name} must be a positive number of milliseconds (got ${String(value)}); e.g. ${name}: 30 * 60_000`);
   }
-  return value;
+  return Math.max(1, Math.round(value)); // whole milliseconds: stores keep integers
 }
 
 /** Validates options at construction: every error says what to change. */
@@ -136,7 +136,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     conflicts,
     maxDataBytes,
     sweepInterval,
-    now: options.now ?? Date.now,
+    now: options.now ? wholeMs(options.now) : Date.now,
     hooks: options.hooks ?? {},
     logger: options.logger ?? console,
   };
@@ -200,4 +200,8 @@ export function assertStoreFitsDeployment(store: SessionStore, allowProcessLocal
       "Use a shared store — sqliteStore({ path }) on one machine, redisStore({ url }) or postgresStore({ connectionString }) across machines. " +
       "(Tests only: pass allowProcessLocalStore: true.)",
   );
+}
+
+function wholeMs(now: () => number): () => number {
+  return () => Math.floor(now());
 }

@@ -107,9 +107,9 @@ if (skip) {
         await store.close();
       }
       const sql = createSchemaSQL(table);
-      assert.match(sql, new RegExp(`CREATE TABLE IF NOT EXISTS ${table} \\(`));
+      assert.match(sql, new RegExp(`CREATE TABLE IF NOT EXISTS "${table}" \\(`));
       assert.doesNotMatch(sql, /CREATE SCHEMA/);
-      assert.match(createSchemaSQL("s", "auth"), /CREATE SCHEMA IF NOT EXISTS auth;\nCREATE TABLE IF NOT EXISTS auth\.s /);
+      assert.match(createSchemaSQL("s", "auth"), /CREATE SCHEMA IF NOT EXISTS "auth";\nCREATE TABLE IF NOT EXISTS "auth"\."s" /);
     });
 
     it("migrate() is idempotent and safe to run from many places at once", async () => {
@@ -156,6 +156,20 @@ if (skip) {
         await store.create(record);
         assert.ok(await exists(`${schema}.sessions`));
         assert.deepEqual(await store.listUser("cat"), [record]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("a reserved word works as the table name (identifiers are quoted)", async () => {
+      const schema = `${prefix}_reserved`;
+      schemas.push(schema);
+      const store = postgresStore({ connectionString: url, schema, table: "user" });
+      try {
+        const record = sampleRecord({ userId: "dee" });
+        await store.create(record);
+        assert.deepEqual(await store.get(record.id), record);
+        assert.equal(await store.destroyUser("dee"), 1);
       } finally {
         await store.close();
       }

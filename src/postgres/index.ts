@@ -52,8 +52,10 @@ interface Row {
 interface Names {
   table: string;
   schema: string | undefined;
-  /** `schema.table` or `table`. */
+  /** `"schema"."table"` or `"table"`, for SQL. */
   qualified: string;
+  /** `schema.table` or `table`, for messages. */
+  display: string;
 }
 
 type Pg = typeof import("pg");
@@ -118,7 +120,7 @@ export async function migrate(options: MigrateOptions): Promise<void> {
  */
 export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string): string {
   const { qualified } = resolveNames("createSchemaSQL", { table, schema }, false);
-  return `${schema ? `CREATE SCHEMA IF NOT EXISTS ${schema};\n` : ""}CREATE TABLE IF NOT EXISTS ${qualified} (
+  return `${schema ? `CREATE SCHEMA IF NOT EXISTS "${schema}";\n` : ""}CREATE TABLE IF NOT EXISTS ${qualified} (
   id text PRIMARY KEY,
   user_id text,
   data jsonb NOT NULL,
@@ -128,8 +130,8 @@ export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string):
   absolute_expires_at bigint NOT NULL,
   version integer NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ${table}_user_id_idx ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS ${table}_expires_at_idx ON ${qualified} (expires_at);
+CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
 `;
 }
 
@@ -158,7 +160,8 @@ function resolveNames(fn: string, options: MigrateOptions, needsConnection = tru
   if (schema !== undefined && (typeof schema !== "string" || !IDENTIFIER.test(schema))) {
     throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
   }
-  return { table, schema, qualified: schema ? `${schema}.${table}` : table };
+  // Quoted, so reserved words ("user", "order") work; the pattern above keeps the quotes safe.
+  return { table, schema, qualified: schema ? `"${schema}"."${table}"` : `"${table}"`, display: schema ? `${schema}.${table}` : table };
 }
 
 function loadPg(): Pg {
@@ -173,7 +176,9 @@ function createPool(connectionString: string): Pool {
   const pg = loadPg();
   // fallback_application_name: shows as "latchkey" in pg_stat_activity unless the URL or PGAPPNAME names the app.
   // connectionTimeoutMillis: a request waits at most 10 s for a connection, then answers 503 (G6) instead of hanging.
-  return new pg.Pool({ connectionString, fallback_application_name: "latchkey", connectionTimeoutMillis: 10_000 });
+  // query_timeout + keepAlive: a server that stops answering (frozen, network cut) fails the
+  // query after 5 s, so the request answers 503 instead of hanging (G6).
+  return new pg.Pool({ connectionString, fallback_application_name: "latchkey", connectionTimeoutMillis: 10_000, query_timeout: 5_000, keepAlive: true });
 }
 
 /** host:port and database the pool connects to, resolved the way pg does (URL, then PG* env, then defaults). */
@@ -194,8 +199,9 @@ async function runMigration(pool: Pool, names: Names): Promise<void> {
   let failure: Error | undefined;
   try {
     await client.query("BEGIN");
-    // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE: serialise them per table.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`latchkey:${names.qualified}`]);
+    // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE (of this table, or of
+    // the schema): serialise every latchkey migration on one constant key.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('latchkey:migrate'))");
     await client.query(createSchemaSQL(names.table, names.schema));
     await client.query("COMMIT");
   } catch (error) {
@@ -250,7 +256,7 @@ class PostgresStore implements SessionStore {
     this.#createSchema = createSchema;
     const target = describeTarget(this.#pool);
     this.#address = target.address;
-    this.name = `postgres(${target.address}/${target.database} ${names.qualified})`;
+    this.name = `postgres(${target.address}/${target.database} ${names.display})`;
     this.#sql = statements(names.qualified);
   }
 
@@ -311,7 +317,31 @@ class PostgresStore implements SessionStore {
   }
 
   async destroyUser(userId: string): Promise<number> {
-    return (await this.#query(this.#sql.destroyUser, [userId])).rowCount ?? 0;
+    // READ COMMITTED would let a concurrent rotate (re-login of the same user)
+    // slip through: the DELETE waits for the old row, finds it gone and cannot
+    // see the new one. Under REPEATABLE READ that case is a serialization
+    // failure, and the retry's fresh snapshot sees (and deletes) the new row.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (this.#ready ??= this.#prepare());
+        const client = await this.#pool.connect();
+        let broken: Error | undefined;
+        try {
+          await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+          const result = await client.query(this.#sql.destroyUser, [userId]);
+          await client.query("COMMIT");
+          return result.rowCount ?? 0;
+        } catch (error) {
+          await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      } catch (error) {
+        if ((error as { code?: string }).code === "40001" && attempt < 20) continue;
+        throw explain(error, this.#address, this.#names.display);
+      }
+    }
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
@@ -340,7 +370,7 @@ class PostgresStore implements SessionStore {
       await (this.#ready ??= this.#prepare());
       return await this.#pool.query<R>(text, values);
     } catch (error) {
-      throw explain(error, this.#address, this.#names.qualified);
+      throw explain(error, this.#address, this.#names.display);
     }
   }
 

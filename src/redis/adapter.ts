@@ -292,3 +292,32 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
 export function ownedAdapter(url: string, connectTimeout: number): RedisCommands {
   return new OwnedNodeRedisAdapter(url, connectTimeout);
 }
+
+/** Every command fails after `ms` without an answer, so a frozen server yields a 503, not a hung request (G6). */
+export function withDeadline(commands: RedisCommands, ms: number): RedisCommands {
+  const deadline = <T>(operation: string, promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`latchkey: Redis at ${commands.endpoint} did not answer ${operation} within ${ms} ms`)), ms);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  return {
+    get endpoint() {
+      return commands.endpoint;
+    },
+    run: (script, keys, args) => deadline("a script", commands.run(script, keys, args)),
+    hgetall: (key) => deadline("HGETALL", commands.hgetall(key)),
+    zrange: (key) => deadline("ZRANGE", commands.zrange(key)),
+    ping: () => deadline("PING", commands.ping()),
+    ready: () => commands.ready(),
+    close: () => commands.close(),
+  };
+}

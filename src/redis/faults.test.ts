@@ -113,3 +113,28 @@ test("Redis down at startup: ready() names host and port, requests answer 503, a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a frozen Redis (SIGSTOP) answers 503 after commandTimeout, then recovers (SIGCONT)", { skip: tools.skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-redis-frozen-"));
+  const redis = await startRedisServer({ port: await sparePort(), dir });
+  const store = redisStore({ url: redis.url, prefix: "frozen:", commandTimeout: 300 });
+  await store.ready();
+  const sessions = createSessions({ store, sweepInterval: false, logger: { warn: () => undefined, error: () => undefined } });
+  const app = await startApp(sessions);
+  try {
+    const alice = new Client();
+    await alice.post(`${app.url}/login/alice`);
+    redis.child.kill("SIGSTOP");
+    const frozen = await timed(alice.get(`${app.url}/whoami`));
+    assert.equal(frozen.status, 503);
+    assert.doesNotMatch(frozen.text, /alice/);
+    redis.child.kill("SIGCONT");
+    await until(async () => (await alice.get(`${app.url}/whoami`)).body?.userId === "alice", "recovery after SIGCONT");
+  } finally {
+    redis.child.kill("SIGCONT");
+    app.close();
+    await sessions.close();
+    await redis.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -12,7 +12,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../core/index.js";
-import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, type RedisCommands } from "./adapter.js";
+import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
 import { CREATE, DESTROY, DESTROY_USER, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 /**
@@ -37,6 +37,12 @@ export interface RedisStoreOptions {
   prefix?: string;
   /** URL mode only: how long the first connection attempt may take, in ms. Default 5000. */
   connectTimeout?: number;
+  /**
+   * A command that has not been answered after this many ms fails (the request
+   * answers 503) instead of hanging on a frozen server or a cut network. The
+   * command may still run later. Default 5000.
+   */
+  commandTimeout?: number;
 }
 
 /** The Redis store: a SessionStore plus a startup check. */
@@ -97,6 +103,10 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   if (typeof connectTimeout !== "number" || !Number.isInteger(connectTimeout) || connectTimeout <= 0) {
     throw new TypeError(`latchkey: redisStore connectTimeout must be a positive whole number of ms (got ${String(connectTimeout)})`);
   }
+  const commandTimeout = options.commandTimeout ?? 5000;
+  if (typeof commandTimeout !== "number" || !Number.isInteger(commandTimeout) || commandTimeout <= 0) {
+    throw new TypeError(`latchkey: redisStore commandTimeout must be a positive whole number of ms (got ${String(commandTimeout)})`);
+  }
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
@@ -122,7 +132,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
     }
     commands = adapterFor(options.client);
   }
-  return new RedisStore(commands, prefix);
+  return new RedisStore(withDeadline(commands, commandTimeout), prefix);
 }
 
 class RedisStore implements RedisSessionStore {
