@@ -295,16 +295,36 @@ export function ownedAdapter(url: string, connectTimeout: number): RedisCommands
 
 /** Every command fails after `ms` without an answer, so a frozen server yields a 503, not a hung request (G6). */
 export function withDeadline(commands: RedisCommands, ms: number): RedisCommands {
+  // One watchdog interval for all in-flight commands: cheaper than a timer per command on the hot path.
+  const inFlight = new Set<{ started: number; operation: string; reject: (error: Error) => void }>();
+  let watchdog: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    const now = performance.now();
+    for (const entry of inFlight) {
+      if (now - entry.started < ms) continue;
+      inFlight.delete(entry);
+      entry.reject(new Error(`latchkey: Redis at ${commands.endpoint} did not answer ${entry.operation} within ${ms} ms`));
+    }
+    if (inFlight.size === 0) {
+      clearInterval(watchdog);
+      watchdog = undefined;
+    }
+  };
   const deadline = <T>(operation: string, promise: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`latchkey: Redis at ${commands.endpoint} did not answer ${operation} within ${ms} ms`)), ms);
+      const entry = { started: performance.now(), operation, reject };
+      inFlight.add(entry);
+      if (watchdog === undefined) {
+        watchdog = setInterval(check, Math.max(5, Math.floor(ms / 4)));
+        watchdog.unref();
+      }
       promise.then(
         (value) => {
-          clearTimeout(timer);
+          inFlight.delete(entry);
           resolve(value);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          inFlight.delete(entry);
           reject(error);
         },
       );
