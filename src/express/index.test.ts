@@ -142,6 +142,24 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       assert.ok((await new Client().get(`${url}/late-errors`)).body.includes("SessionSealedError"));
     });
 
+    it("a connection cut mid-request loses nothing: the handler's change is still committed", async () => {
+      const client = new Client();
+      await client.post(`${url}/login/eve`);
+      const controller = new AbortController();
+      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch((error: Error) => error);
+      while ((await new Client().get(`${url}/waiting`)).body.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      assert.ok((await cut) instanceof Error, "the client went away");
+      await new Client().post(`${url}/release`);
+      let draft: unknown;
+      for (let i = 0; i < 100 && draft === undefined; i++) {
+        draft = (await client.get(`${url}/whoami`)).body.data.draft;
+        if (draft === undefined) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(draft, "kept");
+      assert.equal((await client.get(`${url}/whoami`)).body.userId, "eve", "the session is intact");
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });
