@@ -24,7 +24,7 @@ export class Engine {
   async load<Data extends object>(cookieValues: readonly string[]): Promise<Session<Data>> {
     const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
     for (const token of tokens) {
-      const record = await this.#call(() => this.store.get(idOfToken(token)));
+      const record = await this.call(() => this.store.get(idOfToken(token)));
       if (!record) continue;
       if (this.isExpired(record)) {
         await this.#expire(record);
@@ -62,8 +62,8 @@ export class Engine {
       absoluteExpiresAt,
       version: 1,
     };
-    await this.#call(() => this.store.create(record));
-    this.#hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
+    await this.call(() => this.store.create(record));
+    this.hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
     return { record, token };
   }
 
@@ -83,7 +83,7 @@ export class Engine {
     }
     const token = mintToken(userId);
     const absoluteExpiresAt = now + this.options.absoluteTimeout;
-    const result = await this.#call(() =>
+    const result = await this.call(() =>
       this.store.rotate(previous.id, {
         newId: idOfToken(token),
         userId,
@@ -99,7 +99,7 @@ export class Engine {
       // new session carries only what this request itself wrote.
       return this.create(userId, change.set);
     }
-    this.#hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
+    this.hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
     return { record: result.record, token };
   }
 
@@ -108,7 +108,7 @@ export class Engine {
     const now = this.options.now();
     if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
-    const result = await this.#call(() =>
+    const result = await this.call(() =>
       this.store.patch(record.id, {
         change,
         lastSeenAt: now,
@@ -137,17 +137,17 @@ export class Engine {
     if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
     if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
-    const alive = await this.#call(() => this.store.touch(record.id, now, expiresAt));
+    const alive = await this.call(() => this.store.touch(record.id, now, expiresAt));
     if (!alive) return "gone";
     record.lastSeenAt = now;
     record.expiresAt = expiresAt;
     return "saved";
   }
 
-  async destroy(record: SessionRecord, reason: DestroyReason): Promise<boolean> {
-    const existed = await this.#call(() => this.store.destroy(record.id));
+  async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
+    const existed = await this.call(() => this.store.destroy(record.id));
     if (existed) {
-      this.#hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
+      this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
     }
     return existed;
   }
@@ -176,7 +176,8 @@ export class Engine {
     }
   }
 
-  #hook(fn: () => void): void {
+  /** Runs an audit hook; a hook that throws is logged and never breaks the request. */
+  hook(fn: () => void): void {
     try {
       fn();
     } catch (error) {
@@ -184,21 +185,13 @@ export class Engine {
     }
   }
 
-  async #call<T>(operation: () => Promise<T>): Promise<T> {
+  /** Runs a store operation; unexpected store errors become StoreUnavailableError (G6). */
+  async call<T>(operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
     } catch (error) {
       if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
       throw new StoreUnavailableError(this.store.name, error);
     }
-  }
-
-  /** Used by the manager's admin calls. */
-  call<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#call(operation);
-  }
-
-  hook(fn: () => void): void {
-    this.#hook(fn);
   }
 }

@@ -115,9 +115,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
   async revoke(handle: string): Promise<boolean> {
     if (typeof handle !== "string") throw new TypeError("latchkey: revoke(handle) needs a handle string from sessions.list()");
     if (!isWellFormedId(handle)) return false;
-    const existed = await this.#engine.call(() => this.#engine.store.destroy(handle));
-    if (existed) this.#engine.hook(() => this.#engine.options.hooks.destroyed?.({ handle, userId: null, reason: "revoke", count: 1 }));
-    return existed;
+    return this.#engine.destroy({ id: handle, userId: null }, "revoke");
   }
 
   /**

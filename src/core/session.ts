@@ -1,4 +1,4 @@
-import { SessionConflictError, SessionGoneError, SessionSealedError, SessionValueError } from "./errors.js";
+import { SessionSealedError, SessionValueError } from "./errors.js";
 import type { Engine } from "./engine.js";
 import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
 
@@ -264,4 +264,3 @@ function toJson(key: string, value: unknown): JsonValue {
   return JSON.parse(text) as JsonValue;
 }
 
-export { SessionConflictError, SessionGoneError };

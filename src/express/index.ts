@@ -151,9 +151,7 @@ function deferResponseUntilCommitted(
     if (!session.needsCommit) {
       // Fast path for reads: nothing to write, so nothing to wait for.
       session.seal();
-      phase = "done";
-      applyCookie(req, res, session, sessions);
-      replay();
+      finish(null);
       return;
     }
     phase = "committing";

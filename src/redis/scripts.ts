@@ -48,19 +48,11 @@ local function index_session(idx, id, expire_at)
   keep_index(idx, tonumber(expire_at), now)
 end
 -- HSET / HDEL in chunks: unpack() of thousands of values overflows Lua's stack.
-local function hset_range(key, argv, from, to)
+local function call_range(command, key, argv, from, to)
   local i = from
   while i <= to do
     local last = math.min(i + 199, to)
-    redis.call('HSET', key, unpack(argv, i, last))
-    i = last + 1
-  end
-end
-local function hdel_range(key, argv, from, to)
-  local i = from
-  while i <= to do
-    local last = math.min(i + 199, to)
-    redis.call('HDEL', key, unpack(argv, i, last))
+    redis.call(command, key, unpack(argv, i, last))
     i = last + 1
   end
 end
@@ -80,7 +72,7 @@ export const CREATE = script(
   "create",
   `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-hset_range(KEYS[1], ARGV, 4, #ARGV)
+call_range('HSET', KEYS[1], ARGV, 4, #ARGV)
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 if KEYS[2] then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
@@ -104,9 +96,9 @@ local v = tonumber(redis.call('HGET', KEYS[1], 'v'))
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= v then return {2, v} end
 local user = redis.call('HGET', KEYS[1], 'u')
 local unset = tonumber(ARGV[7])
-hdel_range(KEYS[1], ARGV, 8, 7 + unset)
+call_range('HDEL', KEYS[1], ARGV, 8, 7 + unset)
 redis.call('HSET', KEYS[1], 'l', ARGV[4], 'e', ARGV[5])
-hset_range(KEYS[1], ARGV, 8 + unset, #ARGV)
+call_range('HSET', KEYS[1], ARGV, 8 + unset, #ARGV)
 v = redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
 if user then index_session(index_key(ARGV[1], ARGV[2], user), ARGV[2], ARGV[6]) end
@@ -147,8 +139,8 @@ redis.call('RENAME', KEYS[1], KEYS[2])
 if old_user then redis.call('ZREM', index_key(ARGV[1], ARGV[2], old_user), ARGV[2]) end
 local unset = tonumber(ARGV[6])
 redis.call('HDEL', KEYS[2], 'u')
-hdel_range(KEYS[2], ARGV, 7, 6 + unset)
-hset_range(KEYS[2], ARGV, 7 + unset, #ARGV)
+call_range('HDEL', KEYS[2], ARGV, 7, 6 + unset)
+call_range('HSET', KEYS[2], ARGV, 7 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 local fields = redis.call('HGETALL', KEYS[2])
 redis.call('PEXPIREAT', KEYS[2], ARGV[4])
