@@ -294,3 +294,5 @@ export function runStoreConformance(options: ConformanceOptions): void {
     });
   });
 }
+
+export { runFeedConformance, type FeedConformanceOptions } from "./feed.js";

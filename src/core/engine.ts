@@ -1,3 +1,4 @@
+import { Coherence } from "../nearcache/index.js";
 import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { Session, type CommitOutcome } from "./session.js";
@@ -15,16 +16,26 @@ const MAX_COOKIE_CANDIDATES = 3;
 export class Engine {
   readonly options: ResolvedOptions;
   readonly store: SessionStore;
+  /**
+   * Present when the store has a feed: every write publishes a notice with
+   * itself (also from processes without a near-cache, so that theirs stay
+   * coherent), and with `nearCache` reads go through the cache.
+   */
+  readonly coherence: Coherence | null;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.store = options.store;
+    const feed = options.store.feed;
+    this.coherence = feed
+      ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict })
+      : null;
   }
 
   async load<Data extends object>(cookieValues: readonly string[]): Promise<Session<Data>> {
     const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
     for (const token of tokens) {
-      const record = await this.call(() => this.store.get(idOfToken(token)));
+      const record = await this.#read(idOfToken(token));
       if (!record) continue;
       if (this.isExpired(record)) {
         await this.#expire(record);
@@ -33,6 +44,41 @@ export class Engine {
       return new Session<Data>(this, record, token, false);
     }
     return new Session<Data>(this, null, null, cookieValues.length > 0);
+  }
+
+  /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */
+  #read(id: string): Promise<SessionRecord | null> | SessionRecord {
+    const coherence = this.coherence;
+    if (coherence?.cache) {
+      const hit = coherence.lookup(id, (record) => !this.isExpired(record));
+      if (hit) return hit;
+      return coherence.fill(id, () => this.call(() => this.store.get(id)));
+    }
+    return this.call(() => this.store.get(id));
+  }
+
+  /**
+   * Runs a write that ends or changes sessions: its notice is published with
+   * it, this process forgets them before and after, and under strict
+   * revocation a write that ends a token (`ack`) resolves only once no
+   * process can still accept it.
+   */
+  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>): Promise<T> {
+    const coherence = this.coherence;
+    if (!coherence) return this.call(() => write(undefined));
+    const { payload, seq } = coherence.notice(ids, users, ack);
+    coherence.forget(ids, users);
+    let result: T;
+    try {
+      result = await this.call(() => write(payload));
+    } catch (error) {
+      coherence.cancel(seq);
+      throw error;
+    } finally {
+      coherence.forget(ids, users);
+    }
+    await this.call(() => coherence.awaitAcks(seq));
+    return result;
   }
 
   isExpired(record: SessionRecord, now = this.options.now()): boolean {
@@ -83,7 +129,7 @@ export class Engine {
     }
     const token = mintToken(userId);
     const absoluteExpiresAt = now + this.options.absoluteTimeout;
-    const result = await this.call(() =>
+    const result = await this.#write([previous.id], [], true, (notice) =>
       this.store.rotate(previous.id, {
         newId: idOfToken(token),
         userId,
@@ -92,6 +138,7 @@ export class Engine {
         lastSeenAt: now,
         expiresAt: this.expiresAt(now, absoluteExpiresAt),
         absoluteExpiresAt,
+        notice,
       }),
     );
     if (result.status === "gone") {
@@ -108,12 +155,13 @@ export class Engine {
     const now = this.options.now();
     if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
-    const result = await this.call(() =>
+    const result = await this.#write([record.id], [], false, (notice) =>
       this.store.patch(record.id, {
         change,
         lastSeenAt: now,
         expiresAt,
         ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
+        notice,
       }),
     );
     if (result.status === "gone") return "gone";
@@ -139,17 +187,28 @@ export class Engine {
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const alive = await this.call(() => this.store.touch(record.id, now, expiresAt));
     if (!alive) return "gone";
+    this.coherence?.touched(record.id, now, expiresAt);
     record.lastSeenAt = now;
     record.expiresAt = expiresAt;
     return "saved";
   }
 
   async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
-    const existed = await this.call(() => this.store.destroy(record.id));
+    // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
+    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
     if (existed) {
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
     }
     return existed;
+  }
+
+  /** Log out everywhere: one atomic store step, published as one notice naming the user. */
+  async destroyUser(userId: string): Promise<number> {
+    const count = await this.#write([], [userId], true, (notice) => this.store.destroyUser(userId, notice));
+    if (count > 0) {
+      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason: "revoke-user", count }));
+    }
+    return count;
   }
 
   /** It expired while this request ran: writing now would extend it past its timeout (G4). */

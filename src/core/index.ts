@@ -1,16 +1,40 @@
 import { Engine } from "./engine.js";
 import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type SessionsOptions } from "./options.js";
+import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session } from "./session.js";
 import type { JsonValue } from "./store.js";
 import { isWellFormedId } from "./token.js";
 
 export * from "./errors.js";
-export type { CookieOptions, DestroyReason, Logger, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
 export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
 export * from "./store.js";
+export { keepListening, type FeedConnection } from "./feed.js";
 export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
+
+/** What `sessions.stats()` returns. */
+export type SessionsStats = NearCacheStats;
+
+const NO_LATENCY = { count: 0, p50: null, p99: null, max: null };
+const DISABLED_STATS: SessionsStats = {
+  enabled: false,
+  revocation: "bounded",
+  feed: "off",
+  serving: false,
+  entries: 0,
+  bytes: 0,
+  hits: 0,
+  misses: 0,
+  bypasses: 0,
+  invalidations: 0,
+  flushes: { total: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0 },
+  propagationMs: NO_LATENCY,
+  strictWaitMs: NO_LATENCY,
+  strictWaitedOut: 0,
+};
 
 /** One session as listed for its user: a public handle, never the token (G5). */
 export interface SessionInfo {
@@ -75,13 +99,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * @example
    * const count = await sessions.revokeUser("alice");
    */
-  async revokeUser(userId: string): Promise<number> {
+  revokeUser(userId: string): Promise<number> {
     assertUserId(userId, "revokeUser");
-    const count = await this.#engine.call(() => this.#engine.store.destroyUser(userId));
-    if (count > 0) {
-      this.#engine.hook(() => this.#engine.options.hooks.destroyed?.({ handle: null, userId, reason: "revoke-user", count }));
-    }
-    return count;
+    return this.#engine.destroyUser(userId);
   }
 
   /**
@@ -128,6 +148,19 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
   }
 
   /**
+   * Counters of this process's near-cache and invalidation feed: hits,
+   * misses, bypasses, invalidations, flushes (and why), propagation latency,
+   * and how long strict revocations waited. All zero, with `feed: "off"`,
+   * when the store has no feed.
+   * @example
+   * const { hits, misses, propagationMs } = sessions.stats();
+   * console.log(`hit rate ${(hits / (hits + misses)).toFixed(3)}, p99 ${propagationMs.p99} ms`);
+   */
+  stats(): SessionsStats {
+    return this.#engine.coherence?.stats() ?? { ...DISABLED_STATS, revocation: this.#engine.options.strict ? "strict" : "bounded" };
+  }
+
+  /**
    * Stop the sweeper and close the store.
    * @example
    * process.on("SIGTERM", () => sessions.close());
@@ -136,6 +169,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
+    await this.#engine.coherence?.close();
     await this.#engine.store.close();
   }
 }

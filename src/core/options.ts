@@ -70,10 +70,48 @@ export interface SessionsOptions {
   /** Where warnings and store errors are written. Default console. */
   logger?: Logger;
   /**
+   * A per-process cache of sessions in front of a shared store (redisStore,
+   * postgresStore), kept coherent through the store's invalidation feed: an
+   * authenticated read that hits costs no store round trip. `true` takes the
+   * defaults. See "Near-cache" in the README for the bound on revocation lag.
+   */
+  nearCache?: boolean | NearCacheOptions;
+  /**
+   * "bounded" (default): logout/revoke resolve once the store is written;
+   * other processes' near-caches drop the session within the propagation
+   * delay (milliseconds), and in every case within one lease.
+   * "strict": they resolve only when no process can still accept the token —
+   * every process holding a lease acknowledged, or its lease ran out. Needs a
+   * store with a feed.
+   */
+  revocation?: "bounded" | "strict";
+  /**
    * Allow a process-local store (memoryStore) in a multi-process deployment.
    * Only for tests: each process would have its own sessions (G7).
    */
   allowProcessLocalStore?: boolean;
+}
+
+export interface NearCacheOptions {
+  /** Most sessions kept per process. Default 10 000. */
+  maxEntries?: number;
+  /** Approximate memory bound in bytes per process. Default 32 MiB. */
+  maxBytes?: number;
+  /**
+   * Lease in ms: the cache serves only while its lease, renewed every lease/4
+   * through the store and its feed, is running; a process that cannot renew
+   * (store or feed down, frozen, stalled) stops serving from it before the
+   * lease ends. Also the longest a strict revocation waits for an
+   * unresponsive process, and the hard bound on revocation lag in bounded
+   * mode. Default 2000.
+   */
+  lease?: number;
+}
+
+export interface ResolvedNearCache {
+  maxEntries: number;
+  maxBytes: number;
+  leaseMs: number;
 }
 
 export interface ResolvedOptions {
@@ -88,6 +126,8 @@ export interface ResolvedOptions {
   now: () => number;
   hooks: SessionHooks;
   logger: Logger;
+  nearCache: ResolvedNearCache | null;
+  strict: boolean;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -127,6 +167,18 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (options.now !== undefined && typeof options.now !== "function") {
     throw new TypeError("latchkey: now must be a function returning milliseconds, e.g. now: () => Date.now()");
   }
+  const revocation = options.revocation ?? "bounded";
+  if (revocation !== "bounded" && revocation !== "strict") {
+    throw new TypeError(`latchkey: revocation must be "bounded" or "strict" (got ${String(revocation)})`);
+  }
+  const nearCache = resolveNearCache(options.nearCache);
+  if ((nearCache || revocation === "strict") && !store.feed) {
+    const what = nearCache ? "nearCache" : 'revocation: "strict"';
+    throw new TypeError(
+      `latchkey: ${what} needs a store with an invalidation feed — redisStore() or postgresStore(); ${store.name} has none. ` +
+        "(sqliteStore and memoryStore are read in this machine's memory or page cache and need no near-cache.)",
+    );
+  }
   return {
     store,
     idleTimeout,
@@ -139,6 +191,28 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     now: options.now ? wholeMs(options.now) : Date.now,
     hooks: options.hooks ?? {},
     logger: options.logger ?? console,
+    nearCache,
+    strict: revocation === "strict",
+  };
+}
+
+function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {
+  if (option === undefined || option === false) return null;
+  if (option !== true && (option === null || typeof option !== "object")) {
+    throw new TypeError(`latchkey: nearCache must be true, false or { maxEntries, maxBytes, lease } (got ${String(option)})`);
+  }
+  const settings = option === true ? {} : option;
+  const whole = (name: string, value: unknown, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new TypeError(`latchkey: nearCache.${name} must be a whole number from ${min} to ${max} (got ${String(value)})`);
+    }
+    return value;
+  };
+  return {
+    maxEntries: whole("maxEntries", settings.maxEntries, 10_000, 1, 10_000_000),
+    maxBytes: whole("maxBytes", settings.maxBytes, 32 * 1024 * 1024, 1024, 2 ** 40),
+    leaseMs: whole("lease", settings.lease, 2000, 200, 600_000),
   };
 }
 

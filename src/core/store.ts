@@ -37,6 +37,8 @@ export interface PatchInput {
   expiresAt: number;
   /** When given, the patch applies only if the stored version equals it. */
   expectVersion?: number;
+  /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
+  notice?: string;
 }
 
 export type PatchResult =
@@ -54,6 +56,8 @@ export interface RotateInput {
   lastSeenAt: number;
   expiresAt: number;
   absoluteExpiresAt: number;
+  /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
+  notice?: string;
 }
 
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
@@ -79,15 +83,71 @@ export interface SessionStore {
    * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
    */
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
-  /** Delete one record. Resolves true if it existed. */
-  destroy(id: string): Promise<boolean>;
-  /** Delete every record of a user in one atomic step. Resolves to how many were deleted. */
-  destroyUser(userId: string): Promise<number>;
+  /** Delete one record. Resolves true if it existed. `notice`: as in PatchInput. */
+  destroy(id: string, notice?: string): Promise<boolean>;
+  /** Delete every record of a user in one atomic step. Resolves to how many were deleted. `notice`: as in PatchInput. */
+  destroyUser(userId: string, notice?: string): Promise<number>;
   /** Records of one user (expired ones may be included; the manager filters them). */
   listUser(userId: string): Promise<SessionRecord[]>;
   /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
   sweep(now: number): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Present on stores shared over a network (Redis, PostgreSQL): the channel
+   * that keeps per-process near-caches coherent and carries strict-revocation
+   * acknowledgements. Stores without one cannot be used with `nearCache` or
+   * `revocation: "strict"`.
+   */
+  readonly feed?: StoreFeed;
+}
+
+/**
+ * The messaging a store offers to the manager's near-cache layer. It carries
+ * opaque strings: what they mean (invalidations, sequence numbers, acks,
+ * pings) is the manager's business, so a third-party store only moves bytes.
+ *
+ * Contract (checked by `runFeedConformance` in `latchkey/conformance`):
+ * - A write given a `notice` publishes it to every listener **atomically with
+ *   the write**: whenever the call resolves, whatever its outcome ("ok",
+ *   "gone", "conflict"), and never when it fails with an error. Reads and
+ *   touches publish nothing.
+ * - A listener receives notices and inbox messages in the order the store
+ *   committed them (a sharded store: per shard), each at most once, while it
+ *   stays connected; `down` is called when the connection is lost (messages
+ *   may have been missed), and `up` once it is subscribed again (the feed
+ *   reconnects by itself).
+ * - Leases are stamped by the store server's clock, never the caller's.
+ */
+export interface StoreFeed {
+  /**
+   * Subscribe to notices and to the messages sent to `inbox`. `up` is called
+   * once both subscriptions are confirmed, again after every reconnection.
+   */
+  listen(inbox: string, listener: FeedListener): FeedSubscription;
+  /** Deliver `payload` to the listener of `inbox` (acknowledgements, pings). */
+  send(inbox: string, payload: string): Promise<void>;
+  /** Register or extend the lease of `inbox` to `ttlMs` from now, by the store server's clock. */
+  renewLease(inbox: string, ttlMs: number): Promise<void>;
+  /** Leases still running by the store server's clock, with the milliseconds each has left. */
+  liveLeases(): Promise<LiveLease[]>;
+  /** End a lease now (clean shutdown, or a process that fenced itself). */
+  dropLease(inbox: string): Promise<void>;
+}
+
+export interface FeedListener {
+  message(payload: string): void;
+  up(): void;
+  down(error: Error): void;
+}
+
+export interface FeedSubscription {
+  /** Unsubscribe and close the feed's connection. */
+  close(): Promise<void>;
+}
+
+export interface LiveLease {
+  inbox: string;
+  remainingMs: number;
 }
 
 /** Thrown by `create` when the id already exists. With 256-bit tokens this means a bug, never chance. */

@@ -1,0 +1,395 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../core/options.js";
+import type { FeedSubscription, SessionRecord, StoreFeed } from "../core/store.js";
+import { NearCache } from "./cache.js";
+import { decodeMessage, encodeAck, encodeNotice, encodePing, preciseNow, type Notice } from "./messages.js";
+import { SequenceTracker } from "./sequence.js";
+import { LatencySamples, type LatencySummary } from "./stats.js";
+
+export interface CoherenceOptions {
+  feed: StoreFeed;
+  storeName: string;
+  logger: Logger;
+  /** A near-cache to keep coherent, or null: this process only publishes notices (and, when strict, collects acks). */
+  cache: { maxEntries: number; maxBytes: number; leaseMs: number } | null;
+  strict: boolean;
+}
+
+/** How the feed of this process stands, as stats() reports it. */
+export type FeedState = "off" | "connecting" | "verifying" | "ready" | "down" | "closed";
+
+export interface NearCacheStats {
+  /** Whether this process has a near-cache (nearCache option). */
+  enabled: boolean;
+  revocation: "bounded" | "strict";
+  feed: FeedState;
+  /** Whether the cache may answer reads right now (feed verified, lease running). */
+  serving: boolean;
+  entries: number;
+  bytes: number;
+  /** Reads answered from the cache: no store round trip. */
+  hits: number;
+  /** Reads that went to the store and may have filled the cache. */
+  misses: number;
+  /** Reads that went to the store because the cache could not be trusted (feed down, lease lapsed, starting). */
+  bypasses: number;
+  /** Notices applied (from every process, this one included). */
+  invalidations: number;
+  flushes: { total: number; feedLost: number; gap: number; lease: number; malformed: number };
+  /** Publish → receive delay of notices from other processes, by wall clocks (meaningful where clocks agree). */
+  propagationMs: LatencySummary;
+  /** Strict revocations by this process: how long each waited for acknowledgements. */
+  strictWaitMs: LatencySummary;
+  /** Processes a strict revocation stopped waiting for because their lease ran out (frozen, cut off). */
+  strictWaitedOut: number;
+}
+
+interface AckWait {
+  acked: Set<string>;
+  wake: (() => void) | null;
+}
+
+/** Below this margin a lease could end on the store's clock before the process stops trusting its cache. */
+const MIN_FENCE_MARGIN_MS = 50;
+
+/**
+ * Keeps one process's near-cache coherent with every other process through
+ * the store's feed, and implements strict revocation.
+ *
+ * The cache answers reads only while `#validUntil` (this process's monotonic
+ * clock) lies ahead. It is pushed forward by a *round*: renew the lease in the
+ * store (stamped by the store's clock), then send a ping to this process's
+ * own inbox and wait for it to come back through the feed. The lease ends on
+ * the store's clock no earlier than `sentAt + leaseMs`, so stopping at
+ * `sentAt + leaseMs - margin` fences this process before any revoker stops
+ * waiting for it. The ping proves the subscription is alive and, since the
+ * feed delivers in commit order, that every notice committed before it has
+ * been applied. A lapse — the feed dropped, a round failed, the process was
+ * frozen — flushes the cache before it serves again.
+ */
+export class Coherence {
+  /** This process's address on the feed, and its publisher id in notices. */
+  readonly inbox = randomBytes(12).toString("base64url");
+  readonly strict: boolean;
+  readonly cache: NearCache | null;
+  readonly #feed: StoreFeed;
+  readonly #storeName: string;
+  readonly #logger: Logger;
+  readonly #leaseMs: number;
+  readonly #margin: number;
+  readonly #sequences: SequenceTracker;
+  readonly #acks = new Map<number, AckWait>();
+  readonly #pings = new Map<number, () => void>();
+  #subscription: FeedSubscription | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #state: FeedState = "off";
+  #seq = 0;
+  #round = 0;
+  #roundInFlight = false;
+  #validUntil = 0;
+  #downLogged = false;
+  #malformedLogged = false;
+  readonly #counts = { hits: 0, misses: 0, bypasses: 0, invalidations: 0, flushes: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0, waitedOut: 0 };
+  readonly #propagation = new LatencySamples();
+  readonly #strictWaits = new LatencySamples();
+
+  constructor(options: CoherenceOptions) {
+    this.#feed = options.feed;
+    this.#storeName = options.storeName;
+    this.#logger = options.logger;
+    this.strict = options.strict;
+    this.cache = options.cache ? new NearCache(options.cache.maxEntries, options.cache.maxBytes) : null;
+    this.#leaseMs = options.cache?.leaseMs ?? 0;
+    this.#margin = Math.max(MIN_FENCE_MARGIN_MS, Math.floor(this.#leaseMs / 10));
+    this.#sequences = new SequenceTracker(Math.min(250, Math.max(20, Math.floor(this.#leaseMs / 4))));
+    if (this.cache || this.strict) this.#listen();
+  }
+
+  // ---- publishing ---------------------------------------------------------
+
+  /**
+   * The notice a write publishes with itself. With `ack`, acknowledgements
+   * for it are collected from now on (so an early one is never missed).
+   */
+  notice(ids: string[], users: string[], ack: boolean): { payload: string; seq: number } {
+    const seq = ++this.#seq;
+    const requested = ack && this.strict;
+    if (requested) this.#acks.set(seq, { acked: new Set(), wake: null });
+    const notice: Notice = { publisher: this.inbox, seq, sentAt: preciseNow(), ids, users, ackRequested: requested };
+    return { payload: encodeNotice(notice), seq };
+  }
+
+  /** The write carrying notice `seq` failed: nothing to wait for. */
+  cancel(seq: number): void {
+    this.#acks.delete(seq);
+  }
+
+  /**
+   * Strict revocation: resolves once every process holding a lease has
+   * acknowledged notice `seq`, or its lease ran out by the store's clock.
+   * Never waits longer than the longest lease.
+   */
+  async awaitAcks(seq: number): Promise<void> {
+    const wait = this.#acks.get(seq);
+    if (!wait) return;
+    const started = performance.now();
+    try {
+      const leases = (await this.#feed.liveLeases()).filter((lease) => lease.inbox !== this.inbox);
+      const read = performance.now();
+      for (;;) {
+        const now = performance.now();
+        let next = Infinity;
+        let pending = 0;
+        for (const lease of leases) {
+          if (wait.acked.has(lease.inbox)) continue;
+          const until = read + lease.remainingMs;
+          if (now >= until) continue;
+          pending++;
+          next = Math.min(next, until);
+        }
+        if (pending === 0 || this.#state === "closed") break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            wait.wake = null;
+            resolve();
+          }, Math.ceil(next - now));
+          wait.wake = () => {
+            clearTimeout(timer);
+            wait.wake = null;
+            resolve();
+          };
+        });
+      }
+      const waitedOut = leases.filter((lease) => !wait.acked.has(lease.inbox)).length;
+      this.#counts.waitedOut += waitedOut;
+      this.#strictWaits.add(performance.now() - started);
+    } finally {
+      this.#acks.delete(seq);
+    }
+  }
+
+  // ---- the read path --------------------------------------------------------
+
+  /** True while the cache may answer reads. Cheap: called on every read. */
+  usable(): boolean {
+    if (this.#validUntil === 0) return false;
+    const now = performance.now();
+    if (now >= this.#validUntil) {
+      this.#lapse("lease", "its lease was not renewed in time (store or feed unreachable, or the process stalled)");
+      return false;
+    }
+    if (now >= this.#sequences.deadline && this.#sequences.expire(now) > 0) this.#flush("gap");
+    return true;
+  }
+
+  /** A cached record `accept` agrees to serve, counted as a hit; otherwise undefined. */
+  lookup(id: string, accept: (record: SessionRecord) => boolean): SessionRecord | undefined {
+    if (!this.cache || !this.usable()) return undefined;
+    const record = this.cache.get(id);
+    if (record === undefined || !accept(record)) return undefined;
+    this.#counts.hits++;
+    return record;
+  }
+
+  /** Reads through the store, caching the reply unless an invalidation raced it. */
+  async fill(id: string, read: () => Promise<SessionRecord | null>): Promise<SessionRecord | null> {
+    const cache = this.cache;
+    if (!cache || !this.usable()) {
+      if (cache) this.#counts.bypasses++;
+      return read();
+    }
+    this.#counts.misses++;
+    const ticket = cache.begin(id);
+    try {
+      const record = await read();
+      if (this.usable()) cache.complete(ticket, record);
+      else cache.abandon(ticket);
+      return record;
+    } catch (error) {
+      cache.abandon(ticket);
+      throw error;
+    }
+  }
+
+  /** This process is writing these sessions: forget them now (and again when the write is done). */
+  forget(ids: readonly string[], users: readonly string[]): void {
+    if (!this.cache) return;
+    if (ids.length > 0) this.cache.invalidateIds(ids);
+    if (users.length > 0) this.cache.invalidateUsers(users);
+  }
+
+  touched(id: string, lastSeenAt: number, expiresAt: number): void {
+    this.cache?.touched(id, lastSeenAt, expiresAt);
+  }
+
+  // ---- stats and lifecycle ----------------------------------------------------
+
+  stats(): NearCacheStats {
+    const c = this.#counts;
+    return {
+      enabled: this.cache !== null,
+      revocation: this.strict ? "strict" : "bounded",
+      feed: this.#state,
+      serving: this.cache !== null && this.#validUntil > performance.now(),
+      entries: this.cache?.size ?? 0,
+      bytes: this.cache?.bytes ?? 0,
+      hits: c.hits,
+      misses: c.misses,
+      bypasses: c.bypasses,
+      invalidations: c.invalidations,
+      flushes: { total: c.flushes, feedLost: c.feedLost, gap: c.gap, lease: c.lease, malformed: c.malformed },
+      propagationMs: this.#propagation.summary(),
+      strictWaitMs: this.#strictWaits.summary(),
+      strictWaitedOut: c.waitedOut,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === "closed") return;
+    const hadLease = this.cache !== null && this.#state !== "off";
+    this.#state = "closed";
+    clearInterval(this.#timer);
+    this.#validUntil = 0;
+    this.cache?.flush();
+    for (const wait of this.#acks.values()) wait.wake?.();
+    for (const resolve of this.#pings.values()) resolve();
+    this.#pings.clear();
+    // A clean exit ends the lease at once, so no strict revocation waits for this process.
+    if (hadLease) await this.#feed.dropLease(this.inbox).catch(() => undefined);
+    await this.#subscription?.close().catch(() => undefined);
+  }
+
+  // ---- the feed -----------------------------------------------------------------
+
+  #listen(): void {
+    this.#state = "connecting";
+    this.#subscription = this.#feed.listen(this.inbox, {
+      message: (payload) => this.#onMessage(payload),
+      up: () => this.#onUp(),
+      down: (error) => this.#onDown(error),
+    });
+    if (this.cache) {
+      this.#timer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 4)));
+      this.#timer.unref();
+    }
+  }
+
+  #onUp(): void {
+    if (this.#state === "closed") return;
+    this.#state = "verifying";
+    this.#sequences.reset();
+    if (this.#downLogged) {
+      this.#downLogged = false;
+      this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back; the near-cache serves again once verified`);
+    }
+    if (this.cache) void this.#renew();
+    else this.#state = "ready";
+  }
+
+  #onDown(error: Error): void {
+    if (this.#state === "closed") return;
+    this.#state = "down";
+    if (this.cache) {
+      this.#validUntil = 0;
+      this.#flush("feedLost");
+      // Fenced now: let strict revocations stop waiting for this process.
+      void this.#feed.dropLease(this.inbox).catch(() => undefined);
+    }
+    if (!this.#downLogged) {
+      this.#downLogged = true;
+      const effect = this.cache ? "the near-cache is flushed and bypassed until it is back" : "strict revocations wait out leases until it is back";
+      this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is down (${error.message}); ${effect}`);
+    }
+  }
+
+  #onMessage(payload: string): void {
+    const message = decodeMessage(payload);
+    if (message === null) {
+      // Not ours, or damaged: it might have named any session, so trust nothing cached.
+      if (!this.#malformedLogged) {
+        this.#malformedLogged = true;
+        this.#logger.warn(`latchkey: an unreadable message arrived on the invalidation feed of ${this.#storeName}; the near-cache was flushed`);
+      }
+      this.#flush("malformed");
+      return;
+    }
+    if (message.kind === "ping") {
+      this.#pings.get(message.round)?.();
+      return;
+    }
+    if (message.kind === "ack") {
+      const wait = this.#acks.get(message.seq);
+      if (wait) {
+        wait.acked.add(message.from);
+        wait.wake?.();
+      }
+      return;
+    }
+    this.#counts.invalidations++;
+    this.forget(message.ids, message.users);
+    if (message.publisher === this.inbox) return;
+    this.#propagation.add(Math.max(0, preciseNow() - message.sentAt));
+    if (this.#sequences.observe(message.publisher, message.seq, performance.now())) this.#flush("gap");
+    // Acknowledge only after forgetting: the revoker may resolve the moment it has every ack.
+    if (message.ackRequested && this.cache) {
+      this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch(() => undefined);
+    }
+  }
+
+  /** One round: renew the lease, then a ping through the feed; on success the cache may serve until sentAt + lease - margin. */
+  async #renew(): Promise<void> {
+    if (this.#roundInFlight || (this.#state !== "verifying" && this.#state !== "ready")) return;
+    this.#roundInFlight = true;
+    const round = ++this.#round;
+    const sentAt = performance.now();
+    try {
+      await this.#feed.renewLease(this.inbox, this.#leaseMs);
+      await this.#ping(round, sentAt + this.#leaseMs - this.#margin);
+      if (this.#state !== "verifying" && this.#state !== "ready") return; // went down meanwhile
+      const now = performance.now();
+      if (this.#validUntil !== 0 && now >= this.#validUntil) this.#lapse("lease", "its lease lapsed before it was renewed");
+      const until = sentAt + this.#leaseMs - this.#margin;
+      if (until > now && until > this.#validUntil) {
+        this.#validUntil = until;
+        this.#state = "ready";
+      }
+    } catch {
+      // The lease runs out on its own; usable() fences when it does.
+    } finally {
+      this.#roundInFlight = false;
+    }
+  }
+
+  #ping(round: number, deadline: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pings.delete(round);
+        reject(new Error("ping timed out"));
+      }, Math.max(1, deadline - performance.now()));
+      this.#pings.set(round, () => {
+        clearTimeout(timer);
+        this.#pings.delete(round);
+        resolve();
+      });
+      this.#feed.send(this.inbox, encodePing(round)).catch((error: unknown) => {
+        clearTimeout(timer);
+        this.#pings.delete(round);
+        reject(error);
+      });
+    });
+  }
+
+  #lapse(reason: "lease", why: string): void {
+    this.#validUntil = 0;
+    if (this.#state === "ready") this.#state = "verifying";
+    this.#flush(reason);
+    this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
+  }
+
+  #flush(reason: "feedLost" | "gap" | "lease" | "malformed"): void {
+    if (!this.cache) return;
+    this.cache.flush();
+    this.#counts.flushes++;
+    this.#counts[reason]++;
+  }
+}

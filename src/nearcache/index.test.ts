@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import { describe, it, test } from "node:test";
+import { sampleRecord } from "../conformance/index.js";
+import { createSessions, userRoute, type SessionsOptions } from "../core/index.js";
+import { memoryStore } from "../memory/index.js";
+import { sqliteStore } from "../sqlite/index.js";
+import { decodeMessage, encodeAck, encodeNotice, encodePing, NearCache, SequenceTracker } from "./index.js";
+
+describe("NearCache (the LRU)", () => {
+  it("evicts the least recently used entry beyond maxEntries", () => {
+    const cache = new NearCache(2, 1 << 20);
+    const [a, b, c] = [sampleRecord(), sampleRecord(), sampleRecord()];
+    for (const record of [a, b]) cache.complete(cache.begin(record.id), record);
+    assert.ok(cache.get(a.id)); // a is now the most recent
+    cache.complete(cache.begin(c.id), c);
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get(b.id), undefined, "b was the least recently used");
+    assert.ok(cache.get(a.id) && cache.get(c.id));
+  });
+
+  it("keeps its approximate bytes under maxBytes and never caches an entry larger than that", () => {
+    const cache = new NearCache(1000, 4096);
+    for (let i = 0; i < 20; i++) {
+      const record = sampleRecord({ data: { blob: "x".repeat(500) } });
+      cache.complete(cache.begin(record.id), record);
+      assert.ok(cache.bytes <= 4096, `${cache.bytes} bytes`);
+    }
+    assert.ok(cache.size >= 2 && cache.size < 20);
+    const huge = sampleRecord({ data: { blob: "y".repeat(5000) } });
+    assert.equal(cache.complete(cache.begin(huge.id), huge), false);
+    assert.equal(cache.get(huge.id), undefined);
+  });
+
+  it("hands out private copies: mutating one cannot change what the next request reads", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const record = sampleRecord({ data: { cart: ["a"] } });
+    cache.complete(cache.begin(record.id), record);
+    const first = cache.get(record.id)!;
+    (first.data.cart as string[]).push("mutated");
+    first.version = 99;
+    assert.deepEqual(cache.get(record.id)!.data.cart, ["a"]);
+    assert.equal(cache.get(record.id)!.version, 1);
+  });
+
+  it("a fill that an invalidation raced is not cached (by id, by user route, by flush)", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const byId = sampleRecord({ userId: "u1" });
+    const ticket = cache.begin(byId.id);
+    cache.invalidateIds([byId.id]);
+    assert.equal(cache.complete(ticket, byId), false);
+
+    const byUser = sampleRecord({ userId: "u2" });
+    assert.equal(byUser.id.slice(0, 4), userRoute("u2"));
+    const userTicket = cache.begin(byUser.id);
+    const bystander = sampleRecord({ userId: "u3" });
+    const bystanderTicket = cache.begin(bystander.id);
+    cache.invalidateUsers(["u2"]);
+    assert.equal(cache.complete(userTicket, byUser), false, "the user's route is poisoned");
+    assert.equal(cache.complete(bystanderTicket, bystander), true, "another user's fill is not");
+
+    const flushed = sampleRecord();
+    const flushTicket = cache.begin(flushed.id);
+    cache.flush();
+    assert.equal(cache.complete(flushTicket, flushed), false);
+    assert.equal(cache.size, 0);
+  });
+
+  it("invalidateUsers drops every cached session of those users only", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const mine = [sampleRecord({ userId: "amy" }), sampleRecord({ userId: "amy" })];
+    const other = sampleRecord({ userId: "bob" });
+    for (const record of [...mine, other]) cache.complete(cache.begin(record.id), record);
+    assert.equal(cache.invalidateUsers(["amy"]), 2);
+    assert.equal(cache.size, 1);
+    assert.ok(cache.get(other.id));
+  });
+
+  it("touched() moves a cached copy's sliding expiry forward, never back", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const record = sampleRecord();
+    cache.complete(cache.begin(record.id), record);
+    cache.touched(record.id, record.lastSeenAt + 10, record.expiresAt + 10);
+    cache.touched(record.id, record.lastSeenAt + 5, record.expiresAt + 5);
+    assert.equal(cache.get(record.id)!.lastSeenAt, record.lastSeenAt + 10);
+  });
+});
+
+describe("SequenceTracker (gap detection)", () => {
+  it("in order: no gap; the first notice of a publisher is its baseline", () => {
+    const tracker = new SequenceTracker(100);
+    for (const seq of [41, 42, 43]) assert.equal(tracker.observe("p", seq, 0), false);
+    assert.equal(tracker.deadline, Infinity);
+    assert.equal(tracker.expire(1000), 0);
+  });
+
+  it("out of order but complete within the window: no gap", () => {
+    const tracker = new SequenceTracker(100);
+    tracker.observe("p", 1, 0);
+    tracker.observe("p", 4, 10);
+    assert.equal(tracker.deadline, 110);
+    tracker.observe("p", 3, 20);
+    tracker.observe("p", 2, 30);
+    assert.equal(tracker.expire(200), 0);
+  });
+
+  it("a number still missing after the window is a gap, counted once per publisher", () => {
+    const tracker = new SequenceTracker(100);
+    tracker.observe("p", 1, 0);
+    tracker.observe("p", 3, 0);
+    tracker.observe("q", 7, 0);
+    tracker.observe("q", 9, 50);
+    assert.equal(tracker.expire(99), 0, "still within the window");
+    assert.equal(tracker.expire(100), 1);
+    assert.equal(tracker.expire(150), 1, "q's hole expired later");
+    assert.equal(tracker.expire(1000), 0, "each gap is reported once");
+  });
+
+  it("a hole too wide to track is a gap at once; reset() forgets every baseline", () => {
+    const tracker = new SequenceTracker(100);
+    tracker.observe("p", 1, 0);
+    assert.equal(tracker.observe("p", 5000, 0), true);
+    tracker.reset();
+    assert.equal(tracker.observe("p", 9000, 0), false, "a new baseline after reset");
+  });
+});
+
+test("feed messages round-trip, and anything else decodes to null", () => {
+  const notice = { publisher: "abc", seq: 7, sentAt: 1700000000000.125, ids: ["x"], users: ["u"], ackRequested: true };
+  assert.deepEqual(decodeMessage(encodeNotice(notice)), { kind: "notice", ...notice });
+  assert.deepEqual(decodeMessage(encodeAck("me", 7)), { kind: "ack", from: "me", seq: 7 });
+  assert.deepEqual(decodeMessage(encodePing(3)), { kind: "ping", round: 3 });
+  for (const bad of ["", "nope", "{}", '{"v":2,"p":"a","s":1,"t":1}', '{"v":1,"p":"a","s":-1,"t":1}', '{"v":1,"p":"a","s":1,"t":1,"i":[1]}', '{"v":1,"k":"ack","p":1,"s":1}']) {
+    assert.equal(decodeMessage(bad), null, bad);
+  }
+});
+
+describe("nearCache and revocation options", () => {
+  it("are refused, with the fix named, on stores without a feed", () => {
+    const cases: Array<[Partial<SessionsOptions>, RegExp]> = [
+      [{ nearCache: true }, /nearCache needs a store with an invalidation feed — redisStore\(\) or postgresStore\(\)/],
+      [{ revocation: "strict" }, /revocation: "strict" needs a store with an invalidation feed/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(() => createSessions({ store: memoryStore(), ...options }), message);
+      const sqlite = sqliteStore({ path: ":memory:" });
+      assert.throws(() => createSessions({ store: sqlite, allowProcessLocalStore: true, ...options }), message);
+      void sqlite.close();
+    }
+  });
+
+  it("are validated at construction", () => {
+    // A store that claims a feed: validation runs before anything would use it.
+    const store = Object.create(memoryStore(), { feed: { value: {} } }) as never;
+    const bad: Array<[Partial<SessionsOptions>, RegExp]> = [
+      [{ nearCache: "yes" as never }, /nearCache must be true, false or \{ maxEntries, maxBytes, lease \}/],
+      [{ nearCache: { maxEntries: 0 } }, /nearCache.maxEntries must be a whole number from 1/],
+      [{ nearCache: { maxBytes: 1.5 } }, /nearCache.maxBytes must be a whole number/],
+      [{ nearCache: { lease: 50 } }, /nearCache.lease must be a whole number from 200 to 600000/],
+      [{ revocation: "eventual" as never }, /revocation must be "bounded" or "strict"/],
+    ];
+    for (const [options, message] of bad) assert.throws(() => createSessions({ store, ...options }), (error: Error) => error instanceof TypeError && message.test(error.message));
+  });
+
+  it("stats() without a feed: off and zero", () => {
+    const sessions = createSessions({ store: memoryStore(), sweepInterval: false });
+    const stats = sessions.stats();
+    assert.equal(stats.feed, "off");
+    assert.equal(stats.enabled, false);
+    assert.equal(stats.hits + stats.misses + stats.invalidations + stats.flushes.total, 0);
+  });
+});
