@@ -1,7 +1,9 @@
 // A tiny adapter over node-redis (v4/v5, client or cluster) and ioredis
-// (Redis or Cluster): the store needs only EVALSHA/EVAL, HGETALL, ZRANGE and PING.
+// (Redis or Cluster): the store needs only EVALSHA/EVAL, HGETALL, ZRANGE,
+// PING, PUBLISH, and a subscriber connection for its feed.
 import { createRequire } from "node:module";
 import type { Script } from "./scripts.js";
+import { ioredisSubscriber, nodeRedisClusterSubscriber, nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
 
 export interface RedisCommands {
   /** "host:port" (or "cluster host:port") for names and errors. */
@@ -11,6 +13,9 @@ export interface RedisCommands {
   hgetall(key: string): Promise<Record<string, string>>;
   zrange(key: string): Promise<string[]>;
   ping(): Promise<void>;
+  publish(channel: string, message: string): Promise<void>;
+  /** A new connection for SUBSCRIBE, to the same server, that never reconnects by itself. */
+  openSubscriber(): Promise<RedisSubscriber>;
   /** Resolves once the first connection is up (URL mode); rejects naming host and port. */
   ready(): Promise<void>;
   /** Closes the connection only if the store opened it. */
@@ -110,6 +115,8 @@ abstract class Adapter implements RedisCommands {
   abstract hgetall(key: string): Promise<Record<string, string>>;
   abstract zrange(key: string): Promise<string[]>;
   abstract ping(): Promise<void>;
+  abstract publish(channel: string, message: string): Promise<void>;
+  abstract openSubscriber(): Promise<RedisSubscriber>;
 
   run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     return this.evalsha(script.sha, keys, args).catch((error: unknown) => {
@@ -159,6 +166,15 @@ class NodeRedisAdapter extends Adapter {
     if (typeof this.client.ping === "function") await this.client.ping();
     else await this.client.exists("latchkey:ping");
   }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.client.publish(channel, message);
+  }
+
+  openSubscriber(): Promise<RedisSubscriber> {
+    const isCluster = Array.isArray(this.client._options?.rootNodes ?? this.client.options?.rootNodes);
+    return isCluster ? nodeRedisClusterSubscriber(this.client) : nodeRedisSubscriber(this.client);
+  }
 }
 
 class IoRedisAdapter extends Adapter {
@@ -189,6 +205,14 @@ class IoRedisAdapter extends Adapter {
 
   async ping(): Promise<void> {
     await this.#client.ping();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#client.publish(channel, message);
+  }
+
+  openSubscriber(): Promise<RedisSubscriber> {
+    return ioredisSubscriber(this.#client);
   }
 }
 
@@ -273,6 +297,10 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.zrange(key) : this.#gate().then(() => super.zrange(key));
   }
 
+  override publish(channel: string, message: string): Promise<void> {
+    return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
+  }
+
   override ready(): Promise<void> {
     return this.#ready;
   }
@@ -337,6 +365,9 @@ export function withDeadline(commands: RedisCommands, ms: number): RedisCommands
     hgetall: (key) => deadline("HGETALL", commands.hgetall(key)),
     zrange: (key) => deadline("ZRANGE", commands.zrange(key)),
     ping: () => deadline("PING", commands.ping()),
+    publish: (channel, message) => deadline("PUBLISH", commands.publish(channel, message)),
+    // Bounded by the connection's own connect timeout; a deadline here could orphan a late connection.
+    openSubscriber: () => commands.openSubscriber(),
     ready: () => commands.ready(),
     close: () => commands.close(),
   };

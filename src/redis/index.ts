@@ -13,6 +13,7 @@ import {
   type SessionStore,
 } from "../core/index.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { RedisFeed } from "./feed.js";
 import { CREATE, DESTROY, DESTROY_USER, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 /**
@@ -142,11 +143,18 @@ class RedisStore implements RedisSessionStore {
   readonly #prefix: string;
   /** User indexes this process wrote since the last sweep (insertion-ordered, capped). */
   readonly #indexes = new Set<string>();
+  readonly feed: RedisFeed;
 
   constructor(redis: RedisCommands, prefix: string) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.name = `redis(${redis.endpoint} ${prefix})`;
+    this.feed = new RedisFeed(redis, prefix);
+  }
+
+  /** ARGV[1], ARGV[2] of the scripts that publish: the feed channel and the notice, or '' for none. */
+  #notify(notice: string | undefined): [string, string] {
+    return notice === undefined ? ["", ""] : [this.feed.channel, notice];
   }
 
   ready(): Promise<void> {
@@ -171,6 +179,7 @@ class RedisStore implements RedisSessionStore {
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
     const reply = (await this.#redis.run(PATCH, [this.#sessionKey(id)], [
+      ...this.#notify(input.notice),
       this.#prefix,
       id,
       input.expectVersion === undefined ? "" : String(input.expectVersion),
@@ -201,6 +210,7 @@ class RedisStore implements RedisSessionStore {
       if (newIndex) keys.push(newIndex);
       const { unset, set } = splitChange(input.change);
       const reply = await this.#redis.run(ROTATE, keys, [
+        ...this.#notify(input.notice),
         this.#prefix,
         id,
         input.newId,
@@ -224,7 +234,7 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#redis.run(TAKE, [this.#sessionKey(id)], [this.#prefix, id]);
+    const taken = await this.#redis.run(TAKE, [this.#sessionKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
     if (taken === null || taken === undefined) return { status: "gone" };
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
@@ -242,12 +252,12 @@ class RedisStore implements RedisSessionStore {
     return { status: "ok", record };
   }
 
-  async destroy(id: string): Promise<boolean> {
-    return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id)], [this.#prefix, id])) === 1;
+  async destroy(id: string, notice?: string): Promise<boolean> {
+    return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
-  async destroyUser(userId: string): Promise<number> {
-    return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [this.#prefix]));
+  async destroyUser(userId: string, notice?: string): Promise<number> {
+    return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix]));
   }
 
   /** ZRANGE of the user's index, then one pipelined HGETALL per session. */

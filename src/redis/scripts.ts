@@ -47,6 +47,12 @@ local function index_session(idx, id, expire_at)
   redis.call('ZREMRANGEBYSCORE', idx, '-inf', string.format('(%d', now))
   keep_index(idx, tonumber(expire_at), now)
 end
+-- Scripts that change or end sessions take ARGV[1] = feed channel ('' for
+-- none) and ARGV[2] = the notice, and publish it first, on every path: the
+-- notice and the write are one atomic step (no crash can separate them).
+local function notify()
+  if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+end
 -- HSET / HDEL in chunks: unpack() of thousands of values overflows Lua's stack.
 local function call_range(command, key, argv, from, to)
   local i = from
@@ -84,24 +90,25 @@ return 1
 
 /**
  * Update only (G1), per-key (G2), optional version check.
- * KEYS: session. ARGV: prefix, id, expectVersion|'', lastSeenAt, expiresAt, expireAt,
- * unsetCount, unset fields..., set field/value pairs...
+ * KEYS: session. ARGV: channel, notice, prefix, id, expectVersion|'', lastSeenAt,
+ * expiresAt, expireAt, unsetCount, unset fields..., set field/value pairs...
  * Returns {0} gone, {1, version} ok, {2, version} conflict.
  */
 export const PATCH = script(
   "patch",
   `
+notify()
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local v = tonumber(redis.call('HGET', KEYS[1], 'v'))
-if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= v then return {2, v} end
+if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= v then return {2, v} end
 local user = redis.call('HGET', KEYS[1], 'u')
-local unset = tonumber(ARGV[7])
-call_range('HDEL', KEYS[1], ARGV, 8, 7 + unset)
-redis.call('HSET', KEYS[1], 'l', ARGV[4], 'e', ARGV[5])
-call_range('HSET', KEYS[1], ARGV, 8 + unset, #ARGV)
+local unset = tonumber(ARGV[9])
+call_range('HDEL', KEYS[1], ARGV, 10, 9 + unset)
+redis.call('HSET', KEYS[1], 'l', ARGV[6], 'e', ARGV[7])
+call_range('HSET', KEYS[1], ARGV, 10 + unset, #ARGV)
 v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-if user then index_session(index_key(ARGV[1], ARGV[2], user), ARGV[2], ARGV[6]) end
+redis.call('PEXPIREAT', KEYS[1], ARGV[8])
+if user then index_session(index_key(ARGV[3], ARGV[4], user), ARGV[4], ARGV[8]) end
 return {1, v}
 `,
 );
@@ -124,29 +131,30 @@ return 1
 
 /**
  * Rotation when the old and the new id share a route (so one slot).
- * KEYS: old session, new session, [new index]. ARGV: prefix, oldId, newId,
- * expireAt, indexUntil, unsetCount, unset fields..., set field/value pairs
- * (metadata and d: fields). Returns the new hash's fields, nil when the old
- * session is gone, -1 when the new id exists (nothing changed).
+ * KEYS: old session, new session, [new index]. ARGV: channel, notice, prefix,
+ * oldId, newId, expireAt, indexUntil, unsetCount, unset fields..., set
+ * field/value pairs (metadata and d: fields). Returns the new hash's fields,
+ * nil when the old session is gone, -1 when the new id exists (nothing changed).
  */
 export const ROTATE = script(
   "rotate",
   `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+notify()
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local old_user = redis.call('HGET', KEYS[1], 'u')
 redis.call('RENAME', KEYS[1], KEYS[2])
-if old_user then redis.call('ZREM', index_key(ARGV[1], ARGV[2], old_user), ARGV[2]) end
-local unset = tonumber(ARGV[6])
+if old_user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], old_user), ARGV[4]) end
+local unset = tonumber(ARGV[8])
 redis.call('HDEL', KEYS[2], 'u')
-call_range('HDEL', KEYS[2], ARGV, 7, 6 + unset)
-call_range('HSET', KEYS[2], ARGV, 7 + unset, #ARGV)
+call_range('HDEL', KEYS[2], ARGV, 9, 8 + unset)
+call_range('HSET', KEYS[2], ARGV, 9 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 local fields = redis.call('HGETALL', KEYS[2])
-redis.call('PEXPIREAT', KEYS[2], ARGV[4])
+redis.call('PEXPIREAT', KEYS[2], ARGV[6])
 if KEYS[3] then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-  keep_index(KEYS[3], tonumber(ARGV[5]))
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+  keep_index(KEYS[3], tonumber(ARGV[7]))
 end
 return fields
 `,
@@ -155,43 +163,46 @@ return fields
 /**
  * First step of a rotation across routes (anonymous → signed in, or to another
  * user): read and delete the old session, and drop it from its index.
- * KEYS: session. ARGV: prefix, id. Returns its fields, or nil when gone.
+ * KEYS: session. ARGV: channel, notice, prefix, id. Returns its fields, or nil when gone.
  */
 export const TAKE = script(
   "take",
   `
+notify()
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
 local user = redis.call('HGET', KEYS[1], 'u')
 redis.call('DEL', KEYS[1])
-if user then redis.call('ZREM', index_key(ARGV[1], ARGV[2], user), ARGV[2]) end
+if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
 return fields
 `,
 );
 
-/** KEYS: session. ARGV: prefix, id. Returns 1 if it existed. */
+/** KEYS: session. ARGV: channel, notice, prefix, id. Returns 1 if it existed. */
 export const DESTROY = script(
   "destroy",
   `
+notify()
 local user = redis.call('HGET', KEYS[1], 'u')
 local n = redis.call('DEL', KEYS[1])
-if user then redis.call('ZREM', index_key(ARGV[1], ARGV[2], user), ARGV[2]) end
+if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
 return n
 `,
 );
 
 /**
  * Log out everywhere, atomically: every session in the user's index and the
- * index itself. KEYS: index. ARGV: prefix. Returns how many sessions existed.
+ * index itself. KEYS: index. ARGV: channel, notice, prefix. Returns how many sessions existed.
  */
 export const DESTROY_USER = script(
   "destroyUser",
   `
+notify()
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local n = 0
 local keys = {}
 for i, id in ipairs(ids) do
-  keys[#keys + 1] = session_key(ARGV[1], id)
+  keys[#keys + 1] = session_key(ARGV[3], id)
   if #keys == 100 or i == #ids then
     n = n + redis.call('DEL', unpack(keys))
     keys = {}
@@ -212,5 +223,39 @@ export const PRUNE = script(
   `
 local now = math.min(tonumber(ARGV[1]), now_ms())
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', now))
+`,
+);
+
+// The feed's leases: one sorted set, members = process inboxes, scores = when
+// each lease ends by Redis's clock (TIME), never a client's.
+
+/** KEYS: leases. ARGV: inbox, ttlMs. Also drops leases that ended over a minute ago. */
+export const RENEW_LEASE = script(
+  "renewLease",
+  `
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+redis.call('PEXPIRE', KEYS[1], 600000)
+return 1
+`,
+);
+
+/** KEYS: leases. Returns inbox, ms left, inbox, ms left... for leases still running by Redis's clock. */
+export const LIVE_LEASES = script(
+  "liveLeases",
+  `
+local now = now_ms()
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+for i = 2, #live, 2 do live[i] = tostring(tonumber(live[i]) - now) end
+return live
+`,
+);
+
+/** KEYS: leases. ARGV: inbox. */
+export const DROP_LEASE = script(
+  "dropLease",
+  `
+return redis.call('ZREM', KEYS[1], ARGV[1])
 `,
 );

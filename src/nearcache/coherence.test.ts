@@ -1,0 +1,193 @@
+// The coherence rules, each provoked precisely against the real Redis at
+// REDIS_URL: several session managers in this process play the processes
+// (the real multi-process proofs are src/*/nearcache*.test.ts). Faults are
+// injected by wrapping the real store (a held reply, dropped pings), never by
+// replacing it.
+import assert from "node:assert/strict";
+import { after, beforeEach, describe, it } from "node:test";
+import { createClient } from "redis";
+import { createSessions, type Sessions, type SessionsOptions, type SessionStore, type StoreFeed } from "../core/index.js";
+import { redisStore } from "../redis/index.js";
+import { deletePrefix, REDIS_URL, requireRedis, testPrefix, until } from "../testing/redis-server.js";
+
+const redis = await requireRedis();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const LEASE = 1000;
+
+/** `target` with some members replaced: a real store or feed with a fault injected. */
+function wrap<T extends object>(target: T, overrides: Partial<Record<keyof T, unknown>>): T {
+  return new Proxy(target, {
+    get(object, property) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof T];
+      const value = Reflect.get(object, property, object);
+      return typeof value === "function" ? value.bind(object) : value;
+    },
+  });
+}
+
+describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => {
+  // Each test has its own prefix, so its notices and leases are its own.
+  const prefixes: string[] = [];
+  let prefix = "";
+  beforeEach(() => {
+    prefix = testPrefix();
+    prefixes.push(prefix);
+  });
+  const opened: Sessions[] = [];
+  const manager = async (options: Partial<SessionsOptions> & { store?: SessionStore } = {}) => {
+    const store = options.store ?? redisStore({ url: REDIS_URL, prefix });
+    const sessions = createSessions({ sweepInterval: false, logger: { warn: () => undefined, error: () => undefined }, ...options, store });
+    opened.push(sessions);
+    if (options.nearCache) await until(() => sessions.stats().serving, "the near-cache to serve");
+    return sessions;
+  };
+  const signIn = async (sessions: Sessions, user: string): Promise<string> => {
+    const session = await sessions.load(undefined);
+    await session.login(user);
+    const cookie = session.cookieInstruction();
+    assert.equal(cookie.action, "set");
+    return cookie.action === "set" ? cookie.token : "";
+  };
+  /** Reads until one read is a cache hit (a loaded machine can lapse a lease now and then: that read bypasses). */
+  const warm = async (sessions: Sessions, token: string) => {
+    const before = sessions.stats().hits;
+    await until(async () => {
+      await sessions.load(token);
+      return sessions.stats().hits > before;
+    }, "a cache hit");
+  };
+  const publish = async (message: string) => {
+    const client = await createClient({ url: REDIS_URL }).connect();
+    try {
+      await client.publish(`${prefix}feed`, message);
+    } finally {
+      client.destroy();
+    }
+  };
+  after(async () => {
+    for (const sessions of opened) await sessions.close();
+    for (const used of prefixes) await deletePrefix(REDIS_URL, used);
+  });
+
+  it("a read whose reply raced an invalidation is served to its request but never cached", async () => {
+    let hold: Promise<void> | null = null;
+    const real = redisStore({ url: REDIS_URL, prefix });
+    const held = wrap(real, {
+      get: async (id: string) => {
+        const record = await real.get(id); // executed by Redis now...
+        if (hold) await hold; // ...but delivered late, after the invalidation
+        return record;
+      },
+    });
+    const reader = await manager({ store: held, nearCache: { lease: LEASE } });
+    const writer = await manager();
+    const token = await signIn(writer, "racer");
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    const loading = reader.load(token);
+    await sleep(30);
+    await (await writer.load(token)).logout();
+    await until(() => reader.stats().invalidations >= 1, "the notice to reach the reader");
+    release();
+    hold = null;
+    assert.equal((await loading).userId, "racer", "the racing request read before the logout");
+    assert.equal((await reader.load(token)).userId, null, "the raced reply was not cached");
+    assert.equal(reader.stats().hits, 0);
+
+    const control = await signIn(writer, "calm");
+    await warm(reader, control);
+    assert.equal((await reader.load(control)).userId, "calm", "without a race the reply is cached");
+  });
+
+  it("a sequence gap flushes the cache once the hole outlives its window; a hole filled in time does not", async () => {
+    const sessions = await manager({ nearCache: { lease: LEASE } });
+    const token = await signIn(sessions, "gappy");
+    await warm(sessions, token);
+    const hits = sessions.stats().hits;
+    const notice = (seq: number) => JSON.stringify({ v: 1, p: "a-publisher", s: seq, t: Date.now() });
+    for (const seq of [10, 12, 11]) await publish(notice(seq)); // out of order, complete
+    await until(() => sessions.stats().invalidations >= 3, "the notices");
+    await sleep(300);
+    await warm(sessions, token);
+    assert.equal(sessions.stats().flushes.gap, 0, "a late notice that filled its hole is no gap");
+    const hitsBeforeGap = sessions.stats().hits;
+    assert.ok(hitsBeforeGap > hits);
+    await publish(notice(15)); // 13 and 14 never come
+    await until(() => sessions.stats().invalidations >= 4, "the notice");
+    await sleep(300);
+    await until(async () => {
+      assert.equal((await sessions.load(token)).userId, "gappy");
+      return sessions.stats().flushes.gap > 0;
+    }, "the gap to be detected on a read");
+    const stats = sessions.stats();
+    assert.equal(stats.flushes.gap, 1, "the lost notices flushed the cache");
+    assert.equal(stats.hits, hitsBeforeGap, "the read after the flush went to the store");
+  });
+
+  it("an unreadable message on the feed flushes the cache (it could have named any session)", async () => {
+    const sessions = await manager({ nearCache: { lease: LEASE } });
+    const token = await signIn(sessions, "garbled");
+    await warm(sessions, token);
+    assert.equal(sessions.stats().entries, 1);
+    await publish("this is not a notice");
+    await until(() => sessions.stats().flushes.malformed === 1, "the flush");
+    assert.equal(sessions.stats().entries, 0);
+  });
+
+  it("when its pings stop coming back, a process stops serving from its cache within its lease, and serves again once they return", async () => {
+    let dropping = false;
+    const real = redisStore({ url: REDIS_URL, prefix });
+    const feed = wrap<StoreFeed>(real.feed!, {
+      send: async (inbox: string, payload: string) => {
+        if (!dropping) await real.feed!.send(inbox, payload);
+      },
+    });
+    const sessions = await manager({ store: wrap(real, { feed }), nearCache: { lease: LEASE } });
+    const token = await signIn(sessions, "pingless");
+    await warm(sessions, token);
+    const lapsesBefore = sessions.stats().flushes.lease;
+    dropping = true;
+    const cut = Date.now();
+    await until(async () => {
+      await sessions.load(token);
+      return !sessions.stats().serving;
+    }, "the cache to stop serving", LEASE * 2);
+    // The fence is at most lease - margin after the last round that got its ping back; the slack
+    // is for this test noticing it on a loaded machine.
+    assert.ok(Date.now() - cut <= LEASE + 500, `stopped ${Date.now() - cut} ms after the pings stopped, within the lease`);
+    assert.equal(sessions.stats().flushes.lease, lapsesBefore + 1);
+    const bypassed = sessions.stats().bypasses;
+    assert.equal((await sessions.load(token)).userId, "pingless", "reads go to the store meanwhile");
+    assert.equal(sessions.stats().bypasses, bypassed + 1);
+    dropping = false;
+    await until(() => sessions.stats().serving, "the cache to serve again", LEASE * 2);
+  });
+
+  it("a cached copy that looks idle-expired is re-read, not destroyed: another process may have touched it", async () => {
+    const clock = { now: Date.now() };
+    const options = { idleTimeout: 60_000, touchInterval: 10_000, now: () => clock.now };
+    const stale = await manager({ ...options, nearCache: { lease: LEASE } });
+    const active = await manager(options);
+    const token = await signIn(active, "toucher");
+    await stale.load(token); // cached with last-seen = now
+    clock.now += 50_000;
+    const touching = await active.load(token);
+    assert.equal(await touching.commit(), "saved", "the other process touched it");
+    clock.now += 30_000; // 80 s after the cached last-seen, 30 s after the touch
+    assert.equal((await stale.load(token)).userId, "toucher", "still signed in");
+    assert.equal((await active.load(token)).userId, "toucher", "and not destroyed");
+  });
+
+  it("strict revocation from a process without a cache waits for the processes that have one", async () => {
+    const cached = await manager({ nearCache: { lease: LEASE } });
+    const revoker = await manager({ revocation: "strict" });
+    await until(() => revoker.stats().feed === "ready", "the revoker's feed");
+    const token = await signIn(revoker, "remote");
+    await warm(cached, token);
+    assert.equal(await revoker.revokeUser("remote"), 1);
+    const waited = revoker.stats();
+    assert.equal(waited.strictWaitMs.count, 1);
+    assert.equal(waited.strictWaitedOut, 0, "the cached process acknowledged");
+    assert.equal((await cached.load(token)).userId, null);
+  });
+});
