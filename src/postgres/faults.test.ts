@@ -103,7 +103,7 @@ test("PostgreSQL connections killed under the store: 503 or the right answer, an
     server.close();
     await sessions.close();
     await admin.query("ROLLBACK").catch(() => undefined);
-    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_leases`);
     await admin.end();
   }
 });

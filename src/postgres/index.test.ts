@@ -25,7 +25,8 @@ if (skip) {
 } else {
   const admin = new pg.Pool({ connectionString: url, max: 2 });
   const cleanup = async (): Promise<void> => {
-    for (const table of tables.splice(0)) await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    // Each store also creates its feed's <table>_leases.
+    for (const table of tables.splice(0)) await admin.query(`DROP TABLE IF EXISTS ${table}, ${table}_leases`);
     for (const schema of schemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   };
   after(async () => {

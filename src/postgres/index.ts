@@ -12,6 +12,9 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../core/index.js";
+import { leasesSchemaSQL, leasesTable, listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
+
+export { PostgresFeed } from "./feed.js";
 
 export interface PostgresStoreOptions {
   /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
@@ -56,6 +59,8 @@ interface Names {
   qualified: string;
   /** `schema.table` or `table`, for messages. */
   display: string;
+  /** The feed's leases table, `<table>_leases` in the same schema. */
+  leases: { qualified: string; display: string };
 }
 
 type Pg = typeof import("pg");
@@ -72,15 +77,17 @@ const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIME
  * Sessions in one PostgreSQL table, shared by every process and machine of
  * the app. Every write is a single statement that never upserts: create is
  * an INSERT, patch an UPDATE that merges only the changed keys into the jsonb
- * column (G1, G2), rotate a DELETE…RETURNING feeding an INSERT. The table is
- * created on first use unless `createSchema: false`.
+ * column (G1, G2), rotate a DELETE…RETURNING feeding an INSERT. A write given
+ * a notice NOTIFYs it in that same statement (see {@link PostgresFeed}). The
+ * table (and the feed's `<table>_leases`) is created on first use unless
+ * `createSchema: false`.
  * @example
  * import { postgresStore } from "latchkey/postgres";
  * const sessions = createSessions({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
  * // or share the app's pool (close() leaves it open):
  * // createSessions({ store: postgresStore({ pool: appPool, table: "sessions" }) });
  */
-export function postgresStore(options: PostgresStoreOptions): SessionStore {
+export function postgresStore(options: PostgresStoreOptions): SessionStore & { readonly feed: PostgresFeed } {
   const names = resolveNames("postgresStore", options);
   const createSchema = options.createSchema ?? true;
   if (typeof createSchema !== "boolean") {
@@ -90,7 +97,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore {
 }
 
 /**
- * Creates the sessions table and its indexes if they are missing. Idempotent,
+ * Creates the sessions table, its indexes and the feed's leases table if they are missing. Idempotent,
  * and safe to run from many processes at once (an advisory lock serialises it).
  * For teams that run migrations themselves, with `createSchema: false` on the store.
  * @example
@@ -112,14 +119,15 @@ export async function migrate(options: MigrateOptions): Promise<void> {
 }
 
 /**
- * The DDL that {@link migrate} runs, as text for your own migration tool.
+ * The DDL that {@link migrate} runs, as text for your own migration tool: the
+ * sessions table with its indexes, and the feed's `<table>_leases`.
  * Every statement is idempotent (IF NOT EXISTS).
  * @example
  * import { createSchemaSQL } from "latchkey/postgres";
  * writeFileSync("migrations/001_sessions.sql", createSchemaSQL("sessions"));
  */
 export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string): string {
-  const { qualified } = resolveNames("createSchemaSQL", { table, schema }, false);
+  const { qualified, leases } = resolveNames("createSchemaSQL", { table, schema }, false);
   return `${schema ? `CREATE SCHEMA IF NOT EXISTS "${schema}";\n` : ""}CREATE TABLE IF NOT EXISTS ${qualified} (
   id text PRIMARY KEY,
   user_id text,
@@ -132,7 +140,7 @@ export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string):
 );
 CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
-`;
+${leasesSchemaSQL(leases.qualified)}`;
 }
 
 function resolveNames(fn: string, options: MigrateOptions, needsConnection = true): Names {
@@ -161,7 +169,13 @@ function resolveNames(fn: string, options: MigrateOptions, needsConnection = tru
     throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
   }
   // Quoted, so reserved words ("user", "order") work; the pattern above keeps the quotes safe.
-  return { table, schema, qualified: schema ? `"${schema}"."${table}"` : `"${table}"`, display: schema ? `${schema}.${table}` : table };
+  return {
+    table,
+    schema,
+    qualified: schema ? `"${schema}"."${table}"` : `"${table}"`,
+    display: schema ? `${schema}.${table}` : table,
+    leases: leasesTable(table, schema),
+  };
 }
 
 function loadPg(): Pg {
@@ -235,6 +249,7 @@ function explain(error: unknown, address: string, table?: string): unknown {
 class PostgresStore implements SessionStore {
   readonly processLocal = false;
   readonly name: string;
+  readonly feed: PostgresFeed;
   readonly #pool: Pool;
   readonly #ownsPool: boolean;
   readonly #names: Names;
@@ -258,6 +273,18 @@ class PostgresStore implements SessionStore {
     this.#address = target.address;
     this.name = `postgres(${target.address}/${target.database} ${names.display})`;
     this.#sql = statements(names.qualified);
+    this.feed = new PostgresFeed({
+      qualifiedTable: names.qualified,
+      leases: names.leases,
+      query: (text, values, table) => this.#query(text, values, table),
+      newClient: () => new (loadPg().Client)(listenerConfig(this.#pool.options as ClientConfig)),
+      explain: (error) => explain(error, this.#address),
+    });
+  }
+
+  /** The parameters that publish `notice` on the feed, or none: statements without them stay as they were. */
+  #notice(notice: string | undefined): string[] {
+    return notice === undefined ? [] : [this.feed.channel, notice];
   }
 
   async create(record: SessionRecord): Promise<void> {
@@ -279,10 +306,15 @@ class PostgresStore implements SessionStore {
     const values: unknown[] = [id, unset, JSON.stringify(set), input.lastSeenAt, input.expiresAt];
     const checked = input.expectVersion !== undefined;
     if (checked) values.push(input.expectVersion);
+    const notify = input.notice !== undefined;
+    values.push(...this.#notice(input.notice));
+    const sql = checked ? (notify ? this.#sql.patchCheckedNotify : this.#sql.patchChecked) : notify ? this.#sql.patchNotify : this.#sql.patch;
     // One UPDATE: the row lock makes concurrent patches apply one after another, each to the latest data (G2).
-    const { rows } = await this.#query<{ version: number }>(checked ? this.#sql.patchChecked : this.#sql.patch, values);
-    if (rows[0]) return { status: "ok", version: rows[0].version };
+    // With a notice the statement always returns one row, its version null when nothing matched.
+    const { rows } = await this.#query<{ version: number | null }>(sql, values);
+    if (rows[0] && rows[0].version !== null) return { status: "ok", version: rows[0].version };
     if (!checked) return { status: "gone" };
+    // The notice, if any, went out with the UPDATE: this read only tells a conflict from a deletion.
     const current = await this.#query<{ version: number }>(this.#sql.version, [id]);
     return current.rows[0] ? { status: "conflict", version: current.rows[0].version } : { status: "gone" };
   }
@@ -302,25 +334,30 @@ class PostgresStore implements SessionStore {
       input.lastSeenAt,
       input.expiresAt,
       input.absoluteExpiresAt,
+      ...this.#notice(input.notice),
     ];
     try {
-      const { rows } = await this.#query<Row>(this.#sql.rotate, values);
-      return rows[0] ? { status: "ok", record: toRecord(rows[0]) } : { status: "gone" };
+      // With a notice, "gone" is one row of nulls (the notify must run even when nothing matched).
+      const { rows } = await this.#query<Row>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
+      return rows[0]?.id ? { status: "ok", record: toRecord(rows[0]) } : { status: "gone" };
     } catch (error) {
       if ((error as { code?: string }).code === "23505") throw new SessionExistsError(input.newId);
       throw error;
     }
   }
 
-  async destroy(id: string): Promise<boolean> {
-    return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
+  async destroy(id: string, notice?: string): Promise<boolean> {
+    if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
+    return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
   }
 
-  async destroyUser(userId: string): Promise<number> {
+  async destroyUser(userId: string, notice?: string): Promise<number> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization
     // failure, and the retry's fresh snapshot sees (and deletes) the new row.
+    // A notice is NOTIFYed by that same DELETE statement: an attempt that rolls
+    // back discards it, and the retry publishes it again (still exactly once).
     for (let attempt = 1; ; attempt++) {
       try {
         await (this.#ready ??= this.#prepare());
@@ -328,9 +365,12 @@ class PostgresStore implements SessionStore {
         let broken: Error | undefined;
         try {
           await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
-          const result = await client.query(this.#sql.destroyUser, [userId]);
+          const result =
+            notice === undefined
+              ? (await client.query(this.#sql.destroyUser, [userId])).rowCount ?? 0
+              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, ...this.#notice(notice)])).rows[0]!.deleted;
           await client.query("COMMIT");
-          return result.rowCount ?? 0;
+          return result;
         } catch (error) {
           await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
           throw error;
@@ -361,26 +401,33 @@ class PostgresStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // The near-cache closes its subscription first; this only makes sure a forgotten one cannot keep the process alive.
+    await this.feed.closeAll();
     if (this.#ownsPool) await this.#pool.end();
     else this.#pool.off("error", this.#onPoolError);
   }
 
-  async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+  /** Every query (the feed's too): the schema is prepared first, and errors say what to do. `table`: the one a 42P01 names. */
+  async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[], table = this.#names.display): Promise<QueryResult<R>> {
     try {
       await (this.#ready ??= this.#prepare());
       return await this.#pool.query<R>(text, values);
     } catch (error) {
-      throw explain(error, this.#address, this.#names.display);
+      throw explain(error, this.#address, table);
     }
   }
 
-  /** First use: create the table when missing (unless createSchema is false). Retried on the next call if it fails. */
+  /** First use: create the tables when missing (unless createSchema is false). Retried on the next call if it fails. */
   async #prepare(): Promise<void> {
     if (!this.#createSchema) return;
     try {
-      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.qualified]);
-      // Checking first lets a role without CREATE privilege use a table someone else migrated.
-      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+      const { rows } = await this.#pool.query<{ sessions: string | null; leases: string | null }>(
+        "SELECT to_regclass($1)::text AS sessions, to_regclass($2)::text AS leases",
+        [this.#names.qualified, this.#names.leases.qualified],
+      );
+      // Checking first lets a role without CREATE privilege use tables someone else migrated. Both:
+      // a sessions table migrated by an older latchkey has no leases table yet.
+      if (!rows[0]?.sessions || !rows[0].leases) await runMigration(this.#pool, this.#names);
     } catch (error) {
       this.#ready = null;
       throw error;
@@ -389,21 +436,35 @@ class PostgresStore implements SessionStore {
 }
 
 function statements(table: string) {
+  const update = `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1`;
+  const patch = `${update} WHERE id = $1 RETURNING version`;
+  const patchChecked = `${update} WHERE id = $1 AND version = $6 RETURNING version`;
+  const rotateFrom = `old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)`;
+  const rotateInsert = `INSERT INTO ${table} (${COLUMNS})
+      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1 FROM old
+      RETURNING ${COLUMNS}`;
   return {
     insert: `INSERT INTO ${table} (${COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`,
     get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     version: `SELECT version FROM ${table} WHERE id = $1`,
-    patch: `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1 WHERE id = $1 RETURNING version`,
-    patchChecked: `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1 WHERE id = $1 AND version = $6 RETURNING version`,
+    patch,
+    patchChecked,
     touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
     // One statement: the DELETE's row lock means a concurrent rotate, patch or destroy of the old id finds it gone.
-    rotate: `WITH old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)
-      INSERT INTO ${table} (${COLUMNS})
-      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1 FROM old
-      RETURNING ${COLUMNS}`,
+    rotate: `WITH ${rotateFrom}
+      ${rotateInsert}`,
     destroy: `DELETE FROM ${table} WHERE id = $1`,
     destroyUser: `DELETE FROM ${table} WHERE user_id = $1`,
     listUser: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
+    // The same writes publishing a notice (the last two parameters) in the same statement, on every
+    // outcome: each returns exactly one row, also when nothing matched (see withNotice).
+    patchNotify: withNotice(patch, "(SELECT version FROM w) AS version", 6),
+    patchCheckedNotify: withNotice(patchChecked, "(SELECT version FROM w) AS version", 7),
+    // A data-modifying WITH cannot be nested in a CTE, so rotate's is spelled out: one row, all null when gone.
+    rotateNotify: `WITH ${rotateFrom}, w AS (${rotateInsert})
+      SELECT w.*, ${notifyColumn(10)} FROM (SELECT 1) AS one LEFT JOIN w ON true`,
+    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
+    destroyUserNotify: withNotice(`DELETE FROM ${table} WHERE user_id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
     sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
   };
 }

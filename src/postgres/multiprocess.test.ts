@@ -20,7 +20,7 @@ if (skip) {
       const client = new pg.Client(url);
       await client.connect();
       try {
-        await client.query(`DROP TABLE IF EXISTS ${table}`);
+        await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_leases`);
       } finally {
         await client.end();
       }
