@@ -9,10 +9,24 @@ type ExpressFactory = () => Express;
 export function buildApp(express: ExpressFactory, sessions: Sessions, options: ExpressSessionsOptions = {}): Express {
   const app = express();
   app.set("trust proxy", "loopback");
+  // When the request reached this process, on CLOCK_MONOTONIC: the same clock in
+  // every process of the machine, so tests can order events across processes.
+  app.use((req, _res, next) => {
+    (req as Request & { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint();
+    next();
+  });
   app.use(expressSessions(sessions, options));
 
   const waiting: Array<() => void> = [];
-  const view = (req: Request) => ({ pid: process.pid, userId: req.session.userId, handle: req.session.handle, data: req.session.toJSON() });
+  const arrivedAt = (req: Request) => String((req as Request & { arrivedAt?: bigint }).arrivedAt ?? 0n);
+  const resolvedAt = () => String(process.hrtime.bigint());
+  const view = (req: Request) => ({
+    pid: process.pid,
+    userId: req.session.userId,
+    handle: req.session.handle,
+    data: req.session.toJSON(),
+    arrivedAt: arrivedAt(req),
+  });
   const wrap = (handler: (req: Request, res: Response) => Promise<void> | void) => (req: Request, res: Response) => {
     Promise.resolve(handler(req, res)).catch((error: Error & { status?: number }) => {
       res.status(error.status ?? 500).json({ error: error.name, message: error.message });
@@ -28,7 +42,7 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
   }));
   app.post("/logout", wrap(async (req, res) => {
     await req.session.logout();
-    res.json(view(req));
+    res.json({ ...view(req), resolvedAt: resolvedAt() });
   }));
   app.post("/set/:key", (req, res) => {
     req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
@@ -39,14 +53,25 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     res.json(view(req));
   });
   app.post("/revoke-user/:user", wrap(async (req, res) => {
-    res.json({ count: await sessions.revokeUser(String(req.params.user)) });
+    const count = await sessions.revokeUser(String(req.params.user));
+    res.json({ count, resolvedAt: resolvedAt() });
   }));
   app.get("/list/:user", wrap(async (req, res) => {
     res.json(await sessions.list(String(req.params.user)));
   }));
   app.post("/revoke/:handle", wrap(async (req, res) => {
-    res.json({ revoked: await sessions.revoke(String(req.params.handle)) });
+    const revoked = await sessions.revoke(String(req.params.handle));
+    res.json({ revoked, resolvedAt: resolvedAt() });
   }));
+  // Blocks this process's event loop, as a long synchronous task would.
+  app.get("/busy", (req, res) => {
+    const until = Date.now() + Number(req.query.ms ?? 100);
+    while (Date.now() < until);
+    res.json({ busy: true });
+  });
+  app.get("/stats", (_req, res) => {
+    res.json(sessions.stats());
+  });
   // A slow request: it has loaded the session, then waits for /release before writing.
   app.post("/slow/set/:key", wrap(async (req, res) => {
     await new Promise<void>((resolve) => waiting.push(resolve));

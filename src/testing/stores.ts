@@ -1,4 +1,5 @@
 // Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>".
+// LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
 import type { SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
 import { postgresStore } from "../postgres/index.js";
@@ -21,7 +22,8 @@ export async function storeFromSpec(spec: string): Promise<SessionStore> {
     case "redis": {
       // "redis:<url>|<prefix>" (without "|<prefix>": the default prefix)
       const bar = arg.lastIndexOf("|");
-      const store = bar < 0 ? redisStore({ url: arg }) : redisStore({ url: arg.slice(0, bar), prefix: arg.slice(bar + 1) });
+      const extra = JSON.parse(process.env.LATCHKEY_STORE_OPTIONS ?? "{}") as Record<string, unknown>;
+      const store = bar < 0 ? redisStore({ url: arg, ...extra }) : redisStore({ url: arg.slice(0, bar), prefix: arg.slice(bar + 1), ...extra });
       await store.ready();
       return store;
     }
