@@ -22,6 +22,8 @@ export class Engine {
    * coherent), and with `nearCache` reads go through the cache.
    */
   readonly coherence: Coherence | null;
+  /** Whether a cached copy may answer (one function for every read, not a closure per read). */
+  readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -46,11 +48,25 @@ export class Engine {
     return new Session<Data>(this, null, null, cookieValues.length > 0);
   }
 
+  /**
+   * The common authenticated read, answered by the near-cache synchronously
+   * (no promise, no store): one well-formed token whose session is cached and
+   * not expired. Undefined otherwise: then call load().
+   */
+  loadCached<Data extends object>(cookieValues: readonly string[]): Session<Data> | undefined {
+    const coherence = this.coherence;
+    if (!coherence?.cache || cookieValues.length !== 1) return undefined;
+    const token = cookieValues[0]!;
+    if (!isWellFormedToken(token)) return undefined;
+    const record = coherence.lookup(idOfToken(token), this.#servable);
+    return record ? new Session<Data>(this, record, token, false) : undefined;
+  }
+
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */
   #read(id: string): Promise<SessionRecord | null> | SessionRecord {
     const coherence = this.coherence;
     if (coherence?.cache) {
-      const hit = coherence.lookup(id, (record) => !this.isExpired(record));
+      const hit = coherence.lookup(id, this.#servable);
       if (hit) return hit;
       return coherence.fill(id, () => this.call(() => this.store.get(id)));
     }

@@ -27,10 +27,12 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #record: SessionRecord | null;
   #token: string | null;
   #data: Record<string, JsonValue>;
-  #set = new Map<string, JsonValue>();
-  #unset = new Set<string>();
+  // Created on the first change: most requests only read.
+  #set: Map<string, JsonValue> | null = null;
+  #unset: Set<string> | null = null;
   #cookie: CookieInstruction = { action: "none" };
   #sealed = false;
+  #beforeFirstChange: (() => void) | null = null;
 
   /** @internal Adapters get sessions from `sessions.load()`. */
   constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean) {
@@ -94,8 +96,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     assertKey(key);
     const stored = toJson(key, value);
     this.#data[key] = stored;
-    this.#set.set(key, stored);
-    this.#unset.delete(key);
+    (this.#set ??= new Map()).set(key, stored);
+    this.#unset?.delete(key);
   }
 
   /**
@@ -107,8 +109,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#assertOpen();
     assertKey(key);
     delete this.#data[key];
-    this.#set.delete(key);
-    this.#unset.add(key);
+    this.#set?.delete(key);
+    (this.#unset ??= new Set()).add(key);
   }
 
   /**
@@ -142,8 +144,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   async logout(): Promise<void> {
     this.#assertOpen();
     const record = this.#record;
-    this.#set.clear();
-    this.#unset.clear();
+    this.#set = null;
+    this.#unset = null;
     this.#data = {};
     if (record) {
       await this.#engine.destroy(record, "logout");
@@ -190,9 +192,23 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#sealed = true;
   }
 
+  /**
+   * @internal Adapters that skip holding the response for a read-only request
+   * install the hold here, on the first set/unset/login/logout (the hook may
+   * throw SessionSealedError when the response has already started).
+   */
+  onFirstChange(hook: () => void): void {
+    this.#beforeFirstChange = hook;
+  }
+
   #assertOpen(): void {
     if (this.#sealed) {
       throw new SessionSealedError();
+    }
+    const hook = this.#beforeFirstChange;
+    if (hook) {
+      this.#beforeFirstChange = null;
+      hook();
     }
   }
 
@@ -203,7 +219,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
 
   /** @internal True when commit() would write something. */
   get dirty(): boolean {
-    return this.#set.size > 0 || this.#unset.size > 0 || (this.#state === "fresh" && Object.keys(this.#data).length > 0);
+    return (this.#set?.size ?? 0) > 0 || (this.#unset?.size ?? 0) > 0 || (this.#state === "fresh" && Object.keys(this.#data).length > 0);
   }
 
   /**
@@ -217,9 +233,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   }
 
   #takeChange(): ChangeSet {
-    const change: ChangeSet = { set: Object.fromEntries(this.#set), unset: [...this.#unset] };
-    this.#set.clear();
-    this.#unset.clear();
+    const change: ChangeSet = { set: this.#set ? Object.fromEntries(this.#set) : {}, unset: this.#unset ? [...this.#unset] : [] };
+    this.#set = null;
+    this.#unset = null;
     return change;
   }
 

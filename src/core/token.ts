@@ -1,4 +1,10 @@
+import * as crypto from "node:crypto";
 import { createHash, randomBytes } from "node:crypto";
+
+/** One-shot SHA-256 (Node ≥ 20.12): no Hash object per request on the read path. */
+const sha256 = (typeof (crypto as { hash?: unknown }).hash === "function"
+  ? (value: string) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash("sha256", value, "base64url")
+  : (value: string) => createHash("sha256").update(value).digest("base64url"));
 
 /**
  * Token layout: `<secret>.<route>`
@@ -46,5 +52,5 @@ export function isWellFormedId(value: string): boolean {
 
 export function idOfToken(token: string): string {
   const route = token.slice(SECRET_LENGTH + 1);
-  return `${route}:${createHash("sha256").update(token).digest("base64url")}`;
+  return `${route}:${sha256(token)}`;
 }

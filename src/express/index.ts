@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import {
   readCookie,
   serializeCookie,
+  SessionSealedError,
   SessionValueError,
   StoreUnavailableError,
   type JsonValue,
@@ -77,18 +78,47 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
   const respond = options.onError ?? defaultFailureResponse;
 
   return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
-    sessions.load(readCookie(req.headers.cookie, cookie.name)).then(
-      (session) => {
-        (req as { session: unknown }).session = session;
-        deferResponseUntilCommitted(req, res, session as Session<object>, sessions, respond);
-        next();
-      },
+    const values = readCookie(req.headers.cookie, cookie.name);
+    // A near-cache hit is answered synchronously; everything else goes through the store.
+    const cached = sessions.loadCached(values);
+    if (cached) {
+      attach(req, res, next, cached as Session<object>, sessions as Sessions<object>, respond);
+      return;
+    }
+    sessions.load(values).then(
+      (session) => attach(req, res, next, session as Session<object>, sessions as Sessions<object>, respond),
       (error: unknown) => {
         sessions.logger.error(`${prefixed(describe(error))} — answering 503 for ${req.method} ${req.originalUrl}`);
         respond({ status: 503, message: "Service Unavailable: the session store cannot be reached", error }, req, res);
       },
     );
   };
+}
+
+/** Puts the session on the request, holds the response back if a commit is already due, and continues. */
+function attach(
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  session: Session<object>,
+  sessions: Sessions<object>,
+  respond: (failure: SessionFailure, req: Request, res: Response) => void,
+): void {
+  (req as { session: unknown }).session = session;
+  if (session.needsCommit || session.cookieInstruction().action !== "none") {
+    deferResponseUntilCommitted(req, res, session, sessions, respond);
+  } else {
+    // A read so far: nothing to hold back, so the response is left alone (the
+    // common authenticated read costs no wrapping). The first change holds it.
+    session.onFirstChange(() => {
+      if (res.headersSent) {
+        session.seal();
+        throw new SessionSealedError();
+      }
+      deferResponseUntilCommitted(req, res, session, sessions, respond);
+    });
+  }
+  next();
 }
 
 /**

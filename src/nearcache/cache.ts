@@ -12,6 +12,8 @@ interface Entry {
   expiresAt: number;
   absoluteExpiresAt: number;
   version: number;
+  /** #uses when it was last moved to the most-recent end. */
+  movedAt: number;
   /** The data as JSON: every hit parses its own copy, so no request can mutate another's. */
   json: string;
   bytes: number;
@@ -41,6 +43,8 @@ export class NearCache {
   readonly #byUser = new Map<string, Set<string>>();
   readonly #inflight = new Map<string, Set<FillTicket>>();
   #bytes = 0;
+  /** Hits so far: an entry is moved to the recent end only if others were used since (a hot entry is not re-inserted on every hit). */
+  #uses = 0;
 
   constructor(maxEntries: number, maxBytes: number) {
     this.maxEntries = maxEntries;
@@ -59,8 +63,13 @@ export class NearCache {
   get(id: string): SessionRecord | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
-    this.#entries.delete(id);
-    this.#entries.set(id, entry);
+    // Approximate LRU: an entry used again within the last quarter of the cache's
+    // capacity is recent enough; moving it costs two Map operations per hit.
+    if (++this.#uses - entry.movedAt > this.maxEntries / 4) {
+      entry.movedAt = this.#uses;
+      this.#entries.delete(id);
+      this.#entries.set(id, entry);
+    }
     return {
       id,
       userId: entry.userId,
@@ -153,6 +162,7 @@ export class NearCache {
       expiresAt: record.expiresAt,
       absoluteExpiresAt: record.absoluteExpiresAt,
       version: record.version,
+      movedAt: this.#uses,
       json,
       bytes,
     });
