@@ -18,19 +18,48 @@ export interface RedisSubscriber {
 // The clients are duck-typed: neither library's types are required.
 type AnyClient = any;
 
-abstract class LossReporter {
+/** One subscriber connection of either library; reports its loss once, delivers nothing after close(). */
+class DedicatedSubscriber implements RedisSubscriber {
+  readonly #client: AnyClient;
+  readonly #library: "node-redis" | "ioredis";
   /** After close(), nothing is delivered: a closing socket may still hold messages. */
-  protected closed = false;
+  #closed = false;
   #lost: ((error: Error) => void) | null = null;
-  #reported = false;
   #pending: Error | null = null;
+  #reported = false;
+
+  constructor(client: AnyClient, library: "node-redis" | "ioredis") {
+    this.#client = client;
+    this.#library = library;
+    client.on("error", (error: Error) => this.#report(error));
+    client.on(library === "ioredis" ? "close" : "end", () => this.#report(new Error("connection closed")));
+  }
+
+  async subscribe(channels: string[], onMessage: (channel: string, message: string) => void): Promise<void> {
+    const deliver = (channel: unknown, message: unknown): void => {
+      if (!this.#closed) onMessage(String(channel), String(message));
+    };
+    if (this.#library === "ioredis") {
+      this.#client.on("message", deliver);
+      await this.#client.subscribe(...channels);
+    } else {
+      await this.#client.subscribe(channels, (message: string, channel: string) => deliver(channel, message));
+    }
+  }
 
   onLost(listener: (error: Error) => void): void {
     this.#lost = listener;
-    if (this.#pending) this.lost(this.#pending);
+    if (this.#pending) this.#report(this.#pending);
   }
 
-  protected lost(error: Error): void {
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#report(new Error("closed"));
+    if (this.#library === "ioredis") this.#client.disconnect();
+    else if (this.#client.isOpen) await (typeof this.#client.destroy === "function" ? this.#client.destroy() : this.#client.disconnect());
+  }
+
+  #report(error: Error): void {
     if (this.#reported) return;
     if (!this.#lost) {
       this.#pending = error;
@@ -41,51 +70,16 @@ abstract class LossReporter {
   }
 }
 
-class NodeRedisSubscriber extends LossReporter implements RedisSubscriber {
-  readonly #client: AnyClient;
-
-  constructor(client: AnyClient) {
-    super();
-    this.#client = client;
-    client.on("error", (error: Error) => this.lost(error));
-    client.on("end", () => this.lost(new Error("connection closed")));
+/** Connects a new subscriber client; a failed connection is closed, not leaked. */
+async function connected(client: AnyClient, library: "node-redis" | "ioredis"): Promise<RedisSubscriber> {
+  const subscriber = new DedicatedSubscriber(client, library);
+  try {
+    await client.connect();
+  } catch (error) {
+    await subscriber.close().catch(() => undefined);
+    throw error;
   }
-
-  async subscribe(channels: string[], onMessage: (channel: string, message: string) => void): Promise<void> {
-    await this.#client.subscribe(channels, (message: string, channel: string) => {
-      if (!this.closed) onMessage(String(channel), String(message));
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.lost(new Error("closed"));
-    if (this.#client.isOpen) await (typeof this.#client.destroy === "function" ? this.#client.destroy() : this.#client.disconnect());
-  }
-}
-
-class IoRedisSubscriber extends LossReporter implements RedisSubscriber {
-  readonly #client: AnyClient;
-
-  constructor(client: AnyClient) {
-    super();
-    this.#client = client;
-    client.on("error", (error: Error) => this.lost(error));
-    client.on("close", () => this.lost(new Error("connection closed")));
-  }
-
-  async subscribe(channels: string[], onMessage: (channel: string, message: string) => void): Promise<void> {
-    this.#client.on("message", (channel: string, message: string) => {
-      if (!this.closed) onMessage(String(channel), String(message));
-    });
-    await this.#client.subscribe(...channels);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.lost(new Error("closed"));
-    this.#client.disconnect();
-  }
+  return subscriber;
 }
 
 /** A node-redis connection like `client` (same server, credentials, TLS), without reconnection. */
@@ -98,14 +92,7 @@ export async function nodeRedisSubscriber(client: AnyClient): Promise<RedisSubsc
     clientSideCache: undefined,
     socket: { ...(options.socket ?? {}), reconnectStrategy: false },
   });
-  const subscriber = new NodeRedisSubscriber(sub);
-  try {
-    await sub.connect();
-  } catch (error) {
-    await subscriber.close().catch(() => undefined);
-    throw error;
-  }
-  return subscriber;
+  return connected(sub, "node-redis");
 }
 
 /** For a node-redis cluster: a connection to one master (classic pub/sub reaches every node). */
@@ -128,12 +115,5 @@ export async function ioredisSubscriber(client: AnyClient): Promise<RedisSubscri
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
   });
-  const subscriber = new IoRedisSubscriber(sub);
-  try {
-    await sub.connect();
-  } catch (error) {
-    await subscriber.close().catch(() => undefined);
-    throw error;
-  }
-  return subscriber;
+  return connected(sub, "ioredis");
 }

@@ -117,6 +117,44 @@ export async function revokeAll(servers: ServerProcess[], clients: Map<string, C
   return resolvedAt;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Signs `count` users in, reads them through every server continuously, and revokes them all meanwhile. */
+async function revokeUnderLoad(servers: ServerProcess[], name: string, count: number) {
+  const clients = await signIn(servers, Array.from({ length: count }, (_, i) => `${name}-${i}`));
+  const run = probe(servers, clients);
+  await sleep(300);
+  const resolvedAt = await revokeAll(servers, clients);
+  await sleep(300);
+  return { clients, resolvedAt, probes: await run.stop() };
+}
+
+/**
+ * Cuts every process's feed connection (`cut` resolves to how many it cut)
+ * while their sessions are read continuously, revokes half of the sessions
+ * while the feeds reconnect and the rest once they serve again: no
+ * acceptance after any revocation, each process flushed, and serves again.
+ */
+export async function cutFeedsUnderLoad(apps: ServerProcess[], name: string, cut: () => Promise<number>): Promise<void> {
+  const clients = await signIn(apps, Array.from({ length: 12 }, (_, i) => `${name}-${i}`));
+  const run = probe(apps, clients);
+  await sleep(200);
+  const hitsBefore = (await Promise.all(apps.map(stats))).reduce((n, s) => n + s.hits, 0);
+  assert.equal(await cut(), apps.length, "one feed connection per process");
+  const resolvedAt = await revokeAll(apps, new Map([...clients].slice(0, 6)), 0); // while the feeds reconnect
+  await Promise.all(apps.map((app) => waitServing(app)));
+  for (const [user, at] of await revokeAll(apps, new Map([...clients].slice(6)))) resolvedAt.set(user, at);
+  await sleep(200);
+  const probes = await run.stop();
+  assert.deepEqual(lateAcceptances(probes, resolvedAt), [], "no acceptance after a revocation resolved");
+  const after = await Promise.all(apps.map(stats));
+  for (const s of after) {
+    assert.ok(s.flushes.feedLost >= 1, `each process flushed when its feed dropped: ${JSON.stringify(s.flushes)}`);
+    assert.equal(s.feed, "ready");
+  }
+  assert.ok(after.reduce((n, s) => n + s.hits, 0) > hitsBefore, "the caches serve again after resubscribing");
+}
+
 export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
   describe(`near-cache across processes: ${options.name}`, () => {
     let spec: string;
@@ -136,13 +174,7 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
 
     it("strict: no process accepts a token after its revocation resolved, under load, while reads hit the cache", async () => {
       const servers = await fleet(3, { nearCache: true, revocation: "strict" });
-      const users = Array.from({ length: 24 }, (_, i) => `strict-${i}`);
-      const clients = await signIn(servers, users);
-      const run = probe(servers, clients);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const resolvedAt = await revokeAll(servers, clients);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const probes = await run.stop();
+      const { clients, resolvedAt, probes } = await revokeUnderLoad(servers, "strict", 24);
       assert.deepEqual(lateAcceptances(probes, resolvedAt), [], "strict revocation: zero acceptances after it resolved");
       const accepted = probes.filter((p) => p.userId === p.user).length;
       assert.ok(accepted > 200, `the probe accepted ${accepted} live reads`);
@@ -158,13 +190,7 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
 
     it("bounded: other processes stop accepting within the propagation delay", async () => {
       const servers = await fleet(3, { nearCache: true });
-      const users = Array.from({ length: 24 }, (_, i) => `bounded-${i}`);
-      const clients = await signIn(servers, users);
-      const run = probe(servers, clients);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const resolvedAt = await revokeAll(servers, clients);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const probes = await run.stop();
+      const { resolvedAt, probes } = await revokeUnderLoad(servers, "bounded", 24);
       // The documented bound while the feed is healthy is the propagation delay (about a
       // millisecond on loopback); 250 ms leaves room for a loaded CI machine.
       assert.deepEqual(lateAcceptances(probes, resolvedAt, 250), [], "bounded revocation: no acceptance beyond the bound");
