@@ -1,9 +1,7 @@
-import { createRequire } from "node:module";
 import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
   recordColumns,
   SessionExistsError,
-  SessionValueError,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -12,9 +10,12 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../core/index.js";
-import { leasesSchemaSQL, leasesTable, listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
+import { createPool, describeTarget, explain, loadPg } from "./connection.js";
+import { listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
+import { resolveNames, runMigration, type Names } from "./schema.js";
 
 export { PostgresFeed } from "./feed.js";
+export { createSchemaSQL, migrate, type MigrateOptions } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
@@ -32,14 +33,6 @@ export interface PostgresStoreOptions {
   createSchema?: boolean;
 }
 
-export interface MigrateOptions {
-  pool?: Pool;
-  connectionString?: string;
-  /** Table name. Default "latchkey_sessions". */
-  table?: string;
-  schema?: string;
-}
-
 interface Row {
   id: string;
   user_id: string | null;
@@ -52,26 +45,8 @@ interface Row {
   version: number;
 }
 
-interface Names {
-  table: string;
-  schema: string | undefined;
-  /** `"schema"."table"` or `"table"`, for SQL. */
-  qualified: string;
-  /** `schema.table` or `table`, for messages. */
-  display: string;
-  /** The feed's leases table, `<table>_leases` in the same schema. */
-  leases: { qualified: string; display: string };
-}
-
-type Pg = typeof import("pg");
-
-const DEFAULT_TABLE = "latchkey_sessions";
-/** Lowercase so the name means the same quoted or not; ≤ 48 chars so index names stay under PostgreSQL's 63. */
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,47}$/;
 const SWEEP_BATCH = 500;
 const COLUMNS = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
-/** Network errors (the server cannot be reached or dropped the socket), as opposed to errors of a query. */
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE"]);
 
 /**
  * Sessions in one PostgreSQL table, shared by every process and machine of
@@ -94,156 +69,6 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore & { r
     throw new TypeError(`latchkey: postgresStore createSchema must be true or false (got ${String(createSchema)})`);
   }
   return new PostgresStore(options, names, createSchema);
-}
-
-/**
- * Creates the sessions table, its indexes and the feed's leases table if they are missing. Idempotent,
- * and safe to run from many processes at once (an advisory lock serialises it).
- * For teams that run migrations themselves, with `createSchema: false` on the store.
- * @example
- * import { migrate } from "latchkey/postgres";
- * await migrate({ connectionString: process.env.DATABASE_URL, table: "sessions" });
- */
-export async function migrate(options: MigrateOptions): Promise<void> {
-  const names = resolveNames("migrate", options);
-  const owned = options.pool ? null : createPool(options.connectionString!);
-  const pool = options.pool ?? owned!;
-  owned?.on("error", () => undefined); // the query in flight reports it
-  try {
-    await runMigration(pool, names).catch((error: unknown) => {
-      throw explain(error, describeTarget(pool).address);
-    });
-  } finally {
-    await owned?.end();
-  }
-}
-
-/**
- * The DDL that {@link migrate} runs, as text for your own migration tool: the
- * sessions table with its indexes, and the feed's `<table>_leases`.
- * Every statement is idempotent (IF NOT EXISTS).
- * @example
- * import { createSchemaSQL } from "latchkey/postgres";
- * writeFileSync("migrations/001_sessions.sql", createSchemaSQL("sessions"));
- */
-export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string): string {
-  const { qualified, leases } = resolveNames("createSchemaSQL", { table, schema }, false);
-  return `${schema ? `CREATE SCHEMA IF NOT EXISTS "${schema}";\n` : ""}CREATE TABLE IF NOT EXISTS ${qualified} (
-  id text PRIMARY KEY,
-  user_id text,
-  data jsonb NOT NULL,
-  created_at bigint NOT NULL,
-  last_seen_at bigint NOT NULL,
-  expires_at bigint NOT NULL,
-  absolute_expires_at bigint NOT NULL,
-  version integer NOT NULL
-);
-CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
-${leasesSchemaSQL(leases.qualified)}`;
-}
-
-function resolveNames(fn: string, options: MigrateOptions, needsConnection = true): Names {
-  if (needsConnection) {
-    const example = `e.g. ${fn}({ connectionString: process.env.DATABASE_URL }) or ${fn}({ pool: new pg.Pool() })`;
-    if (!options || (options.pool === undefined && options.connectionString === undefined)) {
-      throw new TypeError(`latchkey: ${fn} needs { pool } or { connectionString }, ${example}`);
-    }
-    if (options.pool !== undefined && options.connectionString !== undefined) {
-      throw new TypeError(`latchkey: ${fn} takes { pool } or { connectionString }, not both`);
-    }
-    const pool = options.pool as Partial<Pool> | undefined;
-    if (pool !== undefined && (typeof pool?.query !== "function" || typeof pool.connect !== "function" || !("totalCount" in pool))) {
-      throw new TypeError(`latchkey: ${fn} pool must be a pg Pool (new pg.Pool(...)), not a Client or another object`);
-    }
-    if (options.connectionString !== undefined && (typeof options.connectionString !== "string" || options.connectionString === "")) {
-      throw new TypeError(`latchkey: ${fn} connectionString must be a non-empty string like "postgres://user@host:5432/db"`);
-    }
-  }
-  const table = options.table ?? DEFAULT_TABLE;
-  if (typeof table !== "string" || !IDENTIFIER.test(table)) {
-    throw new TypeError(`latchkey: ${fn} table ${JSON.stringify(table)} must be a lowercase SQL identifier (a-z, 0-9, _; at most 48 characters)`);
-  }
-  const schema = options.schema;
-  if (schema !== undefined && (typeof schema !== "string" || !IDENTIFIER.test(schema))) {
-    throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
-  }
-  // Quoted, so reserved words ("user", "order") work; the pattern above keeps the quotes safe.
-  return {
-    table,
-    schema,
-    qualified: schema ? `"${schema}"."${table}"` : `"${table}"`,
-    display: schema ? `${schema}.${table}` : table,
-    leases: leasesTable(table, schema),
-  };
-}
-
-function loadPg(): Pg {
-  try {
-    return createRequire(import.meta.url)("pg") as Pg;
-  } catch (error) {
-    throw new Error("latchkey: postgresStore needs the pg package: npm install pg", { cause: error });
-  }
-}
-
-function createPool(connectionString: string): Pool {
-  const pg = loadPg();
-  // fallback_application_name: shows as "latchkey" in pg_stat_activity unless the URL or PGAPPNAME names the app.
-  // connectionTimeoutMillis: a request waits at most 10 s for a connection, then answers 503 (G6) instead of hanging.
-  // query_timeout + keepAlive: a server that stops answering (frozen, network cut) fails the
-  // query after 5 s, so the request answers 503 instead of hanging (G6).
-  return new pg.Pool({ connectionString, fallback_application_name: "latchkey", connectionTimeoutMillis: 10_000, query_timeout: 5_000, keepAlive: true });
-}
-
-/** host:port and database the pool connects to, resolved the way pg does (URL, then PG* env, then defaults). */
-function describeTarget(pool: Pool): { address: string; database: string } {
-  const config = pool.options as ClientConfig;
-  try {
-    const client = new (loadPg().Client)(config);
-    return { address: `${client.host}:${client.port}`, database: client.database ?? "" };
-  } catch {
-    return { address: `${config.host ?? "localhost"}:${config.port ?? 5432}`, database: config.database ?? "" };
-  }
-}
-
-async function runMigration(pool: Pool, names: Names): Promise<void> {
-  const client = await pool.connect();
-  const ignore = (): void => undefined; // the failing query reports the error
-  client.on("error", ignore);
-  let failure: Error | undefined;
-  try {
-    await client.query("BEGIN");
-    // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE (of this table, or of
-    // the schema): serialise every latchkey migration on one constant key.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('latchkey:migrate'))");
-    await client.query(createSchemaSQL(names.table, names.schema));
-    await client.query("COMMIT");
-  } catch (error) {
-    failure = error as Error;
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.off("error", ignore);
-    client.release(failure);
-  }
-}
-
-/** Adds what to do to the errors people meet first: no server, no table, a \u0000 in a value. Others pass through unchanged. */
-function explain(error: unknown, address: string, table?: string): unknown {
-  const e = error as { code?: string; message?: string; errors?: Error[] } | null;
-  if (!e || typeof e !== "object") return error;
-  if (e.code === "42P01" && table) {
-    return new Error(`latchkey: PostgreSQL table ${table} does not exist at ${address}: run migrate() or the DDL of createSchemaSQL(), or leave createSchema on`, { cause: error });
-  }
-  if (e.code === "22P05") {
-    return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);
-  }
-  const connecting = (e.code && CONNECT_ERRORS.has(e.code)) || /timeout exceeded when trying to connect|connection timeout/i.test(e.message ?? "");
-  if (connecting && !/cannot reach PostgreSQL/.test(e.message ?? "")) {
-    const reason = e.message || e.errors?.map((inner) => inner.message).join("; ") || e.code;
-    return Object.assign(new Error(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`, { cause: error }), { code: e.code });
-  }
-  return error;
 }
 
 class PostgresStore implements SessionStore {
