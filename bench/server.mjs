@@ -1,4 +1,6 @@
-// One benchmark server process. BENCH_VARIANT: baseline | express-session | latchkey-redis | latchkey-postgres | latchkey-sqlite.
+// One benchmark server process. BENCH_VARIANT: baseline | empty-middleware | express-session | latchkey-redis |
+// latchkey-postgres | latchkey-sqlite | latchkey-redis-nc | latchkey-postgres-nc (nc: with the near-cache).
+// BENCH_SESSIONS (JSON) adds createSessions options, e.g. {"revocation":"strict"}.
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
 // Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
 import express from "express";
@@ -18,6 +20,15 @@ const prefix = process.env.BENCH_PREFIX ?? `latchkey-bench:${process.pid}:`;
 let statements = 0;
 
 async function setup() {
+  if (variant === "empty-middleware") {
+    // The floor for any session middleware: one Express layer that sets req.session and calls next().
+    const session = { userId: "bench-user" };
+    const middleware = (req, _res, next) => {
+      req.session = session;
+      next();
+    };
+    return { middleware, adapter: { login: async () => undefined, userId: (req) => req.session.userId, close: async () => undefined } };
+  }
   if (variant === "baseline") {
     return { middleware: null, adapter: { login: async () => undefined, userId: () => "baseline", close: async () => undefined } };
   }
@@ -25,11 +36,12 @@ async function setup() {
     return anchorMiddleware(redisUrl, prefix);
   }
   let store;
-  if (variant === "latchkey-redis") {
+  const nearCache = variant.endsWith("-nc");
+  if (variant === "latchkey-redis" || variant === "latchkey-redis-nc") {
     const client = createClient({ url: redisUrl, disableOfflineQueue: true });
     await client.connect();
     store = redisStore({ client, prefix });
-  } else if (variant === "latchkey-postgres") {
+  } else if (variant === "latchkey-postgres" || variant === "latchkey-postgres-nc") {
     const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
     // Count statements at the client: PostgreSQL's own counters lag by seconds.
     const query = pool.query.bind(pool);
@@ -43,14 +55,16 @@ async function setup() {
   } else {
     throw new Error(`unknown BENCH_VARIANT ${variant}`);
   }
-  const sessions = createSessions({ store, sweepInterval: false });
+  const extra = JSON.parse(process.env.BENCH_SESSIONS ?? "{}");
+  const sessions = createSessions({ store, sweepInterval: false, ...(nearCache ? { nearCache: true } : {}), ...extra });
   return {
     middleware: expressSessions(sessions),
     adapter: { login: (req, user) => req.session.login(user), userId: (req) => req.session.userId, close: () => sessions.close() },
+    sessions,
   };
 }
 
-const { middleware, adapter } = await setup();
+const { middleware, adapter, sessions } = await setup();
 const app = express();
 app.disable("x-powered-by");
 app.disable("etag");
@@ -58,8 +72,16 @@ if (middleware) app.use(middleware);
 app.get("/__statements", (_req, res) => {
   res.json({ statements });
 });
+app.get("/__stats", (_req, res) => {
+  res.json(sessions ? sessions.stats() : null);
+});
 app.post("/login", (req, res, next) => {
-  adapter.login(req, "bench-user").then(() => res.send("ok"), next);
+  adapter.login(req, String(req.query.user ?? "bench-user")).then(() => res.send("ok"), next);
+});
+// How long the revocation took inside this process (what a strict logout costs the request).
+app.post("/logout", (req, res, next) => {
+  const started = performance.now();
+  req.session.logout().then(() => res.json({ ms: performance.now() - started }), next);
 });
 app.get("/page", (req, res) => {
   const user = adapter.userId(req);

@@ -1,0 +1,146 @@
+// npm run bench:revoke — how long a revocation takes, and how fast it
+// reaches the other processes' near-caches. For Redis (a private
+// redis-server) and PostgreSQL (a fresh table), with 2 and 4 server processes
+// sharing the store, each with nearCache:
+//   strict:  logout latency inside the revoking process (write + every
+//            process's acknowledgement), p50/p99/max;
+//   bounded: logout latency (the write only), and the propagation delay of
+//            notices into the other processes (their stats().propagationMs).
+// Before each logout the session is read through every process, so every
+// cache holds it. Writes bench/results/revoke.md.
+//   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,postgres
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { startPrivateRedis } from "./redis.js";
+
+const { values } = parseArgs({
+  options: {
+    revokes: { type: "string", default: "300" },
+    processes: { type: "string", default: "2,4" },
+    stores: { type: "string", default: "redis,postgres" },
+  },
+});
+const revokes = Number(values.revokes);
+const processCounts = values.processes!.split(",").map(Number);
+const stores = values.stores!.split(",");
+const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const runId = `${process.pid}_${Date.now() % 1e8}`;
+const work = mkdtempSync(join(tmpdir(), "latchkey-bench-revoke-"));
+const tables: string[] = [];
+
+async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["bench/server.mjs"], { env: { ...process.env, ...env, NODE_ENV: "production" }, stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout! }).once("line", resolve);
+  });
+  return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, child };
+}
+
+const json = async (response: Response) => (await response.json()) as any;
+
+async function untilServing(url: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if ((await json(await fetch(`${url}/__stats`)))?.serving) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${url}: the near-cache did not start serving`);
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+const ms = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toFixed(2));
+
+interface Row { store: string; processes: number; mode: string; p50: number; p90: number; p99: number; max: number; propagationP50: number | null; propagationP99: number | null; waitedOut: number }
+
+async function measure(store: string, storeEnv: Record<string, string>, processes: number, mode: "strict" | "bounded"): Promise<Row> {
+  const variant = store === "redis" ? "latchkey-redis-nc" : "latchkey-postgres-nc";
+  const env = { ...storeEnv, BENCH_VARIANT: variant, BENCH_SESSIONS: JSON.stringify({ revocation: mode }) };
+  const servers = await Promise.all(Array.from({ length: processes }, () => startServer(env)));
+  try {
+    await Promise.all(servers.map((s) => untilServing(s.url)));
+    const took: number[] = [];
+    for (let i = 0; i < revokes + 20; i++) {
+      const login = await fetch(`${servers[0]!.url}/login?user=revoke-${mode}-${processes}-${i}`, { method: "POST" });
+      const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+      for (const server of servers) {
+        const read = await fetch(`${server.url}/page`, { headers: { cookie } });
+        if (read.status !== 200) throw new Error(`warm read answered ${read.status}`);
+      }
+      const logout = await json(await fetch(`${servers[i % processes]!.url}/logout`, { method: "POST", headers: { cookie } }));
+      for (const server of servers) {
+        const after = await fetch(`${server.url}/page`, { headers: { cookie } });
+        if (mode === "strict" && after.status !== 401) throw new Error(`strict: a process still accepted the token (${after.status})`);
+      }
+      if (i >= 20) took.push(logout.ms as number); // the first 20 warm the JIT
+    }
+    const stats = await Promise.all(servers.map(async (s) => json(await fetch(`${s.url}/__stats`))));
+    took.sort((a, b) => a - b);
+    const propagation = stats.map((s) => s.propagationMs);
+    return {
+      store,
+      processes,
+      mode,
+      p50: quantile(took, 0.5),
+      p90: quantile(took, 0.9),
+      p99: quantile(took, 0.99),
+      max: took[took.length - 1]!,
+      propagationP50: propagation.length ? Math.max(...propagation.map((p: any) => p.p50 ?? 0)) : null,
+      propagationP99: propagation.length ? Math.max(...propagation.map((p: any) => p.p99 ?? 0)) : null,
+      waitedOut: stats.reduce((n, s) => n + s.strictWaitedOut, 0),
+    };
+  } finally {
+    for (const server of servers) server.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const redis = stores.includes("redis") ? await startPrivateRedis(work, true) : null;
+const rows: Row[] = [];
+try {
+  for (const store of stores) {
+    for (const processes of processCounts) {
+      for (const mode of ["strict", "bounded"] as const) {
+        let storeEnv: Record<string, string>;
+        if (store === "redis") {
+          storeEnv = { BENCH_REDIS_URL: redis!.url, BENCH_PREFIX: `revoke:${mode}:${processes}:` };
+        } else {
+          const table = `lk_bench_rv_${runId}_${mode[0]}${processes}`;
+          tables.push(table);
+          storeEnv = { BENCH_DATABASE_URL: databaseUrl, BENCH_TABLE: table };
+        }
+        const row = await measure(store, storeEnv, processes, mode);
+        rows.push(row);
+        console.log(`  ${store} ${processes} processes ${mode}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms; propagation p50 ${ms(row.propagationP50)} p99 ${ms(row.propagationP99)} ms`);
+      }
+    }
+  }
+  const report = [
+    `Command: npm run bench:revoke -- --revokes ${revokes} --processes ${processCounts.join(",")} --stores ${stores.join(",")}`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; ${revokes} logouts per row, each after the session was read through every process; loopback, quiet machine.`,
+    "",
+    "| store | processes | revocation | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.store} | ${r.processes} | ${r.mode} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} |`),
+    "",
+    "Logout: measured inside the revoking process around `req.session.logout()`. Propagation: publish → receive delay of notices in the other processes (the worst process's p50 and p99).",
+  ].join("\n");
+  console.log(`\n${report}`);
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync("bench/results/revoke.md", `${report}\n`);
+} finally {
+  redis?.stop();
+  if (tables.length > 0) {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client
+      .connect()
+      .then(() => client.query(`DROP TABLE IF EXISTS ${tables.flatMap((t) => [t, `${t}_leases`]).join(", ")}`))
+      .finally(() => client.end())
+      .catch(() => undefined);
+  }
+  rmSync(work, { recursive: true, force: true });
+}
