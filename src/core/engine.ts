@@ -29,7 +29,9 @@ export class Engine {
     this.options = options;
     this.store = options.store;
     const feed = options.store.feed;
-    this.coherence = feed
+    // Publish where it is cheap (Redis) or needed here; PostgreSQL's NOTIFY serialises commits.
+    const publishes = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
+    this.coherence = publishes
       ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict })
       : null;
   }
@@ -139,7 +141,7 @@ export class Engine {
     this.#assertSize(data);
     if (!previous) return this.create(userId, data);
     const now = this.options.now();
-    if (this.isExpired(previous, now)) {
+    if (await this.#expired(previous, now)) {
       await this.#expire(previous);
       return this.create(userId, change.set);
     }
@@ -169,7 +171,7 @@ export class Engine {
   async patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome> {
     this.#assertSize(data);
     const now = this.options.now();
-    if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
+    if (await this.#expired(record, now)) return this.#expiredDuringRequest(record);
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const result = await this.#write([record.id], [], false, (notice) =>
       this.store.patch(record.id, {
@@ -198,7 +200,7 @@ export class Engine {
   /** Throttled sliding expiry: at most one write per touchInterval per session. */
   async touchIfDue(record: SessionRecord): Promise<CommitOutcome> {
     const now = this.options.now();
-    if (this.isExpired(record, now)) return this.#expiredDuringRequest(record);
+    if (await this.#expired(record, now)) return this.#expiredDuringRequest(record);
     if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const alive = await this.call(() => this.store.touch(record.id, now, expiresAt));
@@ -228,6 +230,23 @@ export class Engine {
   }
 
   /** It expired while this request ran: writing now would extend it past its timeout (G4). */
+  /**
+   * Whether `record` has expired (G4). A near-cache copy can lag the store —
+   * touches publish no notice — so before ending a session on a copy's word
+   * the store's own record decides; when it is alive, `record` takes its
+   * times.
+   */
+  async #expired(record: SessionRecord, now: number): Promise<boolean> {
+    if (!this.isExpired(record, now)) return false;
+    if (!this.coherence?.cache) return true;
+    const current = await this.call(() => this.store.get(record.id));
+    if (current === null || this.isExpired(current, now)) return true;
+    record.lastSeenAt = current.lastSeenAt;
+    record.expiresAt = current.expiresAt;
+    record.absoluteExpiresAt = current.absoluteExpiresAt;
+    return false;
+  }
+
   async #expiredDuringRequest(record: SessionRecord): Promise<CommitOutcome> {
     await this.#expire(record);
     return "gone";

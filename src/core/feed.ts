@@ -13,7 +13,8 @@ const MAX_RETRY_MS = 1000;
  * connection and subscribes (resolving once the server confirmed it), and
  * calls `lost(error)` if the connection drops later. Every drop is reported
  * to the listener as `down`, every (re)subscription as `up`; reconnection
- * backs off from 50 ms to 1 s and never gives up until `close()`.
+ * backs off from 50 ms to 1 s and never gives up until `close()`. `reset()`
+ * drops a connection that went silent and opens a new one.
  * @example
  * listen(inbox, listener) {
  *   return keepListening(async (lost) => {
@@ -74,6 +75,13 @@ export function keepListening(connect: (lost: (error: Error) => void) => Promise
 
   void open();
   return {
+    reset() {
+      const connection = current;
+      if (closed || connection === null) return;
+      current = null;
+      void connection.close().catch(() => undefined);
+      fail(new Error("the feed went silent"));
+    },
     async close() {
       closed = true;
       clearTimeout(timer);

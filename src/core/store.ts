@@ -120,12 +120,26 @@ export interface SessionStore {
  */
 export interface StoreFeed {
   /**
+   * true where publishing costs next to nothing (Redis): every process then
+   * publishes notices, with or without a near-cache of its own, so mixed
+   * fleets stay coherent. false or absent (PostgreSQL, where a NOTIFYing
+   * commit takes a database-wide lock): only processes with `nearCache` or
+   * `revocation: "strict"` publish, unless the store was told to.
+   */
+  readonly publishByDefault?: boolean;
+  /**
    * Subscribe to notices and to the messages sent to `inbox`. `up` is called
    * once both subscriptions are confirmed, again after every reconnection.
    */
   listen(inbox: string, listener: FeedListener): FeedSubscription;
   /** Deliver `payload` to the listener of `inbox` (acknowledgements, pings). */
   send(inbox: string, payload: string): Promise<void>;
+  /**
+   * A sharded store: deliver `payload` to `inbox` once through every shard
+   * (each copy behind everything that shard published before it), resolving
+   * to how many copies were sent. Without it, a ping is one `send`.
+   */
+  ping?(inbox: string, payload: string): Promise<number>;
   /** Register or extend the lease of `inbox` to `ttlMs` from now, by the store server's clock. */
   renewLease(inbox: string, ttlMs: number): Promise<void>;
   /** Leases still running by the store server's clock, with the milliseconds each has left. */
@@ -143,6 +157,8 @@ export interface FeedListener {
 export interface FeedSubscription {
   /** Unsubscribe and close the feed's connection. */
   close(): Promise<void>;
+  /** Drop the connection and open a new one (it went silent): `down`, then `up` once subscribed again. */
+  reset?(): void;
 }
 
 export interface LiveLease {

@@ -4,13 +4,17 @@
 // injected by wrapping the real store (a held reply, dropped pings), never by
 // replacing it.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { createClient } from "redis";
-import { createSessions, type Sessions, type SessionsOptions, type SessionStore, type StoreFeed } from "../core/index.js";
+import { createSessions, StoreUnavailableError, type FeedListener, type Sessions, type SessionsOptions, type SessionStore, type StoreFeed } from "../core/index.js";
 import { redisStore } from "../redis/index.js";
-import { deletePrefix, REDIS_URL, requireRedis, testPrefix, until } from "../testing/redis-server.js";
+import { deletePrefix, REDIS_URL, requireRedis, requireRedisServer, sparePort, startRedisServer, testPrefix, until, type RedisServer } from "../testing/redis-server.js";
 
 const redis = await requireRedis();
+const tools = await requireRedisServer();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const LEASE = 1000;
 
@@ -134,18 +138,18 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     assert.equal(sessions.stats().entries, 0);
   });
 
-  it("when its pings stop coming back, a process stops serving from its cache within its lease, and serves again once they return", async () => {
+  it("when its pings stop coming back, a process stops serving from its cache within its lease, reconnects its feed, and serves again once they return", async () => {
     let dropping = false;
     const real = redisStore({ url: REDIS_URL, prefix });
     const feed = wrap<StoreFeed>(real.feed!, {
       send: async (inbox: string, payload: string) => {
         if (!dropping) await real.feed!.send(inbox, payload);
       },
+      ping: async (inbox: string, payload: string) => (dropping ? 1 : real.feed!.ping!(inbox, payload)),
     });
     const sessions = await manager({ store: wrap(real, { feed }), nearCache: { lease: LEASE } });
     const token = await signIn(sessions, "pingless");
     await warm(sessions, token);
-    const lapsesBefore = sessions.stats().flushes.lease;
     dropping = true;
     const cut = Date.now();
     await until(async () => {
@@ -155,12 +159,17 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     // The fence is at most lease - margin after the last round that got its ping back; the slack
     // is for this test noticing it on a loaded machine.
     assert.ok(Date.now() - cut <= LEASE + 500, `stopped ${Date.now() - cut} ms after the pings stopped, within the lease`);
-    assert.equal(sessions.stats().flushes.lease, lapsesBefore + 1);
+    const { flushes } = sessions.stats();
+    assert.ok(flushes.feedLost + flushes.lease >= 1, `flushed: ${JSON.stringify(flushes)}`);
     const bypassed = sessions.stats().bypasses;
     assert.equal((await sessions.load(token)).userId, "pingless", "reads go to the store meanwhile");
     assert.equal(sessions.stats().bypasses, bypassed + 1);
+    // Its ping timed out: the feed is reset and the lease dropped (a deaf process holds none, so strict revocations do not wait for it).
+    await until(async () => (await real.feed!.liveLeases()).length === 0, "the deaf process's lease to be dropped", LEASE * 2);
+    await sleep(LEASE);
+    assert.equal((await real.feed!.liveLeases()).length, 0, "while still deaf it takes no lease again");
     dropping = false;
-    await until(() => sessions.stats().serving, "the cache to serve again", LEASE * 2);
+    await until(() => sessions.stats().serving, "the cache to serve again", LEASE * 3);
   });
 
   it("a cached copy that looks idle-expired is re-read, not destroyed: another process may have touched it", async () => {
@@ -178,6 +187,44 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     assert.equal((await active.load(token)).userId, "toucher", "and not destroyed");
   });
 
+  for (const variant of ["a read whose touch is due", "a request that sets a key"] as const) {
+    it(`a stale cached copy that expires during ${variant} is checked with the store before the session is ended`, async () => {
+      const clock = { now: Date.now() };
+      const options = { idleTimeout: 60_000, touchInterval: 10_000, now: () => clock.now };
+      const stale = await manager({ ...options, nearCache: { lease: LEASE } });
+      const active = await manager(options);
+      const token = await signIn(active, "victim");
+      await warm(stale, token); // cached with last-seen T0
+      clock.now += 50_000;
+      assert.equal(await (await active.load(token)).commit(), "saved", "another process touched it: the store says T0+50s");
+      clock.now += 9_999; // the cached copy still looks alive...
+      const hits = stale.stats().hits;
+      const session = await stale.load(token);
+      assert.equal(stale.stats().hits, hits + 1, "served from the cache");
+      if (variant === "a request that sets a key") session.set("theme", "dark");
+      clock.now += 5; // ...and looks expired by the time the request commits
+      assert.equal(await session.commit(), "saved");
+      assert.equal((await active.load(token)).userId, "victim", "the session is alive until T0+110s and was not destroyed");
+    });
+  }
+
+  it("close() during a strict revocation rejects it instead of reporting success", async () => {
+    const real = redisStore({ url: REDIS_URL, prefix });
+    // A busy process: every message reaches it 800 ms late, so it cannot acknowledge in time.
+    const slow = wrap<StoreFeed>(real.feed!, {
+      listen: (inbox: string, listener: FeedListener) => real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 800) }),
+    });
+    const cached = await manager({ store: wrap(real, { feed: slow }), nearCache: { lease: 3000 } });
+    const revoker = await manager({ revocation: "strict" });
+    await until(() => revoker.stats().feed === "ready", "the revoker's feed");
+    const token = await signIn(revoker, "closing");
+    await warm(cached, token);
+    const revoking = revoker.revokeUser("closing");
+    await sleep(50);
+    await revoker.close();
+    await assert.rejects(revoking, (error: Error) => error instanceof StoreUnavailableError && /closed before every process acknowledged/.test(error.message));
+  });
+
   it("strict revocation from a process without a cache waits for the processes that have one", async () => {
     const cached = await manager({ nearCache: { lease: LEASE } });
     const revoker = await manager({ revocation: "strict" });
@@ -189,5 +236,67 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     assert.equal(waited.strictWaitMs.count, 1);
     assert.equal(waited.strictWaitedOut, 0, "the cached process acknowledged");
     assert.equal((await cached.load(token)).userId, null);
+  });
+});
+
+describe("a renewal round that spans a feed reconnect (private redis-server)", { skip: tools.skip }, () => {
+  let server: RedisServer | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-coherence-"));
+  const opened: Sessions[] = [];
+  after(async () => {
+    for (const sessions of opened) await sessions.close();
+    await server?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("changes nothing: the process serves only under a lease taken after it listened again, so a strict revocation waits for it", async () => {
+    server = await startRedisServer({ port: await sparePort(), dir });
+    const quiet = { warn: () => undefined, error: () => undefined };
+    const real = redisStore({ url: server.url, prefix: "span:" });
+    let hold: Promise<void> | null = null;
+    let held = false;
+    const feed = wrap<StoreFeed>(real.feed!, {
+      // A busy event loop: every message is handled 100 ms after it arrived, in order.
+      listen: (inbox: string, listener: FeedListener) => real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 100) }),
+      // One renewal is executed by Redis but its reply arrives late.
+      renewLease: async (inbox: string, ttl: number) => {
+        await real.feed!.renewLease(inbox, ttl);
+        if (hold) {
+          held = true;
+          await hold;
+        }
+      },
+    });
+    const cached = createSessions({ store: wrap(real, { feed }), nearCache: { lease: 3000 }, sweepInterval: false, logger: quiet });
+    const revoker = createSessions({ store: redisStore({ url: server.url, prefix: "span:" }), revocation: "strict", sweepInterval: false, logger: quiet });
+    opened.push(cached, revoker);
+    await until(() => cached.stats().serving && revoker.stats().feed === "ready", "both ready");
+    const signed = await revoker.load(undefined);
+    await signed.login("spanner");
+    const token = (signed.cookieInstruction() as { token: string }).token;
+
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    await until(() => held, "a renewal to be held");
+    hold = null;
+    const admin = await createClient({ url: server.url }).connect();
+    try {
+      await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+    } finally {
+      admin.destroy();
+    }
+    await until(() => cached.stats().feed !== "ready", "the feed to drop");
+    await until(() => cached.stats().feed === "verifying", "the feed to be back");
+    release(); // the stale round completes now, after the lease was dropped
+    await until(() => cached.stats().serving, "the cache to serve again", 10_000);
+    assert.ok((await real.feed!.liveLeases()).length >= 1, "serving with a lease in the store");
+    await until(async () => {
+      const hits = cached.stats().hits;
+      await cached.load(token);
+      return cached.stats().hits > hits;
+    }, "a cache hit");
+    await revoker.revokeUser("spanner");
+    assert.equal((await cached.load(token)).userId, null, "after the strict revocation resolved the token is refused");
+    assert.equal(revoker.stats().strictWaitedOut, 0, "the revoker waited for its acknowledgement");
   });
 });

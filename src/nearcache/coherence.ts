@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "../core/options.js";
 import type { FeedSubscription, SessionRecord, StoreFeed } from "../core/store.js";
 import { NearCache } from "./cache.js";
-import { decodeMessage, encodeAck, encodeNotice, encodePing, preciseNow, type Notice } from "./messages.js";
+import { Lease } from "./lease.js";
+import { decodeMessage, encodeAck, encodeNotice, preciseNow, type Notice } from "./messages.js";
 import { SequenceTracker } from "./sequence.js";
 import { LatencySamples, type LatencySummary } from "./stats.js";
 
@@ -49,23 +50,17 @@ interface AckWait {
   wake: (() => void) | null;
 }
 
-/** Below this margin a lease could end on the store's clock before the process stops trusting its cache. */
-const MIN_FENCE_MARGIN_MS = 50;
+/** A revocation cannot be confirmed: this process closed while waiting for acknowledgements. */
+const CLOSED_WHILE_WAITING =
+  "latchkey: the session manager was closed before every process acknowledged the revocation; it is written to the store, " +
+  "but another process may accept the token from its cache until its lease ends";
 
 /**
  * Keeps one process's near-cache coherent with every other process through
- * the store's feed, and implements strict revocation.
- *
- * The cache answers reads only while `#validUntil` (this process's monotonic
- * clock) lies ahead. It is pushed forward by a *round*: renew the lease in the
- * store (stamped by the store's clock), then send a ping to this process's
- * own inbox and wait for it to come back through the feed. The lease ends on
- * the store's clock no earlier than `sentAt + leaseMs`, so stopping at
- * `sentAt + leaseMs - margin` fences this process before any revoker stops
- * waiting for it. The ping proves the subscription is alive and, since the
- * feed delivers in commit order, that every notice committed before it has
- * been applied. A lapse — the feed dropped, a round failed, the process was
- * frozen — flushes the cache before it serves again.
+ * the store's feed, and implements strict revocation. The cache answers reads
+ * only while this process's {@link Lease} is valid; any doubt — the feed
+ * dropped or went silent, a notice lost, an unreadable message, a lapse —
+ * flushes it before it serves again.
  */
 export class Coherence {
   /** This process's address on the feed, and its publisher id in notices. */
@@ -75,20 +70,18 @@ export class Coherence {
   readonly #feed: StoreFeed;
   readonly #storeName: string;
   readonly #logger: Logger;
+  readonly #lease: Lease | null;
   readonly #leaseMs: number;
-  readonly #margin: number;
   readonly #sequences: SequenceTracker;
   readonly #acks = new Map<number, AckWait>();
-  readonly #pings = new Map<number, () => void>();
   #subscription: FeedSubscription | null = null;
   #timer: NodeJS.Timeout | undefined;
-  #state: FeedState = "off";
+  /** The subscription's state; stats() tells "verifying" from "ready" by the lease. */
+  #state: "off" | "connecting" | "up" | "down" | "closed" = "off";
   #seq = 0;
-  #round = 0;
-  #roundInFlight = false;
-  #validUntil = 0;
   #downLogged = false;
   #malformedLogged = false;
+  #renewFailedLogged = false;
   readonly #counts = { hits: 0, misses: 0, bypasses: 0, invalidations: 0, flushes: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0, waitedOut: 0 };
   readonly #propagation = new LatencySamples();
   readonly #strictWaits = new LatencySamples();
@@ -99,9 +92,23 @@ export class Coherence {
     this.#logger = options.logger;
     this.strict = options.strict;
     this.cache = options.cache ? new NearCache(options.cache.maxEntries, options.cache.maxBytes) : null;
-    this.#leaseMs = options.cache?.leaseMs ?? 0;
-    this.#margin = Math.max(MIN_FENCE_MARGIN_MS, Math.floor(this.#leaseMs / 10));
-    this.#sequences = new SequenceTracker(Math.min(250, Math.max(20, Math.floor(this.#leaseMs / 4))));
+    const leaseMs = options.cache?.leaseMs ?? 0;
+    this.#leaseMs = leaseMs;
+    this.#sequences = new SequenceTracker(gapWindowMs(leaseMs));
+    this.#lease = options.cache
+      ? new Lease(options.feed, this.inbox, leaseMs, {
+          lapsed: (why) => {
+            this.#flush("lease");
+            this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
+          },
+          silent: (error) => this.#silent(error),
+          failed: (error) => {
+            if (this.#renewFailedLogged) return;
+            this.#renewFailedLogged = true;
+            this.#logger.warn(`latchkey: could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`);
+          },
+        })
+      : null;
     if (this.cache || this.strict) this.#listen();
   }
 
@@ -147,7 +154,8 @@ export class Coherence {
           pending++;
           next = Math.min(next, until);
         }
-        if (pending === 0 || this.#state === "closed") break;
+        if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
+        if (pending === 0) break;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             wait.wake = null;
@@ -172,12 +180,8 @@ export class Coherence {
 
   /** True while the cache may answer reads. Cheap: called on every read. */
   usable(): boolean {
-    if (this.#validUntil === 0) return false;
     const now = performance.now();
-    if (now >= this.#validUntil) {
-      this.#lapse("lease", "its lease was not renewed in time (store or feed unreachable, or the process stalled)");
-      return false;
-    }
+    if (!this.#lease?.valid(now)) return false;
     if (now >= this.#sequences.deadline && this.#sequences.expire(now) > 0) this.#flush("gap");
     return true;
   }
@@ -226,11 +230,13 @@ export class Coherence {
 
   stats(): NearCacheStats {
     const c = this.#counts;
+    const serving = this.#lease?.serving ?? false;
+    const feed: FeedState = this.#state === "up" ? (this.cache && !serving ? "verifying" : "ready") : this.#state;
     return {
       enabled: this.cache !== null,
       revocation: this.strict ? "strict" : "bounded",
-      feed: this.#state,
-      serving: this.cache !== null && this.#validUntil > performance.now(),
+      feed,
+      serving,
       entries: this.cache?.size ?? 0,
       bytes: this.cache?.bytes ?? 0,
       hits: c.hits,
@@ -246,16 +252,12 @@ export class Coherence {
 
   async close(): Promise<void> {
     if (this.#state === "closed") return;
-    const hadLease = this.cache !== null && this.#state !== "off";
     this.#state = "closed";
     clearInterval(this.#timer);
-    this.#validUntil = 0;
     this.cache?.flush();
-    for (const wait of this.#acks.values()) wait.wake?.();
-    for (const resolve of this.#pings.values()) resolve();
-    this.#pings.clear();
+    for (const wait of this.#acks.values()) wait.wake?.(); // each rejects: nothing is confirmed any more
     // A clean exit ends the lease at once, so no strict revocation waits for this process.
-    if (hadLease) await this.#feed.dropLease(this.inbox).catch(() => undefined);
+    await this.#lease?.close();
     await this.#subscription?.close().catch(() => undefined);
   }
 
@@ -269,31 +271,41 @@ export class Coherence {
       down: (error) => this.#onDown(error),
     });
     if (this.cache) {
-      this.#timer = setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 4)));
+      this.#timer = setInterval(() => this.#tick(), Math.max(10, Math.floor(this.#leaseMs / 4)));
       this.#timer.unref();
     }
   }
 
+  /** Every lease/4: a renewal round, and the housekeeping of sequence numbers (gaps, silent publishers). */
+  #tick(): void {
+    if (this.#sequences.expire(performance.now()) > 0) this.#flush("gap");
+    if (this.#state === "up") void this.#renew();
+  }
+
+  async #renew(): Promise<void> {
+    const before = this.#lease!.serving;
+    await this.#lease!.renew();
+    if (!before && this.#lease!.serving) this.#renewFailedLogged = false;
+  }
+
   #onUp(): void {
     if (this.#state === "closed") return;
-    this.#state = "verifying";
+    this.#state = "up";
     this.#sequences.reset();
     if (this.#downLogged) {
       this.#downLogged = false;
       this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back; the near-cache serves again once verified`);
     }
     if (this.cache) void this.#renew();
-    else this.#state = "ready";
   }
 
   #onDown(error: Error): void {
     if (this.#state === "closed") return;
     this.#state = "down";
     if (this.cache) {
-      this.#validUntil = 0;
       this.#flush("feedLost");
-      // Fenced now: let strict revocations stop waiting for this process.
-      void this.#feed.dropLease(this.inbox).catch(() => undefined);
+      // Fenced now (a new epoch: no round begun before counts); strict revocations stop waiting for this process.
+      void this.#lease!.end();
     }
     if (!this.#downLogged) {
       this.#downLogged = true;
@@ -314,7 +326,7 @@ export class Coherence {
       return;
     }
     if (message.kind === "ping") {
-      this.#pings.get(message.round)?.();
+      this.#lease?.echoed(message.round);
       return;
     }
     if (message.kind === "ack") {
@@ -336,54 +348,15 @@ export class Coherence {
     }
   }
 
-  /** One round: renew the lease, then a ping through the feed; on success the cache may serve until sentAt + lease - margin. */
-  async #renew(): Promise<void> {
-    if (this.#roundInFlight || (this.#state !== "verifying" && this.#state !== "ready")) return;
-    this.#roundInFlight = true;
-    const round = ++this.#round;
-    const sentAt = performance.now();
-    try {
-      await this.#feed.renewLease(this.inbox, this.#leaseMs);
-      await this.#ping(round, sentAt + this.#leaseMs - this.#margin);
-      if (this.#state !== "verifying" && this.#state !== "ready") return; // went down meanwhile
-      const now = performance.now();
-      if (this.#validUntil !== 0 && now >= this.#validUntil) this.#lapse("lease", "its lease lapsed before it was renewed");
-      const until = sentAt + this.#leaseMs - this.#margin;
-      if (until > now && until > this.#validUntil) {
-        this.#validUntil = until;
-        this.#state = "ready";
-      }
-    } catch {
-      // The lease runs out on its own; usable() fences when it does.
-    } finally {
-      this.#roundInFlight = false;
+  /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */
+  #silent(error: Error): void {
+    this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} went silent (${error.message}); reconnecting it`);
+    if (this.#subscription?.reset) {
+      this.#subscription.reset(); // → down (flush, new epoch, lease dropped) → up
+    } else {
+      this.#flush("feedLost");
+      void this.#lease!.end();
     }
-  }
-
-  #ping(round: number, deadline: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pings.delete(round);
-        reject(new Error("ping timed out"));
-      }, Math.max(1, deadline - performance.now()));
-      this.#pings.set(round, () => {
-        clearTimeout(timer);
-        this.#pings.delete(round);
-        resolve();
-      });
-      this.#feed.send(this.inbox, encodePing(round)).catch((error: unknown) => {
-        clearTimeout(timer);
-        this.#pings.delete(round);
-        reject(error);
-      });
-    });
-  }
-
-  #lapse(reason: "lease", why: string): void {
-    this.#validUntil = 0;
-    if (this.#state === "ready") this.#state = "verifying";
-    this.#flush(reason);
-    this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
   }
 
   #flush(reason: "feedLost" | "gap" | "lease" | "malformed"): void {
@@ -392,4 +365,9 @@ export class Coherence {
     this.#counts.flushes++;
     this.#counts[reason]++;
   }
+}
+
+/** How long a missing sequence number may be late before it counts as lost. */
+function gapWindowMs(leaseMs: number): number {
+  return Math.min(250, Math.max(20, Math.floor(leaseMs / 4)));
 }

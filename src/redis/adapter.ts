@@ -14,6 +14,8 @@ export interface RedisCommands {
   zrange(key: string): Promise<string[]>;
   ping(): Promise<void>;
   publish(channel: string, message: string): Promise<void>;
+  /** PUBLISH through every master (one on a standalone server); resolves to how many copies were sent. */
+  publishThroughEveryMaster(channel: string, message: string): Promise<number>;
   /** A new connection for SUBSCRIBE, to the same server, that never reconnects by itself. */
   openSubscriber(): Promise<RedisSubscriber>;
   /** Resolves once the first connection is up (URL mode); rejects naming host and port. */
@@ -116,6 +118,7 @@ abstract class Adapter implements RedisCommands {
   abstract zrange(key: string): Promise<string[]>;
   abstract ping(): Promise<void>;
   abstract publish(channel: string, message: string): Promise<void>;
+  abstract publishThroughEveryMaster(channel: string, message: string): Promise<number>;
   abstract openSubscriber(): Promise<RedisSubscriber>;
 
   run(script: Script, keys: string[], args: string[]): Promise<unknown> {
@@ -171,9 +174,22 @@ class NodeRedisAdapter extends Adapter {
     await this.client.publish(channel, message);
   }
 
+  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
+    if (!this.#isCluster()) {
+      await this.publish(channel, message);
+      return 1;
+    }
+    const masters: unknown[] = this.client.masters ?? [];
+    await Promise.all(masters.map(async (master) => (await this.client.nodeClient(master)).publish(channel, message)));
+    return masters.length;
+  }
+
   openSubscriber(): Promise<RedisSubscriber> {
-    const isCluster = Array.isArray(this.client._options?.rootNodes ?? this.client.options?.rootNodes);
-    return isCluster ? nodeRedisClusterSubscriber(this.client) : nodeRedisSubscriber(this.client);
+    return this.#isCluster() ? nodeRedisClusterSubscriber(this.client) : nodeRedisSubscriber(this.client);
+  }
+
+  #isCluster(): boolean {
+    return Array.isArray(this.client._options?.rootNodes ?? this.client.options?.rootNodes);
   }
 }
 
@@ -209,6 +225,16 @@ class IoRedisAdapter extends Adapter {
 
   async publish(channel: string, message: string): Promise<void> {
     await this.#client.publish(channel, message);
+  }
+
+  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
+    if (!this.#client.isCluster) {
+      await this.publish(channel, message);
+      return 1;
+    }
+    const masters: AnyClient[] = this.#client.nodes("master");
+    await Promise.all(masters.map((master) => master.publish(channel, message)));
+    return masters.length;
   }
 
   openSubscriber(): Promise<RedisSubscriber> {
@@ -301,6 +327,10 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
   }
 
+  override publishThroughEveryMaster(channel: string, message: string): Promise<number> {
+    return this.client.isReady ? super.publishThroughEveryMaster(channel, message) : this.#gate().then(() => super.publishThroughEveryMaster(channel, message));
+  }
+
   override ready(): Promise<void> {
     return this.#ready;
   }
@@ -366,6 +396,7 @@ export function withDeadline(commands: RedisCommands, ms: number): RedisCommands
     zrange: (key) => deadline("ZRANGE", commands.zrange(key)),
     ping: () => deadline("PING", commands.ping()),
     publish: (channel, message) => deadline("PUBLISH", commands.publish(channel, message)),
+    publishThroughEveryMaster: (channel, message) => deadline("PUBLISH", commands.publishThroughEveryMaster(channel, message)),
     // Bounded by the connection's own connect timeout; a deadline here could orphan a late connection.
     openSubscriber: () => commands.openSubscriber(),
     ready: () => commands.ready(),

@@ -9,9 +9,12 @@ import { DROP_LEASE, LIVE_LEASES, RENEW_LEASE } from "./scripts.js";
  * leases live in the sorted set `<prefix>{feed}:leases`, scored by Redis's
  * TIME. Each listening process holds one extra connection, in subscriber
  * mode. On Redis Cluster, classic pub/sub reaches every node, so that
- * connection goes to any one master.
+ * connection goes to any one master, and a ping goes through every master
+ * (each copy arrives behind everything that master published before it).
+ * PUBLISH costs next to nothing, so every process publishes notices.
  */
 export class RedisFeed implements StoreFeed {
+  readonly publishByDefault = true;
   /** The broadcast channel the write scripts publish notices on. */
   readonly channel: string;
   readonly #redis: RedisCommands;
@@ -40,6 +43,10 @@ export class RedisFeed implements StoreFeed {
 
   send(inbox: string, payload: string): Promise<void> {
     return this.#redis.publish(this.#inboxChannel(inbox), payload);
+  }
+
+  ping(inbox: string, payload: string): Promise<number> {
+    return this.#redis.publishThroughEveryMaster(this.#inboxChannel(inbox), payload);
   }
 
   async renewLease(inbox: string, ttlMs: number): Promise<void> {

@@ -1,0 +1,175 @@
+import type { StoreFeed } from "../core/store.js";
+import { encodePing } from "./messages.js";
+
+/** Below this margin a lease could end on the store's clock before the process stops trusting its cache. */
+const MIN_FENCE_MARGIN_MS = 50;
+
+export interface LeaseEvents {
+  /** The lease lapsed while the cache was trusted: flush it before it serves again. */
+  lapsed(why: string): void;
+  /** A ping never came back although the store answered: the subscription delivers nothing. */
+  silent(error: Error): void;
+  /** A renewal failed (the store did not answer); logged once per episode by the caller. */
+  failed(error: Error): void;
+}
+
+interface PendingPing {
+  needed: number;
+  got: number;
+  done: () => void;
+}
+
+/**
+ * One process's lease, and the only thing that lets its cache serve.
+ *
+ * A *round* renews the lease in the store (stamped by the store's clock),
+ * then sends a ping to this process's own inbox through every shard of the
+ * feed and waits until every copy came back (a process not serving pings
+ * once before renewing, so a deaf subscription never holds a lease). On success the cache may serve
+ * until `sentAt + lease − margin` by this process's monotonic clock, `sentAt`
+ * taken before the renewal was sent: the store ends the lease no earlier than
+ * `sentAt + lease`, so the process stops first. The pings prove the
+ * subscription is alive and, since each shard delivers in order, that every
+ * notice published before them has been applied.
+ *
+ * Lease operations run one after another (a drop never lands after a later
+ * renewal), and every feed loss starts a new epoch: a round that began in an
+ * older epoch changes nothing.
+ */
+export class Lease {
+  readonly #feed: StoreFeed;
+  readonly #inbox: string;
+  readonly #leaseMs: number;
+  readonly #margin: number;
+  readonly #events: LeaseEvents;
+  readonly #pings = new Map<number, PendingPing>();
+  #ops: Promise<void> = Promise.resolve();
+  #validUntil = 0;
+  #epoch = 0;
+  #round = 0;
+  #inFlight = false;
+  #closed = false;
+
+  constructor(feed: StoreFeed, inbox: string, leaseMs: number, events: LeaseEvents) {
+    this.#feed = feed;
+    this.#inbox = inbox;
+    this.#leaseMs = leaseMs;
+    this.#margin = Math.max(MIN_FENCE_MARGIN_MS, Math.floor(leaseMs / 10));
+    this.#events = events;
+  }
+
+  /** Whether the cache may serve now. Cheap: called on every read. A lapse is reported once. */
+  valid(now = performance.now()): boolean {
+    if (this.#validUntil === 0) return false;
+    if (now < this.#validUntil) return true;
+    this.#validUntil = 0;
+    this.#events.lapsed("its lease was not renewed in time (store or feed unreachable, or the process stalled)");
+    return false;
+  }
+
+  /** Ends trust now and starts a new epoch (feed lost, or closing); drops the lease so no strict revocation waits for this process. */
+  end(): Promise<void> {
+    this.#epoch++;
+    this.#validUntil = 0;
+    for (const ping of this.#pings.values()) ping.done(); // their rounds are stale now
+    return this.#serially(() => this.#feed.dropLease(this.#inbox)).catch(() => undefined);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.end();
+  }
+
+  /** A ping copy came back. */
+  echoed(round: number): void {
+    const ping = this.#pings.get(round);
+    if (ping && ++ping.got >= ping.needed) ping.done();
+  }
+
+  /** One round; does nothing while another is in flight. */
+  async renew(): Promise<void> {
+    if (this.#inFlight || this.#closed) return;
+    this.#inFlight = true;
+    const epoch = this.#epoch;
+    const round = ++this.#round;
+    try {
+      if (!this.serving) {
+        // Not serving: first make sure the subscription delivers at all, so a deaf one
+        // never takes a lease that strict revocations would wait out.
+        try {
+          await this.#ping(round, performance.now() + this.#leaseMs - this.#margin);
+        } catch (error) {
+          if (epoch === this.#epoch) this.#events.silent(error as Error);
+          return;
+        }
+        if (epoch !== this.#epoch) return;
+      }
+      const sentAt = performance.now();
+      const until = sentAt + this.#leaseMs - this.#margin;
+      try {
+        await this.#serially(() => this.#feed.renewLease(this.#inbox, this.#leaseMs));
+      } catch (error) {
+        this.#events.failed(error as Error); // the lease runs out on its own; valid() fences when it does
+        return;
+      }
+      if (epoch !== this.#epoch) return;
+      try {
+        await this.#ping(++this.#round, until);
+      } catch (error) {
+        if (epoch === this.#epoch) this.#events.silent(error as Error);
+        return;
+      }
+      if (epoch !== this.#epoch) return;
+      const now = performance.now();
+      if (this.#validUntil !== 0 && now >= this.#validUntil) this.valid(now); // lapsed meanwhile: flush first
+      if (until > now && until > this.#validUntil) this.#validUntil = until;
+    } finally {
+      this.#inFlight = false;
+    }
+  }
+
+  get serving(): boolean {
+    return this.#validUntil > performance.now();
+  }
+
+  /** Sends the round's ping through every shard; resolves when all copies came back, rejects at `deadline`. */
+  #ping(round: number, deadline: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const epoch = this.#epoch;
+      const timer = setTimeout(() => {
+        this.#pings.delete(round);
+        reject(new Error(`a ping through the feed did not come back within ${Math.round(this.#leaseMs - this.#margin)} ms`));
+      }, Math.max(1, deadline - performance.now()));
+      const ping: PendingPing = {
+        needed: Infinity,
+        got: 0,
+        done: () => {
+          clearTimeout(timer);
+          this.#pings.delete(round);
+          resolve();
+        },
+      };
+      this.#pings.set(round, ping);
+      const payload = encodePing(round);
+      const sent = this.#feed.ping ? this.#feed.ping(this.#inbox, payload) : this.#feed.send(this.#inbox, payload).then(() => 1);
+      sent.then(
+        (copies) => {
+          ping.needed = copies;
+          if (epoch === this.#epoch && ping.got >= copies) ping.done();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          this.#pings.delete(round);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Runs lease operations one at a time, in the order they were asked for. */
+  #serially(operation: () => Promise<void>): Promise<void> {
+    const run = this.#ops.then(operation);
+    this.#ops = run.catch(() => undefined);
+    return run;
+  }
+}
