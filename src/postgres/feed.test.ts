@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, describe, it, test } from "node:test";
 import pg from "pg";
 import { runFeedConformance, sampleRecord } from "../conformance/index.js";
-import type { FeedListener, StoreFeed } from "../core/index.js";
+import { createSessions, type FeedListener, type SessionsOptions, type StoreFeed } from "../core/index.js";
 import { waitFor } from "../testing/client.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { createSchemaSQL, postgresStore } from "./index.js";
@@ -153,6 +153,77 @@ if (skip) {
         assert.ok((await s.feed.liveLeases()).some((lease) => lease.inbox === "upgraded"));
       } finally {
         await s.close();
+      }
+    });
+
+    it("upgrading, as a role that cannot CREATE, on a table an older latchkey migrated (no leases table): sessions keep working; a near-cache says what to run", async () => {
+      const tag = randomBytes(3).toString("hex");
+      const role = `latchkey_test_role_${tag}`;
+      const schema = `latchkey_test_schema_${tag}`;
+      const errors: string[] = [];
+      const quiet = { warn: (m: string) => errors.push(m), error: (m: string) => errors.push(m) };
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      try {
+        await admin.query(`CREATE SCHEMA ${schema}`);
+        await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+        await admin.query(createSchemaSQL("sessions", schema).replace(/CREATE TABLE IF NOT EXISTS "\w+"\."sessions_leases"[^;]*;\n/, ""));
+        await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.sessions TO ${role}`);
+        const roleUrl = url.replace(/\/\/[^@/]*@/, `//${role}@`);
+        const plain = createSessions({ store: postgresStore({ connectionString: roleUrl, schema, table: "sessions" }), sweepInterval: false, logger: quiet });
+        try {
+          const session = await plain.load(undefined);
+          await session.login("upgraded");
+          session.set("theme", "dark");
+          assert.equal(await session.commit(), "saved", "without a near-cache nothing needs the leases table");
+        } finally {
+          await plain.close();
+        }
+        const cached = createSessions({ store: postgresStore({ connectionString: roleUrl, schema, table: "sessions" }), nearCache: true, sweepInterval: false, logger: quiet });
+        try {
+          await waitFor(async () => errors.some((m) => m.includes(`needs the table ${schema}.sessions_leases`) && m.includes("run migrate()")), "the log line");
+          assert.equal(cached.stats().serving, false);
+          const session = await cached.load(undefined);
+          await session.login("still-works");
+          assert.equal((await cached.load((session.cookieInstruction() as { token: string }).token)).userId, "still-works", "reads go to the store");
+        } finally {
+          await cached.close();
+        }
+      } finally {
+        await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+        await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      }
+    });
+
+    it("writes NOTIFY only from processes with nearCache or strict revocation, or with notifyWrites: true (a NOTIFYing commit takes a database-wide lock)", async () => {
+      const table = newTable();
+      const listener = new Recorder();
+      const probe = store({ table });
+      const subscription = probe.feed.listen("probe", listener);
+      try {
+        await waitFor(async () => listener.ups === 1, "the listener");
+        const write = async (options: Partial<SessionsOptions>, storeOptions: { notifyWrites?: boolean } = {}) => {
+          const s = postgresStore({ connectionString: url, table, ...storeOptions });
+          const sessions = createSessions({ store: s, sweepInterval: false, ...options });
+          try {
+            const session = await sessions.load(undefined);
+            await session.login("notifier");
+            await session.logout();
+          } finally {
+            await sessions.close();
+          }
+        };
+        await write({});
+        await drain(probe.feed, listener, "probe", "after a plain process");
+        assert.deepEqual(listener.messages, ["after a plain process"], "a process without nearCache or strict publishes nothing");
+        await write({}, { notifyWrites: true });
+        await write({ nearCache: true });
+        await write({ revocation: "strict" });
+        await drain(probe.feed, listener, "probe", "after the others");
+        assert.equal(listener.messages.length - 2, 3, `one notice (the logout) from each: ${JSON.stringify(listener.messages)}`);
+      } finally {
+        await subscription.close();
+        await probe.close();
       }
     });
 

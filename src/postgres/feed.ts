@@ -62,7 +62,8 @@ export function leasesSchemaSQL(qualifiedLeases: string): string {
  * new pg.Client(listenerConfig(pool.options));
  */
 export function listenerConfig(poolOptions: ClientConfig): ClientConfig {
-  const config: ClientConfig = { ...poolOptions, application_name: LISTENER_NAME, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
+  // keepAliveInitialDelayMillis: pg's default 0 means the OS's two hours before a cut connection is noticed.
+  const config: ClientConfig = { ...poolOptions, application_name: LISTENER_NAME, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
   if (typeof config.connectionString === "string") {
     try {
       const url = new URL(config.connectionString);
@@ -104,6 +105,10 @@ export interface FeedBackend {
   leases: { qualified: string; display: string };
   /** The store's query path: prepares the schema first, and explains errors ("cannot reach PostgreSQL at …"). */
   query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[], table?: string): Promise<QueryResult<R>>;
+  /** The same for the leases table, which is created on its first use. */
+  queryLeases<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>>;
+  /** The store's notifyWrites option (see StoreFeed.publishByDefault). */
+  publishByDefault: boolean;
   /** A new, unconnected client to the store's server (not from the pool: LISTEN needs a session of its own). */
   newClient(): Client;
   /** Adds what to do to connection errors. */
@@ -123,6 +128,7 @@ export interface FeedBackend {
 export class PostgresFeed implements StoreFeed {
   /** The broadcast channel the write statements publish notices on. */
   readonly channel: string;
+  readonly publishByDefault: boolean;
   readonly #backend: FeedBackend;
   readonly #sql: ReturnType<typeof leaseStatements>;
   /** Open subscriptions, so that closing the store never leaves a listener connection holding the process open. */
@@ -131,6 +137,7 @@ export class PostgresFeed implements StoreFeed {
   constructor(backend: FeedBackend) {
     this.#backend = backend;
     this.channel = broadcastChannel(backend.qualifiedTable);
+    this.publishByDefault = backend.publishByDefault;
     this.#sql = leaseStatements(backend.leases.qualified);
   }
 
@@ -138,6 +145,7 @@ export class PostgresFeed implements StoreFeed {
     const channels = [this.channel, this.#inboxChannel(inbox)];
     const inner = keepListening((lost) => this.#connect(channels, listener, lost), listener);
     const subscription: FeedSubscription = {
+      reset: () => inner.reset?.(),
       close: async () => {
         this.#subscriptions.delete(subscription);
         await inner.close();
@@ -153,16 +161,16 @@ export class PostgresFeed implements StoreFeed {
 
   async renewLease(inbox: string, ttlMs: number): Promise<void> {
     if (!Number.isFinite(ttlMs)) throw new TypeError(`latchkey: renewLease ttlMs must be a finite number of milliseconds (got ${ttlMs})`);
-    await this.#backend.query(this.#sql.renew, [inbox, Math.ceil(ttlMs)], this.#backend.leases.display);
+    await this.#backend.queryLeases(this.#sql.renew, [inbox, Math.ceil(ttlMs)]);
   }
 
   async liveLeases(): Promise<LiveLease[]> {
-    const { rows } = await this.#backend.query<{ inbox: string; remaining_ms: string }>(this.#sql.live, [], this.#backend.leases.display);
+    const { rows } = await this.#backend.queryLeases<{ inbox: string; remaining_ms: string }>(this.#sql.live, []);
     return rows.map((row) => ({ inbox: row.inbox, remainingMs: Number(row.remaining_ms) }));
   }
 
   async dropLease(inbox: string): Promise<void> {
-    await this.#backend.query(this.#sql.drop, [inbox], this.#backend.leases.display);
+    await this.#backend.queryLeases(this.#sql.drop, [inbox]);
   }
 
   /** Closes every subscription still open (the store is closing). */

@@ -29,8 +29,17 @@ export interface PostgresStoreOptions {
   /**
    * true (default): create the table and its indexes on first use when missing.
    * false: never run DDL; create the table with {@link migrate} or {@link createSchemaSQL}.
+   * The near-cache's `<table>_leases` is created on its first use the same way.
    */
   createSchema?: boolean;
+  /**
+   * NOTIFY the near-caches of other processes on every write, even when this
+   * process has neither `nearCache` nor `revocation: "strict"` (those publish
+   * anyway). Set it on every process that writes sessions other processes
+   * cache. Off by default: a NOTIFYing commit takes a database-wide lock, so
+   * notifying writes commit one at a time.
+   */
+  notifyWrites?: boolean;
 }
 
 interface Row {
@@ -68,6 +77,9 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore & { r
   if (typeof createSchema !== "boolean") {
     throw new TypeError(`latchkey: postgresStore createSchema must be true or false (got ${String(createSchema)})`);
   }
+  if (options.notifyWrites !== undefined && typeof options.notifyWrites !== "boolean") {
+    throw new TypeError(`latchkey: postgresStore notifyWrites must be true or false (got ${String(options.notifyWrites)})`);
+  }
   return new PostgresStore(options, names, createSchema);
 }
 
@@ -82,6 +94,7 @@ class PostgresStore implements SessionStore {
   readonly #address: string;
   readonly #sql: ReturnType<typeof statements>;
   #ready: Promise<void> | null = null;
+  #leasesReady: Promise<void> | null = null;
   #closed = false;
   // An idle pooled connection that dies (server restart, pg_terminate_backend) is dropped by
   // pg-pool, which then emits "error": without a listener that would crash the process. The
@@ -102,6 +115,8 @@ class PostgresStore implements SessionStore {
       qualifiedTable: names.qualified,
       leases: names.leases,
       query: (text, values, table) => this.#query(text, values, table),
+      queryLeases: (text, values) => this.#queryLeases(text, values),
+      publishByDefault: options.notifyWrites === true,
       newClient: () => new (loadPg().Client)(listenerConfig(this.#pool.options as ClientConfig)),
       explain: (error) => explain(error, this.#address),
     });
@@ -242,20 +257,44 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  /** First use: create the tables when missing (unless createSchema is false). Retried on the next call if it fails. */
+  /** First use: create the table when missing (unless createSchema is false). Retried on the next call if it fails. */
   async #prepare(): Promise<void> {
     if (!this.#createSchema) return;
     try {
-      const { rows } = await this.#pool.query<{ sessions: string | null; leases: string | null }>(
-        "SELECT to_regclass($1)::text AS sessions, to_regclass($2)::text AS leases",
-        [this.#names.qualified, this.#names.leases.qualified],
-      );
-      // Checking first lets a role without CREATE privilege use tables someone else migrated. Both:
-      // a sessions table migrated by an older latchkey has no leases table yet.
-      if (!rows[0]?.sessions || !rows[0].leases) await runMigration(this.#pool, this.#names);
+      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.qualified]);
+      // Checking first lets a role without CREATE privilege use a table someone else migrated.
+      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
     } catch (error) {
       this.#ready = null;
       throw error;
+    }
+  }
+
+  /**
+   * A query on the leases table, which only the near-cache and strict
+   * revocation use: created on their first use (a table migrated by an older
+   * latchkey has none), so a deployment without them never needs it.
+   */
+  async #queryLeases<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    await (this.#leasesReady ??= this.#prepareLeases());
+    return this.#query<R>(text, values, this.#names.leases.display);
+  }
+
+  async #prepareLeases(): Promise<void> {
+    if (!this.#createSchema) return;
+    try {
+      await (this.#ready ??= this.#prepare());
+      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.leases.qualified]);
+      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+    } catch (error) {
+      this.#leasesReady = null;
+      if ((error as { code?: string }).code === "42501") {
+        throw new Error(
+          `latchkey: the near-cache needs the table ${this.#names.leases.display}, and this role may not create it: run migrate() or the DDL of createSchemaSQL() as a role that can`,
+          { cause: error },
+        );
+      }
+      throw explain(error, this.#address, this.#names.leases.display);
     }
   }
 }
