@@ -160,6 +160,44 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       assert.equal((await client.get(`${url}/whoami`)).body.userId, "eve", "the session is intact");
     });
 
+    it("a middleware mounted after it that defers res.end still goes through the hold: a change made before the response really started is committed", async () => {
+      const store = memoryStore();
+      const local = createSessions({ store, sweepInterval: false, logger: quiet });
+      const app = express();
+      app.use(expressSessions(local));
+      app.use((_req, res, next) => {
+        // Like an async logger or ETag middleware: calls the real end() a little later.
+        const end = res.end;
+        (res as { end: unknown }).end = function (...args: unknown[]) {
+          setImmediate(() => (end as (...a: unknown[]) => unknown).apply(res, args));
+          return res;
+        };
+        next();
+      });
+      app.get("/late", (req, res) => {
+        res.send("ok");
+        req.session.set("late", 1);
+      });
+      app.get("/read", (req, res) => {
+        res.json(req.session.toJSON());
+      });
+      const server = app.listen(0, "127.0.0.1");
+      await new Promise((resolve) => server.once("listening", resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const client = new Client();
+        const response = await client.get(`${base}/late`);
+        assert.equal(response.status, 200);
+        assert.equal(response.text, "ok");
+        assert.ok(client.cookie, "the session was committed and its cookie sent");
+        assert.deepEqual((await client.get(`${base}/read`)).body, { late: 1 });
+      } finally {
+        server.close();
+        server.closeAllConnections();
+        await local.close();
+      }
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });

@@ -95,6 +95,52 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
   };
 }
 
+/** The response methods latchkey may hold back, in the order Node calls them. */
+const HELD = ["writeHead", "write", "end", "flushHeaders"] as const;
+type HeldName = (typeof HELD)[number];
+type Method = (...args: unknown[]) => unknown;
+
+/** Per response: the methods found at attach time, whether one was called, and the hold once there is one. */
+interface ResponseState {
+  originals: Record<HeldName, Method>;
+  started: boolean;
+  hold: Record<HeldName, Method> | null;
+}
+
+const STATE = Symbol("latchkey.response");
+type Tracked = Response & { [STATE]: ResponseState };
+
+/**
+ * Installed on every response at attach time: one shared function per
+ * method (no closures per request). Until there is a hold they note that the
+ * response started and pass through; then they go through the hold. Being
+ * installed first, they stay innermost: a middleware that wraps res.end on top
+ * (and calls it later) still goes through them.
+ */
+const passThrough = Object.fromEntries(
+  HELD.map((name) => [
+    name,
+    function (this: Tracked, ...args: unknown[]): unknown {
+      const state = this[STATE];
+      if (state.hold) return state.hold[name]!.apply(this, args);
+      state.started = true;
+      return state.originals[name]!.apply(this, args);
+    },
+  ]),
+) as Record<HeldName, Method>;
+
+function track(res: Response): ResponseState {
+  const tracked = res as Tracked;
+  const state: ResponseState = {
+    originals: { writeHead: res.writeHead as Method, write: res.write as Method, end: res.end as Method, flushHeaders: res.flushHeaders as Method },
+    started: false,
+    hold: null,
+  };
+  tracked[STATE] = state;
+  for (const name of HELD) (tracked as unknown as Record<HeldName, Method>)[name] = passThrough[name];
+  return state;
+}
+
 /** Puts the session on the request, holds the response back if a commit is already due, and continues. */
 function attach(
   req: Request,
@@ -105,17 +151,18 @@ function attach(
   respond: (failure: SessionFailure, req: Request, res: Response) => void,
 ): void {
   (req as { session: unknown }).session = session;
+  const state = track(res);
   if (session.needsCommit || session.cookieInstruction().action !== "none") {
-    deferResponseUntilCommitted(req, res, session, sessions, respond);
+    state.hold = holdUntilCommitted(req, res, state.originals, session, sessions, respond);
   } else {
-    // A read so far: nothing to hold back, so the response is left alone (the
-    // common authenticated read costs no wrapping). The first change holds it.
+    // A read so far: nothing to hold back. The first change holds the response,
+    // unless it has already started (then the change could not reach the client).
     session.onFirstChange(() => {
-      if (res.headersSent) {
+      if (state.started || res.headersSent) {
         session.seal();
         throw new SessionSealedError();
       }
-      deferResponseUntilCommitted(req, res, session, sessions, respond);
+      state.hold = holdUntilCommitted(req, res, state.originals, session, sessions, respond);
     });
   }
   next();
@@ -127,14 +174,14 @@ function attach(
  * is dropped and the failure answered instead: a client never sees success for
  * a change that was not stored.
  */
-function deferResponseUntilCommitted(
+function holdUntilCommitted(
   req: Request,
   res: Response,
+  original: Record<HeldName, Method>,
   session: Session<object>,
   sessions: Sessions<object>,
   respond: (failure: SessionFailure, req: Request, res: Response) => void,
-): void {
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders };
+): Record<HeldName, Method> {
   const queued: Deferred[] = [];
   let phase: "open" | "committing" | "done" = "open";
   // What the handler had set when it called end(): an error handler that runs
@@ -227,10 +274,11 @@ function deferResponseUntilCommitted(
     }
   };
 
-  // The wrappers stay in place after the commit (they pass straight through),
-  // so hooks that other middleware installed on top of them keep working.
-  const defer = <A extends unknown[], R>(name: string, method: (...args: A) => R, result: () => R) =>
-    function (this: Response, ...args: A): R {
+  // The hold stays in place after the commit (it passes straight through),
+  // so hooks that other middleware installed on top of it keep working.
+  const defer = (name: HeldName, result: () => unknown): Method => {
+    const method = original[name];
+    return function (this: Response, ...args: unknown[]): unknown {
       if (phase === "done") {
         if (res.writableEnded) {
           ignored(name);
@@ -252,15 +300,18 @@ function deferResponseUntilCommitted(
       }
       return result();
     };
+  };
 
-  res.writeHead = defer("writeHead", original.writeHead as (...args: unknown[]) => Response, () => res) as Response["writeHead"];
-  // Until the commit is done, writes are held in memory: report backpressure so streams pause.
-  res.write = defer("write", original.write as (...args: unknown[]) => boolean, () => {
-    backpressure = true;
-    return false;
-  }) as Response["write"];
-  res.end = defer("end", original.end as (...args: unknown[]) => Response, () => res) as Response["end"];
-  res.flushHeaders = defer("flushHeaders", original.flushHeaders as () => void, () => undefined);
+  return {
+    writeHead: defer("writeHead", () => res),
+    // Until the commit is done, writes are held in memory: report backpressure so streams pause.
+    write: defer("write", () => {
+      backpressure = true;
+      return false;
+    }),
+    end: defer("end", () => res),
+    flushHeaders: defer("flushHeaders", () => undefined),
+  };
 }
 
 function prefixed(message: string): string {
