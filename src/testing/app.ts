@@ -1,5 +1,6 @@
 // The HTTP app every adapter test and multi-process test drives. Routes use
 // query strings only, so no body parser is involved.
+import { writeFileSync } from "node:fs";
 import type { Express, Request, Response } from "express";
 import type { Sessions } from "../core/index.js";
 import { expressSessions, type ExpressSessionsOptions } from "../express/index.js";
@@ -63,8 +64,9 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     const revoked = await sessions.revoke(String(req.params.handle));
     res.json({ revoked, resolvedAt: resolvedAt() });
   }));
-  // Blocks this process's event loop, as a long synchronous task would.
+  // Blocks this process's event loop, as a long synchronous task would; `marker`: a file written first, so a test knows it started.
   app.get("/busy", (req, res) => {
+    if (typeof req.query.marker === "string") writeFileSync(req.query.marker, "busy");
     const until = Date.now() + Number(req.query.ms ?? 100);
     while (Date.now() < until);
     res.json({ busy: true });

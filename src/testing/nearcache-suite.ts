@@ -5,6 +5,9 @@
 // every process on the machine shares (the test app stamps each request's
 // arrival and each revoke's resolution with it).
 import assert from "node:assert/strict";
+import { existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, startServer, waitFor, type ServerProcess } from "./client.js";
 
@@ -215,8 +218,10 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
       const [a, busy] = await fleet(2, { nearCache: { lease: 2000 }, revocation: "strict" });
       const clients = await signIn([a!, busy!], ["busy-user"]);
       const tab = clients.get("busy-user")!;
-      const blocking = new Client().get(`${busy!.url}/busy?ms=400`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const marker = join(tmpdir(), `latchkey-busy-${process.pid}-${Date.now()}`);
+      const blocking = new Client().get(`${busy!.url}/busy?ms=400&marker=${encodeURIComponent(marker)}`);
+      await waitFor(async () => existsSync(marker), "the busy process to start its busy loop");
+      rmSync(marker, { force: true });
       // Queued behind the busy handler: read by the busy process only once it is free again.
       const queued = Array.from({ length: 6 }, () => tab.fork().get(`${busy!.url}/whoami`));
       const started = Date.now();
