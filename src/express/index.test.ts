@@ -198,6 +198,51 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       }
     });
 
+    it("a mounted sub-app (which re-prototypes the response) still commits before the response, also behind a deferring middleware", async () => {
+      const store = memoryStore();
+      const local = createSessions({ store, sweepInterval: false, logger: quiet });
+      const app = express();
+      app.use(expressSessions(local));
+      const sub = express();
+      sub.use((_req, res, next) => {
+        const end = res.end;
+        (res as { end: unknown }).end = function (...args: unknown[]) {
+          setImmediate(() => (end as (...a: unknown[]) => unknown).apply(res, args));
+          return res;
+        };
+        next();
+      });
+      sub.get("/set", (req, res) => {
+        req.session.set("from", "sub-app");
+        res.send("set");
+      });
+      sub.get("/late", (req, res) => {
+        res.send("late");
+        req.session.set("late", true);
+      });
+      app.use("/sub", sub);
+      app.get("/read", (req, res) => {
+        res.json(req.session.toJSON());
+      });
+      const server = app.listen(0, "127.0.0.1");
+      await new Promise((resolve) => server.once("listening", resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const client = new Client();
+        const set = await client.get(`${base}/sub/set`);
+        assert.equal(set.status, 200);
+        assert.equal(set.text, "set");
+        assert.deepEqual((await client.get(`${base}/read`)).body, { from: "sub-app" });
+        const late = await client.get(`${base}/sub/late`);
+        assert.equal(late.text, "late");
+        assert.deepEqual((await client.get(`${base}/read`)).body, { from: "sub-app", late: true });
+      } finally {
+        server.close();
+        server.closeAllConnections();
+        await local.close();
+      }
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });

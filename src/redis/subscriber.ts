@@ -109,6 +109,7 @@ export async function ioredisSubscriber(client: AnyClient): Promise<RedisSubscri
   const sub = source.duplicate({
     connectionName: SUBSCRIBER_NAME,
     lazyConnect: true,
+    keepAlive: 10_000, // ioredis sends no TCP keepalives by default
     retryStrategy: () => null,
     reconnectOnError: () => false,
     autoResubscribe: false,
