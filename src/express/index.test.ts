@@ -243,6 +243,46 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       }
     });
 
+    it("mounted twice on one request (two managers, or the same one twice): both commit before the response", async () => {
+      const users = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, cookie: { name: "uid" } });
+      const admins = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, cookie: { name: "aid" } });
+      const twice = expressSessions(users);
+      const app = express();
+      app.use(twice);
+      app.use("/admin", expressSessions(admins));
+      app.use("/again", twice);
+      app.get("/admin/login", async (req, res) => {
+        await req.session.login("root");
+        res.send("admin");
+      });
+      app.get("/again/set", (req, res) => {
+        req.session.set("again", true);
+        res.send("again");
+      });
+      app.get("/whoami", (req, res) => {
+        res.json({ userId: req.session.userId, data: req.session.toJSON() });
+      });
+      const server = app.listen(0, "127.0.0.1");
+      await new Promise((resolve) => server.once("listening", resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const adminClient = new Client();
+        const admin = await adminClient.get(`${base}/admin/login`);
+        assert.equal(admin.status, 200);
+        assert.equal(admin.text, "admin");
+        assert.match(adminClient.lastSetCookie.join(), /aid=/);
+        const client = new Client();
+        const again = await client.get(`${base}/again/set`);
+        assert.equal(again.text, "again");
+        assert.deepEqual((await client.get(`${base}/whoami`)).body.data, { again: true });
+      } finally {
+        server.close();
+        server.closeAllConnections();
+        await users.close();
+        await admins.close();
+      }
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });

@@ -139,9 +139,24 @@ function track(res: Response): ResponseState {
     started: false,
     hold: null,
   };
+  if (states.has(res)) {
+    // Mounted again on the same request (a second session manager, or the same one
+    // twice): this layer wraps the outer one with closures of its own, since the
+    // shared functions would find (and call) themselves.
+    for (const name of HELD) own[name] = layered(state, name);
+    return state;
+  }
   states.set(res, state);
   for (const name of HELD) own[name] = tracking[name];
   return state;
+}
+
+function layered(state: ResponseState, name: HeldName): Method {
+  return function (this: Response, ...args: unknown[]): unknown {
+    if (state.hold) return state.hold[name]!.apply(this, args);
+    state.started = true;
+    return state.originals[name]!.apply(this, args);
+  };
 }
 
 /** Puts the session on the request, holds the response back if a commit is already due, and continues. */
