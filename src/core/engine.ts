@@ -17,11 +17,14 @@ export class Engine {
   readonly options: ResolvedOptions;
   readonly store: SessionStore;
   /**
-   * Present when the store has a feed: every write publishes a notice with
-   * itself (also from processes without a near-cache, so that theirs stay
-   * coherent), and with `nearCache` reads go through the cache.
+   * Present when the store has a feed. Every write that ends a token (logout,
+   * revoke, rotation) publishes a notice with itself, from every process, so
+   * no near-cache anywhere keeps a revoked session. Data changes publish where
+   * notices are cheap (Redis), or where this process caches or revokes
+   * strictly, or when the store is told to (PostgreSQL's notifyWrites).
    */
   readonly coherence: Coherence | null;
+  readonly #publishChanges: boolean;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
 
@@ -29,11 +32,9 @@ export class Engine {
     this.options = options;
     this.store = options.store;
     const feed = options.store.feed;
-    // Publish where it is cheap (Redis) or needed here; PostgreSQL's NOTIFY serialises commits.
-    const publishes = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
-    this.coherence = publishes
-      ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict })
-      : null;
+    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict }) : null;
+    // PostgreSQL's NOTIFY serialises commits: patches publish only where needed.
+    this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
   }
 
   async load<Data extends object>(cookieValues: readonly string[]): Promise<Session<Data>> {
@@ -81,9 +82,16 @@ export class Engine {
    * revocation a write that ends a token (`ack`) resolves only once no
    * process can still accept it.
    */
-  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>): Promise<T> {
+  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>, change = false): Promise<T> {
     const coherence = this.coherence;
-    if (!coherence) return this.call(() => write(undefined));
+    if (!coherence || (change && !this.#publishChanges)) {
+      coherence?.forget(ids, users);
+      try {
+        return await this.call(() => write(undefined));
+      } finally {
+        coherence?.forget(ids, users);
+      }
+    }
     const { payload, seq } = coherence.notice(ids, users, ack);
     coherence.forget(ids, users);
     let result: T;
@@ -181,6 +189,7 @@ export class Engine {
         ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
         notice,
       }),
+      true,
     );
     if (result.status === "gone") return "gone";
     if (result.status === "conflict") return "conflict";
@@ -204,7 +213,10 @@ export class Engine {
     if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
     const alive = await this.call(() => this.store.touch(record.id, now, expiresAt));
-    if (!alive) return "gone";
+    if (!alive) {
+      this.coherence?.forget([record.id], []); // the store says gone: so does this process's cache
+      return "gone";
+    }
     this.coherence?.touched(record.id, now, expiresAt);
     record.lastSeenAt = now;
     record.expiresAt = expiresAt;
@@ -229,7 +241,6 @@ export class Engine {
     return count;
   }
 
-  /** It expired while this request ran: writing now would extend it past its timeout (G4). */
   /**
    * Whether `record` has expired (G4). A near-cache copy can lag the store —
    * touches publish no notice — so before ending a session on a copy's word
@@ -247,6 +258,7 @@ export class Engine {
     return false;
   }
 
+  /** It expired while this request ran: writing now would extend it past its timeout (G4). */
   async #expiredDuringRequest(record: SessionRecord): Promise<CommitOutcome> {
     await this.#expire(record);
     return "gone";

@@ -120,11 +120,12 @@ export interface SessionStore {
  */
 export interface StoreFeed {
   /**
-   * true where publishing costs next to nothing (Redis): every process then
-   * publishes notices, with or without a near-cache of its own, so mixed
-   * fleets stay coherent. false or absent (PostgreSQL, where a NOTIFYing
-   * commit takes a database-wide lock): only processes with `nearCache` or
-   * `revocation: "strict"` publish, unless the store was told to.
+   * Writes that end a token (logout, revoke, rotation) publish their notice
+   * from every process, always. Data changes (patches) publish from every
+   * process where this is true — publishing costs next to nothing (Redis) —
+   * and otherwise (PostgreSQL, where a NOTIFYing commit takes a database-wide
+   * lock) only from processes with `nearCache` or `revocation: "strict"`, or
+   * when the store was told to.
    */
   readonly publishByDefault?: boolean;
   /**

@@ -180,7 +180,7 @@ if (skip) {
         }
         const cached = createSessions({ store: postgresStore({ connectionString: roleUrl, schema, table: "sessions" }), nearCache: true, sweepInterval: false, logger: quiet });
         try {
-          await waitFor(async () => errors.some((m) => m.includes(`needs the table ${schema}.sessions_leases`) && m.includes("run migrate()")), "the log line");
+          await waitFor(async () => errors.some((m) => m.includes(`need the table ${schema}.sessions_leases`) && m.includes("run migrate()")), "the log line");
           assert.equal(cached.stats().serving, false);
           const session = await cached.load(undefined);
           await session.login("still-works");
@@ -195,35 +195,58 @@ if (skip) {
       }
     });
 
-    it("writes NOTIFY only from processes with nearCache or strict revocation, or with notifyWrites: true (a NOTIFYing commit takes a database-wide lock)", async () => {
+    it("every process publishes writes that end a token; data changes only with nearCache, strict revocation or notifyWrites: true (a NOTIFYing commit takes a database-wide lock)", async () => {
       const table = newTable();
       const listener = new Recorder();
       const probe = store({ table });
       const subscription = probe.feed.listen("probe", listener);
       try {
         await waitFor(async () => listener.ups === 1, "the listener");
-        const write = async (options: Partial<SessionsOptions>, storeOptions: { notifyWrites?: boolean } = {}) => {
-          const s = postgresStore({ connectionString: url, table, ...storeOptions });
-          const sessions = createSessions({ store: s, sweepInterval: false, ...options });
+        /** Signs in, changes a key, logs out; resolves to how many notices arrived. */
+        const notices = async (name: string, options: Partial<SessionsOptions>, storeOptions: { notifyWrites?: boolean } = {}) => {
+          const sessions = createSessions({ store: postgresStore({ connectionString: url, table, ...storeOptions }), sweepInterval: false, ...options });
+          const before = listener.messages.length;
           try {
             const session = await sessions.load(undefined);
             await session.login("notifier");
+            session.set("theme", "dark");
+            assert.equal(await session.commit(), "saved");
             await session.logout();
           } finally {
             await sessions.close();
           }
+          await drain(probe.feed, listener, "probe", `after ${name}`);
+          return listener.messages.length - before - 1;
         };
-        await write({});
-        await drain(probe.feed, listener, "probe", "after a plain process");
-        assert.deepEqual(listener.messages, ["after a plain process"], "a process without nearCache or strict publishes nothing");
-        await write({}, { notifyWrites: true });
-        await write({ nearCache: true });
-        await write({ revocation: "strict" });
-        await drain(probe.feed, listener, "probe", "after the others");
-        assert.equal(listener.messages.length - 2, 3, `one notice (the logout) from each: ${JSON.stringify(listener.messages)}`);
+        assert.equal(await notices("a plain process", {}), 1, "the logout, not the change");
+        assert.equal(await notices("notifyWrites", {}, { notifyWrites: true }), 2);
+        assert.equal(await notices("nearCache", { nearCache: true }), 2);
+        assert.equal(await notices("strict", { revocation: "strict" }), 2);
       } finally {
         await subscription.close();
         await probe.close();
+      }
+    });
+
+    it("a process without a near-cache that logs a user out everywhere reaches the near-caches of the others", async () => {
+      const table = newTable();
+      const cached = createSessions({ store: postgresStore({ connectionString: url, table }), nearCache: true, sweepInterval: false });
+      const admin = createSessions({ store: postgresStore({ connectionString: url, table }), sweepInterval: false });
+      try {
+        await waitFor(async () => cached.stats().serving, "the near-cache");
+        const session = await admin.load(undefined);
+        await session.login("victim");
+        const token = (session.cookieInstruction() as { token: string }).token;
+        await waitFor(async () => {
+          const hits = cached.stats().hits;
+          await cached.load(token);
+          return cached.stats().hits > hits;
+        }, "a cache hit");
+        assert.equal(await admin.revokeUser("victim"), 1);
+        await waitFor(async () => (await cached.load(token)).userId === null, "the cached process to refuse the token", 1000);
+      } finally {
+        await cached.close();
+        await admin.close();
       }
     });
 

@@ -95,6 +95,7 @@ class PostgresStore implements SessionStore {
   readonly #sql: ReturnType<typeof statements>;
   #ready: Promise<void> | null = null;
   #leasesReady: Promise<void> | null = null;
+  #leasesDenied: { error: Error; until: number } | null = null;
   #closed = false;
   // An idle pooled connection that dies (server restart, pg_terminate_backend) is dropped by
   // pg-pool, which then emits "error": without a listener that would crash the process. The
@@ -276,6 +277,8 @@ class PostgresStore implements SessionStore {
    * latchkey has none), so a deployment without them never needs it.
    */
   async #queryLeases<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    // A role that may not create the table is told so once a minute, not re-tried on every renewal.
+    if (this.#leasesDenied && Date.now() < this.#leasesDenied.until) throw this.#leasesDenied.error;
     await (this.#leasesReady ??= this.#prepareLeases());
     return this.#query<R>(text, values, this.#names.leases.display);
   }
@@ -289,10 +292,12 @@ class PostgresStore implements SessionStore {
     } catch (error) {
       this.#leasesReady = null;
       if ((error as { code?: string }).code === "42501") {
-        throw new Error(
-          `latchkey: the near-cache needs the table ${this.#names.leases.display}, and this role may not create it: run migrate() or the DDL of createSchemaSQL() as a role that can`,
+        const denied = new Error(
+          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run migrate() or the DDL of createSchemaSQL() as a role that can`,
           { cause: error },
         );
+        this.#leasesDenied = { error: denied, until: Date.now() + 60_000 };
+        throw denied;
       }
       throw explain(error, this.#address, this.#names.leases.display);
     }
