@@ -57,8 +57,8 @@ const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The feed contract (see `StoreFeed`) as tests, for stores that offer a feed:
  * notices published atomically with their writes on every outcome, inboxes,
- * leases by the server's clock, and loss/recovery of the listening
- * connection. Runs under node:test.
+ * leases by the server's clock, loss/recovery of the listening connection,
+ * and the optional `ping` and `reset()`. Runs under node:test.
  * @example
  * import { runFeedConformance } from "latchkey/conformance";
  * runFeedConformance({ name: "my store", createStore: () => myStore(), killListeners: () => myKillListeners() });
@@ -188,6 +188,25 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       await feed.dropLease(b);
       const dropped = await feed.liveLeases();
       assert.equal(dropped.some((lease) => lease.inbox === a || lease.inbox === b), false);
+    });
+
+    it("ping (when offered) sends one copy per shard, at least one, and every copy arrives", async () => {
+      const { feed } = await fresh();
+      if (!feed.ping) return;
+      const { recorder, inbox } = await listen(feed);
+      const copies = await feed.ping(inbox, "ping-probe");
+      assert.ok(Number.isInteger(copies) && copies >= 1, `ping sent ${copies} copies`);
+      await until(() => recorder.messages.filter((m) => m === "ping-probe").length === copies, "every copy");
+    });
+
+    it("reset() (when offered) reconnects a subscription: down, then up, then it receives again", async () => {
+      const { store, feed } = await fresh();
+      const { recorder, subscription } = await listen(feed);
+      if (!subscription.reset) return;
+      subscription.reset();
+      await until(() => recorder.downs === 1 && recorder.ups === 2, "down, then up again");
+      await store.destroy(sampleRecord().id, "after the reset");
+      await until(() => recorder.messages.includes("after the reset"), "delivery after the reset");
     });
 
     it("a listener whose connection is cut sees down, then up, and then receives again", { skip: options.killListeners ? false : "no killListeners hook" }, async () => {

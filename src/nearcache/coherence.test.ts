@@ -208,6 +208,60 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     });
   }
 
+  it("a session the store no longer has (deleted out of band) is dropped from the cache as soon as a write finds it gone", async () => {
+    const sessions = await manager({ nearCache: { lease: LEASE }, touchInterval: 0 });
+    const token = await signIn(sessions, "deleted");
+    await warm(sessions, token);
+    const direct = await createClient({ url: REDIS_URL }).connect();
+    try {
+      const keys: string[] = [];
+      for await (const batch of direct.scanIterator({ MATCH: `${prefix}*:s:*` })) keys.push(...batch);
+      assert.equal(await direct.del(keys), 1, "an operator deletes the session key by hand: no notice");
+    } finally {
+      direct.destroy();
+    }
+    const served = await sessions.load(token);
+    assert.equal(served.userId, "deleted", "the cache does not know yet");
+    assert.equal(await served.commit(), "gone", "its touch finds it gone");
+    assert.equal((await sessions.load(token)).userId, null, "and the cache forgot it");
+  });
+
+  it("a ping sent through no shard (a cluster between topologies) proves nothing: the cache does not serve", async () => {
+    const real = redisStore({ url: REDIS_URL, prefix });
+    const feed = wrap<StoreFeed>(real.feed!, { ping: async () => 0 });
+    const sessions = await manager({ store: wrap(real, { feed }) });
+    const cached = createSessions({ store: wrap(real, { feed }), nearCache: { lease: LEASE }, sweepInterval: false, logger: { warn: () => undefined, error: () => undefined } });
+    try {
+      await sleep(LEASE);
+      assert.equal(cached.stats().serving, false);
+      assert.equal(cached.stats().feed, "verifying");
+    } finally {
+      await cached.close();
+      await sessions.close();
+    }
+  });
+
+  it("a ping that cannot be sent (the store failing) is a failed round, not a deaf feed: the subscription is kept", async () => {
+    let failing = false;
+    const warnings: string[] = [];
+    const real = redisStore({ url: REDIS_URL, prefix });
+    const feed = wrap<StoreFeed>(real.feed!, {
+      ping: async (inbox: string, payload: string) => {
+        if (failing) throw new Error("PUBLISH timed out");
+        return real.feed!.ping!(inbox, payload);
+      },
+    });
+    const sessions = await manager({ store: wrap(real, { feed }), nearCache: { lease: LEASE }, logger: { warn: (m) => warnings.push(m), error: () => undefined } });
+    failing = true;
+    await until(() => !sessions.stats().serving, "the lease to run out", LEASE * 2);
+    assert.equal(sessions.stats().flushes.feedLost, 0, "the feed was not reset");
+    assert.equal(warnings.filter((w) => w.includes("went silent")).length, 0);
+    assert.equal(warnings.length, 1, `one warning for the episode: ${warnings.join(" | ")}`);
+    failing = false;
+    await until(() => sessions.stats().serving, "the cache to serve again", LEASE * 2);
+    assert.ok(warnings.at(-1)!.includes("serves again"));
+  });
+
   it("close() during a strict revocation rejects it instead of reporting success", async () => {
     const real = redisStore({ url: REDIS_URL, prefix });
     // A busy process: every message reaches it 800 ms late, so it cannot acknowledge in time.

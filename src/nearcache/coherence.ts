@@ -79,9 +79,9 @@ export class Coherence {
   /** The subscription's state; stats() tells "verifying" from "ready" by the lease. */
   #state: "off" | "connecting" | "up" | "down" | "closed" = "off";
   #seq = 0;
-  #downLogged = false;
+  /** A problem was logged and the cache has not served since: one line per episode, and one when it ends. */
+  #troubled = false;
   #malformedLogged = false;
-  #renewFailedLogged = false;
   readonly #counts = { hits: 0, misses: 0, bypasses: 0, invalidations: 0, flushes: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0, waitedOut: 0 };
   readonly #propagation = new LatencySamples();
   readonly #strictWaits = new LatencySamples();
@@ -99,13 +99,14 @@ export class Coherence {
       ? new Lease(options.feed, this.inbox, leaseMs, {
           lapsed: (why) => {
             this.#flush("lease");
-            this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
+            this.#warnOnce(`the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
           },
           silent: (error) => this.#silent(error),
-          failed: (error) => {
-            if (this.#renewFailedLogged) return;
-            this.#renewFailedLogged = true;
-            this.#logger.warn(`latchkey: could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`);
+          failed: (error) => this.#warnOnce(`could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`),
+          renewed: () => {
+            if (!this.#troubled) return;
+            this.#troubled = false;
+            this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} serves again`);
           },
         })
       : null;
@@ -154,8 +155,8 @@ export class Coherence {
           pending++;
           next = Math.min(next, until);
         }
-        if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
         if (pending === 0) break;
+        if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             wait.wake = null;
@@ -283,20 +284,24 @@ export class Coherence {
   }
 
   async #renew(): Promise<void> {
-    const before = this.#lease!.serving;
     await this.#lease!.renew();
-    if (!before && this.#lease!.serving) this.#renewFailedLogged = false;
+  }
+
+  #warnOnce(message: string): void {
+    if (this.#troubled) return;
+    this.#troubled = true;
+    this.#logger.warn(`latchkey: ${message}`);
   }
 
   #onUp(): void {
     if (this.#state === "closed") return;
     this.#state = "up";
     this.#sequences.reset();
-    if (this.#downLogged) {
-      this.#downLogged = false;
-      this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back; the near-cache serves again once verified`);
-    }
     if (this.cache) void this.#renew();
+    else if (this.#troubled) {
+      this.#troubled = false;
+      this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back`);
+    }
   }
 
   #onDown(error: Error): void {
@@ -307,11 +312,8 @@ export class Coherence {
       // Fenced now (a new epoch: no round begun before counts); strict revocations stop waiting for this process.
       void this.#lease!.end();
     }
-    if (!this.#downLogged) {
-      this.#downLogged = true;
-      const effect = this.cache ? "the near-cache is flushed and bypassed until it is back" : "strict revocations wait out leases until it is back";
-      this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is down (${error.message}); ${effect}`);
-    }
+    const effect = this.cache ? "the near-cache is flushed and bypassed until it is back" : "strict revocations wait out leases until it is back";
+    this.#warnOnce(`the invalidation feed of ${this.#storeName} is down (${error.message}); ${effect}`);
   }
 
   #onMessage(payload: string): void {
@@ -341,7 +343,7 @@ export class Coherence {
     this.forget(message.ids, message.users);
     if (message.publisher === this.inbox) return;
     this.#propagation.add(Math.max(0, preciseNow() - message.sentAt));
-    if (this.#sequences.observe(message.publisher, message.seq, performance.now())) this.#flush("gap");
+    if (this.cache && this.#sequences.observe(message.publisher, message.seq, performance.now())) this.#flush("gap");
     // Acknowledge only after forgetting: the revoker may resolve the moment it has every ack.
     if (message.ackRequested && this.cache) {
       this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch(() => undefined);
@@ -350,7 +352,7 @@ export class Coherence {
 
   /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */
   #silent(error: Error): void {
-    this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} went silent (${error.message}); reconnecting it`);
+    this.#warnOnce(`the invalidation feed of ${this.#storeName} went silent (${error.message}); the near-cache is bypassed and the feed reconnected`);
     if (this.#subscription?.reset) {
       this.#subscription.reset(); // → down (flush, new epoch, lease dropped) → up
     } else {

@@ -7,11 +7,16 @@ const MIN_FENCE_MARGIN_MS = 50;
 export interface LeaseEvents {
   /** The lease lapsed while the cache was trusted: flush it before it serves again. */
   lapsed(why: string): void;
-  /** A ping never came back although the store answered: the subscription delivers nothing. */
+  /** A ping was sent but never came back: the subscription delivers nothing. */
   silent(error: Error): void;
-  /** A renewal failed (the store did not answer); logged once per episode by the caller. */
+  /** A renewal or a ping could not be sent (the store did not answer). */
   failed(error: Error): void;
+  /** A round succeeded: the cache may serve. */
+  renewed(): void;
 }
+
+/** The ping could not be sent at all: the store, not the subscription, is the problem. */
+class NotSent extends Error {}
 
 interface PendingPing {
   needed: number;
@@ -99,7 +104,7 @@ export class Lease {
         try {
           await this.#ping(round, performance.now() + this.#leaseMs - this.#margin);
         } catch (error) {
-          if (epoch === this.#epoch) this.#events.silent(error as Error);
+          if (epoch === this.#epoch) this.#pingFailed(error as Error);
           return;
         }
         if (epoch !== this.#epoch) return;
@@ -116,16 +121,24 @@ export class Lease {
       try {
         await this.#ping(++this.#round, until);
       } catch (error) {
-        if (epoch === this.#epoch) this.#events.silent(error as Error);
+        if (epoch === this.#epoch) this.#pingFailed(error as Error);
         return;
       }
       if (epoch !== this.#epoch) return;
       const now = performance.now();
       if (this.#validUntil !== 0 && now >= this.#validUntil) this.valid(now); // lapsed meanwhile: flush first
-      if (until > now && until > this.#validUntil) this.#validUntil = until;
+      if (until > now && until > this.#validUntil) {
+        this.#validUntil = until;
+        this.#events.renewed();
+      }
     } finally {
       this.#inFlight = false;
     }
+  }
+
+  #pingFailed(error: Error): void {
+    if (error instanceof NotSent) this.#events.failed(error);
+    else this.#events.silent(error);
   }
 
   get serving(): boolean {
@@ -152,16 +165,19 @@ export class Lease {
       this.#pings.set(round, ping);
       const payload = encodePing(round);
       const sent = this.#feed.ping ? this.#feed.ping(this.#inbox, payload) : this.#feed.send(this.#inbox, payload).then(() => 1);
+      const notSent = (why: string): void => {
+        clearTimeout(timer);
+        this.#pings.delete(round);
+        reject(new NotSent(why));
+      };
       sent.then(
         (copies) => {
+          // Through no shard at all (a cluster between topologies) proves nothing.
+          if (!(copies >= 1)) return notSent("a ping could not be sent through any shard of the feed");
           ping.needed = copies;
           if (epoch === this.#epoch && ping.got >= copies) ping.done();
         },
-        (error: unknown) => {
-          clearTimeout(timer);
-          this.#pings.delete(round);
-          reject(error);
-        },
+        (error: unknown) => notSent(`a ping could not be sent: ${error instanceof Error ? error.message : String(error)}`),
       );
     });
   }
