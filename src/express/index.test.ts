@@ -13,6 +13,29 @@ import { expressSessions } from "./index.js";
 
 const quiet = { warn: () => undefined, error: () => undefined };
 
+/** Like an async logger or ETag middleware mounted after expressSessions: calls the real end() a little later. */
+function deferringEnd(_req: unknown, res: { end: unknown }, next: () => void): void {
+  const end = res.end as (...args: unknown[]) => unknown;
+  res.end = function (...args: unknown[]) {
+    setImmediate(() => end.apply(res, args));
+    return res;
+  };
+  next();
+}
+
+/** Listens on a spare loopback port. */
+async function serve(app: { listen: (port: number, host: string) => Server }): Promise<{ base: string; close: () => void }> {
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}
+
 for (const [version, express] of [["4", express4], ["5", express5]] as const) {
   describe(`expressSessions on Express ${version}`, () => {
     let store: SessionStore;
@@ -165,15 +188,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       const local = createSessions({ store, sweepInterval: false, logger: quiet });
       const app = express();
       app.use(expressSessions(local));
-      app.use((_req, res, next) => {
-        // Like an async logger or ETag middleware: calls the real end() a little later.
-        const end = res.end;
-        (res as { end: unknown }).end = function (...args: unknown[]) {
-          setImmediate(() => (end as (...a: unknown[]) => unknown).apply(res, args));
-          return res;
-        };
-        next();
-      });
+      app.use(deferringEnd);
       app.get("/late", (req, res) => {
         res.send("ok");
         req.session.set("late", 1);
@@ -181,9 +196,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       app.get("/read", (req, res) => {
         res.json(req.session.toJSON());
       });
-      const server = app.listen(0, "127.0.0.1");
-      await new Promise((resolve) => server.once("listening", resolve));
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { base, close } = await serve(app);
       try {
         const client = new Client();
         const response = await client.get(`${base}/late`);
@@ -192,8 +205,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
         assert.ok(client.cookie, "the session was committed and its cookie sent");
         assert.deepEqual((await client.get(`${base}/read`)).body, { late: 1 });
       } finally {
-        server.close();
-        server.closeAllConnections();
+        close();
         await local.close();
       }
     });
@@ -204,14 +216,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       const app = express();
       app.use(expressSessions(local));
       const sub = express();
-      sub.use((_req, res, next) => {
-        const end = res.end;
-        (res as { end: unknown }).end = function (...args: unknown[]) {
-          setImmediate(() => (end as (...a: unknown[]) => unknown).apply(res, args));
-          return res;
-        };
-        next();
-      });
+      sub.use(deferringEnd);
       sub.get("/set", (req, res) => {
         req.session.set("from", "sub-app");
         res.send("set");
@@ -224,9 +229,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       app.get("/read", (req, res) => {
         res.json(req.session.toJSON());
       });
-      const server = app.listen(0, "127.0.0.1");
-      await new Promise((resolve) => server.once("listening", resolve));
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { base, close } = await serve(app);
       try {
         const client = new Client();
         const set = await client.get(`${base}/sub/set`);
@@ -237,8 +240,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
         assert.equal(late.text, "late");
         assert.deepEqual((await client.get(`${base}/read`)).body, { from: "sub-app", late: true });
       } finally {
-        server.close();
-        server.closeAllConnections();
+        close();
         await local.close();
       }
     });
@@ -262,9 +264,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       app.get("/whoami", (req, res) => {
         res.json({ userId: req.session.userId, data: req.session.toJSON() });
       });
-      const server = app.listen(0, "127.0.0.1");
-      await new Promise((resolve) => server.once("listening", resolve));
-      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { base, close } = await serve(app);
       try {
         const adminClient = new Client();
         const admin = await adminClient.get(`${base}/admin/login`);
@@ -276,8 +276,7 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
         assert.equal(again.text, "again");
         assert.deepEqual((await client.get(`${base}/whoami`)).body.data, { again: true });
       } finally {
-        server.close();
-        server.closeAllConnections();
+        close();
         await users.close();
         await admins.close();
       }
