@@ -84,26 +84,18 @@ export class Engine {
    */
   async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>, change = false): Promise<T> {
     const coherence = this.coherence;
-    if (!coherence || (change && !this.#publishChanges)) {
-      coherence?.forget(ids, users);
-      try {
-        return await this.call(() => write(undefined));
-      } finally {
-        coherence?.forget(ids, users);
-      }
-    }
-    const { payload, seq } = coherence.notice(ids, users, ack);
-    coherence.forget(ids, users);
+    const notice = coherence && (!change || this.#publishChanges) ? coherence.notice(ids, users, ack) : null;
+    coherence?.forget(ids, users);
     let result: T;
     try {
-      result = await this.call(() => write(payload));
+      result = await this.call(() => write(notice?.payload));
     } catch (error) {
-      coherence.cancel(seq);
+      if (notice) coherence!.cancel(notice.seq);
       throw error;
     } finally {
-      coherence.forget(ids, users);
+      coherence?.forget(ids, users);
     }
-    await this.call(() => coherence.awaitAcks(seq));
+    if (notice) await this.call(() => coherence!.awaitAcks(notice.seq));
     return result;
   }
 

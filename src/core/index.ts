@@ -166,7 +166,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * console.log(`hit rate ${(hits / (hits + misses)).toFixed(3)}, p99 ${propagationMs.p99} ms`);
    */
   stats(): SessionsStats {
-    return this.#engine.coherence?.stats() ?? { ...DISABLED_STATS, revocation: this.#engine.options.strict ? "strict" : "bounded" };
+    return this.#engine.coherence?.stats() ?? DISABLED_STATS; // no feed: neither a near-cache nor strict revocation
   }
 
   /**

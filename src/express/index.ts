@@ -113,14 +113,17 @@ interface ResponseState {
 const states = new WeakMap<object, ResponseState>();
 
 /** Until there is a hold, note that the response started and pass through; then go through the hold. */
+function through(state: ResponseState, name: HeldName, res: Response, args: unknown[]): unknown {
+  if (state.hold) return state.hold[name]!.apply(res, args);
+  state.started = true;
+  return state.originals[name]!.apply(res, args);
+}
+
 const tracking = Object.fromEntries(
   HELD.map((name) => [
     name,
     function (this: Response, ...args: unknown[]): unknown {
-      const state = states.get(this)!;
-      if (state.hold) return state.hold[name]!.apply(this, args);
-      state.started = true;
-      return state.originals[name]!.apply(this, args);
+      return through(states.get(this)!, name, this, args);
     },
   ]),
 ) as Record<HeldName, Method>;
@@ -153,9 +156,7 @@ function track(res: Response): ResponseState {
 
 function layered(state: ResponseState, name: HeldName): Method {
   return function (this: Response, ...args: unknown[]): unknown {
-    if (state.hold) return state.hold[name]!.apply(this, args);
-    state.started = true;
-    return state.originals[name]!.apply(this, args);
+    return through(state, name, this, args);
   };
 }
 

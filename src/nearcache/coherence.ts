@@ -280,11 +280,7 @@ export class Coherence {
   /** Every lease/4: a renewal round, and the housekeeping of sequence numbers (gaps, silent publishers). */
   #tick(): void {
     if (this.#sequences.expire(performance.now()) > 0) this.#flush("gap");
-    if (this.#state === "up") void this.#renew();
-  }
-
-  async #renew(): Promise<void> {
-    await this.#lease!.renew();
+    if (this.#state === "up") void this.#lease!.renew();
   }
 
   #warnOnce(message: string): void {
@@ -297,7 +293,7 @@ export class Coherence {
     if (this.#state === "closed") return;
     this.#state = "up";
     this.#sequences.reset();
-    if (this.cache) void this.#renew();
+    if (this.cache) void this.#lease!.renew();
     else if (this.#troubled) {
       this.#troubled = false;
       this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back`);
@@ -307,11 +303,7 @@ export class Coherence {
   #onDown(error: Error): void {
     if (this.#state === "closed") return;
     this.#state = "down";
-    if (this.cache) {
-      this.#flush("feedLost");
-      // Fenced now (a new epoch: no round begun before counts); strict revocations stop waiting for this process.
-      void this.#lease!.end();
-    }
+    this.#fence();
     const effect = this.cache ? "the near-cache is flushed and bypassed until it is back" : "strict revocations wait out leases until it is back";
     this.#warnOnce(`the invalidation feed of ${this.#storeName} is down (${error.message}); ${effect}`);
   }
@@ -353,12 +345,15 @@ export class Coherence {
   /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */
   #silent(error: Error): void {
     this.#warnOnce(`the invalidation feed of ${this.#storeName} went silent (${error.message}); the near-cache is bypassed and the feed reconnected`);
-    if (this.#subscription?.reset) {
-      this.#subscription.reset(); // → down (flush, new epoch, lease dropped) → up
-    } else {
-      this.#flush("feedLost");
-      void this.#lease!.end();
-    }
+    if (this.#subscription?.reset) this.#subscription.reset(); // → down → fence → up
+    else this.#fence();
+  }
+
+  /** The feed cannot be trusted: flush, and end the lease (a new epoch: no round begun before counts; strict revocations stop waiting for this process). */
+  #fence(): void {
+    if (!this.cache) return;
+    this.#flush("feedLost");
+    void this.#lease!.end();
   }
 
   #flush(reason: "feedLost" | "gap" | "lease" | "malformed"): void {

@@ -96,19 +96,10 @@ export class Lease {
     if (this.#inFlight || this.#closed) return;
     this.#inFlight = true;
     const epoch = this.#epoch;
-    const round = ++this.#round;
     try {
-      if (!this.serving) {
-        // Not serving: first make sure the subscription delivers at all, so a deaf one
-        // never takes a lease that strict revocations would wait out.
-        try {
-          await this.#ping(round, performance.now() + this.#leaseMs - this.#margin);
-        } catch (error) {
-          if (epoch === this.#epoch) this.#pingFailed(error as Error);
-          return;
-        }
-        if (epoch !== this.#epoch) return;
-      }
+      // Not serving: first make sure the subscription delivers at all, so a deaf one
+      // never takes a lease that strict revocations would wait out.
+      if (!this.serving && !(await this.#pingedIn(epoch, performance.now() + this.#leaseMs - this.#margin))) return;
       const sentAt = performance.now();
       const until = sentAt + this.#leaseMs - this.#margin;
       try {
@@ -117,14 +108,7 @@ export class Lease {
         this.#events.failed(error as Error); // the lease runs out on its own; valid() fences when it does
         return;
       }
-      if (epoch !== this.#epoch) return;
-      try {
-        await this.#ping(++this.#round, until);
-      } catch (error) {
-        if (epoch === this.#epoch) this.#pingFailed(error as Error);
-        return;
-      }
-      if (epoch !== this.#epoch) return;
+      if (epoch !== this.#epoch || !(await this.#pingedIn(epoch, until))) return;
       const now = performance.now();
       if (this.#validUntil !== 0 && now >= this.#validUntil) this.valid(now); // lapsed meanwhile: flush first
       if (until > now && until > this.#validUntil) {
@@ -136,9 +120,18 @@ export class Lease {
     }
   }
 
-  #pingFailed(error: Error): void {
-    if (error instanceof NotSent) this.#events.failed(error);
-    else this.#events.silent(error);
+  /** A ping round trip within `deadline`, still in `epoch`. A failure in the current epoch is reported: not sent → failed, sent but not back → silent. */
+  async #pingedIn(epoch: number, deadline: number): Promise<boolean> {
+    try {
+      await this.#ping(++this.#round, deadline);
+    } catch (error) {
+      if (epoch === this.#epoch) {
+        if (error instanceof NotSent) this.#events.failed(error);
+        else this.#events.silent(error as Error);
+      }
+      return false;
+    }
+    return epoch === this.#epoch;
   }
 
   get serving(): boolean {

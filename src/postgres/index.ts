@@ -262,9 +262,7 @@ class PostgresStore implements SessionStore {
   async #prepare(): Promise<void> {
     if (!this.#createSchema) return;
     try {
-      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.qualified]);
-      // Checking first lets a role without CREATE privilege use a table someone else migrated.
-      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+      await this.#migrateUnlessFound(this.#names.qualified);
     } catch (error) {
       this.#ready = null;
       throw error;
@@ -283,12 +281,17 @@ class PostgresStore implements SessionStore {
     return this.#query<R>(text, values, this.#names.leases.display);
   }
 
+  /** Runs the (idempotent) migration when `qualified` is missing; checking first lets a role without CREATE use tables someone else migrated. */
+  async #migrateUnlessFound(qualified: string): Promise<void> {
+    const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [qualified]);
+    if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+  }
+
   async #prepareLeases(): Promise<void> {
     if (!this.#createSchema) return;
     try {
       await (this.#ready ??= this.#prepare());
-      const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [this.#names.leases.qualified]);
-      if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+      await this.#migrateUnlessFound(this.#names.leases.qualified);
     } catch (error) {
       this.#leasesReady = null;
       if ((error as { code?: string }).code === "42501") {

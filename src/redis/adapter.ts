@@ -118,8 +118,19 @@ abstract class Adapter implements RedisCommands {
   abstract zrange(key: string): Promise<string[]>;
   abstract ping(): Promise<void>;
   abstract publish(channel: string, message: string): Promise<void>;
-  abstract publishThroughEveryMaster(channel: string, message: string): Promise<number>;
+  /** The masters' own clients on a cluster; null on a standalone server. */
+  protected abstract masterClients(): Promise<Array<{ publish(channel: string, message: string): Promise<unknown> }>> | null;
   abstract openSubscriber(): Promise<RedisSubscriber>;
+
+  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
+    const masters = await this.masterClients();
+    if (masters === null) {
+      await this.publish(channel, message);
+      return 1;
+    }
+    await Promise.all(masters.map((master) => master.publish(channel, message)));
+    return masters.length;
+  }
 
   run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     return this.evalsha(script.sha, keys, args).catch((error: unknown) => {
@@ -174,14 +185,10 @@ class NodeRedisAdapter extends Adapter {
     await this.client.publish(channel, message);
   }
 
-  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
-    if (!this.#isCluster()) {
-      await this.publish(channel, message);
-      return 1;
-    }
+  protected masterClients(): Promise<AnyClient[]> | null {
+    if (!this.#isCluster()) return null;
     const masters: unknown[] = this.client.masters ?? [];
-    await Promise.all(masters.map(async (master) => (await this.client.nodeClient(master)).publish(channel, message)));
-    return masters.length;
+    return Promise.all(masters.map((master) => this.client.nodeClient(master)));
   }
 
   openSubscriber(): Promise<RedisSubscriber> {
@@ -227,14 +234,8 @@ class IoRedisAdapter extends Adapter {
     await this.#client.publish(channel, message);
   }
 
-  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
-    if (!this.#client.isCluster) {
-      await this.publish(channel, message);
-      return 1;
-    }
-    const masters: AnyClient[] = this.#client.nodes("master");
-    await Promise.all(masters.map((master) => master.publish(channel, message)));
-    return masters.length;
+  protected masterClients(): Promise<AnyClient[]> | null {
+    return this.#client.isCluster ? Promise.resolve(this.#client.nodes("master")) : null;
   }
 
   openSubscriber(): Promise<RedisSubscriber> {
@@ -327,9 +328,6 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
   }
 
-  override publishThroughEveryMaster(channel: string, message: string): Promise<number> {
-    return this.client.isReady ? super.publishThroughEveryMaster(channel, message) : this.#gate().then(() => super.publishThroughEveryMaster(channel, message));
-  }
 
   override ready(): Promise<void> {
     return this.#ready;
