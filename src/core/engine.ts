@@ -2,6 +2,7 @@ import { Coherence } from "../nearcache/index.js";
 import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { Session, type CommitOutcome } from "./session.js";
+import type { RequestContext } from "./request.js";
 import { SessionExistsError, type ChangeSet, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
 import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
 
@@ -37,7 +38,7 @@ export class Engine {
     this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
   }
 
-  async load<Data extends object>(cookieValues: readonly string[]): Promise<Session<Data>> {
+  async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
     const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
     for (const token of tokens) {
       const record = await this.#read(idOfToken(token));
@@ -46,9 +47,9 @@ export class Engine {
         await this.#expire(record);
         continue;
       }
-      return new Session<Data>(this, record, token, false);
+      return new Session<Data>(this, record, token, false, request);
     }
-    return new Session<Data>(this, null, null, cookieValues.length > 0);
+    return new Session<Data>(this, null, null, cookieValues.length > 0, request);
   }
 
   /**
@@ -56,13 +57,13 @@ export class Engine {
    * (no promise, no store): one well-formed token whose session is cached and
    * not expired. Undefined otherwise: then call load().
    */
-  loadCached<Data extends object>(cookieValues: readonly string[]): Session<Data> | undefined {
+  loadCached<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
     const coherence = this.coherence;
     if (!coherence?.cache || cookieValues.length !== 1) return undefined;
     const token = cookieValues[0]!;
     if (!isWellFormedToken(token)) return undefined;
     const record = coherence.lookup(idOfToken(token), this.#servable);
-    return record ? new Session<Data>(this, record, token, false) : undefined;
+    return record ? new Session<Data>(this, record, token, false, request) : undefined;
   }
 
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */

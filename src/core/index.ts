@@ -2,6 +2,7 @@ import { Engine } from "./engine.js";
 import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type SessionsOptions } from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session } from "./session.js";
+import type { RequestContext } from "./request.js";
 import type { JsonValue } from "./store.js";
 import { isWellFormedId } from "./token.js";
 
@@ -9,6 +10,7 @@ export * from "./errors.js";
 export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
+export type { RequestContext } from "./request.js";
 export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
@@ -87,9 +89,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * @example
    * const session = await sessions.load(readCookie(req.headers.cookie, sessions.cookie.name));
    */
-  load(cookieValues: string | readonly string[] | undefined): Promise<Session<Data>> {
+  load(cookieValues: string | readonly string[] | undefined, request?: RequestContext): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
-    return this.#engine.load<Data>(values);
+    return this.#engine.load<Data>(values, request);
   }
 
   /**
@@ -97,8 +99,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * once (one cached, unexpired session), else undefined — then use load().
    * Saves a promise and a microtask on the common authenticated read.
    */
-  loadCached(cookieValues: readonly string[]): Session<Data> | undefined {
-    return this.#engine.loadCached<Data>(cookieValues);
+  loadCached(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
+    return this.#engine.loadCached<Data>(cookieValues, request);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { SessionSealedError, SessionValueError } from "./errors.js";
 import type { Engine } from "./engine.js";
+import type { RequestContext } from "./request.js";
 import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
@@ -12,6 +13,8 @@ export type CookieInstruction =
 export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
+
+const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 /**
  * One request's view of a session. Reads come from the record loaded at the
@@ -33,10 +36,13 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #cookie: CookieInstruction = { action: "none" };
   #sealed = false;
   #beforeFirstChange: (() => void) | null = null;
+  /** @internal The request this session belongs to, when the adapter passed one. */
+  readonly request: RequestContext | undefined;
 
   /** @internal Adapters get sessions from `sessions.load()`. */
-  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean) {
+  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext) {
     this.#engine = engine;
+    this.request = request;
     this.#record = record;
     this.#token = record ? token : null;
     this.#state = record ? "stored" : "fresh";
@@ -215,6 +221,14 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /** @internal For adapters: what to do with the cookie. */
   cookieInstruction(): CookieInstruction {
     return this.#cookie;
+  }
+
+  /**
+   * @internal Other Set-Cookie values the adapter appends to the response
+   * (e.g. a migration clearing the old library's cookie). Usually none.
+   */
+  extraSetCookies(_secure: boolean): readonly string[] {
+    return NO_COOKIES;
   }
 
   /** @internal True when commit() would write something. */

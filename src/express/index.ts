@@ -6,6 +6,7 @@ import {
   SessionValueError,
   StoreUnavailableError,
   type JsonValue,
+  type RequestContext,
   type Session,
   type Sessions,
 } from "../core/index.js";
@@ -79,13 +80,14 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
 
   return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
     const values = readCookie(req.headers.cookie, cookie.name);
+    const request = new ExpressRequestContext(req);
     // A near-cache hit is answered synchronously; everything else goes through the store.
-    const cached = sessions.loadCached(values);
+    const cached = sessions.loadCached(values, request);
     if (cached) {
       attach(req, res, next, cached as Session<object>, sessions as Sessions<object>, respond);
       return;
     }
-    sessions.load(values).then(
+    sessions.load(values, request).then(
       (session) => attach(req, res, next, session as Session<object>, sessions as Sessions<object>, respond),
       (error: unknown) => {
         sessions.logger.error(`${prefixed(describe(error))} — answering 503 for ${req.method} ${req.originalUrl}`);
@@ -93,6 +95,23 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
       },
     );
   };
+}
+
+/** What the session may ask of the request; the address goes through Express's trust-proxy rules, only when asked for. */
+class ExpressRequestContext implements RequestContext {
+  readonly #req: Request;
+  constructor(req: Request) {
+    this.#req = req;
+  }
+  get cookieHeader(): string | undefined {
+    return this.#req.headers.cookie;
+  }
+  get userAgent(): string | undefined {
+    return this.#req.headers["user-agent"];
+  }
+  ip(): string | undefined {
+    return this.#req.ip;
+  }
 }
 
 /** The response methods latchkey may hold back, in the order Node calls them. */
@@ -348,7 +367,7 @@ function applyCookie(req: Request, res: Response, session: Session<object>, sess
       : serializeCookie(options, { value: "", expires: 0, secure });
   const existing = res.getHeader("Set-Cookie");
   const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  res.setHeader("Set-Cookie", [...list.filter((line) => !line.startsWith(`${options.name}=`)), header]);
+  res.setHeader("Set-Cookie", [...list.filter((line) => !line.startsWith(`${options.name}=`)), header, ...session.extraSetCookies(secure)]);
   // A response that carries a session cookie must never be stored by a shared cache.
   if (instruction.action === "set" && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
 }
