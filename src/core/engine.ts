@@ -40,16 +40,34 @@ export class Engine {
 
   async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
     const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
+    let vanished: string[] | undefined;
     for (const token of tokens) {
-      const record = await this.#read(idOfToken(token));
-      if (!record) continue;
+      const id = idOfToken(token);
+      const record = await this.#read(id);
+      if (!record) {
+        (vanished ??= []).push(id);
+        continue;
+      }
       if (this.isExpired(record)) {
         await this.#expire(record);
         continue;
       }
       return new Session<Data>(this, record, token, false, request);
     }
-    return new Session<Data>(this, null, null, cookieValues.length > 0, request);
+    return new Session<Data>(this, null, null, cookieValues.length > 0, request, vanished);
+  }
+
+  /**
+   * Strict revocation, for tokens a request presented that the store no
+   * longer knows: the revocation that removed them (a log out everywhere, a
+   * logout in another tab) may not have reached every process yet, and a
+   * logout or login must not resolve before it has. Publishes a notice for
+   * them and waits until every process acknowledged — the same wait as a
+   * revocation of its own. A no-op outside strict mode.
+   */
+  async settleVanished(ids: readonly string[]): Promise<void> {
+    if (!this.coherence?.strict || ids.length === 0) return;
+    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, notice))));
   }
 
   /**

@@ -39,10 +39,14 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /** @internal The request this session belongs to, when the adapter passed one. */
   readonly request: RequestContext | undefined;
 
+  /** Ids of the tokens this request presented that the store no longer knew (see Engine.settleVanished). */
+  #vanished: readonly string[] | undefined;
+
   /** @internal Adapters get sessions from `sessions.load()`. */
-  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext) {
+  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext, vanished?: readonly string[]) {
     this.#engine = engine;
     this.request = request;
+    this.#vanished = vanished;
     this.#record = record;
     this.#token = record ? token : null;
     this.#state = record ? "stored" : "fresh";
@@ -135,6 +139,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (switching) {
       await this.logout();
     }
+    await this.#settleVanished();
     const change = this.#takeChange();
     const result = await this.#engine.login(this.#record, userId, change, this.#data);
     this.#adopt(result.record, result.token);
@@ -155,6 +160,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#data = {};
     if (record) {
       await this.#engine.destroy(record, "logout");
+    } else {
+      await this.#settleVanished();
     }
     this.#record = null;
     this.#token = null;
@@ -205,6 +212,14 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    */
   onFirstChange(hook: () => void): void {
     this.#beforeFirstChange = hook;
+  }
+
+  /** The token this request presented is already gone: under strict revocation, wait until it is gone everywhere. */
+  async #settleVanished(): Promise<void> {
+    const vanished = this.#vanished;
+    if (!vanished) return;
+    await this.#engine.settleVanished(vanished);
+    this.#vanished = undefined;
   }
 
   #assertOpen(): void {

@@ -2,78 +2,22 @@
 // ports): every script touches one slot, so the conformance suite passes
 // unchanged with node-redis createCluster and ioredis Cluster.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { runFeedConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { routeOfId, userRoute } from "../core/index.js";
-import { requireService } from "../testing/services.js";
-import { sparePort, startRedisServer, testPrefix, until, type RedisServer } from "../testing/redis-server.js";
+import { requireClusterTools, startCluster } from "../testing/redis-cluster.js";
+import { testPrefix } from "../testing/redis-server.js";
 import { redisStore } from "./index.js";
 
-const tools = await requireService(
-  "Redis Cluster (redis-server, redis-cli)",
-  async () => {
-    for (const tool of ["redis-server", "redis-cli"]) {
-      const result = spawnSync(tool, ["--version"], { encoding: "utf8" });
-      if (result.error || result.status !== 0) throw new Error(`${tool} is not on PATH`);
-    }
-  },
-  { hint: "install redis-server and redis-cli (e.g. apt-get install redis-server)" },
-);
-
-async function startCluster(dir: string): Promise<RedisServer[]> {
-  const servers: RedisServer[] = [];
-  try {
-    for (let i = 0; i < 3; i++) {
-      const port = await sparePort(10_000); // the cluster bus listens on port + 10000
-      servers.push(
-        await startRedisServer({
-          port,
-          dir,
-          args: ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "5000"],
-        }),
-      );
-    }
-    const create = spawnSync(
-      "redis-cli",
-      ["--cluster", "create", ...servers.map((s) => `127.0.0.1:${s.port}`), "--cluster-replicas", "0", "--cluster-yes"],
-      { encoding: "utf8", timeout: 30_000 },
-    );
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status ?? create.signal}): ${create.stdout}${create.stderr}`);
-    for (const server of servers) {
-      const client = await createClient({ url: server.url }).connect();
-      try {
-          await until(async () => {
-            const info = await client.clusterInfo();
-            return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && /cluster_known_nodes:3/.test(info);
-          }, `cluster_state:ok on port ${server.port}`, 20_000);
-      } finally {
-        client.destroy();
-      }
-    }
-    return servers;
-  } catch (error) {
-    await Promise.all(servers.map((s) => s.kill()));
-    throw error;
-  }
-}
+const tools = await requireClusterTools();
 
 if (tools.skip) {
   test("redisStore on Redis Cluster", { skip: tools.skip }, () => undefined);
 } else {
-  const dir = mkdtempSync(join(tmpdir(), "latchkey-redis-cluster-"));
-  let servers: RedisServer[] = [];
-  try {
-    servers = await startCluster(dir);
-  } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
+  const cluster = await startCluster();
+  const servers = cluster.servers;
   const first = servers[0]!;
 
   const nodeCluster = createCluster({ rootNodes: [{ url: first.url }], defaults: { disableOfflineQueue: true } });
@@ -89,8 +33,7 @@ if (tools.skip) {
   after(async () => {
     nodeCluster.destroy();
     ioCluster.disconnect();
-    await Promise.all(servers.map((s) => s.kill()));
-    rmSync(dir, { recursive: true, force: true });
+    await cluster.stop();
   });
 
   const nodePrefix = testPrefix();

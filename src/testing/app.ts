@@ -39,16 +39,19 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
   });
   app.post("/login/:user", wrap(async (req, res) => {
     await req.session.login(String(req.params.user));
-    res.json(view(req));
+    res.json({ ...view(req), resolvedAt: resolvedAt() });
   }));
   app.post("/logout", wrap(async (req, res) => {
     await req.session.logout();
     res.json({ ...view(req), resolvedAt: resolvedAt() });
   }));
-  app.post("/set/:key", (req, res) => {
+  // `delay` (ms): the request has loaded the session, and waits that long before writing (an overlapping request).
+  app.post("/set/:key", wrap(async (req, res) => {
+    const delay = Number(req.query.delay ?? 0);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
     res.json(view(req));
-  });
+  }));
   app.post("/unset/:key", (req, res) => {
     req.session.unset(String(req.params.key));
     res.json(view(req));

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, startServer, waitFor, type ServerProcess } from "./client.js";
+import { storeFromSpec } from "./stores.js";
 
 export interface NearCacheSuiteOptions {
   name: string;
@@ -188,6 +189,28 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
       for (const s of all) assert.equal(s.flushes.feedLost + s.flushes.gap + s.flushes.malformed, 0, `a healthy feed loses nothing: ${JSON.stringify(s.flushes)}`);
       for (const server of servers) {
         for (const client of clients.values()) assert.equal((await client.fork().get(`${server.url}/whoami`)).body.userId, null);
+      }
+    });
+
+    it("strict: a logout or login whose session the store no longer has (its revocation still on its way) resolves only once no process accepts the token", async () => {
+      const [a, b] = await fleet(2, { nearCache: true, revocation: "strict" });
+      // Signed in and read through b only: a has no copy, so a reads the store.
+      const clients = await signIn([b!], ["vanished-logout", "vanished-login"]);
+      const store = await storeFromSpec(spec);
+      try {
+        for (const [user, client] of clients) {
+          const hits = (await stats(b!)).hits;
+          const handle = (await client.fork().get(`${b!.url}/whoami`)).body.handle as string;
+          assert.equal((await stats(b!)).hits, hits + 1, "b answers this session from its cache");
+          // Gone from the store, and b not told yet: what b sees while a log out everywhere
+          // (or a logout in another tab) is still on its way to it.
+          assert.equal(await store.destroy(handle), true);
+          const answer = user === "vanished-logout" ? await client.fork().post(`${a!.url}/logout`) : await client.fork().post(`${a!.url}/login/${user}`);
+          assert.equal(answer.status, 200);
+          assert.equal((await client.fork().get(`${b!.url}/whoami`)).body.userId, null, `after the ${user.slice(9)} resolved, b refuses the old token`);
+        }
+      } finally {
+        await store.close();
       }
     });
 

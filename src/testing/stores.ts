@@ -1,4 +1,5 @@
-// Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>".
+// Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>",
+// "redis-cluster:<node url>|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>|<prefix>".
 // LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
 import type { SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
@@ -27,7 +28,45 @@ export async function storeFromSpec(spec: string): Promise<SessionStore> {
       await store.ready();
       return store;
     }
+    case "redis-cluster":
+    case "ioredis-cluster": {
+      const bar = arg.lastIndexOf("|");
+      const url = bar < 0 ? arg : arg.slice(0, bar);
+      const prefix = bar < 0 ? undefined : arg.slice(bar + 1);
+      const extra = JSON.parse(process.env.LATCHKEY_STORE_OPTIONS ?? "{}") as Record<string, unknown>;
+      const client = kind === "redis-cluster" ? await nodeRedisCluster(url) : await ioredisCluster(url);
+      const store = redisStore({ client, ...(prefix === undefined ? {} : { prefix }), ...extra });
+      await store.ready();
+      const close = store.close.bind(store);
+      // The client is the caller's (here: this process's): close it with the store.
+      store.close = async () => {
+        await close();
+        if (kind === "redis-cluster") (client as { destroy(): void }).destroy();
+        else (client as { disconnect(): void }).disconnect();
+      };
+      return store;
+    }
     default:
       throw new Error(`unknown store spec ${spec}`);
   }
+}
+
+async function nodeRedisCluster(url: string): Promise<object> {
+  const { createCluster } = await import("redis");
+  const cluster = createCluster({ rootNodes: [{ url }], defaults: { disableOfflineQueue: true } });
+  cluster.on("error", () => undefined);
+  await cluster.connect();
+  return cluster;
+}
+
+async function ioredisCluster(url: string): Promise<object> {
+  const { Cluster } = await import("ioredis");
+  const { hostname, port } = new URL(url);
+  const cluster = new Cluster([{ host: hostname, port: Number(port) }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  cluster.on("error", () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    cluster.once("ready", resolve);
+    cluster.once("error", reject);
+  });
+  return cluster;
 }
