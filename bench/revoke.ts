@@ -1,6 +1,6 @@
 // npm run bench:revoke â€” how long a revocation takes, and how fast it
 // reaches the other processes' near-caches. For Redis (a private
-// redis-server) and PostgreSQL (a fresh table), with 2 and 4 server processes
+// redis-server), a Redis Cluster (3 private masters) and PostgreSQL (a fresh table), with 2 and 4 server processes
 // sharing the store, each with nearCache:
 //   strict:  logout latency inside the revoking process (write + every
 //            process's acknowledgement), p50/p99/max;
@@ -8,7 +8,7 @@
 //            notices into the other processes (their stats().propagationMs).
 // Before each logout the session is read through every process, so every
 // cache holds it. Writes bench/results/revoke.md.
-//   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,postgres
+//   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,cluster,postgres
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,13 +16,14 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { startCluster } from "../src/testing/redis-cluster.js";
 import { startPrivateRedis } from "./redis.js";
 
 const { values } = parseArgs({
   options: {
     revokes: { type: "string", default: "300" },
     processes: { type: "string", default: "2,4" },
-    stores: { type: "string", default: "redis,postgres" },
+    stores: { type: "string", default: "redis,cluster,postgres" },
   },
 });
 const revokes = Number(values.revokes);
@@ -58,7 +59,7 @@ const ms = (x: number | null | undefined) => (x === null || x === undefined ? "â
 interface Row { store: string; processes: number; mode: string; p50: number; p90: number; p99: number; max: number; propagationP50: number | null; propagationP99: number | null; waitedOut: number }
 
 async function measure(store: string, storeEnv: Record<string, string>, processes: number, mode: "strict" | "bounded"): Promise<Row> {
-  const variant = store === "redis" ? "latchkey-redis-nc" : "latchkey-postgres-nc";
+  const variant = store === "postgres" ? "latchkey-postgres-nc" : "latchkey-redis-nc";
   const env = { ...storeEnv, BENCH_VARIANT: variant, BENCH_SESSIONS: JSON.stringify({ revocation: mode }) };
   const servers = await Promise.all(Array.from({ length: processes }, () => startServer(env)));
   try {
@@ -100,6 +101,7 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
 }
 
 const redis = stores.includes("redis") ? await startPrivateRedis(work, true) : null;
+const cluster = stores.includes("cluster") ? await startCluster() : null;
 const rows: Row[] = [];
 try {
   for (const store of stores) {
@@ -108,6 +110,8 @@ try {
         let storeEnv: Record<string, string>;
         if (store === "redis") {
           storeEnv = { BENCH_REDIS_URL: redis!.url, BENCH_PREFIX: `revoke:${mode}:${processes}:` };
+        } else if (store === "cluster") {
+          storeEnv = { BENCH_REDIS_URL: cluster!.url, BENCH_REDIS_CLUSTER: "1", BENCH_PREFIX: `revoke:${mode}:${processes}:` };
         } else {
           const table = `lk_bench_rv_${runId}_${mode[0]}${processes}`;
           tables.push(table);
@@ -121,7 +125,7 @@ try {
   }
   const report = [
     `Command: npm run bench:revoke -- --revokes ${revokes} --processes ${processCounts.join(",")} --stores ${stores.join(",")}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${revokes} logouts per row, each after the session was read through every process; loopback, quiet machine.`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
     "",
     "| store | processes | revocation | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out |",
     "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -134,6 +138,7 @@ try {
   writeFileSync("bench/results/revoke.md", `${report}\n`);
 } finally {
   redis?.stop();
+  await cluster?.stop();
   if (tables.length > 0) {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client

@@ -5,7 +5,7 @@
 // Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
 import express from "express";
 import pg from "pg";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 import { createSessions } from "../dist/core/index.js";
 import { expressSessions } from "../dist/express/index.js";
 import { postgresStore } from "../dist/postgres/index.js";
@@ -38,7 +38,11 @@ async function setup() {
   let store;
   const nearCache = variant.endsWith("-nc");
   if (variant === "latchkey-redis" || variant === "latchkey-redis-nc") {
-    const client = createClient({ url: redisUrl, disableOfflineQueue: true });
+    // BENCH_REDIS_CLUSTER=1: BENCH_REDIS_URL is one node of a Redis Cluster.
+    const client =
+      process.env.BENCH_REDIS_CLUSTER === "1"
+        ? createCluster({ rootNodes: [{ url: redisUrl }], defaults: { disableOfflineQueue: true } })
+        : createClient({ url: redisUrl, disableOfflineQueue: true });
     await client.connect();
     store = redisStore({ client, prefix });
   } else if (variant === "latchkey-postgres" || variant === "latchkey-postgres-nc") {
