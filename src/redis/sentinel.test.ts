@@ -1,0 +1,217 @@
+// Real failovers: a primary, a replica and three Sentinels (private
+// redis-server processes), two app processes (one on node-redis's
+// createSentinel, one on ioredis with `sentinels`), each with a near-cache.
+// The primary is SIGKILLed; the Sentinels promote the replica; the question is
+// whether an acknowledged logout survives.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { createSessions } from "../core/index.js";
+import { Client, startServer, waitFor, type ServerProcess } from "../testing/client.js";
+import { requireRedisServer, testPrefix, until } from "../testing/redis-server.js";
+import { sentinelSpec } from "../testing/sentinel-client.js";
+import { startSentinelTopology, type SentinelTopology } from "../testing/sentinel.js";
+import { redisStore } from "./index.js";
+
+const { skip } = await requireRedisServer();
+
+interface Pair {
+  servers: ServerProcess[];
+  stop(): Promise<void>;
+}
+
+describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, timeout: 120_000 }, () => {
+  let ha: SentinelTopology;
+
+  before(async () => {
+    ha = await startSentinelTopology();
+  });
+  after(async () => {
+    await ha?.stop();
+  });
+
+  /** Two app processes sharing the Sentinel-managed store: node-redis in one, ioredis in the other. */
+  async function startPair(durability: object | undefined): Promise<Pair> {
+    const prefix = testPrefix();
+    const env = (library: "node-redis" | "ioredis") => ({
+      LATCHKEY_STORE: sentinelSpec({ library, name: ha.name, sentinels: ha.sentinels, prefix }),
+      LATCHKEY_STORE_OPTIONS: JSON.stringify({ commandTimeout: 1000, ...(durability ? { durability } : {}) }),
+      LATCHKEY_OPTIONS: JSON.stringify({ nearCache: true }),
+    });
+    const servers = await Promise.all([startServer(env("node-redis")), startServer(env("ioredis"))]);
+    for (const server of servers) await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve", 10_000);
+    return { servers, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+  }
+
+  /** Signs in and reads through every process, so every near-cache holds the session. */
+  async function signedIn(pair: Pair, user: string): Promise<Client> {
+    const tab = new Client();
+    assert.equal((await tab.post(`${pair.servers[0]!.url}/login/${user}`)).status, 200);
+    for (const server of pair.servers) assert.equal((await tab.fork().get(`${server.url}/whoami`)).body.userId, user);
+    return tab;
+  }
+
+  /**
+   * Asks `server` who `cookie` is until it answers (503 while there is no
+   * primary); every answer seen is returned, so a test can check none of them
+   * accepted the token either.
+   */
+  async function answerAfterFailover(server: ServerProcess, cookie: string): Promise<Array<{ status: number; userId: unknown }>> {
+    const seen: Array<{ status: number; userId: unknown }> = [];
+    await until(async () => {
+      const reply = await new Client(cookie).get(`${server.url}/whoami`);
+      seen.push({ status: reply.status, userId: reply.body?.userId });
+      return reply.status === 200;
+    }, `process ${server.pid} to answer after the failover`, 30_000);
+    return seen;
+  }
+
+  /** Puts the killed node back as a replica and waits until every Sentinel could fail over again. */
+  async function heal(oldPrimary: number): Promise<void> {
+    await ha.restartAsReplica(oldPrimary);
+    for (const sentinel of ha.sentinels) {
+      await until(async () => {
+        const replicas = (await ha.command(sentinel.port, ["SENTINEL", "REPLICAS", ha.name])) as string[][];
+        return replicas.some((fields) => fields[fields.indexOf("port") + 1] === String(oldPrimary) && fields[fields.indexOf("flags") + 1] === "slave");
+      }, `Sentinel ${sentinel.port} to see ${oldPrimary} as a healthy replica`, 20_000);
+    }
+  }
+
+  it("durability on: a logout answered 200, the primary killed at once → after promotion every process refuses the token", async () => {
+    const pair = await startPair({ replicas: 1, timeout: 1000 });
+    try {
+      const tab = await signedIn(pair, "alice");
+      const cookie = tab.cookie!;
+      const oldPrimary = await ha.primaryPort();
+      const logout = await tab.post(`${pair.servers[1]!.url}/logout`);
+      assert.equal(logout.status, 200);
+      await ha.nodes.find((n) => n.port === oldPrimary)!.kill(); // no time for anything to catch up
+      const promoted = await ha.awaitPromotion(oldPrimary);
+      assert.notEqual(promoted, oldPrimary);
+      for (const server of pair.servers) {
+        const seen = await answerAfterFailover(server, cookie);
+        assert.deepEqual(seen.filter((s) => s.status === 200 && s.userId !== null), [], `process ${server.pid} never accepted the logged-out token`);
+      }
+      // The feed followed the failover: each process flushed, resubscribed on the new primary and serves again.
+      for (const server of pair.servers) {
+        await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve again", 15_000);
+        const stats = (await new Client().get(`${server.url}/stats`)).body;
+        assert.ok(stats.flushes.feedLost >= 1, `process ${server.pid} flushed its near-cache when the feed was lost`);
+        assert.equal(stats.feed, "ready");
+      }
+      // New sessions work on the new primary, in both processes, with durable logouts.
+      const next = await signedIn(pair, "bob");
+      assert.equal((await next.post(`${pair.servers[0]!.url}/logout`)).status, 200);
+      await heal(oldPrimary);
+    } finally {
+      await pair.stop();
+    }
+  });
+
+  it("durability on, replication stalled (replica paused): logout cannot answer 200 and says why; the token is dead on the primary", async () => {
+    const pair = await startPair({ replicas: 1, timeout: 300 });
+    const primary = await ha.primaryPort();
+    const replicaPort = ha.nodes.find((n) => n.port !== primary)!.port;
+    try {
+      for (const [i, server] of pair.servers.entries()) {
+        const tab = await signedIn(pair, `carol${i}`);
+        ha.pause(replicaPort);
+        let logout;
+        try {
+          logout = await tab.fork().post(`${server.url}/logout`);
+        } finally {
+          ha.resume(replicaPort);
+        }
+        assert.equal(logout.status, 503, `process ${server.pid} refused to report the unconfirmed logout as done`);
+        assert.match(logout.body.message, /only 0 of 1 Redis replica confirmed the logout within 300 ms/);
+        assert.match(logout.body.message, /a failover now could undo it/);
+        for (const other of pair.servers) assert.equal((await tab.fork().get(`${other.url}/whoami`)).body.userId, null, "already dead on the primary");
+      }
+    } finally {
+      await pair.stop();
+    }
+  });
+
+  it("durability off: the same failover with replication stalled loses the acknowledged logout (the hazard the README warns about)", async () => {
+    const pair = await startPair(undefined);
+    try {
+      const tab = await signedIn(pair, "dave");
+      const cookie = tab.cookie!;
+      const oldPrimary = await ha.primaryPort();
+      const replicaPort = ha.nodes.find((n) => n.port !== oldPrimary)!.port;
+      // Make the loss certain: the replica is frozen and its link cut, so the
+      // primary cannot ship the logout before it dies.
+      ha.pause(replicaPort);
+      try {
+        await ha.command(oldPrimary, ["CLIENT", "KILL", "TYPE", "replica"]);
+        assert.equal((await tab.post(`${pair.servers[1]!.url}/logout`)).status, 200);
+        await ha.nodes.find((n) => n.port === oldPrimary)!.kill();
+      } finally {
+        ha.resume(replicaPort);
+      }
+      assert.equal(await ha.awaitPromotion(oldPrimary), replicaPort);
+      for (const server of pair.servers) {
+        await answerAfterFailover(server, cookie);
+        const revived = await new Client(cookie).get(`${server.url}/whoami`);
+        assert.equal(revived.body.userId, "dave", `without durability, process ${server.pid} accepts the token again after the failover`);
+      }
+      await heal(oldPrimary);
+    } finally {
+      await pair.stop();
+    }
+  });
+});
+
+describe("redisStore durability: options", { skip }, () => {
+  it("refuses bad durability options with errors that say what to do", async () => {
+    const { Redis } = await import("ioredis");
+    const client = new Redis({ lazyConnect: true });
+    const bad: Array<[unknown, RegExp]> = [
+      ["yes", /durability must be an object, e\.g\. durability: \{ replicas: 1, timeout: 250 \}/],
+      [{ replicas: 0, timeout: 100 }, /durability\.replicas must be a whole number ≥ 1/],
+      [{ replicas: 1.5, timeout: 100 }, /durability\.replicas must be a whole number ≥ 1/],
+      [{ replicas: 1 }, /durability\.timeout must be a whole number of ms ≥ 1 \(WAIT 0 would wait forever\)/],
+      [{ replicas: 1, timeout: 0 }, /durability\.timeout must be a whole number of ms ≥ 1/],
+      [{ replicas: 1, timeout: 5000 }, /must be below commandTimeout \(5000 ms\)/],
+      [{ replicas: 1, timeout: 100, patches: "yes" }, /durability\.patches must be true or false/],
+      [{ replicas: 1, timeout: 100, replica: 2 }, /unknown option replica; it takes replicas, timeout and patches/],
+    ];
+    for (const [durability, message] of bad) {
+      assert.throws(() => redisStore({ client, durability: durability as never }), (error: Error) => error instanceof TypeError && message.test(error.message));
+    }
+    const cluster = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
+    assert.throws(() => redisStore({ client: cluster, durability: { replicas: 1, timeout: 100 } }), /durability is not supported on a Redis Cluster client yet/);
+    client.disconnect();
+    cluster.disconnect();
+  });
+
+  it("without replicas, every durable write is refused with the reason, and a read still works", { timeout: 30_000 }, async () => {
+    // The shared test Redis has no replica: WAIT 1 can never be satisfied.
+    const { REDIS_URL, requireRedis, deletePrefix } = await import("../testing/redis-server.js");
+    const { skip: noRedis } = await requireRedis();
+    if (noRedis) return;
+    const prefix = testPrefix();
+    const port = Number(new URL(REDIS_URL).port || 6379);
+    for (const library of ["node-redis", "ioredis"] as const) {
+      const client = library === "ioredis"
+        ? new (await import("ioredis")).Redis({ port, host: new URL(REDIS_URL).hostname })
+        : await (await import("redis")).createClient({ url: REDIS_URL }).connect();
+      const sessions = createSessions({ store: redisStore({ client, prefix, durability: { replicas: 1, timeout: 50, patches: true } }), sweepInterval: false });
+      const session = await sessions.load([]);
+      session.set("theme", "dark"); // anonymous: a create, which ends no token and does not wait
+      await session.commit();
+      const instruction = session.cookieInstruction();
+      assert.equal(instruction.action, "set");
+      const token = (instruction as { token: string }).token;
+      const loaded = await sessions.load([token]);
+      loaded.set("theme", "light");
+      await assert.rejects(loaded.commit(), /only 0 of 1 Redis replica confirmed the patch within 50 ms/);
+      await assert.rejects(loaded.login("erin"), /only 0 of 1 Redis replica confirmed the rotation within 50 ms/);
+      await assert.rejects(sessions.revokeUser("erin"), /confirmed the user's revocation/);
+      assert.equal((await sessions.load([token])).userId, null, "the rotation happened on the primary: the old token is dead");
+      await sessions.close();
+      if (library === "ioredis") (client as { disconnect(): void }).disconnect();
+      else await (client as { close(): Promise<void> }).close();
+    }
+    await deletePrefix(REDIS_URL, prefix);
+  });
+});
