@@ -40,7 +40,8 @@ async function setup() {
   if (variant === "latchkey-redis" || variant === "latchkey-redis-nc") {
     const client = createClient({ url: redisUrl, disableOfflineQueue: true });
     await client.connect();
-    store = redisStore({ client, prefix });
+    // BENCH_REDIS_OPTIONS (JSON): more redisStore options, e.g. {"durability":{"replicas":1,"timeout":250}}.
+    store = redisStore({ client, prefix, ...JSON.parse(process.env.BENCH_REDIS_OPTIONS ?? "{}") });
   } else if (variant === "latchkey-postgres" || variant === "latchkey-postgres-nc") {
     const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
     // Count statements at the client: PostgreSQL's own counters lag by seconds.
