@@ -19,14 +19,19 @@ export interface RedisDurabilityOptions {
    * A whole number ≥ 1, below `commandTimeout`.
    */
   timeout: number;
-  /** Also make data patches (set/unset) wait for the replicas. Default false: losing a patch in a failover cannot resurrect a session. */
-  patches?: boolean;
+  /**
+   * Make every write wait, not only those that end a token: new sessions and
+   * data patches (set/unset) too. Default false: losing one of those in a
+   * failover loses data or signs a user out, but cannot resurrect a session.
+   * Touches (sliding expiry) never wait.
+   */
+  everyWrite?: boolean;
 }
 
 export interface ResolvedDurability {
   replicas: number;
   timeout: number;
-  patches: boolean;
+  everyWrite: boolean;
 }
 
 /**
@@ -62,10 +67,10 @@ export function resolveDurability(value: unknown, commandTimeout: number): Resol
   if (value === undefined || value === null || value === false) return null;
   const example = "e.g. durability: { replicas: 1, timeout: 250 }";
   if (typeof value !== "object") throw new TypeError(`latchkey: redisStore durability must be an object, ${example} (got ${JSON.stringify(value)})`);
-  const { replicas, timeout, patches, ...rest } = value as Record<string, unknown>;
+  const { replicas, timeout, everyWrite, ...rest } = value as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
-    throw new TypeError(`latchkey: redisStore durability has unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; it takes replicas, timeout and patches, ${example}`);
+    throw new TypeError(`latchkey: redisStore durability has unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; it takes replicas, timeout and everyWrite, ${example}`);
   }
   if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1) {
     throw new TypeError(`latchkey: redisStore durability.replicas must be a whole number ≥ 1 (how many replicas must confirm a logout), ${example} (got ${String(replicas)})`);
@@ -78,8 +83,8 @@ export function resolveDurability(value: unknown, commandTimeout: number): Resol
       `latchkey: redisStore durability.timeout (${timeout} ms) must be below commandTimeout (${commandTimeout} ms), or every slow WAIT would be reported as Redis not answering; lower durability.timeout or raise commandTimeout`,
     );
   }
-  if (patches !== undefined && typeof patches !== "boolean") {
-    throw new TypeError(`latchkey: redisStore durability.patches must be true or false (got ${String(patches)})`);
+  if (everyWrite !== undefined && typeof everyWrite !== "boolean") {
+    throw new TypeError(`latchkey: redisStore durability.everyWrite must be true or false (got ${String(everyWrite)})`);
   }
-  return { replicas, timeout, patches: patches === true };
+  return { replicas, timeout, everyWrite: everyWrite === true };
 }

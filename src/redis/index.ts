@@ -54,8 +54,8 @@ export interface RedisStoreOptions {
    * a token (logout, revoke, revokeUser, login's rotation) wait until
    * `replicas` replicas confirmed it (Redis `WAIT`), at most `timeout` ms, so a
    * failover cannot bring the session back. Unconfirmed → the call rejects
-   * with ReplicationUnconfirmedError (503). `patches: true` makes data patches
-   * wait too. Off by default. Not available on Redis Cluster clients.
+   * with ReplicationUnconfirmedError (503). `everyWrite: true` makes new
+   * sessions and data patches wait too. Off by default. Not available on Redis Cluster clients.
    * @example
    * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
    */
@@ -203,7 +203,9 @@ class RedisStore implements RedisSessionStore {
   async create(record: SessionRecord): Promise<void> {
     const index = this.#userIndex(record.id, record.userId);
     const expireAt = expiryMs(record.expiresAt);
-    const created = await this.#redis.run(
+    const created = await this.#write(
+      "the new session",
+      this.#durability?.everyWrite === true,
       CREATE,
       index ? [this.#sessionKey(record.id), index] : [this.#sessionKey(record.id)],
       [expireAt, expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)), record.id, ...encodeMeta(record), "v", String(record.version), ...encodeData(record.data)],
@@ -217,7 +219,7 @@ class RedisStore implements RedisSessionStore {
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#write("the patch", this.#durability?.patches === true, PATCH, [this.#sessionKey(id)], [
+    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id)], [
       ...this.#notify(input.notice),
       this.#prefix,
       id,

@@ -174,8 +174,8 @@ describe("redisStore durability: options", { skip }, () => {
       [{ replicas: 1 }, /durability\.timeout must be a whole number of ms ≥ 1 \(WAIT 0 would wait forever\)/],
       [{ replicas: 1, timeout: 0 }, /durability\.timeout must be a whole number of ms ≥ 1/],
       [{ replicas: 1, timeout: 5000 }, /must be below commandTimeout \(5000 ms\)/],
-      [{ replicas: 1, timeout: 100, patches: "yes" }, /durability\.patches must be true or false/],
-      [{ replicas: 1, timeout: 100, replica: 2 }, /unknown option replica; it takes replicas, timeout and patches/],
+      [{ replicas: 1, timeout: 100, everyWrite: "yes" }, /durability\.everyWrite must be true or false/],
+      [{ replicas: 1, timeout: 100, replica: 2 }, /unknown option replica; it takes replicas, timeout and everyWrite/],
     ];
     for (const [durability, message] of bad) {
       assert.throws(() => redisStore({ client, durability: durability as never }), (error: Error) => error instanceof TypeError && message.test(error.message));
@@ -197,11 +197,17 @@ describe("redisStore durability: options", { skip }, () => {
       const client = library === "ioredis"
         ? new (await import("ioredis")).Redis({ port, host: new URL(REDIS_URL).hostname })
         : await (await import("redis")).createClient({ url: REDIS_URL }).connect();
-      const sessions = createSessions({ store: redisStore({ client, prefix, durability: { replicas: 1, timeout: 50, patches: true } }), sweepInterval: false });
+      const sessions = createSessions({ store: redisStore({ client, prefix, durability: { replicas: 1, timeout: 50, everyWrite: true } }), sweepInterval: false });
       const session = await sessions.load([]);
-      session.set("theme", "dark"); // anonymous: a create, which ends no token and does not wait
-      await session.commit();
-      const instruction = session.cookieInstruction();
+      session.set("theme", "dark");
+      await assert.rejects(session.commit(), /only 0 of 1 Redis replica confirmed the new session within 50 ms/, "everyWrite: a new session waits too");
+      // The create is on the primary all the same (it is only unconfirmed): find its token through a store without durability.
+      const plain = createSessions({ store: redisStore({ client, prefix }), sweepInterval: false });
+      const anonymous = await plain.load([]);
+      anonymous.set("theme", "dark");
+      await anonymous.commit();
+      await plain.close();
+      const instruction = anonymous.cookieInstruction();
       assert.equal(instruction.action, "set");
       const token = (instruction as { token: string }).token;
       const loaded = await sessions.load([token]);
