@@ -9,6 +9,8 @@ import { createClient } from "redis";
 import { sparePort, startRedisServer, until, type RedisServer } from "./redis-server.js";
 
 export const MASTER_NAME = "latchkey-test";
+/** Every data node: a (re)started replica syncs at once instead of after the default 5 s diskless-sync delay. */
+const NODE_ARGS = ["--repl-diskless-sync-delay", "0", "--repl-timeout", "5"];
 
 export interface SentinelTopology {
   /** The Sentinels' addresses, as both client libraries take them. */
@@ -92,9 +94,9 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const primary = await startRedisServer({ port: await sparePort(), dir });
+    const primary = await startRedisServer({ port: await sparePort(), dir, args: NODE_ARGS });
     nodes.push(primary);
-    const replica = await startRedisServer({ port: await sparePort(), dir, args: ["--replicaof", "127.0.0.1", String(primary.port), "--repl-timeout", "5"] });
+    const replica = await startRedisServer({ port: await sparePort(), dir, args: [...NODE_ARGS, "--replicaof", "127.0.0.1", String(primary.port)] });
     nodes.push(replica);
     await until(async () => infoField(String(await oneCommand(replica.port, ["INFO", "replication"])), "master_link_status") === "up", "the replica's link");
     const sentinelPorts = [await sparePort(), await sparePort(), await sparePort()];
@@ -144,7 +146,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
         const index = nodes.indexOf(nodeAt(port));
         await nodes[index]!.kill();
         const current = await primaryPort();
-        nodes[index] = await startRedisServer({ port, dir, args: ["--replicaof", "127.0.0.1", String(current), "--repl-timeout", "5"] });
+        nodes[index] = await startRedisServer({ port, dir, args: [...NODE_ARGS, "--replicaof", "127.0.0.1", String(current)] });
         await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`);
       },
       stop,
