@@ -287,6 +287,8 @@ class IoRedisAdapter extends Adapter {
   }
 }
 
+type TrackedSubscriber = RedisSubscriber & { primaryChanged(): void };
+
 /** node-redis's Sentinel client (`createSentinel()`, redis v5), by its shape. */
 function isNodeRedisSentinel(c: AnyClient): boolean {
   return typeof c.getMasterNode === "function" && typeof c.getSentinelNode === "function" && typeof c._execute === "function";
@@ -299,9 +301,19 @@ function isNodeRedisSentinel(c: AnyClient): boolean {
  * failover closes it and the feed flushes, then resubscribes on the new primary.
  */
 class NodeRedisSentinelAdapter extends NodeRedisAdapter {
+  /** Open feed connections: all closed when Sentinel names a new primary. */
+  readonly #subscribers = new Set<TrackedSubscriber>();
+
   constructor(client: AnyClient) {
     const sentinel = client.getSentinelNode?.();
     super(client, `sentinel via ${sentinel ? hostPort(sentinel.host, sentinel.port) : "unknown"}`);
+    // A failover that leaves the old primary running (SENTINEL FAILOVER, a partition) does not close
+    // connections to it until Sentinel demotes it, seconds later; meanwhile notices published on the new
+    // primary never reach a subscriber on the old one. Close it at once: the feed flushes and resubscribes.
+    client.on("topology-change", (event: { type?: string }) => {
+      if (event?.type !== "MASTER_CHANGE") return;
+      for (const subscriber of [...this.#subscribers]) subscriber.primaryChanged();
+    });
   }
 
   override get topology(): "sentinel" {
@@ -311,7 +323,31 @@ class NodeRedisSentinelAdapter extends NodeRedisAdapter {
   override async openSubscriber(): Promise<RedisSubscriber> {
     // _execute hands over the pool's client for the primary: duplicate() copies its options, not its socket.
     const primary: AnyClient = await this.client._execute(false, async (master: AnyClient) => master);
-    return nodeRedisSubscriber(primary);
+    const subscriber = await nodeRedisSubscriber(primary);
+    let lost: ((error: Error) => void) | null = null;
+    const report = (error: Error): void => {
+      this.#subscribers.delete(tracked);
+      const listener = lost;
+      lost = null; // once
+      listener?.(error);
+    };
+    const tracked: TrackedSubscriber = {
+      subscribe: (channels, onMessage) => subscriber.subscribe(channels, onMessage),
+      onLost: (listener) => {
+        lost = listener;
+        subscriber.onLost(report);
+      },
+      close: () => {
+        this.#subscribers.delete(tracked);
+        return subscriber.close();
+      },
+      primaryChanged: () => {
+        report(new Error("Sentinel named a new primary"));
+        void subscriber.close().catch(() => undefined);
+      },
+    };
+    this.#subscribers.add(tracked);
+    return tracked;
   }
 }
 

@@ -147,6 +147,14 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
         `latchkey: redisStore cannot use an ioredis client with keyPrefix (${JSON.stringify(keyPrefix)}): the store's scripts build keys themselves. Remove keyPrefix and pass redisStore({ client, prefix: ${JSON.stringify(keyPrefix)} })`,
       );
     }
+    const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
+    if (clientKind(options.client) === "ioredis" && Array.isArray(ioredisOptions?.sentinels) && ioredisOptions.sentinels.length > 0 && ioredisOptions.failoverDetector !== true) {
+      throw new TypeError(
+        "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
+          "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
+          "new Redis({ sentinels, name, failoverDetector: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })",
+      );
+    }
     commands = adapterFor(options.client);
   }
   const durability = resolveDurability(options.durability, commandTimeout);

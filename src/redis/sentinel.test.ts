@@ -30,12 +30,12 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
   });
 
   /** Two app processes sharing the Sentinel-managed store: node-redis in one, ioredis in the other. */
-  async function startPair(durability: object | undefined): Promise<Pair> {
+  async function startPair(durability: object | undefined, sessionOptions: object = { nearCache: true }): Promise<Pair> {
     const prefix = testPrefix();
     const env = (library: "node-redis" | "ioredis") => ({
       LATCHKEY_STORE: sentinelSpec({ library, name: ha.name, sentinels: ha.sentinels, prefix }),
       LATCHKEY_STORE_OPTIONS: JSON.stringify({ commandTimeout: 1000, ...(durability ? { durability } : {}) }),
-      LATCHKEY_OPTIONS: JSON.stringify({ nearCache: true }),
+      LATCHKEY_OPTIONS: JSON.stringify(sessionOptions),
     });
     const servers = await Promise.all([startServer(env("node-redis")), startServer(env("ioredis"))]);
     for (const server of servers) await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve", 10_000);
@@ -68,12 +68,7 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
   /** Puts the killed node back as a replica and waits until every Sentinel could fail over again. */
   async function heal(oldPrimary: number): Promise<void> {
     await ha.restartAsReplica(oldPrimary);
-    for (const sentinel of ha.sentinels) {
-      await until(async () => {
-        const replicas = (await ha.command(sentinel.port, ["SENTINEL", "REPLICAS", ha.name])) as string[][];
-        return replicas.some((fields) => fields[fields.indexOf("port") + 1] === String(oldPrimary) && fields[fields.indexOf("flags") + 1] === "slave");
-      }, `Sentinel ${sentinel.port} to see ${oldPrimary} as a healthy replica`, 20_000);
-    }
+    await ha.awaitHealthyReplica(oldPrimary);
   }
 
   it("durability on: a logout answered 200, the primary killed at once → after promotion every process refuses the token", async () => {
@@ -161,6 +156,32 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       await pair.stop();
     }
   });
+  it("a failover that leaves the old primary running (SENTINEL FAILOVER): strict revocation right after it holds in both processes", async () => {
+    const pair = await startPair({ replicas: 1, timeout: 500 }, { nearCache: true, revocation: "strict" });
+    try {
+      const tab = await signedIn(pair, "erin");
+      const cookie = tab.cookie!;
+      const oldPrimary = await ha.primaryPort();
+      assert.equal(await ha.command(ha.sentinels[0]!.port, ["SENTINEL", "FAILOVER", ha.name]), "OK");
+      await ha.awaitPromotion(oldPrimary);
+      // The old primary runs on as a primary until Sentinel demotes it, seconds later. A logout that lands
+      // there, or on the new primary before it has a replica again, cannot be confirmed: 503, never 200.
+      let logout;
+      await until(async () => (logout = await new Client(cookie).post(`${pair.servers[0]!.url}/logout`)).status !== 503, "a confirmed logout", 30_000);
+      assert.equal(logout!.status, 200);
+      for (const server of pair.servers) {
+        const reply = await new Client(cookie).get(`${server.url}/whoami`);
+        assert.ok(reply.status === 503 || reply.body.userId === null, `process ${server.pid} refuses the token once the strict logout resolved (got ${reply.status} ${JSON.stringify(reply.body)})`);
+      }
+      // Both feeds left the old primary: each flushed and serves again.
+      for (const server of pair.servers) {
+        await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve again", 15_000);
+        assert.ok((await new Client().get(`${server.url}/stats`)).body.flushes.feedLost >= 1);
+      }
+    } finally {
+      await pair.stop();
+    }
+  });
 });
 
 describe("redisStore durability: options", { skip }, () => {
@@ -180,6 +201,9 @@ describe("redisStore durability: options", { skip }, () => {
     for (const [durability, message] of bad) {
       assert.throws(() => redisStore({ client, durability: durability as never }), (error: Error) => error instanceof TypeError && message.test(error.message));
     }
+    const withoutDetector = new Redis({ sentinels: [{ host: "127.0.0.1", port: 1 }], name: "mymaster", lazyConnect: true });
+    assert.throws(() => redisStore({ client: withoutDetector }), /needs an ioredis client with sentinels to have failoverDetector: true/);
+    withoutDetector.disconnect();
     const cluster = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
     assert.throws(() => redisStore({ client: cluster, durability: { replicas: 1, timeout: 100 } }), /durability is not supported on a Redis Cluster client yet/);
     client.disconnect();

@@ -27,6 +27,8 @@ export interface SentinelTopology {
   /** SIGSTOP / SIGCONT a data node (a replica that stops reading and acknowledging). */
   pause(port: number): void;
   resume(port: number): void;
+  /** Waits until every Sentinel sees the node at `port` as a healthy replica (so it could fail over to it again). */
+  awaitHealthyReplica(port: number): Promise<void>;
   /** Kills the node at `port` (SIGKILL) and restarts it empty as a replica of the current primary, for repeated failovers. */
   restartAsReplica(port: number): Promise<void>;
   stop(): Promise<void>;
@@ -140,6 +142,14 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
         return port;
       },
       command: oneCommand,
+      async awaitHealthyReplica(port) {
+        for (const sentinel of sentinelPorts) {
+          await until(async () => {
+            const replicas = (await oneCommand(sentinel, ["SENTINEL", "REPLICAS", MASTER_NAME])) as string[][];
+            return replicas.some((fields) => fields[fields.indexOf("port") + 1] === String(port) && fields[fields.indexOf("flags") + 1] === "slave");
+          }, `Sentinel ${sentinel} to see ${port} as a healthy replica`, 30_000);
+        }
+      },
       pause: (port) => void nodeAt(port).child.kill("SIGSTOP"),
       resume: (port) => void nodeAt(port).child.kill("SIGCONT"),
       async restartAsReplica(port) {
