@@ -93,11 +93,23 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
         assert.ok(stats.flushes.feedLost >= 1, `process ${server.pid} flushed its near-cache when the feed was lost`);
         assert.equal(stats.feed, "ready");
       }
-      // Once the old primary is back as a replica, durable logouts work on the new primary, in both processes.
+      // Once the old primary is back as a replica, every durable write works on the new primary, in both
+      // processes: a first login (take + create), a second (one rotation script), revokeUser, logout.
       await heal(oldPrimary);
       for (const server of pair.servers) {
-        const next = await signedIn(pair, "bob");
-        assert.equal((await next.post(`${server.url}/logout`)).status, 200);
+        const tab = new Client();
+        assert.equal((await tab.post(`${server.url}/set/cart?value=%5B1%5D`)).status, 200);
+        const first = await tab.post(`${server.url}/login/bob`);
+        assert.equal(first.status, 200);
+        assert.deepEqual(first.body.data.cart, [1], "the first login's rotation kept the data");
+        const rotated = await tab.post(`${server.url}/login/bob`);
+        assert.equal(rotated.status, 200);
+        const other = await signedIn(pair, "bob");
+        assert.equal((await other.post(`${server.url}/logout`)).status, 200);
+        const revoked = await new Client().post(`${server.url}/revoke-user/bob`);
+        assert.equal(revoked.status, 200);
+        assert.equal(revoked.body.count, 1);
+        assert.equal((await tab.get(`${server.url}/whoami`)).body.userId, null);
       }
     } finally {
       await pair.stop();
