@@ -8,7 +8,10 @@
 //            notices into the other processes (their stats().propagationMs).
 // Before each logout the session is read through every process, so every
 // cache holds it. Writes bench/results/revoke.md.
-//   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,cluster,postgres
+// Store "redis-replica": a private primary with one replica, logouts measured
+// without and with durability: { replicas: 1 } (each logout then waits for
+// the replica's WAIT acknowledgement).
+//   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,cluster,postgres,redis-replica
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +26,7 @@ const { values } = parseArgs({
   options: {
     revokes: { type: "string", default: "300" },
     processes: { type: "string", default: "2,4" },
-    stores: { type: "string", default: "redis,cluster,postgres" },
+    stores: { type: "string", default: "redis,cluster,postgres,redis-replica" },
   },
 });
 const revokes = Number(values.revokes);
@@ -56,9 +59,9 @@ async function untilServing(url: string): Promise<void> {
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const ms = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toFixed(2));
 
-interface Row { store: string; processes: number; mode: string; p50: number; p90: number; p99: number; max: number; propagationP50: number | null; propagationP99: number | null; waitedOut: number }
+interface Row { durability: string; store: string; processes: number; mode: string; p50: number; p90: number; p99: number; max: number; propagationP50: number | null; propagationP99: number | null; waitedOut: number }
 
-async function measure(store: string, storeEnv: Record<string, string>, processes: number, mode: "strict" | "bounded"): Promise<Row> {
+async function measure(store: string, storeEnv: Record<string, string>, processes: number, mode: "strict" | "bounded", durability = "—"): Promise<Row> {
   const variant = store === "postgres" ? "latchkey-postgres-nc" : "latchkey-redis-nc";
   const env = { ...storeEnv, BENCH_VARIANT: variant, BENCH_SESSIONS: JSON.stringify({ revocation: mode }) };
   const servers = await Promise.all(Array.from({ length: processes }, () => startServer(env)));
@@ -83,6 +86,7 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
     took.sort((a, b) => a - b);
     const propagation = stats.map((s) => s.propagationMs);
     return {
+      durability,
       store,
       processes,
       mode,
@@ -100,11 +104,36 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
   }
 }
 
-const redis = stores.includes("redis") ? await startPrivateRedis(work, true) : null;
+const redis = stores.some((s) => s.startsWith("redis")) ? await startPrivateRedis(work, true) : null;
+let replica: { url: string; stop: () => void } | null = null;
+const DURABLE = { replicas: 1, timeout: 250 };
 const cluster = stores.includes("cluster") ? await startCluster() : null;
 const rows: Row[] = [];
 try {
   for (const store of stores) {
+    if (store === "redis-replica") {
+      // Started only now, so the plain "redis" rows run without a replica. Wait until it is in sync.
+      replica = await startPrivateRedis(work, true, redis!.url);
+      const { createClient } = await import("redis");
+      const primary = await createClient({ url: redis!.url }).connect();
+      for (let i = 0; i < 200 && !/connected_slaves:1/.test(await primary.info("replication")); i++) await new Promise((r) => setTimeout(r, 50));
+      await primary.close();
+      for (const processes of processCounts) {
+        for (const mode of ["strict", "bounded"] as const) {
+          for (const durable of [false, true]) {
+            const storeEnv = {
+              BENCH_REDIS_URL: redis!.url,
+              BENCH_PREFIX: `revoke:replica:${mode}:${processes}:${durable}:`,
+              ...(durable ? { BENCH_REDIS_OPTIONS: JSON.stringify({ durability: DURABLE }) } : {}),
+            };
+            const row = await measure(store, storeEnv, processes, mode, durable ? `replicas: ${DURABLE.replicas}, timeout: ${DURABLE.timeout}` : "off");
+            rows.push(row);
+            console.log(`  ${store} ${processes} processes ${mode} durability ${row.durability}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms`);
+          }
+        }
+      }
+      continue;
+    }
     for (const processes of processCounts) {
       for (const mode of ["strict", "bounded"] as const) {
         let storeEnv: Record<string, string>;
@@ -127,16 +156,18 @@ try {
     `Command: npm run bench:revoke -- --revokes ${revokes} --processes ${processCounts.join(",")} --stores ${stores.join(",")}`,
     `Date: ${new Date().toISOString()}; Node ${process.version}; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
     "",
-    "| store | processes | revocation | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out |",
-    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.store} | ${r.processes} | ${r.mode} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} |`),
+    "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out |",
+    "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.store} | ${r.processes} | ${r.mode} | ${r.durability} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} |`),
     "",
+    "redis-replica: the same private redis-server, now with one replica (a second redis-server on this machine); durability waits for its WAIT acknowledgement.",
     "Logout: measured inside the revoking process around `req.session.logout()`. Propagation: publish → receive delay of notices in the other processes (the worst process's p50 and p99).",
   ].join("\n");
   console.log(`\n${report}`);
   mkdirSync("bench/results", { recursive: true });
   writeFileSync("bench/results/revoke.md", `${report}\n`);
 } finally {
+  replica?.stop();
   redis?.stop();
   await cluster?.stop();
   if (tables.length > 0) {

@@ -44,7 +44,8 @@ async function setup() {
         ? createCluster({ rootNodes: [{ url: redisUrl }], defaults: { disableOfflineQueue: true } })
         : createClient({ url: redisUrl, disableOfflineQueue: true });
     await client.connect();
-    store = redisStore({ client, prefix });
+    // BENCH_REDIS_OPTIONS (JSON): more redisStore options, e.g. {"durability":{"replicas":1,"timeout":250}}.
+    store = redisStore({ client, prefix, ...JSON.parse(process.env.BENCH_REDIS_OPTIONS ?? "{}") });
   } else if (variant === "latchkey-postgres" || variant === "latchkey-postgres-nc") {
     const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
     // Count statements at the client: PostgreSQL's own counters lag by seconds.

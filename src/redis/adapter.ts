@@ -10,6 +10,15 @@ export interface RedisCommands {
   readonly endpoint: string;
   /** EVALSHA, falling back to EVAL (which caches the script) on NOSCRIPT. */
   run(script: Script, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * The script, then `WAIT replicas timeout`, pipelined on one connection (WAIT
+   * covers the writes of its own connection only). Resolves to the script's
+   * reply and how many replicas confirmed; -1 when the connection was lost in
+   * between (a client library could have re-sent WAIT alone on a new one).
+   */
+  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }>;
+  /** standalone, cluster, or a primary found through Redis Sentinel. */
+  readonly topology: "standalone" | "cluster" | "sentinel";
   hgetall(key: string): Promise<Record<string, string>>;
   zrange(key: string): Promise<string[]>;
   ping(): Promise<void>;
@@ -94,6 +103,10 @@ function nodeRedisEndpoint(c: AnyClient): string {
 }
 
 function ioredisEndpoint(c: AnyClient): string {
+  const sentinels = c.options?.sentinels;
+  if (Array.isArray(sentinels) && sentinels.length > 0) {
+    return `sentinel ${String(c.options.name ?? "mymaster")} via ${hostPort(sentinels[0]?.host, sentinels[0]?.port ?? 26379)}`;
+  }
   if (c.isCluster) {
     const first = c.startupNodes?.[0];
     if (typeof first === "string") return `cluster ${first}`;
@@ -112,6 +125,9 @@ export function ioredisKeyPrefix(client: unknown): string | undefined {
 
 abstract class Adapter implements RedisCommands {
   abstract readonly endpoint: string;
+  abstract readonly topology: "standalone" | "cluster" | "sentinel";
+  /** EVAL (not EVALSHA: no NOSCRIPT round trip to untangle in a pipeline) then WAIT, on one connection. */
+  protected abstract evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }>;
   protected abstract evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   abstract hgetall(key: string): Promise<Record<string, string>>;
@@ -140,6 +156,10 @@ abstract class Adapter implements RedisCommands {
     });
   }
 
+  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+    return this.evalThenWait(script.source, keys, args, replicas, timeout);
+  }
+
   ready(): Promise<void> {
     return this.ping();
   }
@@ -165,6 +185,16 @@ class NodeRedisAdapter extends Adapter {
 
   protected eval(source: string, keys: string[], args: string[]): Promise<unknown> {
     return this.client.eval(source, { keys, arguments: args });
+  }
+
+  get topology(): "standalone" | "cluster" | "sentinel" {
+    return this.#isCluster() ? "cluster" : "standalone";
+  }
+
+  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+    // node-redis rejects commands in flight when their socket closes, so both replies come from one connection.
+    const [reply, acknowledged] = (await this.client.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline()) as [unknown, number];
+    return { reply, acknowledged: Number(acknowledged) };
   }
 
   hgetall(key: string): Promise<Record<string, string>> {
@@ -202,12 +232,26 @@ class NodeRedisAdapter extends Adapter {
 
 class IoRedisAdapter extends Adapter {
   readonly endpoint: string;
+  readonly topology: "standalone" | "cluster" | "sentinel";
   readonly #client: AnyClient;
+  /** Counts closed connections: ioredis re-sends unanswered commands on the next one, where WAIT would vouch for nothing. */
+  #connections = 0;
 
   constructor(client: AnyClient) {
     super();
     this.#client = client;
     this.endpoint = ioredisEndpoint(client);
+    this.topology = client.isCluster ? "cluster" : Array.isArray(client.options?.sentinels) && client.options.sentinels.length > 0 ? "sentinel" : "standalone";
+    if (typeof client.on === "function") client.on("close", () => this.#connections++);
+  }
+
+  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+    const connection = this.#connections;
+    const replies = (await this.#client.pipeline().eval(source, keys.length, ...keys, ...args).call("WAIT", replicas, timeout).exec()) as Array<[Error | null, unknown]>;
+    const [[scriptError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    return { reply, acknowledged: connection === this.#connections ? Number(acknowledged) : -1 };
   }
 
   protected evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
@@ -243,8 +287,73 @@ class IoRedisAdapter extends Adapter {
   }
 }
 
+type TrackedSubscriber = RedisSubscriber & { primaryChanged(): void };
+
+/** node-redis's Sentinel client (`createSentinel()`, redis v5), by its shape. */
+function isNodeRedisSentinel(c: AnyClient): boolean {
+  return typeof c.getMasterNode === "function" && typeof c.getSentinelNode === "function" && typeof c._execute === "function";
+}
+
+/**
+ * node-redis's Sentinel client: commands go to the current primary (the client
+ * follows failovers itself); the feed's subscriber is a plain connection to the
+ * primary of the moment, with the pool's own options (credentials, TLS), so a
+ * failover closes it and the feed flushes, then resubscribes on the new primary.
+ */
+class NodeRedisSentinelAdapter extends NodeRedisAdapter {
+  /** Open feed connections: all closed when Sentinel names a new primary. */
+  readonly #subscribers = new Set<TrackedSubscriber>();
+
+  constructor(client: AnyClient) {
+    const sentinel = client.getSentinelNode?.();
+    super(client, `sentinel via ${sentinel ? hostPort(sentinel.host, sentinel.port) : "unknown"}`);
+    // A failover that leaves the old primary running (SENTINEL FAILOVER, a partition) does not close
+    // connections to it until Sentinel demotes it, seconds later; meanwhile notices published on the new
+    // primary never reach a subscriber on the old one. Close it at once: the feed flushes and resubscribes.
+    client.on("topology-change", (event: { type?: string }) => {
+      if (event?.type !== "MASTER_CHANGE") return;
+      for (const subscriber of [...this.#subscribers]) subscriber.primaryChanged();
+    });
+  }
+
+  override get topology(): "sentinel" {
+    return "sentinel";
+  }
+
+  override async openSubscriber(): Promise<RedisSubscriber> {
+    // _execute hands over the pool's client for the primary: duplicate() copies its options, not its socket.
+    const primary: AnyClient = await this.client._execute(false, async (master: AnyClient) => master);
+    const subscriber = await nodeRedisSubscriber(primary);
+    let lost: ((error: Error) => void) | null = null;
+    const report = (error: Error): void => {
+      this.#subscribers.delete(tracked);
+      const listener = lost;
+      lost = null; // once
+      listener?.(error);
+    };
+    const tracked: TrackedSubscriber = {
+      subscribe: (channels, onMessage) => subscriber.subscribe(channels, onMessage),
+      onLost: (listener) => {
+        lost = listener;
+        subscriber.onLost(report);
+      },
+      close: () => {
+        this.#subscribers.delete(tracked);
+        return subscriber.close();
+      },
+      primaryChanged: () => {
+        report(new Error("Sentinel named a new primary"));
+        void subscriber.close().catch(() => undefined);
+      },
+    };
+    this.#subscribers.add(tracked);
+    return tracked;
+  }
+}
+
 export function adapterFor(client: unknown): RedisCommands {
-  return clientKind(client) === "ioredis" ? new IoRedisAdapter(client) : new NodeRedisAdapter(client);
+  if (clientKind(client) === "ioredis") return new IoRedisAdapter(client);
+  return isNodeRedisSentinel(client) ? new NodeRedisSentinelAdapter(client) : new NodeRedisAdapter(client);
 }
 
 /** Turns a connection failure into the error the store reports. */
@@ -328,6 +437,11 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
   }
 
+  protected override evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+    const run = () => super.evalThenWait(source, keys, args, replicas, timeout);
+    return this.client.isReady ? run() : this.#gate().then(run);
+  }
+
 
   override ready(): Promise<void> {
     return this.#ready;
@@ -389,7 +503,9 @@ export function withDeadline(commands: RedisCommands, ms: number): RedisCommands
     get endpoint() {
       return commands.endpoint;
     },
+    topology: commands.topology,
     run: (script, keys, args) => deadline("a script", commands.run(script, keys, args)),
+    runDurable: (script, keys, args, replicas, timeout) => deadline("a script and WAIT", commands.runDurable(script, keys, args, replicas, timeout)),
     hgetall: (key) => deadline("HGETALL", commands.hgetall(key)),
     zrange: (key) => deadline("ZRANGE", commands.zrange(key)),
     ping: () => deadline("PING", commands.ping()),

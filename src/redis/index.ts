@@ -13,12 +13,17 @@ import {
   type SessionStore,
 } from "../core/index.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
+import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, DESTROY_USER, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
+export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
+
 /**
- * A connected node-redis client (`createClient()` or `createCluster()` from
- * "redis", v4 or v5) or an ioredis client (`new Redis()` or `new Redis.Cluster()`).
+ * A connected node-redis client (`createClient()`, `createCluster()` or
+ * `createSentinel()` from "redis", v4 or v5) or an ioredis client (`new Redis()`,
+ * also with `sentinels`, or `new Redis.Cluster()`).
  * Typed loosely so that neither library's types are required.
  */
 export type RedisClientLike = object;
@@ -44,6 +49,17 @@ export interface RedisStoreOptions {
    * command may still run later. Default 5000.
    */
   commandTimeout?: number;
+  /**
+   * Replicated Redis (Sentinel, managed services): make every write that ends
+   * a token (logout, revoke, revokeUser, login's rotation) wait until
+   * `replicas` replicas confirmed it (Redis `WAIT`), at most `timeout` ms, so a
+   * failover cannot bring the session back. Unconfirmed → the call rejects
+   * with ReplicationUnconfirmedError (503). `everyWrite: true` makes new
+   * sessions and data patches wait too. Off by default. Not available on Redis Cluster clients.
+   * @example
+   * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
+   */
+  durability?: RedisDurabilityOptions;
 }
 
 /** The Redis store: a SessionStore plus a startup check. */
@@ -122,7 +138,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   } else {
     if (clientKind(options.client) === null) {
       throw new TypeError(
-        "latchkey: redisStore client must be a node-redis client (createClient() or createCluster() from \"redis\") or an ioredis client (new Redis() or new Redis.Cluster())",
+        "latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from \"redis\") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())",
       );
     }
     const keyPrefix = ioredisKeyPrefix(options.client);
@@ -131,9 +147,23 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
         `latchkey: redisStore cannot use an ioredis client with keyPrefix (${JSON.stringify(keyPrefix)}): the store's scripts build keys themselves. Remove keyPrefix and pass redisStore({ client, prefix: ${JSON.stringify(keyPrefix)} })`,
       );
     }
+    const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
+    if (clientKind(options.client) === "ioredis" && Array.isArray(ioredisOptions?.sentinels) && ioredisOptions.sentinels.length > 0 && ioredisOptions.failoverDetector !== true) {
+      throw new TypeError(
+        "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
+          "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
+          "new Redis({ sentinels, name, failoverDetector: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })",
+      );
+    }
     commands = adapterFor(options.client);
   }
-  return new RedisStore(withDeadline(commands, commandTimeout), prefix);
+  const durability = resolveDurability(options.durability, commandTimeout);
+  if (durability && commands.topology === "cluster") {
+    throw new TypeError(
+      "latchkey: redisStore durability is not supported on a Redis Cluster client yet (WAIT must follow each write to its shard's primary); use a standalone or Sentinel-managed primary, or drop durability",
+    );
+  }
+  return new RedisStore(withDeadline(commands, commandTimeout), prefix, durability);
 }
 
 class RedisStore implements RedisSessionStore {
@@ -144,12 +174,29 @@ class RedisStore implements RedisSessionStore {
   /** User indexes this process wrote since the last sweep (insertion-ordered, capped). */
   readonly #indexes = new Set<string>();
   readonly feed: RedisFeed;
+  readonly #durability: ResolvedDurability | null;
 
-  constructor(redis: RedisCommands, prefix: string) {
+  constructor(redis: RedisCommands, prefix: string, durability: ResolvedDurability | null) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.#durability = durability;
     this.name = `redis(${redis.endpoint} ${prefix})`;
     this.feed = new RedisFeed(redis, prefix);
+  }
+
+  /**
+   * Runs a write script; with `durability` (and `durable`), resolves only once
+   * enough replicas confirmed it, and otherwise rejects: the write stands on
+   * the primary, but is never reported as done (see durability.ts).
+   */
+  async #write(operation: string, durable: boolean, script: Script, keys: string[], args: string[]): Promise<unknown> {
+    const durability = this.#durability;
+    if (!durability || !durable) return this.#redis.run(script, keys, args);
+    const { reply, acknowledged } = await this.#redis.runDurable(script, keys, args, durability.replicas, durability.timeout);
+    if (acknowledged < durability.replicas) {
+      throw new ReplicationUnconfirmedError(this.#redis.endpoint, operation, acknowledged, durability.replicas, durability.timeout);
+    }
+    return reply;
   }
 
   /** ARGV[1], ARGV[2] of the scripts that publish: the feed channel and the notice, or '' for none. */
@@ -164,7 +211,9 @@ class RedisStore implements RedisSessionStore {
   async create(record: SessionRecord): Promise<void> {
     const index = this.#userIndex(record.id, record.userId);
     const expireAt = expiryMs(record.expiresAt);
-    const created = await this.#redis.run(
+    const created = await this.#write(
+      "the new session",
+      this.#durability?.everyWrite === true,
       CREATE,
       index ? [this.#sessionKey(record.id), index] : [this.#sessionKey(record.id)],
       [expireAt, expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)), record.id, ...encodeMeta(record), "v", String(record.version), ...encodeData(record.data)],
@@ -178,7 +227,7 @@ class RedisStore implements RedisSessionStore {
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#redis.run(PATCH, [this.#sessionKey(id)], [
+    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id)], [
       ...this.#notify(input.notice),
       this.#prefix,
       id,
@@ -209,7 +258,7 @@ class RedisStore implements RedisSessionStore {
       const keys = [this.#sessionKey(id), this.#sessionKey(input.newId)];
       if (newIndex) keys.push(newIndex);
       const { unset, set } = splitChange(input.change);
-      const reply = await this.#redis.run(ROTATE, keys, [
+      const reply = await this.#write("the rotation", true, ROTATE, keys, [
         ...this.#notify(input.notice),
         this.#prefix,
         id,
@@ -234,7 +283,7 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#redis.run(TAKE, [this.#sessionKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
+    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
     if (taken === null || taken === undefined) return { status: "gone" };
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
@@ -253,11 +302,11 @@ class RedisStore implements RedisSessionStore {
   }
 
   async destroy(id: string, notice?: string): Promise<boolean> {
-    return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
   async destroyUser(userId: string, notice?: string): Promise<number> {
-    return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix]));
+    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix]));
   }
 
   /** ZRANGE of the user's index, then one pipelined HGETALL per session. */

@@ -111,6 +111,8 @@ export async function ioredisSubscriber(client: AnyClient): Promise<RedisSubscri
     lazyConnect: true,
     keepAlive: 10_000, // ioredis sends no TCP keepalives by default
     retryStrategy: () => null,
+    // With `sentinels`: give up when no Sentinel answers, so the feed sees it and retries on its own schedule.
+    sentinelRetryStrategy: () => null,
     reconnectOnError: () => false,
     autoResubscribe: false,
     enableOfflineQueue: true,

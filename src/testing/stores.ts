@@ -1,10 +1,12 @@
 // Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>",
-// "redis-cluster:<node url>|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>|<prefix>".
+// "redis-cluster:<node url>|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>|<prefix>",
+// "redis-sentinel:<JSON of SentinelSpec>" (a client of either library that finds the primary through Sentinel).
 // LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
 import type { SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
 import { postgresStore } from "../postgres/index.js";
 import { redisStore } from "../redis/index.js";
+import { sentinelClient, type SentinelSpec } from "./sentinel-client.js";
 import { sqliteStore } from "../sqlite/index.js";
 
 export async function storeFromSpec(spec: string): Promise<SessionStore> {
@@ -44,6 +46,13 @@ export async function storeFromSpec(spec: string): Promise<SessionStore> {
         if (kind === "redis-cluster") (client as { destroy(): void }).destroy();
         else (client as { disconnect(): void }).disconnect();
       };
+      return store;
+    }
+    case "redis-sentinel": {
+      const parsed = JSON.parse(arg) as SentinelSpec;
+      const extra = JSON.parse(process.env.LATCHKEY_STORE_OPTIONS ?? "{}") as Record<string, unknown>;
+      const store = redisStore({ client: await sentinelClient(parsed), prefix: parsed.prefix, ...extra });
+      await store.ready();
       return store;
     }
     default:
