@@ -179,18 +179,4 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     await jar.get(`${app.url}/whoami`);
     assert.equal(await countLegacySessions(migration), before);
   });
-
-  it("requests without an old cookie never reach the old store", async () => {
-    const { jar } = await oldSession(expressRecord("gina"));
-    await jar.get(`${app.url}/whoami`); // migrated: the jar now holds latchkey's cookie only
-    const commands = async () => Number(/cmdstat_eval:calls=(\d+)/.exec(await client.info("commandstats"))?.[1] ?? 0);
-    const before = await commands();
-    for (let i = 0; i < 5; i++) {
-      await jar.get(`${app.url}/whoami`);
-      await new CookieJar().get(`${app.url}/whoami`);
-      await new CookieJar({ other: "x" }).get(`${app.url}/whoami`);
-    }
-    // The shared Redis also serves other tests: allow for their scripts, none of ours (15 requests).
-    assert.ok((await commands()) - before < 15, "no migration script ran");
-  });
 });

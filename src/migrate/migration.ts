@@ -10,6 +10,12 @@ import type { LegacySource } from "./source.js";
 const DAY = 86_400_000;
 /** Browsers keep a cookie at most 400 days: no old session can outlive that (plus a day). */
 const LONGEST_TOMBSTONE = 401 * DAY;
+/**
+ * One step in the old store that has not answered by then fails the request
+ * with 503: the app's client may queue commands while it reconnects. A step
+ * that still lands later is safe — a claim runs out, a finish is found done.
+ */
+const STEP_DEADLINE_MS = 5000;
 /** At most this many same-named old cookies are checked. */
 const MAX_OLD_COOKIES = 3;
 
@@ -182,10 +188,18 @@ export class LegacyMigration implements SessionMigration {
   }
 
   async #call<T>(operation: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await operation();
+      return await Promise.race([
+        operation(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${STEP_DEADLINE_MS} ms`)), STEP_DEADLINE_MS);
+        }),
+      ]);
     } catch (error) {
       throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(this.#options.source.name, error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -200,7 +214,7 @@ export class LegacyMigration implements SessionMigration {
 
   async #releaseQuietly(claimKey: string, owner: string, host: MigrationHost): Promise<void> {
     try {
-      await this.#options.source.release(claimKey, owner);
+      await this.#call(() => this.#options.source.release(claimKey, owner));
     } catch (error) {
       // The claim runs out by itself after pendingMs; the old record is untouched either way.
       host.logger.warn(`latchkey: could not release a migration claim in ${this.#options.source.name}: ${(error as Error).message}`);
