@@ -176,6 +176,7 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     const before = await countLegacySessions(migration);
     const { jar } = await oldSession(expressRecord("frank"));
     assert.equal(await countLegacySessions(migration), before + 1);
+    assert.equal(await countLegacySessions({ source: { redis: client, prefix: `${prefix}sess:` } }), before + 1, "from the source alone (a script, the CLI)");
     await jar.get(`${app.url}/whoami`);
     assert.equal(await countLegacySessions(migration), before);
   });

@@ -5,7 +5,7 @@ import { redisSource, type RedisSourceOptions } from "./redis.js";
 import { unsign } from "./signature.js";
 import type { LegacySource } from "./source.js";
 
-export type { LegacyMigration } from "./migration.js";
+export { LegacyMigration } from "./migration.js";
 export type { PostgresSourceOptions } from "./postgres.js";
 export type { RedisSourceOptions } from "./redis.js";
 export { sign as signCookieValue } from "./signature.js";
@@ -114,17 +114,20 @@ export function fastifySessionMigration(options: FastifyMigrationOptions): Legac
 /**
  * How many old sessions are left to migrate (live records in the old store).
  * When it reaches zero — or the old sessions' longest lifetime has passed —
- * the migration can be removed.
+ * the migration can be removed. Takes the migration, or just its source (for
+ * a script or a CLI that has no secret): `{ source: { redis, prefix } }` or
+ * `{ source: { pool, table } }`.
  * @example
- * const left = await countLegacySessions(sessionsMigration);
+ * const left = await countLegacySessions(migration);
  * console.log(`${left} old sessions left`);
  */
-export function countLegacySessions(migration: LegacyMigration): Promise<number> {
-  const source = (migration as { source?: LegacySource } | null)?.source;
-  if (!source || typeof source.count !== "function") {
-    throw new TypeError("latchkey: countLegacySessions(migration) needs the object returned by expressSessionMigration() or fastifySessionMigration()");
+export function countLegacySessions(migration: LegacyMigration | { source: MigrationOptions["source"] }): Promise<number> {
+  if (migration instanceof LegacyMigration) return migration.source.count();
+  const source = (migration as { source?: unknown } | null)?.source;
+  if (!source || typeof source !== "object") {
+    throw new TypeError("latchkey: countLegacySessions() needs the migration from expressSessionMigration()/fastifySessionMigration(), or { source: { redis, prefix } | { pool, table } }");
   }
-  return source.count();
+  return resolveSource(source as MigrationOptions["source"], "countLegacySessions").count();
 }
 
 function resolve(options: MigrationOptions, format: LegacyFormat, defaultName: string, fn: string): ResolvedMigration {
