@@ -63,7 +63,7 @@ export class Engine {
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (this.#migration && header) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request);
+    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request);
     return new Session<Data>(this, null, null, cookieValues.length > 0, request);
   }
 
