@@ -77,6 +77,9 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
   const ensureClaims = (): Promise<void> =>
     (ready ??= (async () => {
       try {
+        // Checked first: CREATE … IF NOT EXISTS still needs CREATE on the schema, which the app's role may lack.
+        const { rows } = await pool.query("SELECT to_regclass($1) IS NOT NULL AS present", [claims]);
+        if (rows[0]?.present === true) return;
         await pool.query(`CREATE TABLE IF NOT EXISTS ${claims} (
           claim text PRIMARY KEY,
           state text NOT NULL,
