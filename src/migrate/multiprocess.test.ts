@@ -76,7 +76,23 @@ for (const k of kinds) {
       rawClient = createClient({ url: REDIS_URL });
       await rawClient.connect();
       pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-      old = await Promise.all([startScript("legacy-app.ts", env), startScript("legacy-app.ts", env)]);
+      const latchkeyStore = k.kind === "express-pg" ? `postgres:${databaseUrl}|latchkey_${table}` : `redis:${REDIS_URL}|${prefix}latchkey:`;
+      const latchkeyEnv = {
+        ...env,
+        LATCHKEY_STORE: latchkeyStore,
+        // The secret was rotated at the switch: the old one is still accepted.
+        LEGACY_SECRETS: JSON.stringify(["a-new-secret-a-new-secret-a-new-secret", OLD_SECRET]),
+        ...(k.client ? { LEGACY_CLIENT: k.client } : {}),
+      };
+      // All four start together (startup dominates); the latchkey ones get no traffic until the old ones have signed users in.
+      const started = await Promise.all([
+        startScript("legacy-app.ts", env),
+        startScript("legacy-app.ts", env),
+        startScript("migrate-server.ts", latchkeyEnv),
+        startScript("migrate-server.ts", latchkeyEnv),
+      ]);
+      old = started.slice(0, 2);
+      fresh = started.slice(2);
       // Users sign in on one old process and change their session on the other (one shared store).
       for (let i = 0; i < USERS + 3; i++) {
         const user = `user-${i}`;
@@ -88,15 +104,6 @@ for (const k of kinds) {
         assert.equal(theme.body.user, user, "the other old process sees the same session");
         users.push({ user, jar, oldCookie: jar.cookies.get(k.cookieName)! });
       }
-      const latchkeyStore = k.kind === "express-pg" ? `postgres:${databaseUrl}|latchkey_${table}` : `redis:${REDIS_URL}|${prefix}latchkey:`;
-      const latchkeyEnv = {
-        ...env,
-        LATCHKEY_STORE: latchkeyStore,
-        // The secret was rotated at the switch: the old one is still accepted.
-        LEGACY_SECRETS: JSON.stringify(["a-new-secret-a-new-secret-a-new-secret", OLD_SECRET]),
-        ...(k.client ? { LEGACY_CLIENT: k.client } : {}),
-      };
-      fresh = await Promise.all([startScript("migrate-server.ts", latchkeyEnv), startScript("migrate-server.ts", latchkeyEnv)]);
     });
 
     after(async () => {
