@@ -163,6 +163,32 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     assert.equal((await valid.jar.get(`${app.url}/whoami`)).body.userId, "dave", "the real cookie still works");
   });
 
+  it("rolling sessions: the store's later expiry beats a saved cookie.expires only with rolling: true", async () => {
+    // express-session with rolling: true, resave: false — connect-redis's touch extended the key, the record kept its first expiry.
+    const stale = expressRecord("hana", {}, -3_600_000);
+    const strict = await oldSession(stale);
+    await client.set(`${prefix}sess:${strict.sid}`, JSON.stringify(stale), { PX: 86_400_000 });
+    assert.equal((await strict.jar.get(`${app.url}/whoami`)).body.userId, null, "default: the saved expiry decides");
+    const rolling = createSessions({
+      store: memoryStore(),
+      sweepInterval: false,
+      logger: quiet,
+      migrateFrom: expressSessionMigration({ secret: SECRET, source: { redis: client, prefix: `${prefix}sess:` }, rolling: true }),
+    });
+    const rollingApp = await serve(rolling);
+    try {
+      const touched = await oldSession(stale);
+      await client.set(`${prefix}sess:${touched.sid}`, JSON.stringify(stale), { PX: 86_400_000 });
+      assert.equal((await touched.jar.get(`${rollingApp.url}/whoami`)).body.userId, "hana", "rolling: the store's TTL decides");
+      const gone = await oldSession(stale);
+      await client.set(`${prefix}sess:${gone.sid}`, JSON.stringify(stale)); // no TTL at all: only the saved expiry is left
+      assert.equal((await gone.jar.get(`${rollingApp.url}/whoami`)).body.userId, null);
+    } finally {
+      rollingApp.close();
+      await rolling.close();
+    }
+  });
+
   it("an old session with data but no user becomes an anonymous latchkey session with that data", async () => {
     const { jar } = await oldSession(expressRecord(null, { cart: ["guest-item"] }));
     const answer = await jar.get(`${app.url}/whoami`);

@@ -36,6 +36,17 @@ export interface MigrationOptions {
   grace?: number;
 }
 
+export interface ExpressMigrationOptions extends MigrationOptions {
+  /**
+   * Set to true if express-session ran with `rolling: true` (and `resave: false`):
+   * its stores then extend a session on each request (connect-redis's EXPIRE,
+   * connect-pg-simple's expire column) without rewriting the saved
+   * `cookie.expires`, so the store's own expiry decides when it is later.
+   * Default false: a saved `cookie.expires` in the past means expired.
+   */
+  rolling?: boolean;
+}
+
 export interface FastifyMigrationOptions extends MigrationOptions {
   /** @fastify/session's signing algorithm (its `algorithm` option). Default "sha256". */
   algorithm?: string;
@@ -60,7 +71,7 @@ export interface FastifyMigrationOptions extends MigrationOptions {
  *   }),
  * });
  */
-export function expressSessionMigration(options: MigrationOptions): LegacyMigration {
+export function expressSessionMigration(options: ExpressMigrationOptions): LegacyMigration {
   const secrets = resolveSecrets(options?.secret, "expressSessionMigration");
   const format: LegacyFormat = {
     library: "express-session",
@@ -73,7 +84,10 @@ export function expressSessionMigration(options: MigrationOptions): LegacyMigrat
     maxAge: (old) => positive(cookieOf(old).originalMaxAge),
     ownKeys: ["cookie", "passport"],
   };
-  return new LegacyMigration(format, resolve(options, format, "connect.sid", "expressSessionMigration"));
+  if (options.rolling !== undefined && typeof options.rolling !== "boolean") {
+    throw new TypeError("latchkey: expressSessionMigration rolling must be true or false, as express-session's rolling option was");
+  }
+  return new LegacyMigration(format, { ...resolve(options, format, "connect.sid", "expressSessionMigration"), rolling: options.rolling === true });
 }
 
 /**
@@ -168,6 +182,8 @@ function resolve(options: MigrationOptions, format: LegacyFormat, defaultName: s
     until,
     graceMs: Math.round(graceMs),
     pendingMs: 10_000,
+    // @fastify/session checks the saved expiry itself on every load: it is the real one.
+    rolling: false,
   };
 }
 

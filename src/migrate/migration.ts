@@ -43,6 +43,8 @@ export interface ResolvedMigration {
   until: number | null;
   graceMs: number;
   pendingMs: number;
+  /** express-session's `rolling` with touch-only stores: the store's expiry, when later, beats the saved cookie.expires. */
+  rolling: boolean;
 }
 
 /**
@@ -137,7 +139,10 @@ export class LegacyMigration implements SessionMigration {
       LONGEST_TOMBSTONE,
       Math.max(DAY, (storeExpiresAt ?? 0) - now, (ownExpiry ?? 0) - now, (old ? this.#format.maxAge(old) : null) ?? 0) + DAY,
     );
-    const expired = (ownExpiry !== null && ownExpiry <= now) || (storeExpiresAt !== null && storeExpiresAt <= now);
+    // A touch (connect-redis EXPIRE, connect-pg-simple's expire column) extends the store's expiry without
+    // rewriting the record: with rolling sessions the store's is the real one, else the record's cookie.
+    const storeSaysLater = this.#options.rolling && storeExpiresAt !== null && storeExpiresAt > now;
+    const expired = (storeExpiresAt !== null && storeExpiresAt <= now) || (ownExpiry !== null && ownExpiry <= now && !storeSaysLater);
     let mapped: { userId: string | null; data: Record<string, JsonValue> } | null = null;
     if (old && !expired) {
       try {
