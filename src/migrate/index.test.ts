@@ -189,6 +189,35 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     }
   });
 
+  it("@fastify/session records: expired exactly when @fastify/session itself would say so (the saved expires)", async () => {
+    const fastify = createSessions({
+      store: memoryStore(),
+      sweepInterval: false,
+      logger: quiet,
+      migrateFrom: fastifySessionMigration({ secret: [SECRET], source: { redis: client, prefix: `${prefix}sess:` }, userId: (old) => old.userId }),
+    });
+    const fastifyApp = await serve(fastify);
+    const hour = 3_600_000;
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    try {
+      for (const [name, cookie, expected] of [
+        ["rolled forward", { expires: at(hour), originalExpires: at(-hour), originalMaxAge: hour, path: "/" }, "ivan"],
+        ["past its expires", { expires: at(-1000), originalMaxAge: hour, path: "/" }, null],
+      ] as const) {
+        const sid = randomBytes(24).toString("base64url");
+        await client.set(`${prefix}sess:${sid}`, JSON.stringify({ cookie, userId: "ivan", theme: "dark" }), { PX: hour });
+        const answer = await new CookieJar({ sessionId: encodeURIComponent(new Signer(SECRET).sign(sid)) }).get(`${fastifyApp.url}/whoami`);
+        assert.equal(answer.status, 200, name);
+        assert.equal(answer.body.userId, expected, name);
+        if (expected) assert.deepEqual(answer.body.data, { userId: "ivan", theme: "dark" }, "default data: every key but cookie and passport");
+        assert.ok(answer.setCookies.some((line) => line.startsWith("sessionId=;")), `${name}: the old cookie is cleared`);
+      }
+    } finally {
+      fastifyApp.close();
+      await fastify.close();
+    }
+  });
+
   it("an old session with data but no user becomes an anonymous latchkey session with that data", async () => {
     const { jar } = await oldSession(expressRecord(null, { cart: ["guest-item"] }));
     const answer = await jar.get(`${app.url}/whoami`);

@@ -117,8 +117,8 @@ export function fastifySessionMigration(options: FastifyMigrationOptions): Legac
       const found = unsign(value, secrets, algorithm);
       return found && validSid(found.value) ? { sid: found.value, secret: found.secret } : null;
     },
-    // As @fastify/session itself decides: the first expiry it gave the cookie, else the current one.
-    expiresAt: (old) => timeOf(cookieOf(old).originalExpires) ?? timeOf(cookieOf(old).expires),
+    // As @fastify/session itself decides on load: its Cookie takes the saved `expires` as originalExpires and checks that.
+    expiresAt: (old) => timeOf(cookieOf(old).expires),
     maxAge: (old) => positive(cookieOf(old).originalMaxAge),
     ownKeys: ["cookie", "passport", "sessionId", "encryptedSessionId"],
   };
