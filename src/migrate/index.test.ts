@@ -17,6 +17,7 @@ import { CookieJar } from "../testing/cookie-jar.js";
 import { rawRequest } from "../testing/raw.js";
 import { deletePrefix, REDIS_URL, requireRedis, testPrefix } from "../testing/redis-server.js";
 import { countLegacySessions, expressSessionMigration, fastifySessionMigration, type LegacyMigration } from "./index.js";
+import { claimKeyOf } from "./signature.js";
 
 const quiet = { warn: () => undefined, error: () => undefined };
 const SECRET = "keyboard cat, at least thirty-two characters long";
@@ -106,6 +107,18 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     const tokens = new Set(answers.map((a) => a.setCookies.find((line) => line.startsWith("sid="))!.split(";")[0]));
     assert.equal(tokens.size, 1, "every response carries the same latchkey cookie");
     assert.equal((await sessions.list("bob")).length, 1);
+  });
+
+  it("a claim left pending by a process that died is taken over when it runs out", async () => {
+    const { sid, jar } = await oldSession(expressRecord("jack", { cart: ["hat"] }));
+    // What a winner that crashed between claim and finish leaves behind (its claim lasts pendingMs; here 400 ms).
+    await client.set(`latchkey-claim:${prefix}sess:${claimKeyOf(sid)}`, "pending:a-process-that-died", { PX: 400 });
+    const started = Date.now();
+    const answer = await jar.get(`${app.url}/whoami`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.userId, "jack", "the waiting request took the claim over");
+    assert.ok(Date.now() - started >= 300, "it waited for the dead claim to run out");
+    assert.equal((await sessions.list("jack")).length, 1);
   });
 
   it("a claimed session never migrates twice: replay after logout, even with the old record written back", async () => {
