@@ -1,5 +1,6 @@
 // One benchmark server process. BENCH_VARIANT: baseline | empty-middleware | express-session | latchkey-redis |
-// latchkey-postgres | latchkey-sqlite | latchkey-redis-nc | latchkey-postgres-nc (nc: with the near-cache).
+// latchkey-postgres | latchkey-sqlite | latchkey-redis-nc | latchkey-postgres-nc (nc: with the near-cache)
+// | latchkey-redis-migrate (latchkey-redis with migrateFrom: expressSessionMigration, to show it costs latchkey requests nothing).
 // BENCH_SESSIONS (JSON) adds createSessions options, e.g. {"revocation":"strict"}.
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
 // Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
@@ -11,6 +12,7 @@ import { expressSessions } from "../dist/express/index.js";
 import { postgresStore } from "../dist/postgres/index.js";
 import { redisStore } from "../dist/redis/index.js";
 import { sqliteStore } from "../dist/sqlite/index.js";
+import { expressSessionMigration } from "../dist/migrate/index.js";
 import { anchorMiddleware } from "./anchor.mjs";
 
 const variant = process.env.BENCH_VARIANT ?? "baseline";
@@ -37,7 +39,8 @@ async function setup() {
   }
   let store;
   const nearCache = variant.endsWith("-nc");
-  if (variant === "latchkey-redis" || variant === "latchkey-redis-nc") {
+  let migrateFrom;
+  if (variant === "latchkey-redis" || variant === "latchkey-redis-nc" || variant === "latchkey-redis-migrate") {
     // BENCH_REDIS_CLUSTER=1: BENCH_REDIS_URL is one node of a Redis Cluster.
     const client =
       process.env.BENCH_REDIS_CLUSTER === "1"
@@ -46,6 +49,9 @@ async function setup() {
     await client.connect();
     // BENCH_REDIS_OPTIONS (JSON): more redisStore options, e.g. {"durability":{"replicas":1,"timeout":250}}.
     store = redisStore({ client, prefix, ...JSON.parse(process.env.BENCH_REDIS_OPTIONS ?? "{}") });
+    if (variant === "latchkey-redis-migrate") {
+      migrateFrom = expressSessionMigration({ secret: "bench secret", source: { redis: client, prefix: `${prefix}sess:` } });
+    }
   } else if (variant === "latchkey-postgres" || variant === "latchkey-postgres-nc") {
     const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
     // Count statements at the client: PostgreSQL's own counters lag by seconds.
@@ -61,7 +67,7 @@ async function setup() {
     throw new Error(`unknown BENCH_VARIANT ${variant}`);
   }
   const extra = JSON.parse(process.env.BENCH_SESSIONS ?? "{}");
-  const sessions = createSessions({ store, sweepInterval: false, ...(nearCache ? { nearCache: true } : {}), ...extra });
+  const sessions = createSessions({ store, sweepInterval: false, ...(nearCache ? { nearCache: true } : {}), ...(migrateFrom ? { migrateFrom } : {}), ...extra });
   return {
     middleware: expressSessions(sessions),
     adapter: { login: (req, user) => req.session.login(user), userId: (req) => req.session.userId, close: () => sessions.close() },

@@ -3,6 +3,7 @@ import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./er
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { Session, type CommitOutcome } from "./session.js";
 import type { RequestContext } from "./request.js";
+import type { MigrationHost, SessionMigration } from "./migration.js";
 import { SessionExistsError, type ChangeSet, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
 import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
 
@@ -28,6 +29,8 @@ export class Engine {
   readonly #publishChanges: boolean;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
+  readonly #migration: SessionMigration | null;
+  readonly #migrationHost: MigrationHost;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -36,6 +39,15 @@ export class Engine {
     this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict }) : null;
     // PostgreSQL's NOTIFY serialises commits: patches publish only where needed.
     this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
+    this.#migration = options.migrateFrom;
+    this.#migrationHost = {
+      logger: options.logger,
+      now: options.now,
+      create: (userId, data) => this.create(userId, data),
+      discard: async (id) => {
+        await this.destroy({ id, userId: null }, "revoke");
+      },
+    };
   }
 
   async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
@@ -54,6 +66,9 @@ export class Engine {
       }
       return new Session<Data>(this, record, token, false, request);
     }
+    // No live latchkey session: the only place a migration from another library is consulted.
+    const header = request?.cookieHeader;
+    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request);
     return new Session<Data>(this, null, null, cookieValues.length > 0, request, vanished);
   }
 
@@ -68,6 +83,33 @@ export class Engine {
   async settleVanished(ids: readonly string[]): Promise<void> {
     if (!this.coherence?.strict || ids.length === 0) return;
     await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, notice))));
+  }
+
+  /**
+   * A request with another library's cookie and no live latchkey session: the
+   * migration claims the old session (or finds it claimed by a parallel
+   * request) and this request gets that one latchkey session, with its cookie
+   * set and the old cookie cleared; otherwise it is anonymous and the old cookie
+   * is cleared all the same.
+   */
+  async #migrate<Data extends object>(migration: SessionMigration, header: string, clearOwn: boolean, request: RequestContext | undefined): Promise<Session<Data>> {
+    const result = await migration.migrate(header, this.#migrationHost);
+    if (result === null) return new Session<Data>(this, null, null, clearOwn, request);
+    const clearOld = (secure: boolean) => migration.clearCookie(secure);
+    let session: Session<Data> | null = null;
+    if (result.created) {
+      session = new Session<Data>(this, result.created.record, result.created.token, false, request);
+    } else if (result.token !== null && isWellFormedToken(result.token)) {
+      const record = await this.#read(idOfToken(result.token));
+      if (record && !this.isExpired(record)) session = new Session<Data>(this, record, result.token, false, request);
+    }
+    if (!session) {
+      const anonymous = new Session<Data>(this, null, null, clearOwn, request);
+      anonymous.migrated(clearOld, false);
+      return anonymous;
+    }
+    session.migrated(clearOld, true);
+    return session;
   }
 
   /**

@@ -11,6 +11,7 @@ export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCo
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
 export type { RequestContext } from "./request.js";
+export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
 export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";

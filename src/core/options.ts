@@ -1,5 +1,6 @@
 import cluster from "node:cluster";
 import type { SessionStore } from "./store.js";
+import type { SessionMigration } from "./migration.js";
 
 export type SameSite = "lax" | "strict" | "none";
 
@@ -90,6 +91,12 @@ export interface SessionsOptions {
    * Only for tests: each process would have its own sessions (G7).
    */
   allowProcessLocalStore?: boolean;
+  /**
+   * Sign in users who still carry another library's session cookie, once:
+   * `expressSessionMigration()` or `fastifySessionMigration()` from
+   * `latchkey/migrate`. See "Switching from express-session" in the README.
+   */
+  migrateFrom?: SessionMigration;
 }
 
 export interface NearCacheOptions {
@@ -128,6 +135,7 @@ export interface ResolvedOptions {
   logger: Logger;
   nearCache: ResolvedNearCache | null;
   strict: boolean;
+  migrateFrom: SessionMigration | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -179,6 +187,13 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
         "(sqliteStore and memoryStore are read in this machine's memory or page cache and need no near-cache.)",
     );
   }
+  const migrateFrom = options.migrateFrom ?? null;
+  if (migrateFrom !== null && (typeof migrateFrom !== "object" || typeof migrateFrom.migrate !== "function" || typeof migrateFrom.clearCookie !== "function")) {
+    throw new TypeError("latchkey: migrateFrom must come from latchkey/migrate, e.g. migrateFrom: expressSessionMigration({ secret, source })");
+  }
+  if (migrateFrom !== null && migrateFrom.cookieName === resolveCookie(options.cookie ?? {}).name) {
+    throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
+  }
   return {
     store,
     idleTimeout,
@@ -193,6 +208,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     logger: options.logger ?? console,
     nearCache,
     strict: revocation === "strict",
+    migrateFrom,
   };
 }
 

@@ -36,6 +36,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #cookie: CookieInstruction = { action: "none" };
   #sealed = false;
   #beforeFirstChange: (() => void) | null = null;
+  /** Set-Cookie values beyond latchkey's own (a migration clearing the old library's cookie). */
+  #extraCookies: ((secure: boolean) => string) | null = null;
   /** @internal The request this session belongs to, when the adapter passed one. */
   readonly request: RequestContext | undefined;
 
@@ -242,8 +244,28 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * @internal Other Set-Cookie values the adapter appends to the response
    * (e.g. a migration clearing the old library's cookie). Usually none.
    */
-  extraSetCookies(_secure: boolean): readonly string[] {
-    return NO_COOKIES;
+  extraSetCookies(secure: boolean): readonly string[] {
+    return this.#extraCookies === null ? NO_COOKIES : [this.#extraCookies(secure)];
+  }
+
+  /**
+   * @internal True when the response must carry a Set-Cookie: latchkey's own
+   * (set or clear) or an extra one. Adapters hold the response for it.
+   */
+  get hasCookiesToSend(): boolean {
+    return this.#cookie.action !== "none" || this.#extraCookies !== null;
+  }
+
+  /**
+   * @internal The session came out of a migration: the old library's cookie is
+   * cleared (`clearOld`), and when `issue` the latchkey cookie is sent even
+   * though the session was already stored (a parallel request created it).
+   */
+  migrated(clearOld: (secure: boolean) => string, issue: boolean): void {
+    this.#extraCookies = clearOld;
+    if (issue && this.#record && this.#token) {
+      this.#cookie = { action: "set", token: this.#token, expires: this.#engine.cookieExpiry(this.#record) };
+    }
   }
 
   /** @internal True when commit() would write something. */

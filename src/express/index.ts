@@ -190,7 +190,7 @@ function attach(
 ): void {
   (req as { session: unknown }).session = session;
   const state = track(res);
-  if (session.needsCommit || session.cookieInstruction().action !== "none") {
+  if (session.needsCommit || session.hasCookiesToSend) {
     state.hold = holdUntilCommitted(req, res, state.originals, session, sessions, respond);
   } else {
     // A read so far: nothing to hold back. The first change holds the response,
@@ -357,17 +357,20 @@ function prefixed(message: string): string {
 }
 
 function applyCookie(req: Request, res: Response, session: Session<object>, sessions: Sessions<object>): void {
+  if (!session.hasCookiesToSend || res.headersSent) return;
   const instruction = session.cookieInstruction();
-  if (instruction.action === "none" || res.headersSent) return;
   const options = sessions.cookie;
   const secure = options.secure === "auto" ? req.secure : options.secure;
-  const header =
-    instruction.action === "set"
-      ? serializeCookie(options, { value: instruction.token, expires: instruction.expires, secure })
-      : serializeCookie(options, { value: "", expires: 0, secure });
+  const own =
+    instruction.action === "none"
+      ? []
+      : [instruction.action === "set"
+        ? serializeCookie(options, { value: instruction.token, expires: instruction.expires, secure })
+        : serializeCookie(options, { value: "", expires: 0, secure })];
   const existing = res.getHeader("Set-Cookie");
   const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  res.setHeader("Set-Cookie", [...list.filter((line) => !line.startsWith(`${options.name}=`)), header, ...session.extraSetCookies(secure)]);
+  const kept = own.length === 0 ? list : list.filter((line) => !line.startsWith(`${options.name}=`));
+  res.setHeader("Set-Cookie", [...kept, ...own, ...session.extraSetCookies(secure)]);
   // A response that carries a session cookie must never be stored by a shared cache.
   if (instruction.action === "set" && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
 }

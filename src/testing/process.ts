@@ -1,0 +1,31 @@
+// Spawns a test server script (one that prints {"port": N} when listening) as its own OS process.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { ServerProcess } from "./client.js";
+
+/** `script`: a file in src/testing, e.g. "legacy-app.ts". */
+export async function startScript(script: string, env: Record<string, string>): Promise<ServerProcess> {
+  const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", path], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in 20 s`)), 20_000);
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+    lines.once("line", (line) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
