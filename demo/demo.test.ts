@@ -83,11 +83,15 @@ function workerOnFreshConnection(): Promise<string> {
   });
 }
 
+/** Clicks the button named `name` and waits for the page it leads to. */
+async function press(page: Page, name: string): Promise<void> {
+  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name, exact: true }).click()]);
+}
+
 async function logIn(page: Page, name: string): Promise<void> {
   await page.goto(`${base}/`);
   await page.fill("#name", name);
-  await page.click("text=Log in");
-  await page.waitForSelector("#user");
+  await press(page, "Log in");
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -167,8 +171,7 @@ if (skip) {
       await screenshot(onPhone, "phone-signed-in");
       await screenshot(onDesktop, "desktop-signed-in");
 
-      await onDesktop.click("text=Log out other devices");
-      await onDesktop.waitForSelector(".notice");
+      await press(onDesktop, "Log out other devices");
       assert.equal(await onDesktop.textContent(".notice"), "Ended 1 other session.");
       assert.equal(await onDesktop.locator(".device").count(), 1);
       assert.equal(await onDesktop.textContent("#user"), "dana", "this device stays signed in");
@@ -188,6 +191,41 @@ if (skip) {
     } finally {
       await desktop?.close();
       await phone?.close();
+    }
+  });
+
+  test("a page left open on a signed-out device changes nothing and says why; an expired session is called expired", async () => {
+    const contexts = await Promise.all([browser.newContext(), browser.newContext()]);
+    try {
+      const [first, second] = await Promise.all(contexts.map((context) => context.newPage()));
+      await logIn(first!, "<b>erin</b>");
+      assert.equal(await first!.textContent("#user"), "<b>erin</b>", "a name is shown as typed, never as markup");
+      await logIn(second!, "<b>erin</b>");
+      await first!.reload();
+      await press(first!, "Log out other devices");
+      assert.equal(await first!.textContent(".notice"), "Ended 1 other session.");
+
+      // The second device still shows its old page and posts from it.
+      await second!.fill("#note", "written on a stale page");
+      await press(second!, "Save");
+      assert.equal(await second!.textContent(".notice"), "This device was signed out from another device. Nothing was changed.");
+      assert.equal(await second!.locator("#user").count(), 0);
+      assert.equal(await second!.inputValue("#note"), "", "the value was not saved");
+
+      // Expiry: the cookies a browser holds once its session has expired on its own
+      // (a session cookie that names no session, and an expiry time in the past).
+      const before = await contexts[0]!.cookies();
+      await press(first!, "Log out");
+      assert.equal(await first!.textContent(".notice"), "Signed out on this device.");
+      const sid = before.find((cookie) => cookie.name === "sid")!;
+      await contexts[0]!.addCookies([
+        { ...sid, expires: -1 },
+        { name: "demo_signed_in_until", value: String(Date.now() - 1000), url: base },
+      ]);
+      await first!.reload();
+      assert.equal(await first!.textContent(".notice"), "This device's session expired (30 minutes without activity, or 12 hours after signing in).");
+    } finally {
+      await Promise.all(contexts.map((context) => context.close()));
     }
   });
 
