@@ -3,7 +3,7 @@ import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./er
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { Session, type CommitOutcome } from "./session.js";
 import type { RequestContext } from "./request.js";
-import { SessionExistsError, type ChangeSet, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
+import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
 import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
@@ -112,7 +112,7 @@ export class Engine {
     return this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
   }
 
-  async create(userId: string | null, data: Record<string, JsonValue>): Promise<{ record: SessionRecord; token: string }> {
+  async create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }> {
     this.#assertSize(data);
     const now = this.options.now();
     const token = mintToken(userId);
@@ -127,6 +127,7 @@ export class Engine {
       absoluteExpiresAt,
       version: 1,
     };
+    if (device) record.device = device;
     await this.call(() => this.store.create(record));
     this.hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
     return { record, token };
@@ -138,13 +139,14 @@ export class Engine {
     userId: string,
     change: ChangeSet,
     data: Record<string, JsonValue>,
+    device?: DeviceInfo,
   ): Promise<{ record: SessionRecord; token: string }> {
     this.#assertSize(data);
-    if (!previous) return this.create(userId, data);
+    if (!previous) return this.create(userId, data, device);
     const now = this.options.now();
     if (await this.#expired(previous, now)) {
       await this.#expire(previous);
-      return this.create(userId, change.set);
+      return this.create(userId, change.set, device);
     }
     const token = mintToken(userId);
     const absoluteExpiresAt = now + this.options.absoluteTimeout;
@@ -157,13 +159,14 @@ export class Engine {
         lastSeenAt: now,
         expiresAt: this.expiresAt(now, absoluteExpiresAt),
         absoluteExpiresAt,
+        ...(device ? { device } : {}),
         notice,
       }),
     );
     if (result.status === "gone") {
       // Revoked while this request held it: the old token stays dead, and the
       // new session carries only what this request itself wrote.
-      return this.create(userId, change.set);
+      return this.create(userId, change.set, device);
     }
     this.hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
     return { record: result.record, token };
@@ -225,11 +228,18 @@ export class Engine {
     return existed;
   }
 
-  /** Log out everywhere: one atomic store step, published as one notice naming the user. */
-  async destroyUser(userId: string): Promise<number> {
-    const count = await this.#write([], [userId], true, (notice) => this.store.destroyUser(userId, notice));
+  /**
+   * Log out everywhere (but `except`): one atomic store step, published as one
+   * notice naming the user. Every near-cache drops all of the user's sessions,
+   * the kept one too (it is re-read on its next request).
+   */
+  async destroyUser(userId: string, except?: string): Promise<number> {
+    const count = await this.#write([], [userId], true, (notice) =>
+      except === undefined ? this.store.destroyUser(userId, notice) : this.store.destroyUser(userId, notice, except),
+    );
     if (count > 0) {
-      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason: "revoke-user", count }));
+      const reason = except === undefined ? "revoke-user" : "logout-others";
+      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     }
     return count;
   }

@@ -31,6 +31,8 @@ export class SessionConflictError extends Error {
 
 /** A session value that cannot be stored (not JSON, or the session is over its size limit). */
 export class SessionValueError extends TypeError {
+  /** HTTP status for frameworks that read `err.status`: the request's input was bad. */
+  readonly status = 400;
   constructor(message: string) {
     super(message);
     this.name = "SessionValueError";

@@ -29,14 +29,14 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
-export type DestroyReason = "logout" | "revoke" | "revoke-user" | "expired";
+export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired";
 
 export interface SessionHooks {
   /** A session was first written to the store. */
   created?(event: { handle: string; userId: string | null }): void;
   /** login() replaced a session's token (the old one is dead everywhere). */
   rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
-  /** Sessions were destroyed. `handle` is null for revoke-user, where `count` says how many. */
+  /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
   destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
 }
 
@@ -86,6 +86,13 @@ export interface SessionsOptions {
    */
   revocation?: "bounded" | "strict";
   /**
+   * Record the client IP address at login, for `sessions.list()` (as the
+   * framework resolves it: Express's "trust proxy"). Off by default: an IP
+   * address is personal data. The User-Agent is always recorded (at most 512
+   * characters).
+   */
+  recordIp?: boolean;
+  /**
    * Allow a process-local store (memoryStore) in a multi-process deployment.
    * Only for tests: each process would have its own sessions (G7).
    */
@@ -128,6 +135,7 @@ export interface ResolvedOptions {
   logger: Logger;
   nearCache: ResolvedNearCache | null;
   strict: boolean;
+  recordIp: boolean;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -171,6 +179,10 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (revocation !== "bounded" && revocation !== "strict") {
     throw new TypeError(`latchkey: revocation must be "bounded" or "strict" (got ${String(revocation)})`);
   }
+  const recordIp = options.recordIp ?? false;
+  if (typeof recordIp !== "boolean") {
+    throw new TypeError(`latchkey: recordIp must be true or false (got ${String(recordIp)})`);
+  }
   const nearCache = resolveNearCache(options.nearCache);
   if ((nearCache || revocation === "strict") && !store.feed) {
     const what = nearCache ? "nearCache" : 'revocation: "strict"';
@@ -193,6 +205,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     logger: options.logger ?? console,
     nearCache,
     strict: revocation === "strict",
+    recordIp,
   };
 }
 

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import express from "express";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { runStoreConformance, sampleRecord } from "../conformance/index.js";
+import { runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { createSessions, routeOfId, userRoute } from "../core/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client } from "../testing/client.js";
@@ -77,6 +77,15 @@ if (redis.skip) {
     createStore: () => redisStore({ client: nodeClient, prefix: nodePrefix }),
     cleanup: async () => {
       await deletePrefix(REDIS_URL, nodePrefix);
+    },
+  });
+
+  const managerPrefix = prefixed();
+  runSessionsConformance({
+    name: "redisStore (node-redis client)",
+    createStore: () => redisStore({ client: nodeClient, prefix: managerPrefix }),
+    cleanup: async () => {
+      await deletePrefix(REDIS_URL, managerPrefix);
     },
   });
 

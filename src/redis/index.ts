@@ -1,5 +1,7 @@
 import {
   applyChange,
+  decodeDevice,
+  encodeDevice,
   routeOfId,
   SessionExistsError,
   userRoute,
@@ -174,7 +176,7 @@ class RedisStore implements RedisSessionStore {
 
   /** Exactly one command: HGETALL. */
   async get(id: string): Promise<SessionRecord | null> {
-    return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
+    return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)), false);
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
@@ -248,6 +250,7 @@ class RedisStore implements RedisSessionStore {
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
     };
+    if (encodeDevice(input.device) !== null) record.device = input.device!;
     await this.create(record);
     return { status: "ok", record };
   }
@@ -256,8 +259,8 @@ class RedisStore implements RedisSessionStore {
     return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
-  async destroyUser(userId: string, notice?: string): Promise<number> {
-    return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix]));
+  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
+    return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
   }
 
   /** ZRANGE of the user's index, then one pipelined HGETALL per session. */
@@ -329,10 +332,12 @@ function json(value: JsonValue): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** Fields c l e a and u (signed in only) as field/value pairs; v is written by the caller. */
-function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">): string[] {
+/** Fields c l e a, u (signed in only) and m (device, when recorded) as field/value pairs; v is written by the caller. */
+function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "device">): string[] {
   const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
   if (record.userId !== null) pairs.push("u", record.userId);
+  const device = encodeDevice(record.device);
+  if (device !== null) pairs.push("m", device);
   return pairs;
 }
 
@@ -352,7 +357,8 @@ function encodeChange(change: ChangeSet): string[] {
   return [String(unset.length), ...unset, ...set];
 }
 
-function decodeRecord(id: string, fields: Record<string, string>): SessionRecord | null {
+/** `withDevice`: parse the device field (listing); the read path skips it. */
+function decodeRecord(id: string, fields: Record<string, string>, withDevice = true): SessionRecord | null {
   const { c, l, e, a, v } = fields;
   if (c === undefined || l === undefined || e === undefined || a === undefined || v === undefined) return null;
   const data: Record<string, JsonValue> = {};
@@ -363,7 +369,7 @@ function decodeRecord(id: string, fields: Record<string, string>): SessionRecord
     if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
     else data[key] = parsed;
   }
-  return {
+  const record: SessionRecord = {
     id,
     userId: fields.u ?? null,
     data,
@@ -373,4 +379,9 @@ function decodeRecord(id: string, fields: Record<string, string>): SessionRecord
     absoluteExpiresAt: Number(a),
     version: Number(v),
   };
+  if (withDevice && fields.m !== undefined) {
+    const device = decodeDevice(fields.m);
+    if (device) record.device = device;
+  }
+  return record;
 }

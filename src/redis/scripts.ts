@@ -1,7 +1,7 @@
 // The Lua scripts of the Redis store: each atomic step is one EVALSHA.
 //
 // Key layout (prefix default "latchkey:"):
-//   session  <prefix>{<route>}:s:<hash>      hash: u c l e a v, d:<key> = JSON
+//   session  <prefix>{<route>}:s:<hash>      hash: u c l e a v, m (device JSON, signed-in only), d:<key> = JSON
 //   index    <prefix>{<route>}:u:<userId>    sorted set of session ids, score = expiry (ms)
 // The id is "<route>:<hash>". A user's sessions all have route userRoute(userId),
 // so a user session, its index and every other session of that user hash to one
@@ -146,7 +146,7 @@ local old_user = redis.call('HGET', KEYS[1], 'u')
 redis.call('RENAME', KEYS[1], KEYS[2])
 if old_user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], old_user), ARGV[4]) end
 local unset = tonumber(ARGV[8])
-redis.call('HDEL', KEYS[2], 'u')
+redis.call('HDEL', KEYS[2], 'u', 'm')
 call_range('HDEL', KEYS[2], ARGV, 9, 8 + unset)
 call_range('HSET', KEYS[2], ARGV, 9 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
@@ -192,23 +192,33 @@ return n
 
 /**
  * Log out everywhere, atomically: every session in the user's index and the
- * index itself. KEYS: index. ARGV: channel, notice, prefix. Returns how many sessions existed.
+ * index itself — or, given an id to keep (log out other devices), every
+ * session but that one, which stays in the index.
+ * KEYS: index. ARGV: channel, notice, prefix, keep id ('' for none).
+ * Returns how many sessions existed.
  */
 export const DESTROY_USER = script(
   "destroyUser",
   `
 notify()
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local keep = ARGV[4]
 local n = 0
 local keys = {}
+local members = {}
 for i, id in ipairs(ids) do
-  keys[#keys + 1] = session_key(ARGV[3], id)
-  if #keys == 100 or i == #ids then
+  if id ~= keep then
+    keys[#keys + 1] = session_key(ARGV[3], id)
+    members[#members + 1] = id
+  end
+  if #keys == 100 or (i == #ids and #keys > 0) then
     n = n + redis.call('DEL', unpack(keys))
+    if keep ~= '' then redis.call('ZREM', KEYS[1], unpack(members)) end
     keys = {}
+    members = {}
   end
 end
-redis.call('DEL', KEYS[1])
+if keep == '' then redis.call('DEL', KEYS[1]) end
 return n
 `,
 );
