@@ -2,9 +2,6 @@
 // notes, user agents) goes through escape(); nothing else is interpolated.
 import type { SessionInfo } from "../src/core/index.js";
 
-/** A session as the page shows it: the list entry plus the device fields the list may carry. */
-export type DeviceSession = SessionInfo & { device?: string; userAgent?: string };
-
 export interface View {
   /** Which worker rendered this response (rendered per response, so keep-alive cannot hide a switch). */
   worker: string;
@@ -12,7 +9,7 @@ export interface View {
   note: string;
   /** This request's session handle, to mark "this device". */
   handle: string | null;
-  sessions: DeviceSession[];
+  sessions: SessionInfo[];
   /** What the last action did, or why this device is signed out: shown once. */
   notice?: string;
   /** Why this request was refused (4xx): shown in place of a notice. */
@@ -44,14 +41,13 @@ export function ago(at: number, now: number): string {
   return "just now";
 }
 
-function sessionItem(s: DeviceSession, view: View): string {
+function sessionItem(s: SessionInfo, view: View): string {
   const mine = s.handle === view.handle;
-  const device = s.device ?? "Unknown device";
   const revoke = mine
     ? `<span class="badge">This device</span>`
     : `<form method="post" action="/revoke"><input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button></form>`;
   return `<li class="device${mine ? " mine" : ""}" data-handle="${escape(s.handle)}">
-  <div><b class="label">${escape(device)}</b>
+  <div><b class="label">${escape(s.device)}</b>
     <div class="meta">Last active <span class="last-active">${ago(s.lastSeenAt, view.now)}</span> · signed in ${ago(s.createdAt, view.now)}</div></div>
   ${revoke}
 </li>`;

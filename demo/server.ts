@@ -8,10 +8,10 @@ import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { createSessions, readCookie, StoreUnavailableError, type Session } from "../src/core/index.js";
+import { createSessions, readCookie, StoreUnavailableError, type Session, type SessionInfo } from "../src/core/index.js";
 import { expressSessions } from "../src/express/index.js";
 import { sqliteStore } from "../src/sqlite/index.js";
-import { page, type DeviceSession } from "./page.js";
+import { page } from "./page.js";
 
 const PORT = Number(process.env.PORT ?? 3000);
 const WORKERS = 2;
@@ -122,7 +122,7 @@ if (cluster.isPrimary) {
   /** Renders the page for this request's session; `status` 4xx/5xx pages keep the user's place. */
   async function send(req: express.Request, res: express.Response, status: number, extra: { notice?: string; error?: string; anonymous?: boolean }): Promise<void> {
     const s = extra.anonymous ? undefined : (req.session as Session<Data> | undefined);
-    let list: DeviceSession[] = [];
+    let list: SessionInfo[] = [];
     if (s?.userId) {
       try {
         list = await sessions.list(s.userId);
@@ -169,7 +169,7 @@ if (cluster.isPrimary) {
   }));
   app.post("/logout-others", action(async (_req, _res, s) => {
     signedIn(s);
-    const ended = await logoutOthersForNow(s);
+    const ended = await s.logoutOthers();
     return ended === 0 ? "There were no other sessions to end." : `Ended ${ended} other session${ended === 1 ? "" : "s"}.`;
   }));
   app.post("/logout-everywhere", action(async (_req, res, s) => {
@@ -182,7 +182,7 @@ if (cluster.isPrimary) {
     const userId = signedIn(s);
     const handle = field(req, "handle", "a handle", 100);
     // Only your own sessions: the handle must be in your list.
-    const target = ((await sessions.list(userId)) as DeviceSession[]).find((info) => info.handle === handle);
+    const target = (await sessions.list(userId)).find((info) => info.handle === handle);
     if (!target) return "That session had already ended.";
     if (handle === s.handle) {
       await s.logout();
@@ -190,15 +190,8 @@ if (cluster.isPrimary) {
       return "Signed out on this device.";
     }
     await sessions.revoke(handle);
-    return `Signed out ${target.device ?? "that device"}.`;
+    return `Signed out ${target.device}.`;
   }));
-
-  // TEMPORARY until issue-10's session.logoutOthers() is merged: not atomic against a concurrent login.
-  async function logoutOthersForNow(s: Session<Data>): Promise<number> {
-    const others = (await sessions.list(s.userId!)).filter((info) => info.handle !== s.handle);
-    for (const info of others) await sessions.revoke(info.handle);
-    return others.length;
-  }
 
   app.use((req, res) => void send(req, res, 404, { error: "There is no page at this address." }));
   // Every failure is a page with a sentence: 4xx for bad input, 503 for the store, 500 otherwise (logged, never shown).
