@@ -212,11 +212,19 @@ if (skip) {
       assert.equal(await second!.locator("#user").count(), 0);
       assert.equal(await second!.inputValue("#note"), "", "the value was not saved");
 
+      await press(first!, "Log out everywhere");
+      assert.equal(await first!.textContent(".notice"), "Signed out everywhere: ended 1 session, this one included.");
+      await first!.reload();
+      assert.equal(await first!.locator(".notice").count(), 0, "signing out here is not reported as 'from another device'");
+
       // Expiry: the cookies a browser holds once its session has expired on its own
       // (a session cookie that names no session, and an expiry time in the past).
+      await logIn(first!, "<b>erin</b>");
       const before = await contexts[0]!.cookies();
       await press(first!, "Log out");
       assert.equal(await first!.textContent(".notice"), "Signed out on this device.");
+      await first!.reload();
+      assert.equal(await first!.locator(".notice").count(), 0);
       const sid = before.find((cookie) => cookie.name === "sid")!;
       await contexts[0]!.addCookies([
         { ...sid, expires: -1 },

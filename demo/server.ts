@@ -152,10 +152,11 @@ if (cluster.isPrimary) {
     return s.userId;
   };
 
-  app.post("/login", action(async (req, _res, s) => {
+  app.post("/login", action(async (req, res, s) => {
     const name = field(req, "name", "a name", 40);
     if (!name) throw new BadInput(400, "Enter a name to log in.");
     await s.login(name);
+    res.append("Set-Cookie", cookie(UNTIL, String(s.expiresAt), 13 * 3600));
     return "Signed in on this device.";
   }));
   app.post("/note", action(async (req, _res, s) => {
