@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { requireService } from "../src/testing/services.js";
 
@@ -237,7 +238,7 @@ if (skip) {
     }
   });
 
-  test("bad input is answered on the page with a 4xx and a sentence, never a trace", async () => {
+  test("bad input is answered on the page with a 4xx and a sentence, a store failure with a 503 and a sentence, never a trace", async () => {
     const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
     try {
       const page = await context.newPage();
@@ -267,6 +268,20 @@ if (skip) {
       const huge = await page.request.post(`${base}/login`, { form: { name: "x".repeat(64 * 1024) }, maxRedirects: 0 });
       assert.equal(huge.status(), 413);
       assert.match(await huge.text(), /That form is too large: at most 16 KB\./);
+
+      // The store cannot take the write (another process holds SQLite's write lock past
+      // the busy timeout): a 503 page with a sentence, not signed in, and fine afterwards.
+      const lock = new Database(join(dir, "sessions.db"));
+      lock.exec("BEGIN IMMEDIATE");
+      try {
+        const down = await submitName(page, "nina");
+        assert.equal(down.status, 503);
+        assert.equal(await page.textContent(".error"), "The session store cannot be reached right now; try again in a moment.");
+        assert.doesNotMatch(down.html, TRACE);
+      } finally {
+        lock.exec("ROLLBACK");
+        lock.close();
+      }
 
       // Nothing above signed anyone in.
       await page.goto(`${base}/`);

@@ -88,14 +88,16 @@ if (cluster.isPrimary) {
 
   const app = express();
   app.disable("x-powered-by");
+  // The session layer's own failures (store down, session ended mid-request) as a page, never a trace.
+  const SESSION_FAILURES: Record<number, string> = {
+    401: "This device was signed out while this request ran; nothing was saved.",
+    409: "Another request changed your session first; nothing was saved.",
+    500: "Something went wrong on our side; nothing was saved.",
+    503: "The session store cannot be reached right now; try again in a moment.",
+  };
   app.use(
     expressSessions(sessions, {
-      // The session layer's own failures (store down, session ended mid-request) as a page, never a trace.
-      onError: (failure, req, res) =>
-        void send(req, res, failure.status, {
-          error: failure.status === 503 ? "The session store cannot be reached right now; try again in a moment." : failure.status === 401 ? "This device was signed out while this request ran; nothing was saved." : failure.status === 409 ? "Another request changed your session first; nothing was saved." : "Something went wrong on our side; nothing was saved.",
-          anonymous: true,
-        }),
+      onError: (failure, req, res) => void send(req, res, failure.status, { error: SESSION_FAILURES[failure.status], anonymous: true }),
     }),
   );
   app.use((req, res, next) => {
