@@ -16,12 +16,12 @@ import Database from "better-sqlite3";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { requireService } from "../src/testing/services.js";
 
-const CANDIDATES = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-const executablePath = CANDIDATES.find((path): path is string => !!path && existsSync(path));
+const CANDIDATES = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+const executablePath = CANDIDATES.find((path) => existsSync(path));
 const { skip } = await requireService(
-  "Chromium (browser tests of the demo)",
+  "Chromium",
   async () => {
-    if (!executablePath) throw new Error(`no browser at ${CANDIDATES.filter(Boolean).join(", ")}`);
+    if (!executablePath) throw new Error(`no browser at ${CANDIDATES.join(", ")}`);
   },
   { hint: "apt-get install -y chromium, or set CHROMIUM_PATH" },
 );
