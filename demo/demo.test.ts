@@ -104,8 +104,10 @@ async function screenshot(page: Page, name: string): Promise<void> {
 /** The page fits its viewport: nothing sticks out sideways (no horizontal scrolling on a phone). */
 async function assertFits(page: Page): Promise<void> {
   // (Browser-side code as strings: this project type-checks without the DOM library.)
-  const [scrollWidth, innerWidth] = (await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")) as [number, number];
-  assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
+  // Against the device's width, not window.innerWidth: a mobile browser widens its layout viewport to fit wide content.
+  const scrollWidth = (await page.evaluate("document.documentElement.scrollWidth")) as number;
+  const width = page.viewportSize()!.width;
+  assert.ok(scrollWidth <= width, `the page is ${scrollWidth}px wide on a ${width}px screen`);
 }
 
 /** Submits the login form with `value` as the name, past the browser's own checks (required, maxlength). */
@@ -239,7 +241,7 @@ if (skip) {
   });
 
   test("bad input is answered on the page with a 4xx and a sentence, a store failure with a 503 and a sentence, never a trace", async () => {
-    const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+    const context = await browser.newContext({ viewport: { width: 320, height: 640 }, isMobile: true });
     try {
       const page = await context.newPage();
       const cases: [string, number, string][] = [
@@ -286,6 +288,11 @@ if (skip) {
       // Nothing above signed anyone in.
       await page.goto(`${base}/`);
       assert.equal(await page.locator("#user").count(), 0);
+
+      // The longest name there is, unbroken, still fits the narrowest phone.
+      await logIn(page, "W".repeat(40));
+      await assertFits(page);
+      await screenshot(page, "phone-320-long-name");
     } finally {
       await context.close();
     }

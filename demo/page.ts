@@ -86,7 +86,7 @@ function signedOut(view: View): string {
 
 const STYLE = `
 *{box-sizing:border-box}
-body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:42rem;color:#1d1d1f}
+body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:42rem;color:#1d1d1f;overflow-wrap:anywhere}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
 .worker{font-size:.85rem;color:#555;margin:0 0 1rem}
 .notice,.error{padding:.6rem .8rem;border-radius:.4rem;margin:0 0 1rem}
