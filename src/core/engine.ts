@@ -1,6 +1,7 @@
 import { Coherence } from "../nearcache/index.js";
 import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
+import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome } from "./session.js";
 import type { RequestContext } from "./request.js";
 import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
@@ -26,14 +27,19 @@ export class Engine {
    */
   readonly coherence: Coherence | null;
   readonly #publishChanges: boolean;
+  /** Null without the `metrics` option: then nothing below measures anything. */
+  readonly metrics: SessionsMetrics | null;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
 
   constructor(options: ResolvedOptions) {
     this.options = options;
-    this.store = options.store;
+    const metrics = options.metrics;
+    this.metrics = metrics;
+    this.store = metrics ? timedStore(options.store, metrics) : options.store;
     const feed = options.store.feed;
-    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict }) : null;
+    const timings = metrics && { propagation: (ms: number) => metrics.propagation(ms / 1000), strictWait: (ms: number) => metrics.strictWait(ms / 1000) };
+    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict, timings }) : null;
     // PostgreSQL's NOTIFY serialises commits: patches publish only where needed.
     this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
   }
@@ -129,6 +135,7 @@ export class Engine {
     };
     if (device) record.device = device;
     await this.call(() => this.store.create(record));
+    this.metrics?.created(userId !== null);
     this.hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
     return { record, token };
   }
@@ -168,6 +175,7 @@ export class Engine {
       // new session carries only what this request itself wrote.
       return this.create(userId, change.set, device);
     }
+    this.metrics?.rotated();
     this.hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
     return { record: result.record, token };
   }
@@ -223,6 +231,7 @@ export class Engine {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
     const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
     if (existed) {
+      this.metrics?.ended(reason, 1);
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
     }
     return existed;
@@ -239,6 +248,7 @@ export class Engine {
     );
     if (count > 0) {
       const reason = except === undefined ? "revoke-user" : "logout-others";
+      this.metrics?.ended(reason, count);
       this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     }
     return count;

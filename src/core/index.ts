@@ -11,6 +11,7 @@ export * from "./errors.js";
 export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
+export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
 export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
 export * from "./store.js";
@@ -81,6 +82,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
       }, sweepInterval);
       this.#sweeper.unref();
     }
+    engine.metrics?.observe(() => this.stats());
   }
 
   /** Cookie settings, for adapters. */
@@ -210,6 +212,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#engine.metrics?.close();
     await this.#engine.coherence?.close();
     await this.#engine.store.close();
   }

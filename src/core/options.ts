@@ -1,5 +1,6 @@
 import cluster from "node:cluster";
 import type { SessionStore } from "./store.js";
+import { assertMetrics, type SessionsMetrics } from "./metrics.js";
 
 export type SameSite = "lax" | "strict" | "none";
 
@@ -93,6 +94,12 @@ export interface SessionsOptions {
    */
   recordIp?: boolean;
   /**
+   * Report metrics (sessions created, rotated, ended; near-cache lookups and
+   * flushes; store operation durations; notice propagation; feed state):
+   * `otelMetrics()` from `latchkey/otel`. Off by default.
+   */
+  metrics?: SessionsMetrics;
+  /**
    * Allow a process-local store (memoryStore) in a multi-process deployment.
    * Only for tests: each process would have its own sessions (G7).
    */
@@ -136,6 +143,7 @@ export interface ResolvedOptions {
   nearCache: ResolvedNearCache | null;
   strict: boolean;
   recordIp: boolean;
+  metrics: SessionsMetrics | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -183,6 +191,8 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (typeof recordIp !== "boolean") {
     throw new TypeError(`latchkey: recordIp must be true or false (got ${String(recordIp)})`);
   }
+  const metrics = options.metrics ?? null;
+  if (metrics !== null) assertMetrics(metrics);
   const nearCache = resolveNearCache(options.nearCache);
   if ((nearCache || revocation === "strict") && !store.feed) {
     const what = nearCache ? "nearCache" : 'revocation: "strict"';
@@ -206,6 +216,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     nearCache,
     strict: revocation === "strict",
     recordIp,
+    metrics,
   };
 }
 

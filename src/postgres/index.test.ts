@@ -124,6 +124,8 @@ if (skip) {
       const strict = postgresStore({ connectionString: url, table, createSchema: false });
       try {
         await assert.rejects(strict.listUser("olaf"), /predates device recording.*run migrate\(\)/);
+        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run migrate\(\)/);
+        assert.ok(await strict.get(old.id), "reads of existing sessions keep working");
       } finally {
         await strict.close();
       }
