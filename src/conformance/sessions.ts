@@ -3,7 +3,7 @@
 // before the store is called), log out other devices, and the device list.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createSessions, SessionValueError, type RequestContext, type Session, type SessionStore, type Sessions } from "../core/index.js";
+import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type SessionStore, type Sessions } from "../core/index.js";
 
 export interface SessionsConformanceOptions {
   /** Shown as the suite's title. */
@@ -109,7 +109,8 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       const { sessions, calls } = await fresh();
       const session = await sessions.load(undefined);
       for (const [label, userId] of BAD_USER_IDS) {
-        const named = (error: unknown) => error instanceof TypeError && /userId/.test((error as Error).message);
+        const named = (error: unknown) =>
+          error instanceof SessionInputError && error instanceof TypeError && error.field === "userId" && error.status === 400 && /userId/.test(error.message);
         await assert.rejects(session.login(userId as string), named, `login with ${label}`);
         await assert.rejects(sessions.revokeUser(userId as string), named, `revokeUser with ${label}`);
         await assert.rejects(sessions.list(userId as string), named, `list with ${label}`);
@@ -121,10 +122,10 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
     it("a bad handle is a TypeError naming the handle, before any store call", async () => {
       const { sessions, calls } = await fresh();
       for (const [label, handle] of BAD_HANDLES) {
-        await assert.rejects(sessions.revoke(handle as string), (e: Error) => e instanceof TypeError && /handle/.test(e.message), `revoke with ${label}`);
+        await assert.rejects(sessions.revoke(handle as string), (e: Error) => e instanceof SessionInputError && e.field === "handle" && /handle/.test(e.message), `revoke with ${label}`);
         await assert.rejects(
           sessions.revokeUser("alice", { except: handle as string }),
-          (e: Error) => e instanceof TypeError && /except/.test(e.message),
+          (e: Error) => e instanceof SessionInputError && e.field === "except" && /except/.test(e.message),
           `revokeUser except ${label}`,
         );
       }
@@ -139,7 +140,7 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       assert.equal(await session.commit(), "saved");
       calls.length = 0;
       for (const [label, key] of BAD_KEYS) {
-        assert.throws(() => session.set(key as never, 1 as never), (e: Error) => e instanceof SessionValueError && /key/.test(e.message), `set with a key of ${label}`);
+        assert.throws(() => session.set(key as never, 1 as never), (e: Error) => e instanceof SessionValueError && e.status === 400 && /key/.test(e.message), `set with a key of ${label}`);
         assert.throws(() => session.unset(key as never), SessionValueError, `unset with a key of ${label}`);
       }
       for (const [label, value] of BAD_VALUES) {

@@ -2,7 +2,7 @@
 // so every store sees the same inputs and a bad one is a clear TypeError /
 // SessionValueError naming the field — never a store error that looks like
 // an outage (a NUL in a PostgreSQL text column, a lone surrogate in jsonb).
-import { SessionValueError } from "./errors.js";
+import { SessionInputError, SessionValueError } from "./errors.js";
 import { isWellFormedId } from "./token.js";
 
 /** The longest user id accepted. */
@@ -31,20 +31,20 @@ function describe(value: unknown): string {
  */
 export function assertUserId(value: unknown, method: string): asserts value is string {
   if (typeof value !== "string" || value.length === 0 || value.length > MAX_USER_ID_LENGTH) {
-    throw new TypeError(`latchkey: ${method}: userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters (got ${describe(value)})`);
+    throw new SessionInputError("userId", `latchkey: ${method}: userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters (got ${describe(value)})`);
   }
   if (CONTROL.test(value)) {
-    throw new TypeError(`latchkey: ${method}: userId must not contain control characters such as NUL (got ${JSON.stringify(value)})`);
+    throw new SessionInputError("userId", `latchkey: ${method}: userId must not contain control characters such as NUL (got ${JSON.stringify(value)})`);
   }
   if (LONE_SURROGATE.test(value)) {
-    throw new TypeError(`latchkey: ${method}: userId must be well-formed Unicode (it contains a lone surrogate)`);
+    throw new SessionInputError("userId", `latchkey: ${method}: userId must be well-formed Unicode (it contains a lone surrogate)`);
   }
 }
 
 /** `field` of `method`: a session handle as `sessions.list()` or `session.handle` gives it. */
 export function assertHandle(value: unknown, method: string, field = "handle"): asserts value is string {
   if (typeof value !== "string" || !isWellFormedId(value)) {
-    throw new TypeError(`latchkey: ${method}: ${field} must be a session handle from sessions.list() or session.handle (got ${describe(value)})`);
+    throw new SessionInputError(field, `latchkey: ${method}: ${field} must be a session handle from sessions.list() or session.handle (got ${describe(value)})`);
   }
 }
 

@@ -341,7 +341,8 @@ describe("expressSessions: devices", () => {
           assert.equal((await phone.get(`${base}/whoami`)).body.userId, null);
           assert.equal((await other.get(`${base}/whoami`)).body.userId, "ann");
           const bad = await new Client().post(`${base}/login/${encodeURIComponent("a\u0000b")}`);
-          assert.notEqual(bad.status, 503, "bad input never looks like an outage");
+          assert.equal(bad.status, 400, "bad input is a 400 (err.status), never a 503 that looks like an outage");
+          assert.equal(bad.body.error, "SessionInputError");
           assert.match(bad.body.message, /userId must not contain control characters/);
         } finally {
           close();
