@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { createSessions, readCookie, StoreUnavailableError, type Session, type SessionInfo } from "../src/core/index.js";
+import { createSessions, readCookie, SessionInputError, StoreUnavailableError, type Session, type SessionInfo } from "../src/core/index.js";
 import { expressSessions } from "../src/express/index.js";
 import { sqliteStore } from "../src/sqlite/index.js";
 import { page } from "./page.js";
@@ -214,14 +214,14 @@ if (cluster.isPrimary) {
   function explain(error: unknown): [number, string] {
     if (error instanceof BadInput) return [error.status, error.message];
     if (error instanceof StoreUnavailableError) return [503, "The session store cannot be reached right now; try again in a moment."];
+    // latchkey refuses a bad user id or handle with a SessionInputError naming the field (the demo's own checks come first).
+    if (error instanceof SessionInputError) return [400, capital(error.message.replace(/^latchkey: /, ""))];
     const type = (error as { type?: unknown }).type;
     if (type === "entity.too.large") return [413, "That form is too large: at most 16 KB."];
     if (type === "parameters.too.many") return [413, "That form has too many fields."];
     if (type === "charset.unsupported" || type === "encoding.unsupported") return [415, "That form's character set or encoding is not supported; send UTF-8."];
     const status = (error as { status?: unknown }).status;
     if (typeof status === "number" && status >= 400 && status < 500) return [status, "That request could not be read."];
-    // latchkey refuses bad values with a TypeError that names the field (the checks above come first).
-    if (error instanceof TypeError && error.message.startsWith("latchkey:")) return [400, error.message.slice("latchkey: ".length)];
     return [500, "Something went wrong on our side; it has been logged."];
   }
 }
