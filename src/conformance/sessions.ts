@@ -17,7 +17,11 @@ export interface SessionsConformanceOptions {
 const FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const SAFARI_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
-/** A request as an adapter describes it. */
+/**
+ * A request as an adapter describes it, for tests that call `sessions.load()` directly.
+ * @example
+ * const session = await sessions.load(undefined, requestFrom("curl/8.5.0", "192.0.2.1"));
+ */
 export function requestFrom(userAgent: string | undefined, ip?: string): RequestContext {
   return { cookieHeader: undefined, userAgent, ip: () => ip };
 }

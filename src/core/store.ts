@@ -203,13 +203,21 @@ export function applyChange(data: Record<string, JsonValue>, change: ChangeSet):
   return next;
 }
 
-/** A device as one text column or field (JSON), or null when nothing was recorded. */
+/**
+ * A device as one text column or field (JSON), or null when nothing was recorded.
+ * @example
+ * encodeDevice({ userAgent: "curl/8.5.0" }); // '{"userAgent":"curl/8.5.0"}'
+ */
 export function encodeDevice(device: DeviceInfo | undefined): string | null {
   if (!device || (device.userAgent === undefined && device.ip === undefined)) return null;
   return JSON.stringify(device);
 }
 
-/** The inverse of {@link encodeDevice}; unreadable text counts as nothing recorded. */
+/**
+ * The inverse of {@link encodeDevice}; unreadable text counts as nothing recorded.
+ * @example
+ * decodeDevice(row.device); // { userAgent: "curl/8.5.0" } or undefined
+ */
 export function decodeDevice(text: string | null | undefined): DeviceInfo | undefined {
   if (!text) return undefined;
   try {

@@ -169,6 +169,33 @@ if (redis.skip) {
       assert.equal(await store.get(record.id), null);
     });
 
+    test("the device lives in its own key beside the hash (never fetched by a read), expiring with the session", async () => {
+      const store = redisStore({ client: nodeClient, prefix });
+      const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", ip: "203.0.113.5" };
+      const record = sampleRecord({ userId: "device-user", device });
+      await store.create(record);
+      const route = userRoute("device-user");
+      const sessionKey = `${prefix}{${route}}:s:${record.id.slice(5)}`;
+      const deviceKey = `${prefix}{${route}}:m:${record.id.slice(5)}`;
+      assert.equal(Number(await nodeClient.hExists(sessionKey, "m")), 0, "the hash the read fetches has no device");
+      assert.deepEqual(JSON.parse((await nodeClient.get(deviceKey))!), device);
+      assert.equal(await nodeClient.pExpireTime(deviceKey), await nodeClient.pExpireTime(sessionKey));
+      assert.equal((await store.get(record.id))?.device, undefined);
+      // Touch and patch move both expiries together.
+      await store.touch(record.id, record.lastSeenAt + 1000, record.expiresAt + 60_000);
+      assert.equal(await nodeClient.pExpireTime(deviceKey), await nodeClient.pExpireTime(sessionKey));
+      await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: record.lastSeenAt + 2000, expiresAt: record.expiresAt + 120_000 });
+      assert.equal(await nodeClient.pExpireTime(deviceKey), Math.ceil(record.expiresAt + 120_000));
+      assert.equal(await nodeClient.pExpireTime(sessionKey), Math.ceil(record.expiresAt + 120_000));
+      // Every way a session ends takes its device with it.
+      await store.destroy(record.id);
+      assert.equal(await nodeClient.exists(deviceKey), 0);
+      const many = [sampleRecord({ userId: "device-user", device }), sampleRecord({ userId: "device-user", device })];
+      for (const r of many) await store.create(r);
+      assert.equal(await store.destroyUser("device-user"), 2);
+      for (const r of many) assert.equal(await nodeClient.exists(`${prefix}{${route}}:m:${r.id.slice(5)}`), 0);
+    });
+
     test("large sessions and users: many keys in one patch, many sessions in destroyUser", async () => {
       const store = redisStore({ client: nodeClient, prefix });
       const record = sampleRecord({ data: {} });

@@ -16,7 +16,7 @@ import {
 } from "../core/index.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
 import { RedisFeed } from "./feed.js";
-import { CREATE, DESTROY, DESTROY_USER, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 /**
  * A connected node-redis client (`createClient()` or `createCluster()` from
@@ -71,7 +71,9 @@ const SWEEP_CONCURRENCY = 64;
  * (PEXPIREAT), and "log out everywhere" is one script on the user's slot.
  *
  * Keys: `<prefix>{<route>}:s:<hash>` (one hash per session: metadata fields
- * u c l e a v, and one `d:<key>` field of JSON per top-level session key) and
+ * u c l e a v, and one `d:<key>` field of JSON per top-level session key),
+ * `<prefix>{<route>}:m:<hash>` (the device recorded at login, expiring with
+ * the session; kept out of the hash so the read never fetches it) and
  * `<prefix>{<route>}:u:<userId>` (the user's sessions, a sorted set scored by
  * expiry). `{route}` is the Cluster hash tag: all of a user's sessions and
  * their index live in one slot.
@@ -166,21 +168,28 @@ class RedisStore implements RedisSessionStore {
   async create(record: SessionRecord): Promise<void> {
     const index = this.#userIndex(record.id, record.userId);
     const expireAt = expiryMs(record.expiresAt);
-    const created = await this.#redis.run(
-      CREATE,
-      index ? [this.#sessionKey(record.id), index] : [this.#sessionKey(record.id)],
-      [expireAt, expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)), record.id, ...encodeMeta(record), "v", String(record.version), ...encodeData(record.data)],
-    );
+    const keys = [this.#sessionKey(record.id), this.#deviceKey(record.id)];
+    if (index) keys.push(index);
+    const created = await this.#redis.run(CREATE, keys, [
+      expireAt,
+      expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)),
+      record.id,
+      encodeDevice(record.device) ?? "",
+      ...encodeMeta(record),
+      "v",
+      String(record.version),
+      ...encodeData(record.data),
+    ]);
     if (Number(created) !== 1) throw new SessionExistsError(record.id);
   }
 
-  /** Exactly one command: HGETALL. */
+  /** Exactly one command: HGETALL (the device lives in its own key, so it is not fetched). */
   async get(id: string): Promise<SessionRecord | null> {
-    return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)), false);
+    return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#redis.run(PATCH, [this.#sessionKey(id)], [
+    const reply = (await this.#redis.run(PATCH, [this.#sessionKey(id), this.#deviceKey(id)], [
       ...this.#notify(input.notice),
       this.#prefix,
       id,
@@ -197,7 +206,7 @@ class RedisStore implements RedisSessionStore {
   }
 
   async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
-    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
+    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id), this.#deviceKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
     return Number(reply) === 1;
   }
 
@@ -208,7 +217,7 @@ class RedisStore implements RedisSessionStore {
 
     if (routeOfId(id) === routeOfId(input.newId)) {
       // One slot: one script moves the hash (RENAME), applies the change and moves the index membership.
-      const keys = [this.#sessionKey(id), this.#sessionKey(input.newId)];
+      const keys = [this.#sessionKey(id), this.#sessionKey(input.newId), this.#deviceKey(id), this.#deviceKey(input.newId)];
       if (newIndex) keys.push(newIndex);
       const { unset, set } = splitChange(input.change);
       const reply = await this.#redis.run(ROTATE, keys, [
@@ -218,6 +227,7 @@ class RedisStore implements RedisSessionStore {
         input.newId,
         expireAt,
         indexUntil,
+        encodeDevice(input.device) ?? "",
         String(unset.length),
         ...unset,
         ...encodeMeta(input), // v is incremented by the script
@@ -227,6 +237,7 @@ class RedisStore implements RedisSessionStore {
       if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
       const record = decodeRecord(input.newId, toFields(reply));
       if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
+      if (encodeDevice(input.device) !== null) record.device = input.device!;
       return { status: "ok", record };
     }
 
@@ -236,7 +247,7 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#redis.run(TAKE, [this.#sessionKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
+    const taken = await this.#redis.run(TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
     if (taken === null || taken === undefined) return { status: "gone" };
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
@@ -256,21 +267,27 @@ class RedisStore implements RedisSessionStore {
   }
 
   async destroy(id: string, notice?: string): Promise<boolean> {
-    return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+    return Number(await this.#redis.run(DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
   async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
     return Number(await this.#redis.run(DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session. */
+  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
   async listUser(userId: string): Promise<SessionRecord[]> {
     const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
-    const hashes = await Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id))));
+    const devices: Promise<unknown>[] = [];
+    for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
+    const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);
+    const deviceTexts = (deviceChunks as unknown[][]).flat();
     const records: SessionRecord[] = [];
     ids.forEach((id, i) => {
       const record = decodeRecord(id, hashes[i]!);
-      if (record && record.userId === userId) records.push(record);
+      if (!record || record.userId !== userId) return;
+      const device = decodeDevice(String(deviceTexts[i] ?? ""));
+      if (device) record.device = device;
+      records.push(record);
     });
     return records;
   }
@@ -299,6 +316,11 @@ class RedisStore implements RedisSessionStore {
 
   #sessionKey(id: string): string {
     return `${this.#prefix}{${routeOfId(id)}}:s:${id.slice(5)}`;
+  }
+
+  /** Beside the session's hash, in its slot: the device recorded at login. */
+  #deviceKey(id: string): string {
+    return `${this.#prefix}{${routeOfId(id)}}:m:${id.slice(5)}`;
   }
 
   #indexKey(route: string, userId: string): string {
@@ -332,12 +354,10 @@ function json(value: JsonValue): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** Fields c l e a, u (signed in only) and m (device, when recorded) as field/value pairs; v is written by the caller. */
-function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "device">): string[] {
+/** Fields c l e a and u (signed in only) as field/value pairs; v is written by the caller. */
+function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">): string[] {
   const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
   if (record.userId !== null) pairs.push("u", record.userId);
-  const device = encodeDevice(record.device);
-  if (device !== null) pairs.push("m", device);
   return pairs;
 }
 
@@ -357,8 +377,7 @@ function encodeChange(change: ChangeSet): string[] {
   return [String(unset.length), ...unset, ...set];
 }
 
-/** `withDevice`: parse the device field (listing); the read path skips it. */
-function decodeRecord(id: string, fields: Record<string, string>, withDevice = true): SessionRecord | null {
+function decodeRecord(id: string, fields: Record<string, string>): SessionRecord | null {
   const { c, l, e, a, v } = fields;
   if (c === undefined || l === undefined || e === undefined || a === undefined || v === undefined) return null;
   const data: Record<string, JsonValue> = {};
@@ -369,7 +388,7 @@ function decodeRecord(id: string, fields: Record<string, string>, withDevice = t
     if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
     else data[key] = parsed;
   }
-  const record: SessionRecord = {
+  return {
     id,
     userId: fields.u ?? null,
     data,
@@ -379,9 +398,4 @@ function decodeRecord(id: string, fields: Record<string, string>, withDevice = t
     absoluteExpiresAt: Number(a),
     version: Number(v),
   };
-  if (withDevice && fields.m !== undefined) {
-    const device = decodeDevice(fields.m);
-    if (device) record.device = device;
-  }
-  return record;
 }
