@@ -28,6 +28,8 @@ const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const variants = values.variants!.split(",");
+/** The variant without its "+otel" / "+otel-sdk" metrics suffix. */
+const baseVariant = (variant: string): string => variant.split("+")[0]!;
 const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const runId = `${process.pid}_${Date.now()}`;
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
@@ -100,7 +102,7 @@ const servers = new Map<string, { url: string; child: ChildProcess; cookie: stri
 try {
   for (const variant of variants) {
     const server = await startServer(variant, redis.url);
-    if (variant.endsWith("-nc")) await untilServing(server.url);
+    if (baseVariant(variant).endsWith("-nc")) await untilServing(server.url);
     servers.set(variant, { ...server, cookie: await login(server.url) });
   }
   const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
@@ -111,7 +113,7 @@ try {
       const server = servers.get(variant)!;
       const counter = variant.includes("postgres") ? () => pgStatements(server.url) : variant.includes("redis") || variant === "express-session" ? () => redisCalls(redis.url) : null;
       const before = counter ? await counter() : 0;
-      const cacheBefore = variant.endsWith("-nc") ? await nearCacheStats(server.url) : null;
+      const cacheBefore = baseVariant(variant).endsWith("-nc") ? await nearCacheStats(server.url) : null;
       const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie } });
       const after = counter ? await counter() : 0;
       const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;

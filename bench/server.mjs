@@ -2,6 +2,8 @@
 // latchkey-postgres | latchkey-sqlite | latchkey-redis-nc | latchkey-postgres-nc (nc: with the near-cache)
 // | latchkey-redis-migrate (latchkey-redis with migrateFrom: expressSessionMigration, to show it costs latchkey requests nothing).
 // BENCH_SESSIONS (JSON) adds createSessions options, e.g. {"revocation":"strict"}.
+// A "+otel" suffix (latchkey-redis-nc+otel) passes metrics: otelMetrics() with no SDK registered;
+// "+otel-sdk" registers an OpenTelemetry SDK MeterProvider (collected every 10 s) first.
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
 // Plain JS on the compiled dist/ (as an app would run latchkey), not on the TypeScript sources.
 import express from "express";
@@ -13,9 +15,10 @@ import { postgresStore } from "../dist/postgres/index.js";
 import { redisStore } from "../dist/redis/index.js";
 import { sqliteStore } from "../dist/sqlite/index.js";
 import { expressSessionMigration } from "../dist/migrate/index.js";
+import { otelMetrics } from "../dist/otel/index.js";
 import { anchorMiddleware } from "./anchor.mjs";
 
-const variant = process.env.BENCH_VARIANT ?? "baseline";
+const [variant, metricsMode] = (process.env.BENCH_VARIANT ?? "baseline").split("+");
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = process.env.BENCH_PREFIX ?? `latchkey-bench:${process.pid}:`;
 
@@ -67,7 +70,16 @@ async function setup() {
     throw new Error(`unknown BENCH_VARIANT ${variant}`);
   }
   const extra = JSON.parse(process.env.BENCH_SESSIONS ?? "{}");
-  const sessions = createSessions({ store, sweepInterval: false, ...(nearCache ? { nearCache: true } : {}), ...(migrateFrom ? { migrateFrom } : {}), ...extra });
+  if (metricsMode === "otel-sdk") {
+    const { metrics } = await import("@opentelemetry/api");
+    const { InMemoryMetricExporter, AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } = await import("@opentelemetry/sdk-metrics");
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 10_000 })] }));
+  }
+  const metricsOption = metricsMode === "otel" || metricsMode === "otel-sdk" ? { metrics: otelMetrics() } : {};
+  if (metricsMode === "otel" && metricsOption.metrics !== undefined) throw new Error("+otel expects no SDK registered");
+  if (metricsMode === "otel-sdk" && metricsOption.metrics === undefined) throw new Error("+otel-sdk expects an SDK registered");
+  const sessions = createSessions({ store, sweepInterval: false, ...(nearCache ? { nearCache: true } : {}), ...(migrateFrom ? { migrateFrom } : {}), ...metricsOption, ...extra });
   return {
     middleware: expressSessions(sessions),
     adapter: { login: (req, user) => req.session.login(user), userId: (req) => req.session.userId, close: () => sessions.close() },

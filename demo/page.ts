@@ -1,30 +1,130 @@
+// The demo's one page, as a string. Everything that came from a user (names,
+// notes, user agents) goes through escape(); nothing else is interpolated.
 import type { SessionInfo } from "../src/core/index.js";
 
-const escape = (value: string) =>
-  value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-const time = (ms: number) => new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+export interface View {
+  /** Which worker rendered this response (rendered per response, so keep-alive cannot hide a switch). */
+  worker: string;
+  userId: string | null;
+  note: string;
+  /** This request's session handle, to mark "this device". */
+  handle: string | null;
+  sessions: SessionInfo[];
+  /** What the last action did, or why this device is signed out: shown once. */
+  notice?: string;
+  /** Why this request was refused (4xx): shown in place of a notice. */
+  error?: string;
+  now: number;
+}
 
-export function page(view: { worker: string; userId: string | null; note: string; handle: string | null; sessions: SessionInfo[] }): string {
-  const rows = view.sessions
-    .map(
-      (s) => `<tr><td><code>${escape(s.handle.slice(0, 12))}…</code>${s.handle === view.handle ? " <b>(this browser)</b>" : ""}</td>
-        <td>${time(s.createdAt)}</td><td>${time(s.lastSeenAt)}</td><td>${time(s.expiresAt)}</td>
-        <td><form method="post" action="/revoke"><input type="hidden" name="handle" value="${escape(s.handle)}"><button>Revoke</button></form></td></tr>`,
-    )
-    .join("");
-  const body = view.userId
-    ? `<p>Signed in as <b>${escape(view.userId)}</b>.</p>
-       <form method="post" action="/note"><label>A value kept in your session: <input name="note" value="${escape(view.note)}"></label> <button>Save</button></form>
-       <p><form method="post" action="/logout" style="display:inline"><button>Log out</button></form>
-          <form method="post" action="/logout-everywhere" style="display:inline"><button>Log out everywhere</button></form></p>
-       <h2>Your sessions</h2>
-       <table border="1" cellpadding="4"><tr><th>Handle</th><th>Created</th><th>Last seen</th><th>Expires</th><th></th></tr>${rows}</table>`
-    : `<form method="post" action="/login"><label>Your name: <input name="name" autofocus required maxlength="40"></label> <button>Log in</button></form>
-       <form method="post" action="/note"><label>A value (works signed out too): <input name="note" value="${escape(view.note)}"></label> <button>Save</button></form>`;
-  return `<!doctype html><html><head><meta charset="utf-8"><title>latchkey demo</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto">
+export const escape = (value: string) =>
+  value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ["day", 86_400_000],
+  ["hour", 3_600_000],
+  ["minute", 60_000],
+];
+
+/**
+ * "just now", "2 minutes ago", "in 3 hours".
+ * @example
+ * ago(Date.now() - 120_000, Date.now()); // "2 minutes ago"
+ */
+export function ago(at: number, now: number): string {
+  const delta = at - now;
+  if (Math.abs(delta) < 60_000) return "just now";
+  for (const [unit, ms] of STEPS) {
+    if (Math.abs(delta) >= ms) return relative.format(Math.round(delta / ms), unit);
+  }
+  return "just now";
+}
+
+function sessionItem(s: SessionInfo, view: View): string {
+  const mine = s.handle === view.handle;
+  const revoke = mine
+    ? `<span class="badge">This device</span>`
+    : `<form method="post" action="/revoke"><input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button></form>`;
+  return `<li class="device${mine ? " mine" : ""}" data-handle="${escape(s.handle)}">
+  <div><b class="label">${escape(s.device)}</b>
+    <div class="meta">Last active <span class="last-active">${ago(s.lastSeenAt, view.now)}</span> · signed in ${ago(s.createdAt, view.now)}</div></div>
+  ${revoke}
+</li>`;
+}
+
+function signedIn(view: View): string {
+  const ordered = [...view.sessions].sort((a, b) => Number(b.handle === view.handle) - Number(a.handle === view.handle) || b.lastSeenAt - a.lastSeenAt);
+  const others = ordered.length - 1;
+  return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>.</p>
+<section>
+  <h2>Your devices</h2>
+  <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
+  <div class="actions">
+    <form method="post" action="/logout-others"><button${others > 0 ? "" : " disabled"}>Log out other devices</button></form>
+    <form method="post" action="/logout"><button class="secondary">Log out</button></form>
+    <form method="post" action="/logout-everywhere"><button class="secondary">Log out everywhere</button></form>
+  </div>
+</section>
+<section>
+  <h2>Your session</h2>
+  <form method="post" action="/note" class="row"><label for="note">A value kept in your session</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+</section>`;
+}
+
+function signedOut(view: View): string {
+  return `<form method="post" action="/login" class="row"><label for="name">Your name</label>
+  <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button></form>
+<p class="meta">Log in with the same name in another browser (or a private window) to see two devices.</p>
+<section>
+  <h2>Without signing in</h2>
+  <form method="post" action="/note" class="row"><label for="note">A value (works signed out too)</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+</section>`;
+}
+
+const STYLE = `
+*{box-sizing:border-box}
+body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:42rem;color:#1d1d1f;overflow-wrap:anywhere}
+h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
+.worker{font-size:.85rem;color:#555;margin:0 0 1rem}
+.notice,.error{padding:.6rem .8rem;border-radius:.4rem;margin:0 0 1rem}
+.notice{background:#e8f4ea;border:1px solid #9ccaa5}.error{background:#fdecea;border:1px solid #e4a29b}
+.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}.row label{flex-basis:100%}
+.row input{flex:1 1 12rem;min-width:0}
+input,button{font:inherit;padding:.45rem .7rem;border-radius:.35rem;border:1px solid #999}
+button{background:#1f5fbf;color:#fff;border-color:#1f5fbf;cursor:pointer}
+button.secondary{background:#fff;color:#1f5fbf}button.small{padding:.25rem .6rem;font-size:.9rem;white-space:nowrap}
+button:disabled{opacity:.5;cursor:default}
+.devices{list-style:none;padding:0;margin:0}
+.device{display:flex;justify-content:space-between;align-items:center;gap:.6rem;padding:.6rem 0;border-bottom:1px solid #ddd}
+.device .label{overflow-wrap:anywhere}
+.meta{font-size:.85rem;color:#555}
+.badge{font-size:.8rem;background:#1f5fbf;color:#fff;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.8rem}
+@media (max-width:30rem){.actions form,.actions button{width:100%}}
+`;
+
+/**
+ * The whole page: which worker answered, what just happened, then the sign-in
+ * form or this user's devices.
+ * @example
+ * res.type("html").send(page({ worker: "worker 1", userId: null, note: "", handle: null, sessions: [], now: Date.now() }));
+ */
+export function page(view: View): string {
+  const banner = view.error
+    ? `<p class="error" role="alert">${escape(view.error)}</p>`
+    : view.notice
+      ? `<p class="notice" role="status">${escape(view.notice)}</p>`
+      : "";
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>latchkey demo</title><style>${STYLE}</style></head>
+<body>
 <h1>latchkey demo</h1>
-<p>This page was answered by <b>${escape(view.worker)}</b>. Reload: both workers share one SQLite file.</p>
-${body}
+<p class="worker">Answered by <b id="worker">${escape(view.worker)}</b>. Two workers share one SQLite file; reload to see either.</p>
+${banner}
+${view.userId ? signedIn(view) : signedOut(view)}
 </body></html>`;
 }

@@ -1,4 +1,4 @@
-// Runs every src/**/*.test.ts file with node's test runner (TypeScript via tsx).
+// Runs every src/**/*.test.ts and demo/*.test.ts file with node's test runner (TypeScript via tsx).
 // Usage: node scripts/run-tests.mjs [filter]   e.g. `npm test -- sqlite`
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -13,7 +13,7 @@ function findTests(dir) {
 }
 
 const filter = process.argv[2];
-const files = findTests("src").filter((file) => !filter || file.includes(filter)).sort();
+const files = [...findTests("src"), ...findTests("demo")].filter((file) => !filter || file.includes(filter)).sort();
 if (files.length === 0) {
   console.error(`no test files match ${filter}`);
   process.exit(1);

@@ -115,11 +115,14 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       assert.equal((await store.rotate(anonymous.id, rotateInput("olga", "rotate-across-routes"))).status, "ok");
       assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", "destroy-existing"), true);
       assert.equal(await store.destroy(record.id, "destroy-missing"), false);
+      const kept = sampleRecord({ userId: "olga" });
+      await store.create(kept);
+      assert.equal(await store.destroyUser("olga", "destroy-user-except", kept.id), 1);
       assert.equal(await store.destroyUser("olga", "destroy-user"), 1);
       assert.equal(await store.destroyUser("olga", "destroy-user-none"), 0);
       const expected = [
         "patch-ok", "patch-conflict", "rotate-ok", "rotate-gone", "patch-gone", "rotate-across-routes",
-        "destroy-existing", "destroy-missing", "destroy-user", "destroy-user-none",
+        "destroy-existing", "destroy-missing", "destroy-user-except", "destroy-user", "destroy-user-none",
       ];
       await until(() => recorder.messages.length >= expected.length, "every notice");
       await later(50);

@@ -267,6 +267,75 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.deepEqual((await store.listUser("hank")).map((r) => r.id), [other.id]);
     });
 
+    it("destroyUser with except ends every other session of the user and keeps that one", async () => {
+      const store = await fresh();
+      const keep = sampleRecord({ userId: "kate" });
+      const others = [sampleRecord({ userId: "kate" }), sampleRecord({ userId: "kate" })];
+      const stranger = sampleRecord({ userId: "liam" });
+      for (const record of [keep, ...others, stranger]) await store.create(record);
+      assert.equal(await store.destroyUser("kate", undefined, keep.id), 2);
+      for (const record of others) assert.equal(await store.get(record.id), null);
+      assert.ok(await store.get(keep.id), "the kept session is alive");
+      assert.ok(await store.get(stranger.id));
+      assert.deepEqual((await store.listUser("kate")).map((r) => r.id), [keep.id], "the kept session is still listed");
+      assert.equal(await store.destroyUser("kate", undefined, keep.id), 0);
+      // The kept session can still be patched, and a plain destroyUser ends it.
+      assert.equal((await store.patch(keep.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: keep.lastSeenAt, expiresAt: keep.expiresAt })).status, "ok");
+      assert.equal(await store.destroyUser("kate"), 1);
+      assert.equal(await store.get(keep.id), null);
+      // An id that is not the user's keeps nothing back.
+      const mine = sampleRecord({ userId: "kate" });
+      await store.create(mine);
+      assert.equal(await store.destroyUser("kate", undefined, stranger.id), 1);
+      assert.ok(await store.get(stranger.id));
+    });
+
+    it("destroyUser with except racing a same-user rotate leaves only the kept session", async () => {
+      const store = await fresh();
+      const keep = sampleRecord({ userId: "mona" });
+      await store.create(keep);
+      for (let round = 0; round < 20; round++) {
+        const record = sampleRecord({ userId: "mona" });
+        await store.create(record);
+        const now = Date.now();
+        const newId = newIdFor("mona");
+        await Promise.all([
+          store.rotate(record.id, { newId, userId: "mona", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
+          store.destroyUser("mona", undefined, keep.id),
+        ]);
+        assert.equal(await store.get(record.id), null, `round ${round}: old id`);
+        assert.equal(await store.get(newId), null, `round ${round}: the rotated session survived`);
+        assert.ok(await store.get(keep.id), `round ${round}: the kept session was ended`);
+      }
+    });
+
+    it("the device recorded at create and rotate is listed; patch and touch keep it", async () => {
+      const store = await fresh();
+      const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", ip: "203.0.113.7" };
+      const record = sampleRecord({ userId: "nora", device });
+      await store.create(record);
+      assert.deepEqual((await store.listUser("nora"))[0]?.device, device);
+      await store.patch(record.id, { change: { set: { k: 1 }, unset: [] }, lastSeenAt: record.lastSeenAt + 1, expiresAt: record.expiresAt + 1 });
+      await store.touch(record.id, record.lastSeenAt + 2, record.expiresAt + 2);
+      assert.deepEqual((await store.listUser("nora"))[0]?.device, device, "patch and touch keep the device");
+      const fromGet = await store.get(record.id);
+      assert.ok(fromGet?.device === undefined || JSON.stringify(fromGet.device) === JSON.stringify(device), "get returns the device or nothing");
+      // A login on top of an anonymous session records the new device; without one, none.
+      const anonymous = sampleRecord({ data: { cart: ["x"] } });
+      await store.create(anonymous);
+      const now = Date.now();
+      const phone = { userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile/15E148 Safari/604.1" };
+      const signedIn = newIdFor("nora");
+      const rotated = await store.rotate(anonymous.id, { newId: signedIn, userId: "nora", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR, device: phone });
+      assert.equal(rotated.status, "ok");
+      const again = newIdFor("nora");
+      await store.rotate(record.id, { newId: again, userId: "nora", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR });
+      const listed = new Map((await store.listUser("nora")).map((r) => [r.id, r.device]));
+      assert.deepEqual(listed.get(signedIn), phone);
+      assert.equal(listed.get(again), undefined, "a rotation without a device drops the old one");
+      assert.equal(listed.size, 2);
+    });
+
     it("listUser returns exactly the user's sessions", async () => {
       const store = await fresh();
       const a = sampleRecord({ userId: "ivy" });
@@ -296,3 +365,4 @@ export function runStoreConformance(options: ConformanceOptions): void {
 }
 
 export { runFeedConformance, type FeedConformanceOptions } from "./feed.js";
+export { runSessionsConformance, requestFrom, type SessionsConformanceOptions } from "./sessions.js";

@@ -1,10 +1,11 @@
 import { Coherence } from "../nearcache/index.js";
 import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
+import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { SessionExistsError, type ChangeSet, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
+import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
 import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
@@ -27,6 +28,8 @@ export class Engine {
    */
   readonly coherence: Coherence | null;
   readonly #publishChanges: boolean;
+  /** Null without the `metrics` option: then nothing below measures anything. */
+  readonly metrics: SessionsMetrics | null;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
   readonly #migration: SessionMigration | null;
@@ -34,9 +37,12 @@ export class Engine {
 
   constructor(options: ResolvedOptions) {
     this.options = options;
-    this.store = options.store;
+    const metrics = options.metrics;
+    this.metrics = metrics;
+    this.store = metrics ? timedStore(options.store, metrics) : options.store;
     const feed = options.store.feed;
-    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict }) : null;
+    const timings = metrics && { propagation: (ms: number) => metrics.propagation(ms / 1000), strictWait: (ms: number) => metrics.strictWait(ms / 1000) };
+    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict, timings }) : null;
     // PostgreSQL's NOTIFY serialises commits: patches publish only where needed.
     this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
     this.#migration = options.migrateFrom;
@@ -172,7 +178,7 @@ export class Engine {
     return this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
   }
 
-  async create(userId: string | null, data: Record<string, JsonValue>): Promise<{ record: SessionRecord; token: string }> {
+  async create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }> {
     this.#assertSize(data);
     const now = this.options.now();
     const token = mintToken(userId);
@@ -187,7 +193,9 @@ export class Engine {
       absoluteExpiresAt,
       version: 1,
     };
+    if (device) record.device = device;
     await this.call(() => this.store.create(record));
+    this.metrics?.created(userId !== null);
     this.hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
     return { record, token };
   }
@@ -198,13 +206,14 @@ export class Engine {
     userId: string,
     change: ChangeSet,
     data: Record<string, JsonValue>,
+    device?: DeviceInfo,
   ): Promise<{ record: SessionRecord; token: string }> {
     this.#assertSize(data);
-    if (!previous) return this.create(userId, data);
+    if (!previous) return this.create(userId, data, device);
     const now = this.options.now();
     if (await this.#expired(previous, now)) {
       await this.#expire(previous);
-      return this.create(userId, change.set);
+      return this.create(userId, change.set, device);
     }
     const token = mintToken(userId);
     const absoluteExpiresAt = now + this.options.absoluteTimeout;
@@ -217,14 +226,16 @@ export class Engine {
         lastSeenAt: now,
         expiresAt: this.expiresAt(now, absoluteExpiresAt),
         absoluteExpiresAt,
+        ...(device ? { device } : {}),
         notice,
       }),
     );
     if (result.status === "gone") {
       // Revoked while this request held it: the old token stays dead, and the
       // new session carries only what this request itself wrote.
-      return this.create(userId, change.set);
+      return this.create(userId, change.set, device);
     }
+    this.metrics?.rotated();
     this.hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
     return { record: result.record, token };
   }
@@ -280,16 +291,25 @@ export class Engine {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
     const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
     if (existed) {
+      this.metrics?.ended(reason, 1);
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
     }
     return existed;
   }
 
-  /** Log out everywhere: one atomic store step, published as one notice naming the user. */
-  async destroyUser(userId: string): Promise<number> {
-    const count = await this.#write([], [userId], true, (notice) => this.store.destroyUser(userId, notice));
+  /**
+   * Log out everywhere (but `except`): one atomic store step, published as one
+   * notice naming the user. Every near-cache drops all of the user's sessions,
+   * the kept one too (it is re-read on its next request).
+   */
+  async destroyUser(userId: string, except?: string): Promise<number> {
+    const count = await this.#write([], [userId], true, (notice) =>
+      except === undefined ? this.store.destroyUser(userId, notice) : this.store.destroyUser(userId, notice, except),
+    );
     if (count > 0) {
-      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason: "revoke-user", count }));
+      const reason = except === undefined ? "revoke-user" : "logout-others";
+      this.metrics?.ended(reason, count);
+      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     }
     return count;
   }

@@ -29,8 +29,26 @@ export class SessionConflictError extends Error {
   }
 }
 
+/**
+ * A bad argument to a session call (a user id with a NUL, a malformed handle):
+ * a TypeError naming the field, raised before any store is called.
+ */
+export class SessionInputError extends TypeError {
+  /** HTTP status for frameworks that read `err.status`: the request's input was bad, not the store. */
+  readonly status = 400;
+  /** The argument at fault: "userId", "handle", "except". */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.name = "SessionInputError";
+    this.field = field;
+  }
+}
+
 /** A session value that cannot be stored (not JSON, or the session is over its size limit). */
 export class SessionValueError extends TypeError {
+  /** HTTP status for frameworks that read `err.status`: the request's input was bad. */
+  readonly status = 400;
   constructor(message: string) {
     super(message);
     this.name = "SessionValueError";

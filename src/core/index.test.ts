@@ -180,7 +180,7 @@ describe("session lifecycle", () => {
     assert.equal(listed.length, 2);
     assert.ok(listed.every((info) => !("token" in info)));
     assert.equal(await sessions.revoke(listed[0]!.handle), true);
-    assert.equal(await sessions.revoke("not-a-handle"), false);
+    await assert.rejects(sessions.revoke("not-a-handle"), /revoke: handle must be a session handle/);
     assert.equal(await sessions.revokeUser("gina"), 1);
     assert.equal((await sessions.load(a.token!)).userId, null);
     assert.equal((await sessions.load(b.token!)).userId, null);

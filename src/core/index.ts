@@ -4,12 +4,14 @@ import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { JsonValue } from "./store.js";
-import { isWellFormedId } from "./token.js";
+import { assertHandle, assertUserId } from "./validate.js";
+import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
 export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
+export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
 export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
 export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
@@ -17,6 +19,8 @@ export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
+export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "./validate.js";
+export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
 
 /** What `sessions.stats()` returns. */
 export type SessionsStats = NearCacheStats;
@@ -49,6 +53,18 @@ export interface SessionInfo {
   /** The earlier of idle and absolute expiry. */
   expiresAt: number;
   absoluteExpiresAt: number;
+  /** A readable name of the device that signed in, e.g. "Firefox on Linux" ("Unknown device" when none was recorded). */
+  device: string;
+  /** The User-Agent recorded at login (at most 512 characters), when there was one. */
+  userAgent?: string;
+  /** The client address recorded at login, only with the `recordIp` option. */
+  ip?: string;
+}
+
+/** Options of {@link Sessions.revokeUser}. */
+export interface RevokeUserOptions {
+  /** A handle to keep (the caller's own session): "log out other devices". */
+  except?: string;
 }
 
 /** The session manager returned by {@link createSessions}. */
@@ -67,6 +83,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
       }, sweepInterval);
       this.#sweeper.unref();
     }
+    engine.metrics?.observe(() => this.stats());
   }
 
   /** Cookie settings, for adapters. */
@@ -106,20 +123,30 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
 
   /**
    * Log a user out everywhere, atomically: sessions created concurrently are
-   * either counted here or were created after it resolved.
+   * either counted here or were created after it resolved. With `except`,
+   * every session but that one ("log out other devices";
+   * `session.logoutOthers()` does this for the signed-in user).
    * @returns how many sessions were destroyed
    * @example
    * const count = await sessions.revokeUser("alice");
+   * @example
+   * await sessions.revokeUser("alice", { except: req.session.handle! });
    */
-  revokeUser(userId: string): Promise<number> {
+  async revokeUser(userId: string, options: RevokeUserOptions = {}): Promise<number> {
     assertUserId(userId, "revokeUser");
-    return this.#engine.destroyUser(userId);
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("latchkey: revokeUser(userId, options): options must be an object such as { except: handle }");
+    }
+    if (options.except !== undefined) assertHandle(options.except, "revokeUser", "except");
+    return this.#engine.destroyUser(userId, options.except);
   }
 
   /**
-   * The live sessions of a user, most recently seen first.
+   * The live sessions of a user, most recently seen first, each with the
+   * device that signed in (parsed here, never on the read path).
    * @example
-   * for (const s of await sessions.list("alice")) console.log(s.handle, new Date(s.lastSeenAt));
+   * for (const s of await sessions.list("alice")) console.log(s.handle, s.device, new Date(s.lastSeenAt));
+   * // 2J9x:kq…  Firefox on Linux  2026-12-01T21:04:11.000Z
    */
   async list(userId: string): Promise<SessionInfo[]> {
     assertUserId(userId, "list");
@@ -127,14 +154,20 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
     return records
       .filter((record) => record.userId === userId && !this.#engine.isExpired(record, now))
-      .map((record) => ({
-        handle: record.id,
-        userId,
-        createdAt: record.createdAt,
-        lastSeenAt: record.lastSeenAt,
-        expiresAt: record.expiresAt,
-        absoluteExpiresAt: record.absoluteExpiresAt,
-      }))
+      .map((record) => {
+        const info: SessionInfo = {
+          handle: record.id,
+          userId,
+          createdAt: record.createdAt,
+          lastSeenAt: record.lastSeenAt,
+          expiresAt: record.expiresAt,
+          absoluteExpiresAt: record.absoluteExpiresAt,
+          device: deviceLabel(record.device?.userAgent),
+        };
+        if (record.device?.userAgent !== undefined) info.userAgent = record.device.userAgent;
+        if (record.device?.ip !== undefined) info.ip = record.device.ip;
+        return info;
+      })
       .sort((a, b) => b.lastSeenAt - a.lastSeenAt);
   }
 
@@ -145,8 +178,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * await sessions.revoke(handle);
    */
   async revoke(handle: string): Promise<boolean> {
-    if (typeof handle !== "string") throw new TypeError("latchkey: revoke(handle) needs a handle string from sessions.list()");
-    if (!isWellFormedId(handle)) return false;
+    assertHandle(handle, "revoke");
     return this.#engine.destroy({ id: handle, userId: null }, "revoke");
   }
 
@@ -181,14 +213,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#engine.metrics?.close();
     await this.#engine.coherence?.close();
     await this.#engine.store.close();
-  }
-}
-
-function assertUserId(userId: unknown, method: string): asserts userId is string {
-  if (typeof userId !== "string" || userId.length === 0) {
-    throw new TypeError(`latchkey: ${method}(userId) needs a non-empty user id string`);
   }
 }
 

@@ -1,6 +1,7 @@
 import cluster from "node:cluster";
 import type { SessionStore } from "./store.js";
 import type { SessionMigration } from "./migration.js";
+import { assertMetrics, type SessionsMetrics } from "./metrics.js";
 
 export type SameSite = "lax" | "strict" | "none";
 
@@ -30,14 +31,14 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
-export type DestroyReason = "logout" | "revoke" | "revoke-user" | "expired";
+export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired";
 
 export interface SessionHooks {
   /** A session was first written to the store. */
   created?(event: { handle: string; userId: string | null }): void;
   /** login() replaced a session's token (the old one is dead everywhere). */
   rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
-  /** Sessions were destroyed. `handle` is null for revoke-user, where `count` says how many. */
+  /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
   destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
 }
 
@@ -86,6 +87,19 @@ export interface SessionsOptions {
    * store with a feed.
    */
   revocation?: "bounded" | "strict";
+  /**
+   * Record the client IP address at login, for `sessions.list()` (as the
+   * framework resolves it: Express's "trust proxy"). Off by default: an IP
+   * address is personal data. The User-Agent is always recorded (at most 512
+   * characters).
+   */
+  recordIp?: boolean;
+  /**
+   * Report metrics (sessions created, rotated, ended; near-cache lookups and
+   * flushes; store operation durations; notice propagation; feed state):
+   * `otelMetrics()` from `latchkey/otel`. Off by default.
+   */
+  metrics?: SessionsMetrics;
   /**
    * Allow a process-local store (memoryStore) in a multi-process deployment.
    * Only for tests: each process would have its own sessions (G7).
@@ -136,6 +150,8 @@ export interface ResolvedOptions {
   nearCache: ResolvedNearCache | null;
   strict: boolean;
   migrateFrom: SessionMigration | null;
+  recordIp: boolean;
+  metrics: SessionsMetrics | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -179,6 +195,12 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (revocation !== "bounded" && revocation !== "strict") {
     throw new TypeError(`latchkey: revocation must be "bounded" or "strict" (got ${String(revocation)})`);
   }
+  const recordIp = options.recordIp ?? false;
+  if (typeof recordIp !== "boolean") {
+    throw new TypeError(`latchkey: recordIp must be true or false (got ${String(recordIp)})`);
+  }
+  const metrics = options.metrics ?? null;
+  if (metrics !== null) assertMetrics(metrics);
   const nearCache = resolveNearCache(options.nearCache);
   if ((nearCache || revocation === "strict") && !store.feed) {
     const what = nearCache ? "nearCache" : 'revocation: "strict"';
@@ -209,6 +231,8 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     nearCache,
     strict: revocation === "strict",
     migrateFrom,
+    recordIp,
+    metrics,
   };
 }
 

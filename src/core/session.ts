@@ -1,4 +1,6 @@
-import { SessionSealedError, SessionValueError } from "./errors.js";
+import { SessionSealedError } from "./errors.js";
+import { deviceOf } from "../devices/index.js";
+import { assertKey, assertUserId, toJsonValue } from "./validate.js";
 import type { Engine } from "./engine.js";
 import type { RequestContext } from "./request.js";
 import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
@@ -106,7 +108,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   set<K extends keyof Data & string>(key: K, value: Data[K]): void {
     this.#assertOpen();
     assertKey(key);
-    const stored = toJson(key, value);
+    const stored = toJsonValue<JsonValue>(key, value);
     this.#data[key] = stored;
     (this.#set ??= new Map()).set(key, stored);
     this.#unset?.delete(key);
@@ -133,18 +135,37 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * await req.session.login(user.id);
    */
   async login(userId: string): Promise<void> {
+    assertUserId(userId, "login");
     this.#assertOpen();
-    if (typeof userId !== "string" || userId.length === 0 || userId.length > 256) {
-      throw new TypeError("latchkey: login(userId) needs a non-empty string of at most 256 characters");
-    }
     const switching = this.#record?.userId != null && this.#record.userId !== userId;
     if (switching) {
       await this.logout();
     }
     await this.#settleVanished();
     const change = this.#takeChange();
-    const result = await this.#engine.login(this.#record, userId, change, this.#data);
+    const device = deviceOf(this.request, this.#engine.options.recordIp);
+    const result = await this.#engine.login(this.#record, userId, change, this.#data, device);
     this.#adopt(result.record, result.token);
+  }
+
+  /**
+   * Log out every other session of the signed-in user ("log out my other
+   * devices", e.g. after a password change), atomically, like
+   * `sessions.revokeUser`: a session signed in concurrently is either ended
+   * here or was created after this resolved. This session stays signed in.
+   * With `revocation: "strict"` it resolves once no process accepts them.
+   * @returns how many sessions were ended
+   * @example
+   * const ended = await req.session.logoutOthers();
+   * res.send(`Ended ${ended} other session${ended === 1 ? "" : "s"}`);
+   */
+  async logoutOthers(): Promise<number> {
+    this.#assertOpen();
+    const record = this.#record;
+    if (!record || record.userId === null) {
+      throw new TypeError("latchkey: logoutOthers() needs a signed-in session; call login(userId) first");
+    }
+    return this.#engine.destroyUser(record.userId, record.id);
   }
 
   /**
@@ -298,36 +319,3 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
   }
 }
-
-function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key.length === 0 || key.length > 200) {
-    throw new SessionValueError("latchkey: session keys must be non-empty strings of at most 200 characters");
-  }
-  if (key.includes("\u0000")) {
-    throw new SessionValueError("latchkey: session keys cannot contain the NUL character");
-  }
-  if (key === "__proto__" || key === "constructor" || key === "prototype") {
-    throw new SessionValueError(`latchkey: ${JSON.stringify(key)} cannot be a session key`);
-  }
-}
-
-function toJson(key: string, value: unknown): JsonValue {
-  if (value === undefined) {
-    throw new SessionValueError(`latchkey: session.set(${JSON.stringify(key)}, undefined) — use session.unset(${JSON.stringify(key)}) to remove a key`);
-  }
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} is not JSON-serialisable: ${(error as Error).message}`);
-  }
-  if (text === undefined) {
-    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} is not JSON-serialisable (functions and symbols cannot be stored)`);
-  }
-  if (text.includes("\\u0000")) {
-    // PostgreSQL's jsonb cannot hold NUL; refusing it everywhere keeps stores interchangeable.
-    throw new SessionValueError(`latchkey: the value for ${JSON.stringify(key)} contains the NUL character, which not every store can keep`);
-  }
-  return JSON.parse(text) as JsonValue;
-}
-

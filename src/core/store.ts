@@ -22,6 +22,20 @@ export interface SessionRecord {
   absoluteExpiresAt: number;
   /** Incremented by every patch and rotation (not by touch). */
   version: number;
+  /**
+   * The device that signed in, recorded at login (create or rotate). Stores
+   * return it from `listUser`; `get` may leave it out (the read path never
+   * needs it), and patch and touch leave it as it is.
+   */
+  device?: DeviceInfo;
+}
+
+/** What a session remembers of the device that signed in. */
+export interface DeviceInfo {
+  /** The User-Agent header, cut to a bounded length. */
+  userAgent?: string;
+  /** The client address, only when the app opted in (`recordIp`). */
+  ip?: string;
 }
 
 /** The top-level keys a request changed (G2): only these are written. */
@@ -56,6 +70,8 @@ export interface RotateInput {
   lastSeenAt: number;
   expiresAt: number;
   absoluteExpiresAt: number;
+  /** The device of the new record; when absent the new record has none. */
+  device?: DeviceInfo;
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
 }
@@ -85,8 +101,12 @@ export interface SessionStore {
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
   /** Delete one record. Resolves true if it existed. `notice`: as in PatchInput. */
   destroy(id: string, notice?: string): Promise<boolean>;
-  /** Delete every record of a user in one atomic step. Resolves to how many were deleted. `notice`: as in PatchInput. */
-  destroyUser(userId: string, notice?: string): Promise<number>;
+  /**
+   * Delete every record of a user in one atomic step, except the record whose
+   * id is `except` (log out other devices). Resolves to how many were deleted.
+   * `notice`: as in PatchInput.
+   */
+  destroyUser(userId: string, notice?: string, except?: string): Promise<number>;
   /** Records of one user (expired ones may be included; the manager filters them). */
   listUser(userId: string): Promise<SessionRecord[]>;
   /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
@@ -184,10 +204,39 @@ export function applyChange(data: Record<string, JsonValue>, change: ChangeSet):
 }
 
 /**
- * A record as the row SQL stores write, in column order: id, user_id, data
- * (JSON text), created_at, last_seen_at, expires_at, absolute_expires_at, version.
+ * A device as one text column or field (JSON), or null when nothing was recorded.
+ * @example
+ * encodeDevice({ userAgent: "curl/8.5.0" }); // '{"userAgent":"curl/8.5.0"}'
  */
-export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number] {
+export function encodeDevice(device: DeviceInfo | undefined): string | null {
+  if (!device || (device.userAgent === undefined && device.ip === undefined)) return null;
+  return JSON.stringify(device);
+}
+
+/**
+ * The inverse of {@link encodeDevice}; unreadable text counts as nothing recorded.
+ * @example
+ * decodeDevice(row.device); // { userAgent: "curl/8.5.0" } or undefined
+ */
+export function decodeDevice(text: string | null | undefined): DeviceInfo | undefined {
+  if (!text) return undefined;
+  try {
+    const value = JSON.parse(text) as DeviceInfo;
+    const device: DeviceInfo = {};
+    if (typeof value.userAgent === "string") device.userAgent = value.userAgent;
+    if (typeof value.ip === "string") device.ip = value.ip;
+    return device;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A record as the row SQL stores write, in column order: id, user_id, data
+ * (JSON text), created_at, last_seen_at, expires_at, absolute_expires_at,
+ * version, device (JSON text or null).
+ */
+export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number, string | null] {
   return [
     record.id,
     record.userId,
@@ -197,5 +246,6 @@ export function recordColumns(record: SessionRecord): [string, string | null, st
     record.expiresAt,
     record.absoluteExpiresAt,
     record.version,
+    encodeDevice(record.device),
   ];
 }

@@ -314,3 +314,41 @@ describe("expressSessions when the store fails (G6)", () => {
     }
   });
 });
+
+describe("expressSessions: devices", () => {
+  for (const [version, express] of [["4", express4], ["5", express5]] as const) {
+    it(`Express ${version}: records the user agent, and the client IP through trust proxy only with recordIp`, async () => {
+      for (const recordIp of [false, true]) {
+        const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, recordIp });
+        const { base, close } = await serve(buildApp(express as never, sessions)); // trust proxy: loopback
+        try {
+          const phone = new Client();
+          await phone.post(`${base}/login/ann`, { "user-agent": "curl/8.5.0" });
+          // Signing in again on the same browser (a rotation) records the device of that login.
+          const login = await phone.post(`${base}/login/ann`, {
+            "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "x-forwarded-for": "198.51.100.23",
+          });
+          assert.equal(login.status, 200);
+          const other = new Client();
+          await other.post(`${base}/login/ann`, { "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" });
+          const listed = (await new Client().get(`${base}/list/ann`)).body as Array<{ device: string; ip?: string }>;
+          assert.deepEqual(listed.map((s) => s.device).sort(), ["Firefox on Linux", "Safari on iOS"]);
+          assert.equal(listed.find((s) => s.device === "Safari on iOS")!.ip, recordIp ? "198.51.100.23" : undefined, "the address behind the trusted proxy");
+          assert.equal(listed.find((s) => s.device === "Firefox on Linux")!.ip, recordIp ? "127.0.0.1" : undefined);
+          const ended = await other.post(`${base}/logout-others`);
+          assert.equal(ended.body.count, 1);
+          assert.equal((await phone.get(`${base}/whoami`)).body.userId, null);
+          assert.equal((await other.get(`${base}/whoami`)).body.userId, "ann");
+          const bad = await new Client().post(`${base}/login/${encodeURIComponent("a\u0000b")}`);
+          assert.equal(bad.status, 400, "bad input is a 400 (err.status), never a 503 that looks like an outage");
+          assert.equal(bad.body.error, "SessionInputError");
+          assert.match(bad.body.message, /userId must not contain control characters/);
+        } finally {
+          close();
+          await sessions.close();
+        }
+      }
+    });
+  }
+});

@@ -87,6 +87,7 @@ class MemoryStore implements SessionStore {
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
     };
+    if (input.device) record.device = structuredClone(input.device);
     this.#put(record);
     return { status: "ok", record: structuredClone(record) };
   }
@@ -99,9 +100,9 @@ class MemoryStore implements SessionStore {
     return true;
   }
 
-  async destroyUser(userId: string): Promise<number> {
+  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
     this.#open();
-    const ids = [...(this.#byUser.get(userId) ?? [])];
+    const ids = [...(this.#byUser.get(userId) ?? [])].filter((id) => id !== except);
     for (const id of ids) this.#delete(this.#records.get(id)!);
     return ids.length;
   }

@@ -14,6 +14,8 @@ export interface CoherenceOptions {
   /** A near-cache to keep coherent, or null: this process only publishes notices (and, when strict, collects acks). */
   cache: { maxEntries: number; maxBytes: number; leaseMs: number } | null;
   strict: boolean;
+  /** Told each propagation delay and strict wait as it is measured (metrics), in ms. */
+  timings?: { propagation(ms: number): void; strictWait(ms: number): void } | null;
 }
 
 /** How the feed of this process stands, as stats() reports it. */
@@ -85,12 +87,14 @@ export class Coherence {
   readonly #counts = { hits: 0, misses: 0, bypasses: 0, invalidations: 0, flushes: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0, waitedOut: 0 };
   readonly #propagation = new LatencySamples();
   readonly #strictWaits = new LatencySamples();
+  readonly #timings: CoherenceOptions["timings"];
 
   constructor(options: CoherenceOptions) {
     this.#feed = options.feed;
     this.#storeName = options.storeName;
     this.#logger = options.logger;
     this.strict = options.strict;
+    this.#timings = options.timings ?? null;
     this.cache = options.cache ? new NearCache(options.cache.maxEntries, options.cache.maxBytes) : null;
     const leaseMs = options.cache?.leaseMs ?? 0;
     this.#leaseMs = leaseMs;
@@ -171,7 +175,9 @@ export class Coherence {
       }
       const waitedOut = leases.filter((lease) => !wait.acked.has(lease.inbox)).length;
       this.#counts.waitedOut += waitedOut;
-      this.#strictWaits.add(performance.now() - started);
+      const waited = performance.now() - started;
+      this.#strictWaits.add(waited);
+      this.#timings?.strictWait(waited);
     } finally {
       this.#acks.delete(seq);
     }
@@ -334,7 +340,9 @@ export class Coherence {
     this.#counts.invalidations++;
     this.forget(message.ids, message.users);
     if (message.publisher === this.inbox) return;
-    this.#propagation.add(Math.max(0, preciseNow() - message.sentAt));
+    const delay = Math.max(0, preciseNow() - message.sentAt);
+    this.#propagation.add(delay);
+    this.#timings?.propagation(delay);
     if (this.cache && this.#sequences.observe(message.publisher, message.seq, performance.now())) this.#flush("gap");
     // Acknowledge only after forgetting: the revoker may resolve the moment it has every ack.
     if (message.ackRequested && this.cache) {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, it, test } from "node:test";
 import pg from "pg";
-import { runStoreConformance, sampleRecord } from "../conformance/index.js";
+import { runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { createSchemaSQL, migrate, postgresStore } from "./index.js";
 
@@ -45,6 +45,8 @@ if (skip) {
       await cleanup();
     },
   });
+
+  runSessionsConformance({ name: "postgresStore", createStore: () => postgresStore({ connectionString: url, table: newTable() }) });
 
   const exists = async (name: string): Promise<boolean> =>
     (await admin.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [name])).rows[0]!.found !== null;
@@ -100,7 +102,7 @@ if (skip) {
         );
         assert.deepEqual(
           columns.rows.map((c) => `${c.column_name} ${c.data_type}`),
-          ["id text", "user_id text", "data jsonb", "created_at bigint", "last_seen_at bigint", "expires_at bigint", "absolute_expires_at bigint", "version integer"],
+          ["id text", "user_id text", "data jsonb", "created_at bigint", "last_seen_at bigint", "expires_at bigint", "absolute_expires_at bigint", "version integer", "device text"],
         );
         const indexes = await admin.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [table]);
         assert.deepEqual(indexes.rows.map((i) => i.indexname), [`${table}_expires_at_idx`, `${table}_pkey`, `${table}_user_id_idx`]);
@@ -111,6 +113,33 @@ if (skip) {
       assert.match(sql, new RegExp(`CREATE TABLE IF NOT EXISTS "${table}" \\(`));
       assert.doesNotMatch(sql, /CREATE SCHEMA/);
       assert.match(createSchemaSQL("s", "auth"), /CREATE SCHEMA IF NOT EXISTS "auth";\nCREATE TABLE IF NOT EXISTS "auth"\."s" /);
+    });
+
+    it("a table from before device recording gets its device column on first use, or a clear error with createSchema: false", async () => {
+      const table = newTable();
+      await admin.query(`CREATE TABLE ${table} (id text PRIMARY KEY, user_id text, data jsonb NOT NULL, created_at bigint NOT NULL,
+        last_seen_at bigint NOT NULL, expires_at bigint NOT NULL, absolute_expires_at bigint NOT NULL, version integer NOT NULL)`);
+      const old = sampleRecord({ userId: "olaf" });
+      await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`, [old.id, old.userId, JSON.stringify(old.data), old.createdAt, old.lastSeenAt, old.expiresAt, old.absoluteExpiresAt, old.version]);
+      const strict = postgresStore({ connectionString: url, table, createSchema: false });
+      try {
+        await assert.rejects(strict.listUser("olaf"), /predates device recording.*run migrate\(\)/);
+        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run migrate\(\)/);
+        assert.ok(await strict.get(old.id), "reads of existing sessions keep working");
+      } finally {
+        await strict.close();
+      }
+      const store = postgresStore({ connectionString: url, table });
+      try {
+        assert.deepEqual((await store.listUser("olaf")).map((r) => [r.id, r.device]), [[old.id, undefined]], "existing rows survive the migration");
+        const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" };
+        const fresh = sampleRecord({ userId: "olaf", device });
+        await store.create(fresh);
+        assert.deepEqual((await store.listUser("olaf")).find((r) => r.id === fresh.id)?.device, device);
+      } finally {
+        await store.close();
+      }
+      await migrate({ connectionString: url, table }); // idempotent on a migrated table
     });
 
     it("migrate() is idempotent and safe to run from many places at once", async () => {

@@ -1,5 +1,7 @@
 import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
+  decodeDevice,
+  encodeDevice,
   recordColumns,
   SessionExistsError,
   type JsonValue,
@@ -52,6 +54,8 @@ interface Row {
   expires_at: string;
   absolute_expires_at: string;
   version: number;
+  /** Selected by listUser and rotate only: the read path never needs it. */
+  device?: string | null;
 }
 
 const SWEEP_BATCH = 500;
@@ -175,6 +179,7 @@ class PostgresStore implements SessionStore {
       input.lastSeenAt,
       input.expiresAt,
       input.absoluteExpiresAt,
+      encodeDevice(input.device),
       ...this.#notice(input.notice),
     ];
     try {
@@ -192,7 +197,7 @@ class PostgresStore implements SessionStore {
     return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
   }
 
-  async destroyUser(userId: string, notice?: string): Promise<number> {
+  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization
@@ -206,10 +211,11 @@ class PostgresStore implements SessionStore {
         let broken: Error | undefined;
         try {
           await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+          // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
           const result =
             notice === undefined
-              ? (await client.query(this.#sql.destroyUser, [userId])).rowCount ?? 0
-              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, ...this.#notice(notice)])).rows[0]!.deleted;
+              ? (await client.query(this.#sql.destroyUser, [userId, except ?? null])).rowCount ?? 0
+              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.deleted;
           await client.query("COMMIT");
           return result;
         } catch (error) {
@@ -258,11 +264,11 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  /** First use: create the table when missing (unless createSchema is false). Retried on the next call if it fails. */
+  /** First use: create the table (or add the device column) when missing, unless createSchema is false. Retried on the next call if it fails. */
   async #prepare(): Promise<void> {
     if (!this.#createSchema) return;
     try {
-      await this.#migrateUnlessFound(this.#names.qualified);
+      await this.#migrateUnlessFound(this.#names.qualified, "device");
     } catch (error) {
       this.#ready = null;
       throw error;
@@ -281,10 +287,18 @@ class PostgresStore implements SessionStore {
     return this.#query<R>(text, values, this.#names.leases.display);
   }
 
-  /** Runs the (idempotent) migration when `qualified` is missing; checking first lets a role without CREATE use tables someone else migrated. */
-  async #migrateUnlessFound(qualified: string): Promise<void> {
-    const { rows } = await this.#pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [qualified]);
-    if (!rows[0]?.found) await runMigration(this.#pool, this.#names);
+  /**
+   * Runs the (idempotent) migration when `qualified` is missing, or lacks
+   * `column` (a table from an older latchkey); checking first lets a role
+   * without CREATE use tables someone else migrated.
+   */
+  async #migrateUnlessFound(qualified: string, column?: string): Promise<void> {
+    const { rows } = await this.#pool.query<{ found: string | null; has_column: boolean }>(
+      `SELECT to_regclass($1)::text AS found,
+        EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped) AS has_column`,
+      [qualified, column ?? ""],
+    );
+    if (!rows[0]?.found || (column !== undefined && !rows[0].has_column)) await runMigration(this.#pool, this.#names);
   }
 
   async #prepareLeases(): Promise<void> {
@@ -312,11 +326,12 @@ function statements(table: string) {
   const patch = `${update} WHERE id = $1 RETURNING version`;
   const patchChecked = `${update} WHERE id = $1 AND version = $6 RETURNING version`;
   const rotateFrom = `old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)`;
-  const rotateInsert = `INSERT INTO ${table} (${COLUMNS})
-      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1 FROM old
-      RETURNING ${COLUMNS}`;
+  const rotateInsert = `INSERT INTO ${table} (${COLUMNS}, device)
+      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $10::text FROM old
+      RETURNING ${COLUMNS}, device`;
+  const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text`;
   return {
-    insert: `INSERT INTO ${table} (${COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`,
+    insert: `INSERT INTO ${table} (${COLUMNS}, device) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)`,
     get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     version: `SELECT version FROM ${table} WHERE id = $1`,
     patch,
@@ -326,23 +341,23 @@ function statements(table: string) {
     rotate: `WITH ${rotateFrom}
       ${rotateInsert}`,
     destroy: `DELETE FROM ${table} WHERE id = $1`,
-    destroyUser: `DELETE FROM ${table} WHERE user_id = $1`,
-    listUser: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
+    destroyUser,
+    listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
     // The same writes publishing a notice (the last two parameters) in the same statement, on every
     // outcome: each returns exactly one row, also when nothing matched (see withNotice).
     patchNotify: withNotice(patch, "(SELECT version FROM w) AS version", 6),
     patchCheckedNotify: withNotice(patchChecked, "(SELECT version FROM w) AS version", 7),
     // A data-modifying WITH cannot be nested in a CTE, so rotate's is spelled out: one row, all null when gone.
     rotateNotify: `WITH ${rotateFrom}, w AS (${rotateInsert})
-      SELECT w.*, ${notifyColumn(10)} FROM (SELECT 1) AS one LEFT JOIN w ON true`,
+      SELECT w.*, ${notifyColumn(11)} FROM (SELECT 1) AS one LEFT JOIN w ON true`,
     destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
-    destroyUserNotify: withNotice(`DELETE FROM ${table} WHERE user_id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
+    destroyUserNotify: withNotice(`${destroyUser} RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 3),
     sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
   };
 }
 
 function toRecord(row: Row): SessionRecord {
-  return {
+  const record: SessionRecord = {
     id: row.id,
     userId: row.user_id,
     data: row.data,
@@ -352,4 +367,7 @@ function toRecord(row: Row): SessionRecord {
     absoluteExpiresAt: Number(row.absolute_expires_at),
     version: row.version,
   };
+  const device = decodeDevice(row.device);
+  if (device) record.device = device;
+  return record;
 }

@@ -66,8 +66,10 @@ export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string):
   last_seen_at bigint NOT NULL,
   expires_at bigint NOT NULL,
   absolute_expires_at bigint NOT NULL,
-  version integer NOT NULL
+  version integer NOT NULL,
+  device text
 );
+ALTER TABLE ${qualified} ADD COLUMN IF NOT EXISTS device text;
 CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
 ${leasesSchemaSQL(leases.qualified)}`;

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
-import { runFeedConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
+import { runFeedConformance, runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { routeOfId, userRoute } from "../core/index.js";
 import { requireClusterTools, startCluster } from "../testing/redis-cluster.js";
 import { testPrefix } from "../testing/redis-server.js";
@@ -41,6 +41,7 @@ if (tools.skip) {
 
   const ioPrefix = testPrefix();
   runStoreConformance({ name: "redisStore (ioredis Cluster, 3 masters)", createStore: () => redisStore({ client: ioCluster, prefix: ioPrefix }) });
+  runSessionsConformance({ name: "redisStore (ioredis Cluster, 3 masters)", createStore: () => redisStore({ client: ioCluster, prefix: ioPrefix }) });
 
   // The feed on a cluster: notices published by scripts on every master reach a
   // subscriber connected to any one of them (classic pub/sub is cluster-wide).

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import express from "express";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
-import { runStoreConformance, sampleRecord } from "../conformance/index.js";
+import { runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { createSessions, routeOfId, userRoute } from "../core/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client } from "../testing/client.js";
@@ -77,6 +77,15 @@ if (redis.skip) {
     createStore: () => redisStore({ client: nodeClient, prefix: nodePrefix }),
     cleanup: async () => {
       await deletePrefix(REDIS_URL, nodePrefix);
+    },
+  });
+
+  const managerPrefix = prefixed();
+  runSessionsConformance({
+    name: "redisStore (node-redis client)",
+    createStore: () => redisStore({ client: nodeClient, prefix: managerPrefix }),
+    cleanup: async () => {
+      await deletePrefix(REDIS_URL, managerPrefix);
     },
   });
 
@@ -158,6 +167,33 @@ if (redis.skip) {
       const record = { ...sampleRecord(), userId: "misrouted" };
       await assert.rejects(store.create(record), /must have route .*userRoute\(userId\)/);
       assert.equal(await store.get(record.id), null);
+    });
+
+    test("the device lives in its own key beside the hash (never fetched by a read), expiring with the session", async () => {
+      const store = redisStore({ client: nodeClient, prefix });
+      const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", ip: "203.0.113.5" };
+      const record = sampleRecord({ userId: "device-user", device });
+      await store.create(record);
+      const route = userRoute("device-user");
+      const sessionKey = `${prefix}{${route}}:s:${record.id.slice(5)}`;
+      const deviceKey = `${prefix}{${route}}:m:${record.id.slice(5)}`;
+      assert.equal(Number(await nodeClient.hExists(sessionKey, "m")), 0, "the hash the read fetches has no device");
+      assert.deepEqual(JSON.parse((await nodeClient.get(deviceKey))!), device);
+      assert.equal(await nodeClient.pExpireTime(deviceKey), await nodeClient.pExpireTime(sessionKey));
+      assert.equal((await store.get(record.id))?.device, undefined);
+      // Touch and patch move both expiries together.
+      await store.touch(record.id, record.lastSeenAt + 1000, record.expiresAt + 60_000);
+      assert.equal(await nodeClient.pExpireTime(deviceKey), await nodeClient.pExpireTime(sessionKey));
+      await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: record.lastSeenAt + 2000, expiresAt: record.expiresAt + 120_000 });
+      assert.equal(await nodeClient.pExpireTime(deviceKey), Math.ceil(record.expiresAt + 120_000));
+      assert.equal(await nodeClient.pExpireTime(sessionKey), Math.ceil(record.expiresAt + 120_000));
+      // Every way a session ends takes its device with it.
+      await store.destroy(record.id);
+      assert.equal(await nodeClient.exists(deviceKey), 0);
+      const many = [sampleRecord({ userId: "device-user", device }), sampleRecord({ userId: "device-user", device })];
+      for (const r of many) await store.create(r);
+      assert.equal(await store.destroyUser("device-user"), 2);
+      for (const r of many) assert.equal(await nodeClient.exists(`${prefix}{${route}}:m:${r.id.slice(5)}`), 0);
     });
 
     test("large sessions and users: many keys in one patch, many sessions in destroyUser", async () => {

@@ -1,5 +1,7 @@
 import {
   applyChange,
+  decodeDevice,
+  encodeDevice,
   routeOfId,
   SessionExistsError,
   userRoute,
@@ -16,7 +18,7 @@ import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withD
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
 import type { Script } from "./scripts.js";
-import { CREATE, DESTROY, DESTROY_USER, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 
@@ -85,7 +87,9 @@ const SWEEP_CONCURRENCY = 64;
  * (PEXPIREAT), and "log out everywhere" is one script on the user's slot.
  *
  * Keys: `<prefix>{<route>}:s:<hash>` (one hash per session: metadata fields
- * u c l e a v, and one `d:<key>` field of JSON per top-level session key) and
+ * u c l e a v, and one `d:<key>` field of JSON per top-level session key),
+ * `<prefix>{<route>}:m:<hash>` (the device recorded at login, expiring with
+ * the session; kept out of the hash so the read never fetches it) and
  * `<prefix>{<route>}:u:<userId>` (the user's sessions, a sorted set scored by
  * expiry). `{route}` is the Cluster hash tag: all of a user's sessions and
  * their index live in one slot.
@@ -211,23 +215,28 @@ class RedisStore implements RedisSessionStore {
   async create(record: SessionRecord): Promise<void> {
     const index = this.#userIndex(record.id, record.userId);
     const expireAt = expiryMs(record.expiresAt);
-    const created = await this.#write(
-      "the new session",
-      this.#durability?.everyWrite === true,
-      CREATE,
-      index ? [this.#sessionKey(record.id), index] : [this.#sessionKey(record.id)],
-      [expireAt, expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)), record.id, ...encodeMeta(record), "v", String(record.version), ...encodeData(record.data)],
-    );
+    const keys = [this.#sessionKey(record.id), this.#deviceKey(record.id)];
+    if (index) keys.push(index);
+    const created = await this.#write("the new session", this.#durability?.everyWrite === true, CREATE, keys, [
+      expireAt,
+      expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)),
+      record.id,
+      encodeDevice(record.device) ?? "",
+      ...encodeMeta(record),
+      "v",
+      String(record.version),
+      ...encodeData(record.data),
+    ]);
     if (Number(created) !== 1) throw new SessionExistsError(record.id);
   }
 
-  /** Exactly one command: HGETALL. */
+  /** Exactly one command: HGETALL (the device lives in its own key, so it is not fetched). */
   async get(id: string): Promise<SessionRecord | null> {
     return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id)], [
+    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id), this.#deviceKey(id)], [
       ...this.#notify(input.notice),
       this.#prefix,
       id,
@@ -244,7 +253,7 @@ class RedisStore implements RedisSessionStore {
   }
 
   async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
-    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
+    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id), this.#deviceKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
     return Number(reply) === 1;
   }
 
@@ -255,7 +264,7 @@ class RedisStore implements RedisSessionStore {
 
     if (routeOfId(id) === routeOfId(input.newId)) {
       // One slot: one script moves the hash (RENAME), applies the change and moves the index membership.
-      const keys = [this.#sessionKey(id), this.#sessionKey(input.newId)];
+      const keys = [this.#sessionKey(id), this.#sessionKey(input.newId), this.#deviceKey(id), this.#deviceKey(input.newId)];
       if (newIndex) keys.push(newIndex);
       const { unset, set } = splitChange(input.change);
       const reply = await this.#write("the rotation", true, ROTATE, keys, [
@@ -265,6 +274,7 @@ class RedisStore implements RedisSessionStore {
         input.newId,
         expireAt,
         indexUntil,
+        encodeDevice(input.device) ?? "",
         String(unset.length),
         ...unset,
         ...encodeMeta(input), // v is incremented by the script
@@ -274,6 +284,7 @@ class RedisStore implements RedisSessionStore {
       if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
       const record = decodeRecord(input.newId, toFields(reply));
       if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
+      if (encodeDevice(input.device) !== null) record.device = input.device!;
       return { status: "ok", record };
     }
 
@@ -283,7 +294,7 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
+    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
     if (taken === null || taken === undefined) return { status: "gone" };
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
@@ -297,26 +308,33 @@ class RedisStore implements RedisSessionStore {
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
     };
+    if (encodeDevice(input.device) !== null) record.device = input.device!;
     await this.create(record);
     return { status: "ok", record };
   }
 
   async destroy(id: string, notice?: string): Promise<boolean> {
-    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
-  async destroyUser(userId: string, notice?: string): Promise<number> {
-    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix]));
+  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
+    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session. */
+  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
   async listUser(userId: string): Promise<SessionRecord[]> {
     const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
-    const hashes = await Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id))));
+    const devices: Promise<unknown>[] = [];
+    for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
+    const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);
+    const deviceTexts = (deviceChunks as unknown[][]).flat();
     const records: SessionRecord[] = [];
     ids.forEach((id, i) => {
       const record = decodeRecord(id, hashes[i]!);
-      if (record && record.userId === userId) records.push(record);
+      if (!record || record.userId !== userId) return;
+      const device = decodeDevice(String(deviceTexts[i] ?? ""));
+      if (device) record.device = device;
+      records.push(record);
     });
     return records;
   }
@@ -345,6 +363,11 @@ class RedisStore implements RedisSessionStore {
 
   #sessionKey(id: string): string {
     return `${this.#prefix}{${routeOfId(id)}}:s:${id.slice(5)}`;
+  }
+
+  /** Beside the session's hash, in its slot: the device recorded at login. */
+  #deviceKey(id: string): string {
+    return `${this.#prefix}{${routeOfId(id)}}:m:${id.slice(5)}`;
   }
 
   #indexKey(route: string, userId: string): string {

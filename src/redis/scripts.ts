@@ -2,7 +2,9 @@
 //
 // Key layout (prefix default "latchkey:"):
 //   session  <prefix>{<route>}:s:<hash>      hash: u c l e a v, d:<key> = JSON
+//   device   <prefix>{<route>}:m:<hash>      string: the device JSON recorded at login, expiring with its session
 //   index    <prefix>{<route>}:u:<userId>    sorted set of session ids, score = expiry (ms)
+// The device lives beside the hash, not in it, so the authenticated read (one HGETALL) never fetches it.
 // The id is "<route>:<hash>". A user's sessions all have route userRoute(userId),
 // so a user session, its index and every other session of that user hash to one
 // Redis Cluster slot (the {route} hash tag); every script below touches one slot.
@@ -26,6 +28,9 @@ local function now_ms()
 end
 local function session_key(prefix, id)
   return prefix .. '{' .. string.sub(id, 1, 4) .. '}:s:' .. string.sub(id, 6)
+end
+local function device_key(prefix, id)
+  return prefix .. '{' .. string.sub(id, 1, 4) .. '}:m:' .. string.sub(id, 6)
 end
 -- A user session's route is userRoute(user), so its index shares its slot.
 local function index_key(prefix, id, user)
@@ -71,18 +76,24 @@ function script(name: string, body: string): Script {
 
 /**
  * Insert only (G1).
- * KEYS: session, [index]. ARGV: expireAt, indexUntil, id, field/value pairs...
+ * KEYS: session, device, [index]. ARGV: expireAt, indexUntil, id, device JSON ('' for none), field/value pairs...
  * Returns 1, or 0 when the key exists (nothing written).
  */
 export const CREATE = script(
   "create",
   `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-call_range('HSET', KEYS[1], ARGV, 4, #ARGV)
+call_range('HSET', KEYS[1], ARGV, 5, #ARGV)
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-if KEYS[2] then
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-  keep_index(KEYS[2], tonumber(ARGV[2]))
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[1])
+else
+  redis.call('DEL', KEYS[2])
+end
+if KEYS[3] then
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[3])
+  keep_index(KEYS[3], tonumber(ARGV[2]))
 end
 return 1
 `,
@@ -90,7 +101,7 @@ return 1
 
 /**
  * Update only (G1), per-key (G2), optional version check.
- * KEYS: session. ARGV: channel, notice, prefix, id, expectVersion|'', lastSeenAt,
+ * KEYS: session, device. ARGV: channel, notice, prefix, id, expectVersion|'', lastSeenAt,
  * expiresAt, expireAt, unsetCount, unset fields..., set field/value pairs...
  * Returns {0} gone, {1, version} ok, {2, version} conflict.
  */
@@ -108,13 +119,14 @@ redis.call('HSET', KEYS[1], 'l', ARGV[6], 'e', ARGV[7])
 call_range('HSET', KEYS[1], ARGV, 10 + unset, #ARGV)
 v = redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
+redis.call('PEXPIREAT', KEYS[2], ARGV[8])
 if user then index_session(index_key(ARGV[3], ARGV[4], user), ARGV[4], ARGV[8]) end
 return {1, v}
 `,
 );
 
 /**
- * Update only (G1). KEYS: session. ARGV: prefix, id, lastSeenAt, expiresAt, expireAt.
+ * Update only (G1). KEYS: session, device. ARGV: prefix, id, lastSeenAt, expiresAt, expireAt.
  * Returns 1, or 0 when gone.
  */
 export const TOUCH = script(
@@ -124,6 +136,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local user = redis.call('HGET', KEYS[1], 'u')
 redis.call('HSET', KEYS[1], 'l', ARGV[3], 'e', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+redis.call('PEXPIREAT', KEYS[2], ARGV[5])
 if user then index_session(index_key(ARGV[1], ARGV[2], user), ARGV[2], ARGV[5]) end
 return 1
 `,
@@ -131,10 +144,11 @@ return 1
 
 /**
  * Rotation when the old and the new id share a route (so one slot).
- * KEYS: old session, new session, [new index]. ARGV: channel, notice, prefix,
- * oldId, newId, expireAt, indexUntil, unsetCount, unset fields..., set
- * field/value pairs (metadata and d: fields). Returns the new hash's fields,
- * nil when the old session is gone, -1 when the new id exists (nothing changed).
+ * KEYS: old session, new session, old device, new device, [new index].
+ * ARGV: channel, notice, prefix, oldId, newId, expireAt, indexUntil, device
+ * JSON ('' for none), unsetCount, unset fields..., set field/value pairs
+ * (metadata and d: fields). Returns the new hash's fields, nil when the old
+ * session is gone, -1 when the new id exists (nothing changed).
  */
 export const ROTATE = script(
   "rotate",
@@ -145,16 +159,21 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local old_user = redis.call('HGET', KEYS[1], 'u')
 redis.call('RENAME', KEYS[1], KEYS[2])
 if old_user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], old_user), ARGV[4]) end
-local unset = tonumber(ARGV[8])
+local unset = tonumber(ARGV[9])
 redis.call('HDEL', KEYS[2], 'u')
-call_range('HDEL', KEYS[2], ARGV, 9, 8 + unset)
-call_range('HSET', KEYS[2], ARGV, 9 + unset, #ARGV)
+call_range('HDEL', KEYS[2], ARGV, 10, 9 + unset)
+call_range('HSET', KEYS[2], ARGV, 10 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 local fields = redis.call('HGETALL', KEYS[2])
 redis.call('PEXPIREAT', KEYS[2], ARGV[6])
-if KEYS[3] then
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
-  keep_index(KEYS[3], tonumber(ARGV[7]))
+redis.call('DEL', KEYS[3], KEYS[4])
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[8])
+  redis.call('PEXPIREAT', KEYS[4], ARGV[6])
+end
+if KEYS[5] then
+  redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
+  keep_index(KEYS[5], tonumber(ARGV[7]))
 end
 return fields
 `,
@@ -163,7 +182,7 @@ return fields
 /**
  * First step of a rotation across routes (anonymous → signed in, or to another
  * user): read and delete the old session, and drop it from its index.
- * KEYS: session. ARGV: channel, notice, prefix, id. Returns its fields, or nil when gone.
+ * KEYS: session, device. ARGV: channel, notice, prefix, id. Returns its fields, or nil when gone.
  */
 export const TAKE = script(
   "take",
@@ -172,19 +191,20 @@ notify()
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
 local user = redis.call('HGET', KEYS[1], 'u')
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
 return fields
 `,
 );
 
-/** KEYS: session. ARGV: channel, notice, prefix, id. Returns 1 if it existed. */
+/** KEYS: session, device. ARGV: channel, notice, prefix, id. Returns 1 if it existed. */
 export const DESTROY = script(
   "destroy",
   `
 notify()
 local user = redis.call('HGET', KEYS[1], 'u')
 local n = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
 if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
 return n
 `,
@@ -192,24 +212,48 @@ return n
 
 /**
  * Log out everywhere, atomically: every session in the user's index and the
- * index itself. KEYS: index. ARGV: channel, notice, prefix. Returns how many sessions existed.
+ * index itself — or, given an id to keep (log out other devices), every
+ * session but that one, which stays in the index.
+ * KEYS: index. ARGV: channel, notice, prefix, keep id ('' for none).
+ * Returns how many sessions existed.
  */
 export const DESTROY_USER = script(
   "destroyUser",
   `
 notify()
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local keep = ARGV[4]
 local n = 0
 local keys = {}
+local devices = {}
+local members = {}
 for i, id in ipairs(ids) do
-  keys[#keys + 1] = session_key(ARGV[3], id)
-  if #keys == 100 or i == #ids then
+  if id ~= keep then
+    keys[#keys + 1] = session_key(ARGV[3], id)
+    devices[#devices + 1] = device_key(ARGV[3], id)
+    members[#members + 1] = id
+  end
+  if #keys == 100 or (i == #ids and #keys > 0) then
     n = n + redis.call('DEL', unpack(keys))
+    redis.call('DEL', unpack(devices))
+    if keep ~= '' then redis.call('ZREM', KEYS[1], unpack(members)) end
     keys = {}
+    devices = {}
+    members = {}
   end
 end
-redis.call('DEL', KEYS[1])
+if keep == '' then redis.call('DEL', KEYS[1]) end
 return n
+`,
+);
+
+/** The device of each session. KEYS: device keys (one user's: one slot). Returns each one's JSON, '' when none. */
+export const DEVICES = script(
+  "devices",
+  `
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('GET', key) or '' end
+return out
 `,
 );
 

@@ -3,6 +3,8 @@ import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   applyChange,
+  decodeDevice,
+  encodeDevice,
   recordColumns,
   SessionExistsError,
   type JsonValue,
@@ -36,6 +38,8 @@ interface Row {
   expires_at: number;
   absolute_expires_at: number;
   version: number;
+  /** Selected by listUser only: the read path never needs it. */
+  device?: string | null;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -107,11 +111,13 @@ class SqliteStore implements SessionStore {
         last_seen_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         absolute_expires_at INTEGER NOT NULL,
-        version INTEGER NOT NULL
+        version INTEGER NOT NULL,
+        device TEXT
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${table}_user ON ${table} (user_id) WHERE user_id IS NOT NULL;
       CREATE INDEX IF NOT EXISTS ${table}_expiry ON ${table} (expires_at);
     `);
+    addDeviceColumn(this.#db, table);
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -144,6 +150,7 @@ class SqliteStore implements SessionStore {
         absoluteExpiresAt: input.absoluteExpiresAt,
         version: row.version + 1,
       };
+      if (input.device && encodeDevice(input.device) !== null) record.device = input.device;
       this.#insert(record);
       return { status: "ok", record };
     });
@@ -175,8 +182,8 @@ class SqliteStore implements SessionStore {
     return this.#sql.destroy.run(id).changes === 1;
   }
 
-  async destroyUser(userId: string): Promise<number> {
-    return this.#sql.destroyUser.run(userId).changes;
+  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
+    return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
@@ -207,23 +214,39 @@ class SqliteStore implements SessionStore {
   }
 }
 
+/**
+ * Files written by latchkey before devices were recorded have no `device`
+ * column: add it. Another process may do the same at the same moment, so a
+ * "duplicate column" from that race is fine.
+ */
+function addDeviceColumn(db: BetterSqlite3.Database, table: string): void {
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (columns.some((column) => column.name === "device")) return;
+  try {
+    db.exec(`ALTER TABLE ${table} ADD COLUMN device TEXT`);
+  } catch (error) {
+    if (!/duplicate column/i.test((error as Error).message)) throw error;
+  }
+}
+
 function prepare(db: BetterSqlite3.Database, table: string) {
   const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
   return {
-    insert: db.prepare(`INSERT INTO ${table} (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(`INSERT INTO ${table} (${columns}, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
     destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ?`),
-    listUser: db.prepare(`SELECT ${columns} FROM ${table} WHERE user_id = ?`),
+    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ?`),
+    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?)`),
   };
 }
 
 function toRecord(row: Row): SessionRecord {
-  return {
+  const record: SessionRecord = {
     id: row.id,
     userId: row.user_id,
     data: JSON.parse(row.data) as Record<string, JsonValue>,
@@ -233,4 +256,7 @@ function toRecord(row: Row): SessionRecord {
     absoluteExpiresAt: row.absolute_expires_at,
     version: row.version,
   };
+  const device = decodeDevice(row.device);
+  if (device) record.device = device;
+  return record;
 }

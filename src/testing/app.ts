@@ -56,6 +56,10 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     req.session.unset(String(req.params.key));
     res.json(view(req));
   });
+  app.post("/logout-others", wrap(async (req, res) => {
+    const count = await req.session.logoutOthers();
+    res.json({ count, resolvedAt: resolvedAt() });
+  }));
   app.post("/revoke-user/:user", wrap(async (req, res) => {
     const count = await sessions.revokeUser(String(req.params.user));
     res.json({ count, resolvedAt: resolvedAt() });

@@ -83,6 +83,23 @@ export function runMultiProcessSuite(options: MultiProcessOptions): void {
       assert.equal((await bystander.get(`${b.url}/whoami`)).body.userId, "dan");
     });
 
+    it("logoutOthers in one process: the user's other devices are refused in every process, this one stays signed in", async () => {
+      const devices = [new Client(), new Client(), new Client()];
+      for (const [i, device] of devices.entries()) await device.post(`${(i % 2 ? a : b).url}/login/greta`);
+      const bystander = new Client();
+      await bystander.post(`${b.url}/login/hugo`);
+      const [current, ...others] = devices;
+      const ended = await current!.post(`${a.url}/logout-others`);
+      assert.equal(ended.status, 200, ended.text);
+      assert.equal(ended.body.count, 2);
+      for (const device of others) {
+        for (const server of [a, b]) assert.equal((await device.fork().get(`${server.url}/whoami`)).body.userId, null);
+      }
+      for (const server of [a, b]) assert.equal((await current!.fork().get(`${server.url}/whoami`)).body.userId, "greta");
+      assert.equal((await bystander.get(`${a.url}/whoami`)).body.userId, "hugo");
+      assert.equal(((await new Client().get(`${b.url}/list/greta`)).body as unknown[]).length, 1);
+    });
+
     it("login rotates the token: the old one is dead in every process, the data is kept", async () => {
       const tab = new Client();
       await tab.post(`${a.url}/set/cart?value=%5B%22x%22%5D`);

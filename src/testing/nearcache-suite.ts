@@ -98,17 +98,22 @@ export function lateAcceptances(probes: Probe[], resolvedAt: Map<string, bigint>
   });
 }
 
-/** Revokes each user through the servers in turn, alternating log out, log out everywhere and revoke(handle). */
+/** Revokes each user through the servers in turn, alternating log out, log out everywhere, revoke(handle) and log out other devices (from a second device). */
 export async function revokeAll(servers: ServerProcess[], clients: Map<string, Client>, pauseMs = 10): Promise<Map<string, bigint>> {
   const resolvedAt = new Map<string, bigint>();
   let i = 0;
   for (const [user, client] of clients) {
     const server = servers[i % servers.length]!;
     let response;
-    if (i % 3 === 0) {
+    if (i % 4 === 0) {
       response = await client.fork().post(`${server.url}/logout`);
-    } else if (i % 3 === 1) {
+    } else if (i % 4 === 1) {
       response = await new Client().post(`${server.url}/revoke-user/${user}`);
+    } else if (i % 4 === 3) {
+      const otherDevice = new Client();
+      assert.equal((await otherDevice.post(`${servers[(i + 1) % servers.length]!.url}/login/${user}`)).status, 200);
+      response = await otherDevice.post(`${server.url}/logout-others`);
+      assert.equal(response.body.count, 1, `logout-others for ${user}: ${response.text}`);
     } else {
       const handle = (await client.fork().get(`${server.url}/whoami`)).body.handle as string;
       response = await new Client().post(`${server.url}/revoke/${encodeURIComponent(handle)}`);
