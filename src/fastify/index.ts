@@ -57,7 +57,13 @@ type Held = FastifyRequest & { [HOLD]: HoldOnChange | null };
  */
 export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp<FastifySessionsOptions>(
   function latchkey(app, options, done) {
-    const lifecycle = new Lifecycle((options ?? ({} as FastifySessionsOptions)).sessions as Sessions<object>, "fastifySessions");
+    let lifecycle: Lifecycle;
+    try {
+      lifecycle = new Lifecycle((options ?? ({} as FastifySessionsOptions)).sessions as Sessions<object>, "fastifySessions");
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
     // Only for a hijacked reply: Fastify's own path commits in onSend.
     const adapter: RawAdapter = {
       secure: (_raw, request) => (request as FastifyRequest).protocol === "https",
@@ -105,6 +111,8 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
         return;
       }
       settling.then((failure) => {
+        // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
+        if (reply.raw.headersSent) return;
         if (!failure) {
           setCookie(lifecycle, session, request, reply);
           next(null, payload);
