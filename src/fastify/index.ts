@@ -137,6 +137,8 @@ export default fastifySessions;
 function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
   const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
   if (!cookies) return;
+  // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
+  reply.removeHeader("set-cookie");
   reply.header("set-cookie", cookies);
   // A response that carries a session token must never be stored by a shared cache.
   if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");

@@ -50,6 +50,18 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.match(https.lastSetCookie[0]!, /; Secure/, "the proxy's https is honoured");
     });
 
+    it("a cookie the app sets itself is kept beside the session cookie, each once", async () => {
+      const client = new Client();
+      await client.post(`${url}/login/ida`);
+      const again = new Client(client.cookie); // the test client keeps one cookie: the session's
+      await client.post(`${url}/own-cookie/x`);
+      const login = new Client();
+      await login.post(`${url}/own-cookie/y`);
+      assert.deepEqual(login.lastSetCookie.map((line) => line.split("=")[0]).sort(), ["own", "sid"]);
+      assert.equal(client.lastSetCookie.filter((line) => line.startsWith("own=")).length, 1);
+      assert.equal((await again.get(`${url}/whoami`)).body.data.own, "x");
+    });
+
     it("an empty anonymous session is never stored and sets no cookie", async () => {
       const client = new Client();
       const response = await client.get(`${url}/whoami`);
