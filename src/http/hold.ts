@@ -129,21 +129,39 @@ export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session:
  * For adapters that do not watch every response (node:http, Fastify, Koa):
  * holds the response now when a commit is already due, else on the session's
  * first change, unless the response has started by then (SessionSealedError).
- * A read installs nothing on the response.
+ * A read installs nothing on the response. Also the session's RequestContext,
+ * so a read allocates this one object.
  */
-export class HoldOnChange implements FirstChangeHook {
+export class HoldOnChange implements FirstChangeHook, RequestContext {
   hold: Hold | null = null;
+  /** Set by attach() once the session is loaded. */
+  session!: Session<object>;
 
   constructor(
     readonly lifecycle: Lifecycle,
     readonly adapter: RawAdapter,
-    readonly session: Session<object>,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly owner?: unknown,
-  ) {
-    if (lifecycle.mustHold(session)) this.hold = holdResponse(lifecycle, adapter, session, req, res, owner);
+  ) {}
+
+  get cookieHeader(): string | undefined {
+    return this.req.headers.cookie;
+  }
+
+  get userAgent(): string | undefined {
+    return this.req.headers["user-agent"];
+  }
+
+  ip(): string | undefined {
+    return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
+  }
+
+  attach(session: Session<object>): this {
+    this.session = session;
+    if (this.lifecycle.mustHold(session)) this.hold = holdResponse(this.lifecycle, this.adapter, session, this.req, this.res, this.owner);
     else session.onFirstChange(this);
+    return this;
   }
 
   beforeFirstChange(): void {

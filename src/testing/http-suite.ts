@@ -62,6 +62,11 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.equal((await again.get(`${url}/whoami`)).body.data.own, "x");
     });
 
+    it("the session's RequestContext: the Cookie header, the User-Agent, and the client address through the framework's trust-proxy rules", async () => {
+      const context = await new Client("sid=abc; other=1").get(`${url}/context`, { "user-agent": "suite/1", "x-forwarded-for": "203.0.113.9" });
+      assert.deepEqual(context.body, { ip: "203.0.113.9", userAgent: "suite/1", cookieHeader: "sid=abc; other=1" });
+    });
+
     it("an empty anonymous session is never stored and sets no cookie", async () => {
       const client = new Client();
       const response = await client.get(`${url}/whoami`);

@@ -69,6 +69,12 @@ export function testRoutes(sessions: Sessions): Route[] {
       },
     },
     { method: "GET", path: "/stats", handle: () => json(sessions.stats()) },
+    // What the adapter passed as the session's RequestContext.
+    {
+      method: "GET",
+      path: "/context",
+      handle: ({ session }) => json({ ip: session.request?.ip(), userAgent: session.request?.userAgent, cookieHeader: session.request?.cookieHeader }),
+    },
     // A slow request: it has loaded the session, then waits for /release before writing.
     {
       method: "POST",
