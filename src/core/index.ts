@@ -14,7 +14,7 @@ export { multiProcessReason } from "./options.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
 export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
-export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
+export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";

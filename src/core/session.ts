@@ -16,6 +16,11 @@ export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
 
+/** @internal What an adapter installs with onFirstChange(), as an object. */
+export interface FirstChangeHook {
+  beforeFirstChange(): void;
+}
+
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 /**
@@ -37,7 +42,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #unset: Set<string> | null = null;
   #cookie: CookieInstruction = { action: "none" };
   #sealed = false;
-  #beforeFirstChange: (() => void) | null = null;
+  #beforeFirstChange: (() => void) | FirstChangeHook | null = null;
   /** Set-Cookie values beyond latchkey's own (a migration clearing the old library's cookie). */
   #extraCookies: ((secure: boolean) => string) | null = null;
   /** @internal The request this session belongs to, when the adapter passed one. */
@@ -231,9 +236,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /**
    * @internal Adapters that skip holding the response for a read-only request
    * install the hold here, on the first set/unset/login/logout (the hook may
-   * throw SessionSealedError when the response has already started).
+   * throw SessionSealedError when the response has already started). An
+   * object with a beforeFirstChange() method saves a closure per request.
    */
-  onFirstChange(hook: () => void): void {
+  onFirstChange(hook: (() => void) | FirstChangeHook): void {
     this.#beforeFirstChange = hook;
   }
 
@@ -252,7 +258,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const hook = this.#beforeFirstChange;
     if (hook) {
       this.#beforeFirstChange = null;
-      hook();
+      if (typeof hook === "function") hook();
+      else hook.beforeFirstChange();
     }
   }
 
