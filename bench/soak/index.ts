@@ -12,7 +12,7 @@
 // --mode      strict | bounded | off  (near-cache + revocation; off: no near-cache)
 // --faults    comma list of freeze (SIGSTOP a server 100-600 ms), feed (cut every
 //             feed connection), restart (kill -9 the store / a cluster master, start it again)
-// --adapter   the framework of the server processes (LATCHKEY_ADAPTER of src/testing/server.ts)
+// --adapter   the framework of the server processes: express, fastify, koa, node (LATCHKEY_FRAMEWORK of src/testing/server.ts)
 // --processes, --clients, --users, --duration (s), --seed, --lease (ms), --json
 import { parseArgs } from "node:util";
 import { startFleet, waitServing } from "../../src/testing/nearcache-suite.js";
@@ -83,7 +83,7 @@ const store = await startSoakStore(values.store!);
 let servers: ServerProcess[] = [];
 try {
   const options = mode === "off" ? {} : { nearCache: { lease: Number(values.lease) }, revocation: mode };
-  process.env.LATCHKEY_ADAPTER = values.adapter!;
+  process.env.LATCHKEY_FRAMEWORK = values.adapter!;
   servers = await startFleet(Number(values.processes), store.spec, options, { commandTimeout: 2000 });
   const seed = Number(values.seed);
   const random = seeded(seed);
