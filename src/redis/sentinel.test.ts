@@ -61,7 +61,7 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       const reply = await new Client(cookie).get(`${server.url}/whoami`);
       seen.push({ status: reply.status, userId: reply.body?.userId });
       return reply.status === 200;
-    }, `process ${server.pid} to answer after the failover`, 30_000);
+    }, `process ${server.pid} to answer after the failover`, 60_000);
     return seen;
   }
 
