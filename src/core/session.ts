@@ -14,6 +14,11 @@ export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
 
+/** @internal What an adapter installs with onFirstChange(), as an object. */
+export interface FirstChangeHook {
+  beforeFirstChange(): void;
+}
+
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 /**
@@ -35,7 +40,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #unset: Set<string> | null = null;
   #cookie: CookieInstruction = { action: "none" };
   #sealed = false;
-  #beforeFirstChange: (() => void) | null = null;
+  #beforeFirstChange: (() => void) | FirstChangeHook | null = null;
   /** @internal The request this session belongs to, when the adapter passed one. */
   readonly request: RequestContext | undefined;
 
@@ -201,9 +206,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /**
    * @internal Adapters that skip holding the response for a read-only request
    * install the hold here, on the first set/unset/login/logout (the hook may
-   * throw SessionSealedError when the response has already started).
+   * throw SessionSealedError when the response has already started). An
+   * object with a beforeFirstChange() method saves a closure per request.
    */
-  onFirstChange(hook: () => void): void {
+  onFirstChange(hook: (() => void) | FirstChangeHook): void {
     this.#beforeFirstChange = hook;
   }
 
@@ -214,7 +220,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const hook = this.#beforeFirstChange;
     if (hook) {
       this.#beforeFirstChange = null;
-      hook();
+      if (typeof hook === "function") hook();
+      else hook.beforeFirstChange();
     }
   }
 

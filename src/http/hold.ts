@@ -1,0 +1,281 @@
+// Holding a node:http response until the session is committed (G8), for
+// adapters whose framework writes through ServerResponse methods (Express,
+// node:http) and for responses a framework hands over to the app (Fastify's
+// reply.hijack(), Koa's ctx.respond = false).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { SessionSealedError, type Session } from "../core/index.js";
+import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
+
+/** What an adapter tells the hold about its framework. One object per adapter instance. */
+export interface RawAdapter {
+  /** Whether the request came over https (for the cookie's Secure attribute). */
+  secure(req: IncomingMessage): boolean;
+  /** The URL to name in log lines. */
+  url(req: IncomingMessage): string | undefined;
+  /** Writes the answer for a failure on a response whose headers were cleared. */
+  respond(failure: SessionFailure, req: IncomingMessage, res: ServerResponse): void;
+}
+
+/** The response methods latchkey may hold back, in the order Node calls them. */
+const HELD = ["writeHead", "write", "end", "flushHeaders"] as const;
+type HeldName = (typeof HELD)[number];
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+/**
+ * One response latchkey watches: the methods found when it started watching,
+ * whether one was called, and the hold once a commit is due. Also the
+ * session's first-change hook (an object, so a read allocates no closure).
+ */
+export class Exchange {
+  started = false;
+  hold: Hold | null = null;
+  readonly originals: Record<HeldName, Method>;
+
+  constructor(
+    readonly lifecycle: Lifecycle,
+    readonly adapter: RawAdapter,
+    readonly session: Session<object>,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    const own = res as unknown as Record<HeldName, Method>;
+    this.originals = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
+  }
+
+  /** A read so far: the first change holds the response, unless it has already started (the change could not reach the client). */
+  beforeFirstChange(): void {
+    if (this.started || this.res.headersSent) {
+      this.session.seal();
+      throw new SessionSealedError();
+    }
+    this.hold = new Hold(this);
+  }
+}
+
+// The exchange lives in a WeakMap, not on the response: a symbol-keyed property
+// added to every ServerResponse slowed Node's own HTTP code on it (measured);
+// the four method slots below do not.
+const exchanges = new WeakMap<object, Exchange>();
+
+function through(exchange: Exchange, name: HeldName, res: ServerResponse, args: IArguments | unknown[]): unknown {
+  if (exchange.hold) return exchange.hold.call(name, args);
+  exchange.started = true;
+  return exchange.originals[name].apply(res, args as unknown[]);
+}
+
+// One shared function per method (no closure per request), finding the exchange by response.
+const tracking: Record<HeldName, Method> = {
+  writeHead() {
+    return through(exchanges.get(this)!, "writeHead", this, arguments);
+  },
+  write() {
+    return through(exchanges.get(this)!, "write", this, arguments);
+  },
+  end() {
+    return through(exchanges.get(this)!, "end", this, arguments);
+  },
+  flushHeaders() {
+    return through(exchanges.get(this)!, "flushHeaders", this, arguments);
+  },
+};
+
+/**
+ * Watches the response from now on, as own properties: a middleware mounted
+ * later that wraps res.end (and calls it later) then still goes through the
+ * hold, and an Express sub-app that re-prototypes the response does not
+ * remove them. Holds it at once when a commit is already due; otherwise the
+ * session's first change does.
+ */
+export function watch(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse): Exchange {
+  const exchange = new Exchange(lifecycle, adapter, session, req, res);
+  install(exchange);
+  if (lifecycle.mustHold(session)) exchange.hold = new Hold(exchange);
+  else session.onFirstChange(exchange);
+  return exchange;
+}
+
+/** Holds the response now (a change was made, or a commit is due), for adapters that do not watch every response. */
+export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse): Hold {
+  const exchange = new Exchange(lifecycle, adapter, session, req, res);
+  install(exchange);
+  return (exchange.hold = new Hold(exchange));
+}
+
+function install(exchange: Exchange): void {
+  const res = exchange.res;
+  if (exchanges.has(res)) {
+    // Watched twice (a second session manager, or the same one mounted twice):
+    // this layer wraps the outer one with closures of its own, since the shared
+    // functions would find (and call) themselves.
+    const own = res as unknown as Record<HeldName, Method>;
+    for (const name of HELD) {
+      own[name] = function (this: ServerResponse, ...args: unknown[]) {
+        return through(exchange, name, this, args);
+      };
+    }
+    return;
+  }
+  exchanges.set(res, exchange);
+  res.writeHead = tracking.writeHead as ServerResponse["writeHead"];
+  res.write = tracking.write as ServerResponse["write"];
+  res.end = tracking.end as ServerResponse["end"];
+  res.flushHeaders = tracking.flushHeaders as ServerResponse["flushHeaders"];
+}
+
+/**
+ * Holds back writeHead/write/end until the session is committed, then sets the
+ * cookie and replays them in order. If the commit fails, the handler's answer
+ * is dropped and the failure answered instead: a client never sees success for
+ * a change that was not stored. The hold stays in place after the commit (it
+ * passes straight through), so hooks other middleware installed on top keep working.
+ */
+export class Hold {
+  #phase: "open" | "committing" | "done" = "open";
+  #queued: Array<[HeldName, unknown[]]> = [];
+  // What the handler had set when it called end(): an error handler that runs
+  // later (and sees headersSent === false) must not change the answer.
+  #ended: { statusCode: number; headers: ReturnType<ServerResponse["getHeaders"]> } | null = null;
+  #backpressure = false;
+  #warned = false;
+
+  constructor(readonly exchange: Exchange) {}
+
+  /** True once a write reached the hold: it commits and answers itself. */
+  get engaged(): boolean {
+    return this.#phase !== "open" || this.#queued.length > 0;
+  }
+
+  /**
+   * For frameworks that commit in their own hook (Fastify's onSend, Koa after
+   * next()) and found it not engaged: the hold steps aside, later writes pass through.
+   */
+  release(): void {
+    this.#phase = "done";
+  }
+
+  call(name: HeldName, args: IArguments | unknown[]): unknown {
+    const { res } = this.exchange;
+    const method = this.exchange.originals[name];
+    if (this.#phase === "done") {
+      if (res.writableEnded) return this.#ignored(name);
+      return method.apply(res, args as unknown[]);
+    }
+    if (this.#ended) return this.#ignored(name);
+    this.#queued.push([name, Array.from(args)]);
+    this.#start();
+    if (name === "end" && (this.#phase as string) !== "done") {
+      this.#ended = { statusCode: res.statusCode, headers: { ...res.getHeaders() } };
+      this.#guardHeaderWrites();
+    }
+    return this.#result(name);
+  }
+
+  #result(name: HeldName): unknown {
+    if (name === "write") {
+      // Until the commit is done, writes are held in memory: report backpressure so streams pause.
+      this.#backpressure = true;
+      return false;
+    }
+    return name === "flushHeaders" ? undefined : this.exchange.res;
+  }
+
+  #ignored(name: HeldName): unknown {
+    if (!this.#warned) {
+      this.#warned = true;
+      const { lifecycle, req, adapter } = this.exchange;
+      lifecycle.sessions.logger.warn(`latchkey: ${req.method} ${adapter.url(req)} called res.${name}() after the response was ended; ignored`);
+    }
+    return this.#result(name);
+  }
+
+  #start(): void {
+    if (this.#phase !== "open") return;
+    const { lifecycle, session, req, adapter } = this.exchange;
+    const settling = lifecycle.settle(session, req.method, adapter.url(req));
+    if (!settling) {
+      this.#finish(null); // a read: nothing to write, nothing to wait for
+      return;
+    }
+    this.#phase = "committing";
+    void settling.then((failure) => this.#finish(failure));
+  }
+
+  #finish(failure: SessionFailure | null): void {
+    this.#phase = "done";
+    const { res, req, adapter, lifecycle } = this.exchange;
+    if (failure) {
+      this.#queued.length = 0;
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      this.#applyCookie();
+      try {
+        adapter.respond(failure, req, res);
+      } catch (error) {
+        res.destroy(error as Error);
+      }
+      return;
+    }
+    if (this.#ended) {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      for (const [name, value] of Object.entries(this.#ended.headers)) if (value !== undefined) res.setHeader(name, value);
+      res.statusCode = this.#ended.statusCode;
+    }
+    this.#applyCookie();
+    try {
+      for (const [name, args] of this.#queued.splice(0)) this.exchange.originals[name].apply(res, args);
+    } catch (error) {
+      lifecycle.sessions.logger.error(`latchkey: the response to ${req.method} ${adapter.url(req)} failed after the session was committed: ${describe(error)}`);
+      res.destroy(error as Error);
+      return;
+    }
+    if (this.#backpressure) res.emit("drain");
+  }
+
+  #applyCookie(): void {
+    const { res, req, adapter, lifecycle, session } = this.exchange;
+    if (res.headersSent) return;
+    applySetCookie(lifecycle, session, res, adapter.secure(req));
+  }
+
+  // After end(), late calls (an error handler that still sees headersSent ===
+  // false) are ignored instead of corrupting or crashing the held response.
+  #guardHeaderWrites(): void {
+    const res = this.exchange.res as unknown as Record<string, Method>;
+    const warn = (name: string): void => {
+      if (this.#warned) return;
+      this.#warned = true;
+      const { lifecycle, req, adapter } = this.exchange;
+      lifecycle.sessions.logger.warn(`latchkey: ${req.method} ${adapter.url(req)} called res.${name}() after the response was ended; ignored`);
+    };
+    for (const name of ["setHeader", "removeHeader"] as const) {
+      const method = res[name]!;
+      res[name] = function (this: ServerResponse, ...args: unknown[]) {
+        if (this.headersSent) {
+          warn(name);
+          return this;
+        }
+        return method.apply(this, args);
+      };
+    }
+  }
+}
+
+/** Sets latchkey's cookie (and Cache-Control: no-store with a token) on a node:http response. */
+export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, secure: boolean): void {
+  const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), secure);
+  if (!cookies) return;
+  res.setHeader("Set-Cookie", cookies);
+  // A response that carries a session cookie must never be stored by a shared cache.
+  if (lifecycle.setsToken(session) && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+}
+
+/** Writes the default failure answer on a node:http response (or cuts it, when it has started). */
+export function writeFailure(failure: SessionFailure, res: ServerResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const answer = failureAnswer(failure);
+  res.statusCode = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  res.end(answer.body);
+}
