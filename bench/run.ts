@@ -8,7 +8,7 @@
 //   npm run bench -- --only fastify                      one framework (or a list: --only koa,node)
 //   npm run bench -- --variants express:baseline,fastify:latchkey-redis-nc --duration 8 --rounds 3
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -135,7 +135,17 @@ async function pgStatements(serverUrl: string): Promise<number> {
   return ((await response.json()) as { statements: number }).statements;
 }
 
-interface Sample { rps: number; p99: number; perRequest: number | null; errors: number; hitRate: number | null }
+interface Sample { rps: number; p99: number; perRequest: number | null; errors: number; hitRate: number | null; cpu: number | null }
+
+/** CPU seconds (user + system) a server process has used so far, from /proc (null where there is none). */
+function cpuSeconds(pid: number | undefined): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return null;
+  }
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -171,7 +181,9 @@ try {
             : null;
         const before = counter ? await counter() : 0;
         const cacheBefore = variant.endsWith("-nc") ? await nearCacheStats(server.url) : null;
+        const cpuBefore = cpuSeconds(server.child.pid);
         const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie } });
+        const cpuAfter = cpuSeconds(server.child.pid);
         const after = counter ? await counter() : 0;
         const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;
         const reads = cacheBefore && cacheAfter ? (["hits", "misses", "bypasses"] as const).reduce((n, k) => n + cacheAfter[k] - cacheBefore[k], 0) : 0;
@@ -182,6 +194,7 @@ try {
           perRequest: counter ? (after - before) / result.requests.total : null,
           errors: result.errors + result.non2xx + result.timeouts,
           hitRate: cacheBefore && cacheAfter && reads > 0 ? (cacheAfter.hits - cacheBefore.hits) / reads : null,
+          cpu: cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / result.requests.total : null,
         });
         console.log(`  round ${round + 1} ${variant.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p99 ${result.latency.p99} ms  ok ${ok}  errors ${result.errors + result.non2xx}`);
       }
@@ -193,17 +206,24 @@ try {
     if (!of) return null;
     return median(samples.get(v)!.map((s, i) => s.rps / of[i]!.rps));
   };
+  /** The same, by server CPU per request (baseline's CPU over this row's): what load on the machine disturbs least. */
+  const cpuRatio = (v: string, other: string | undefined) => {
+    const of = other ? samples.get(`${frameworkOf(v)}:${other}`) : undefined;
+    if (!of || samples.get(v)![0]!.cpu === null) return null;
+    return median(samples.get(v)!.map((s, i) => of[i]!.cpu! / s.cpu!));
+  };
   const fmt = (x: number | null) => (x === null ? "—" : x.toFixed(2));
   const lines = [
-    `| framework | variant | req/s (median) | × baseline | × control | × anchor | p99 ms | store commands / request | near-cache hit rate | errors |`,
-    `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    `| framework | variant | req/s (median) | × baseline | × control | × anchor | server CPU µs / request | × baseline by CPU | × control by CPU | p99 ms | store commands / request | near-cache hit rate | errors |`,
+    `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...variants.map((v) => {
       const s = samples.get(v)!;
       const f = frameworks[frameworkOf(v)]!;
       const per = s[0]!.perRequest === null ? "—" : median(s.map((x) => x.perRequest!)).toFixed(2);
       const hitRate = s[0]!.hitRate === null ? "—" : median(s.map((x) => x.hitRate!)).toFixed(4);
       const rps = median(s.map((x) => x.rps)).toFixed(0);
-      return `| ${frameworkOf(v)} | ${nameOf(v)} | ${rps} | ${fmt(ratio(v, "baseline"))} | ${fmt(ratio(v, f.control))} | ${fmt(ratio(v, f.anchor))} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
+      const cpu = s[0]!.cpu === null ? "—" : median(s.map((x) => x.cpu!)).toFixed(0);
+      return `| ${frameworkOf(v)} | ${nameOf(v)} | ${rps} | ${fmt(ratio(v, "baseline"))} | ${fmt(ratio(v, f.control))} | ${fmt(ratio(v, f.anchor))} | ${cpu} | ${fmt(cpuRatio(v, "baseline"))} | ${fmt(cpuRatio(v, f.control))} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
     }),
   ];
   // The targets: with the near-cache ≥ 0.9× the framework's baseline (or ≥ 0.97× its control); on Redis
@@ -214,20 +234,21 @@ try {
       const b = ratio(v, "baseline")!;
       const c = ratio(v, f.control);
       const met = b >= 0.9 || (c !== null && c >= 0.97);
-      return [`- ${v}: ${fmt(b)}× baseline${c === null ? "" : `, ${fmt(c)}× control`} — target ≥ 0.9× baseline or ≥ 0.97× control: ${met ? "met" : "MISSED"}`];
+      const byCpu = `; by server CPU ${fmt(cpuRatio(v, "baseline"))}× baseline${c === null ? "" : `, ${fmt(cpuRatio(v, f.control))}× control`}`;
+      return [`- ${v}: ${fmt(b)}× baseline${c === null ? "" : `, ${fmt(c)}× control`}${byCpu} — target ≥ 0.9× baseline or ≥ 0.97× control: ${met ? "met" : "MISSED"}`];
     }
     if (nameOf(v) === "latchkey-redis" && f.anchor && samples.has(`${frameworkOf(v)}:${f.anchor}`)) {
       const a = ratio(v, f.anchor)!;
       const per = median(samples.get(v)!.map((x) => x.perRequest!));
       const met = a >= 1.15 && per <= 1.005;
-      return [`- ${v}: ${fmt(a)}× ${f.anchor} at ${per.toFixed(2)} Redis commands per read — target ≥ 1.15× at ≤ 1: ${met ? "met" : "MISSED"}`];
+      return [`- ${v}: ${fmt(a)}× ${f.anchor} (by server CPU ${fmt(cpuRatio(v, f.anchor))}×) at ${per.toFixed(2)} Redis commands per read — target ≥ 1.15× at ≤ 1: ${met ? "met" : "MISSED"}`];
     }
     return [];
   });
   const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
   const report = [
     `Command: ${command}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; ratios are medians of per-round ratios against the same framework's rows; PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; ratios are medians of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
     "",
     ...lines,
     "",
