@@ -11,7 +11,7 @@ export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCo
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
 export type { RequestContext } from "./request.js";
-export { Session, type CommitOutcome, type CookieInstruction } from "./session.js";
+export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";

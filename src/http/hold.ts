@@ -3,13 +3,13 @@
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SessionSealedError, type Session } from "../core/index.js";
+import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
 import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 
 /** What an adapter tells the hold about its framework. One object per adapter instance. */
 export interface RawAdapter {
-  /** Whether the request came over https (for the cookie's Secure attribute). */
-  secure(req: IncomingMessage): boolean;
+  /** Whether the request came over https (for the cookie's Secure attribute); `owner`: the framework's request object, if the adapter passed one. */
+  secure(req: IncomingMessage, owner: unknown): boolean;
   /** The URL to name in log lines. */
   url(req: IncomingMessage): string | undefined;
   /** Writes the answer for a failure on a response whose headers were cleared. */
@@ -37,6 +37,7 @@ export class Exchange {
     readonly session: Session<object>,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    readonly owner?: unknown,
   ) {
     const own = res as unknown as Record<HeldName, Method>;
     this.originals = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
@@ -95,10 +96,53 @@ export function watch(lifecycle: Lifecycle, adapter: RawAdapter, session: Sessio
 }
 
 /** Holds the response now (a change was made, or a commit is due), for adapters that do not watch every response. */
-export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse): Hold {
-  const exchange = new Exchange(lifecycle, adapter, session, req, res);
+export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse, owner?: unknown): Hold {
+  const exchange = new Exchange(lifecycle, adapter, session, req, res, owner);
   install(exchange);
   return (exchange.hold = new Hold(exchange));
+}
+
+/**
+ * For adapters that do not watch every response (node:http, Fastify, Koa):
+ * holds the response now when a commit is already due, else on the session's
+ * first change, unless the response has started by then (SessionSealedError).
+ * A read installs nothing on the response.
+ */
+export class HoldOnChange implements FirstChangeHook {
+  hold: Hold | null = null;
+
+  constructor(
+    readonly lifecycle: Lifecycle,
+    readonly adapter: RawAdapter,
+    readonly session: Session<object>,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly owner?: unknown,
+  ) {
+    if (lifecycle.mustHold(session)) this.hold = holdResponse(lifecycle, adapter, session, req, res, owner);
+    else session.onFirstChange(this);
+  }
+
+  beforeFirstChange(): void {
+    if (this.res.headersSent) {
+      this.session.seal();
+      throw new SessionSealedError();
+    }
+    this.hold = holdResponse(this.lifecycle, this.adapter, this.session, this.req, this.res, this.owner);
+  }
+
+  /**
+   * For frameworks that commit in their own hook (Fastify's onSend, Koa after
+   * next()): true when that hook commits (the hold, if any, steps aside and
+   * later writes pass through); false when a raw write already reached the
+   * hold, which then commits and answers itself.
+   */
+  takeOver(): boolean {
+    if (!this.hold) return true;
+    if (this.hold.engaged) return false;
+    this.hold.release();
+    return true;
+  }
 }
 
 function install(exchange: Exchange): void {
@@ -145,10 +189,7 @@ export class Hold {
     return this.#phase !== "open" || this.#queued.length > 0;
   }
 
-  /**
-   * For frameworks that commit in their own hook (Fastify's onSend, Koa after
-   * next()) and found it not engaged: the hold steps aside, later writes pass through.
-   */
+  /** The hold steps aside (its framework commits in a hook of its own): later writes pass through. */
   release(): void {
     this.#phase = "done";
   }
@@ -231,9 +272,9 @@ export class Hold {
   }
 
   #applyCookie(): void {
-    const { res, req, adapter, lifecycle, session } = this.exchange;
+    const { res, req, adapter, lifecycle, session, owner } = this.exchange;
     if (res.headersSent) return;
-    applySetCookie(lifecycle, session, res, adapter.secure(req));
+    applySetCookie(lifecycle, session, res, adapter.secure(req, owner));
   }
 
   // After end(), late calls (an error handler that still sees headersSent ===

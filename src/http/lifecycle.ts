@@ -139,8 +139,8 @@ export function failureAnswer(failure: SessionFailure): FailureAnswer {
 export class SessionFailureError extends Error {
   readonly status: number;
   readonly expose: boolean;
-  readonly headers: Record<string, string>;
-  constructor(failure: SessionFailure, headers: Record<string, string> = {}) {
+  readonly headers: Record<string, string | string[]>;
+  constructor(failure: SessionFailure, headers: Record<string, string | string[]> = {}) {
     super(failure.status === 500 ? "Internal Server Error" : failure.message, failure.error === undefined ? undefined : { cause: failure.error });
     this.name = "SessionFailureError";
     this.status = failure.status;

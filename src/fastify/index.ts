@@ -1,0 +1,157 @@
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
+import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { failureAnswer, Lifecycle, SessionFailureError } from "../http/lifecycle.js";
+
+export type { SessionFailure } from "../http/lifecycle.js";
+export { SessionFailureError } from "../http/lifecycle.js";
+
+/**
+ * Declare your session data once to type `request.session` everywhere:
+ * @example
+ * declare module "latchkey/fastify" {
+ *   interface Register { data: { cart?: string[]; theme?: string } }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Register {}
+
+export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The latchkey session of this request (set by fastifySessions). */
+    session: Session<RegisteredData>;
+  }
+}
+
+export interface FastifySessionsOptions {
+  /** The object returned by createSessions(). */
+  sessions: Sessions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const HOLD = Symbol("latchkey.hold");
+type Held = FastifyRequest & { [HOLD]: HoldOnChange | null };
+
+/**
+ * Fastify 5 plugin: `request.session` in every route of the instance it is
+ * registered on (and its children), loaded in onRequest and committed in
+ * onSend, before anything is written (G8). A store failure is a 503 error
+ * (through your error handler, if any) and the route never runs as signed in (G6).
+ * After `reply.hijack()` the raw response is held instead: a session change
+ * made before or after the hijack is committed before the status line goes out.
+ * @example
+ * import Fastify from "fastify";
+ * import { createSessions } from "latchkey";
+ * import { sqliteStore } from "latchkey/sqlite";
+ * import { fastifySessions } from "latchkey/fastify";
+ *
+ * const sessions = createSessions({ store: sqliteStore({ path: "./sessions.db" }) });
+ * const app = Fastify();
+ * await app.register(fastifySessions, { sessions });
+ * app.post("/login", async (request) => {
+ *   await request.session.login("alice");
+ *   return "hello alice";
+ * });
+ */
+export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp<FastifySessionsOptions>(
+  function latchkey(app, options, done) {
+    let lifecycle: Lifecycle;
+    try {
+      lifecycle = new Lifecycle((options ?? ({} as FastifySessionsOptions)).sessions as Sessions<object>, "fastifySessions");
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    // Only for a hijacked reply: Fastify's own path commits in onSend.
+    const adapter: RawAdapter = {
+      secure: (_raw, request) => (request as FastifyRequest).protocol === "https",
+      url: (raw) => raw.url,
+      respond: (failure, _raw, res) => writeFailure(failure, res),
+    };
+
+    app.decorateRequest("session", null as never);
+    app.decorateRequest(HOLD, null);
+
+    const attach = (request: FastifyRequest, reply: FastifyReply, session: Session<object>): void => {
+      (request as { session: unknown }).session = session;
+      (request as Held)[HOLD] = new HoldOnChange(lifecycle, adapter, session, request.raw, reply.raw, request);
+    };
+
+    app.addHook("onRequest", function loadSession(request, reply, next) {
+      const opened = lifecycle.open(request.headers.cookie, new FastifyRequestContext(request));
+      if (!(opened instanceof Promise)) {
+        attach(request, reply, opened);
+        next();
+        return;
+      }
+      opened.then(
+        (session) => {
+          attach(request, reply, session);
+          next();
+        },
+        (error: unknown) => next(new SessionFailureError(lifecycle.loadFailure(error, request.method, request.url))),
+      );
+    });
+
+    app.addHook("onSend", function commitSession(request, reply, payload, next) {
+      const holder = (request as Held)[HOLD];
+      // No session (answered before it loaded), already settled (an error answer after a failed commit), or a raw write engaged the hold.
+      if (!holder || !holder.takeOver()) {
+        next(null, payload);
+        return;
+      }
+      (request as Held)[HOLD] = null;
+      const session = holder.session;
+      const settling = lifecycle.settle(session, request.method, request.url);
+      if (!settling) {
+        if (session.cookieInstruction().action !== "none") setCookie(lifecycle, session, request, reply);
+        next(null, payload);
+        return;
+      }
+      settling.then((failure) => {
+        // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
+        if (reply.raw.headersSent) return;
+        if (!failure) {
+          setCookie(lifecycle, session, request, reply);
+          next(null, payload);
+          return;
+        }
+        // The handler's answer is dropped: a client never sees success for a change that was not stored.
+        (payload as { destroy?: () => void } | null)?.destroy?.();
+        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+        const answer = failureAnswer(failure);
+        reply.code(answer.status).headers(answer.headers);
+        setCookie(lifecycle, session, request, reply);
+        next(null, answer.body);
+      }, next);
+    });
+    done();
+  },
+  { fastify: "5.x", name: "latchkey" },
+);
+
+export default fastifySessions;
+
+function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
+  const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
+  if (!cookies) return;
+  reply.header("set-cookie", cookies);
+  // A response that carries a session token must never be stored by a shared cache.
+  if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
+}
+
+/** What the session may ask of the request; the address is Fastify's (trustProxy rules), read only when asked for. */
+class FastifyRequestContext implements RequestContext {
+  constructor(readonly request: FastifyRequest) {}
+  get cookieHeader(): string | undefined {
+    return this.request.headers.cookie;
+  }
+  get userAgent(): string | undefined {
+    return this.request.headers["user-agent"];
+  }
+  ip(): string | undefined {
+    return this.request.ip;
+  }
+}

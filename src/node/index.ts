@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
+import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { describe, Lifecycle, type SessionFailure } from "../http/lifecycle.js";
+
+export type { SessionFailure } from "../http/lifecycle.js";
+
+/** A node:http request with its latchkey session. */
+export type SessionRequest<Data extends object = Record<string, JsonValue>> = IncomingMessage & { session: Session<Data> };
+
+/** The handler nodeSessions() wraps: a plain node:http handler, given `req.session`. */
+export type SessionHandler<Data extends object> = (req: SessionRequest<Data>, res: ServerResponse) => unknown;
+
+export interface NodeSessionsOptions {
+  /**
+   * Behind a reverse proxy on this machine: take https from X-Forwarded-Proto
+   * and the client address from X-Forwarded-For. Only when every request comes
+   * through that proxy. Default false.
+   */
+  trustProxy?: boolean;
+  /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict). */
+  onError?: (failure: SessionFailure, req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/**
+ * A node:http request listener with `req.session`: the status line is held
+ * until the session is committed (G8); a store failure answers 503 and the
+ * handler never runs as signed in (G6). A handler that throws (or rejects)
+ * before answering gets a 500.
+ * @example
+ * import http from "node:http";
+ * import { createSessions } from "latchkey";
+ * import { sqliteStore } from "latchkey/sqlite";
+ * import { nodeSessions } from "latchkey/node";
+ *
+ * const sessions = createSessions({ store: sqliteStore({ path: "./sessions.db" }) });
+ * http.createServer(nodeSessions(sessions, async (req, res) => {
+ *   if (req.url === "/login") await req.session.login("alice");
+ *   res.end(`hello ${req.session.userId ?? "stranger"}`);
+ * })).listen(3000);
+ */
+export function nodeSessions<Data extends object>(
+  sessions: Sessions<Data>,
+  handler: SessionHandler<Data>,
+  options: NodeSessionsOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const lifecycle = new Lifecycle(sessions as Sessions<object>, "nodeSessions");
+  if (typeof handler !== "function") throw new TypeError("latchkey: nodeSessions(sessions, handler) needs a handler (req, res) => void");
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError("latchkey: nodeSessions onError must be a function (failure, req, res) => void");
+  }
+  const trustProxy = options.trustProxy === true;
+  const respond = options.onError ?? ((failure: SessionFailure, _req: IncomingMessage, res: ServerResponse) => writeFailure(failure, res));
+  const adapter: RawAdapter = {
+    secure: (req) => (trustProxy ? forwarded(req.headers["x-forwarded-proto"]) === "https" : (req.socket as TLSSocket).encrypted === true),
+    url: (req) => req.url,
+    respond,
+  };
+
+  const run = (session: Session<object>, req: IncomingMessage, res: ServerResponse): void => {
+    (req as SessionRequest<object>).session = session;
+    new HoldOnChange(lifecycle, adapter, session, req, res);
+    let result: unknown;
+    try {
+      result = handler(req as SessionRequest<Data>, res);
+    } catch (error) {
+      failed(error, req, res);
+      return;
+    }
+    if (result instanceof Promise) result.catch((error: unknown) => failed(error, req, res));
+  };
+
+  const failed = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    sessions.logger.error(`latchkey: the handler for ${req.method} ${req.url} failed: ${describe(error)}`);
+    if (res.headersSent || res.writableEnded) return;
+    res.statusCode = 500;
+    res.setHeader("content-type", "text/plain; charset=utf-8");
+    res.end("Internal Server Error\n");
+  };
+
+  return function latchkeySession(req: IncomingMessage, res: ServerResponse): void {
+    const opened = lifecycle.open(req.headers.cookie, new NodeRequestContext(req, trustProxy));
+    if (!(opened instanceof Promise)) {
+      run(opened, req, res);
+      return;
+    }
+    opened.then(
+      (session) => run(session, req, res),
+      (error: unknown) => respond(lifecycle.loadFailure(error, req.method, req.url), req, res),
+    );
+  };
+}
+
+function forwarded(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(",")[0]!.trim().toLowerCase();
+}
+
+class NodeRequestContext implements RequestContext {
+  constructor(
+    readonly req: IncomingMessage,
+    readonly trustProxy: boolean,
+  ) {}
+  get cookieHeader(): string | undefined {
+    return this.req.headers.cookie;
+  }
+  get userAgent(): string | undefined {
+    return this.req.headers["user-agent"];
+  }
+  ip(): string | undefined {
+    return (this.trustProxy ? forwarded(this.req.headers["x-forwarded-for"]) : undefined) ?? this.req.socket.remoteAddress;
+  }
+}

@@ -1,0 +1,138 @@
+// The test routes every adapter serves, defined once without a framework:
+// each route reads the request's session and returns an Outcome that a small
+// per-framework "make a server" function (servers.ts) turns into a response.
+// Routes use query strings only, so no body parser is involved.
+import { writeFileSync } from "node:fs";
+import type { Session, Sessions } from "../core/index.js";
+
+export interface RouteInput {
+  session: Session;
+  /** The one path parameter (`:param`), decoded. */
+  param: string;
+  query: URLSearchParams;
+  /** When the request reached the process, on CLOCK_MONOTONIC (the same clock in every process of the machine). */
+  arrivedAt: bigint;
+}
+
+/** How the framework must answer. */
+export type Outcome =
+  /** A JSON body. */
+  | { kind: "json"; status: number; body: unknown }
+  /** A body streamed in chunks, the framework's usual way (the commit must happen before the first byte). */
+  | { kind: "stream"; chunks: string[] }
+  /** A text answer, then `after()` once the answer was handed to the framework (it may throw: an error after the response started). */
+  | { kind: "then"; text: string; after: () => void }
+  /** Bypass the framework and write the node:http response directly (Fastify: reply.hijack(); Koa: ctx.respond = false). */
+  | { kind: "raw"; chunks: string[] };
+
+export interface Route {
+  method: "GET" | "POST";
+  /** "/name" or "/name/:param". */
+  path: string;
+  handle(input: RouteInput): Outcome | Promise<Outcome>;
+}
+
+const json = (body: unknown, status = 200): Outcome => ({ kind: "json", status, body });
+const value = (query: URLSearchParams): never => JSON.parse(query.get("value") ?? "null") as never;
+
+/** The routes, for one sessions manager. Errors a route throws answer `{ error, message }` with the error's `status` (or 500). */
+export function testRoutes(sessions: Sessions): Route[] {
+  const waiting: Array<() => void> = [];
+  const lateErrors: string[] = [];
+  const resolvedAt = () => String(process.hrtime.bigint());
+  const view = ({ session, arrivedAt }: RouteInput) => ({
+    pid: process.pid,
+    userId: session.userId,
+    handle: session.handle,
+    data: session.toJSON(),
+    arrivedAt: String(arrivedAt),
+  });
+  const routes: Route[] = [
+    { method: "GET", path: "/whoami", handle: (input) => json(view(input)) },
+    { method: "POST", path: "/login/:param", handle: async (input) => (await input.session.login(input.param), json(view(input))) },
+    { method: "POST", path: "/logout", handle: async (input) => (await input.session.logout(), json({ ...view(input), resolvedAt: resolvedAt() })) },
+    { method: "POST", path: "/set/:param", handle: (input) => (input.session.set(input.param, value(input.query)), json(view(input))) },
+    { method: "POST", path: "/unset/:param", handle: (input) => (input.session.unset(input.param), json(view(input))) },
+    { method: "POST", path: "/revoke-user/:param", handle: async ({ param }) => json({ count: await sessions.revokeUser(param), resolvedAt: resolvedAt() }) },
+    { method: "GET", path: "/list/:param", handle: async ({ param }) => json(await sessions.list(param)) },
+    { method: "POST", path: "/revoke/:param", handle: async ({ param }) => json({ revoked: await sessions.revoke(param), resolvedAt: resolvedAt() }) },
+    // Blocks this process's event loop, as a long synchronous task would; `marker`: a file written first, so a test knows it started.
+    {
+      method: "GET",
+      path: "/busy",
+      handle: ({ query }) => {
+        const marker = query.get("marker");
+        if (marker) writeFileSync(marker, "busy");
+        const until = Date.now() + Number(query.get("ms") ?? 100);
+        while (Date.now() < until);
+        return json({ busy: true });
+      },
+    },
+    { method: "GET", path: "/stats", handle: () => json(sessions.stats()) },
+    // A slow request: it has loaded the session, then waits for /release before writing.
+    {
+      method: "POST",
+      path: "/slow/set/:param",
+      handle: async (input) => {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        input.session.set(input.param, value(input.query));
+        return json(view(input));
+      },
+    },
+    { method: "GET", path: "/waiting", handle: () => json({ waiting: waiting.length }) },
+    { method: "POST", path: "/release", handle: () => json({ released: waiting.splice(0).map((resolve) => resolve()).length }) },
+    // Streams its body: the session must be committed before the first byte.
+    { method: "GET", path: "/stream/:param", handle: (input) => (input.session.set(input.param, "streamed"), { kind: "stream", chunks: ["one\n", "two\n", "three\n"] }) },
+    // The handler answers, then fails: the answer stands, the session change is kept, the process survives.
+    {
+      method: "GET",
+      path: "/send-then-throw",
+      handle: ({ session }) => {
+        session.set("sent", true);
+        return {
+          kind: "then",
+          text: "sent",
+          after: () => {
+            throw new Error("after send");
+          },
+        };
+      },
+    },
+    // Changing the session after the response started cannot reach the client: it throws.
+    {
+      method: "GET",
+      path: "/late-set",
+      handle: ({ session }) => ({
+        kind: "then",
+        text: "done",
+        after: () => {
+          try {
+            session.set("late", true);
+          } catch (error) {
+            lateErrors.push((error as Error).name);
+          }
+        },
+      }),
+    },
+    { method: "GET", path: "/late-errors", handle: () => json(lateErrors) },
+    // The app takes the response over from the framework: the change is still committed before the status line.
+    { method: "GET", path: "/raw/:param", handle: (input) => (input.session.set(input.param, "raw"), { kind: "raw", chunks: ["raw ", "answer\n"] }) },
+    // A read, then the app takes the response over: nothing to hold; a change afterwards throws.
+    {
+      method: "GET",
+      path: "/raw-read",
+      handle: ({ session }) => ({ kind: "raw", chunks: [`${session.userId ?? "anonymous"}\n`] }),
+    },
+  ];
+  return routes;
+}
+
+/** Runs a route, turning a thrown error into its JSON answer. */
+export async function runRoute(route: Route, input: RouteInput): Promise<Outcome> {
+  try {
+    return await route.handle(input);
+  } catch (error) {
+    const { name, message, status } = error as Error & { status?: number };
+    return json({ error: name, message }, typeof status === "number" ? status : 500);
+  }
+}

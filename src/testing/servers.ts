@@ -1,0 +1,151 @@
+// "Make a server": each adapter serves the framework-neutral test routes
+// (routes.ts) on 127.0.0.1 with a few lines of its framework's own code.
+// An adapter for another framework needs one more function of this shape to
+// run the HTTP suite (http-suite.ts) and the multi-process suite.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import type { Session, Sessions } from "../core/index.js";
+import { expressSessions } from "../express/index.js";
+import { fastifySessions } from "../fastify/index.js";
+import { koaSessions } from "../koa/index.js";
+import { nodeSessions } from "../node/index.js";
+import { runRoute, testRoutes, type Outcome, type Route } from "./routes.js";
+
+export interface TestServer {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a server serving testRoutes(sessions), trusting X-Forwarded-* from loopback. */
+export type MakeServer = (sessions: Sessions) => Promise<TestServer>;
+
+/** The route and its parameter for a method and path, or undefined. */
+export function match(routes: Route[], method: string | undefined, pathname: string): { route: Route; param: string } | undefined {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const colon = route.path.indexOf("/:");
+    if (colon < 0 ? pathname === route.path : pathname.startsWith(route.path.slice(0, colon + 1)) && pathname.length > colon + 1) {
+      return { route, param: colon < 0 ? "" : decodeURIComponent(pathname.slice(colon + 1)) };
+    }
+  }
+  return undefined;
+}
+
+async function run(routes: Route[], session: Session, method: string | undefined, url: string, arrivedAt: bigint): Promise<Outcome | undefined> {
+  const parsed = new URL(url, "http://x");
+  const found = match(routes, method, parsed.pathname);
+  if (!found) return undefined;
+  return runRoute(found.route, { session, param: found.param, query: parsed.searchParams, arrivedAt });
+}
+
+/** Writes an outcome on a plain node:http response (Express, node:http, and the hand-over cases). */
+function writeRaw(res: ServerResponse, outcome: Outcome): void {
+  if (outcome.kind === "json") {
+    res.writeHead(outcome.status, { "content-type": "application/json" }).end(JSON.stringify(outcome.body));
+  } else if (outcome.kind === "then") {
+    res.writeHead(200, { "content-type": "text/plain" }).end(outcome.text);
+    outcome.after();
+  } else {
+    res.writeHead(200, { "content-type": "text/plain" });
+    for (const chunk of outcome.chunks.slice(0, -1)) res.write(chunk);
+    res.end(outcome.chunks.at(-1));
+  }
+}
+
+async function listen(server: Server): Promise<TestServer> {
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function expressServer(express: () => import("express").Express): MakeServer {
+  return async (sessions) => {
+    const routes = testRoutes(sessions);
+    const app = express();
+    app.set("trust proxy", "loopback");
+    app.use((req, _res, next) => ((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), next()));
+    app.use(expressSessions(sessions));
+    app.use((req, res, next) => {
+      run(routes, req.session as Session, req.method, req.originalUrl, (req as { arrivedAt?: bigint }).arrivedAt!).then((outcome) => {
+        if (!outcome) return next();
+        if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.type("text/plain"));
+        else writeRaw(res, outcome);
+      }).catch(next);
+    });
+    return listen(app.listen(0, "127.0.0.1"));
+  };
+}
+
+export const nodeServer: MakeServer = async (sessions) => {
+  const routes = testRoutes(sessions);
+  const handler = nodeSessions(sessions, async (req, res) => {
+    const outcome = await run(routes, req.session as Session, req.method, req.url!, (req as { arrivedAt?: bigint }).arrivedAt!);
+    if (!outcome) return void res.writeHead(404).end();
+    if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.writeHead(200, { "content-type": "text/plain" }));
+    else writeRaw(res, outcome);
+  }, { trustProxy: true });
+  return listen(createServer((req, res) => ((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), handler(req, res))));
+};
+
+export const fastifyServer: MakeServer = async (sessions) => {
+  const { default: Fastify } = await import("fastify");
+  const routes = testRoutes(sessions);
+  const app = Fastify({ trustProxy: "127.0.0.1" });
+  app.addHook("onRequest", (request, _reply, done) => ((request as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), done()));
+  await app.register(fastifySessions, { sessions });
+  app.all("/*", async (request, reply) => {
+    const outcome = await run(routes, request.session as Session, request.method, request.url, (request as { arrivedAt?: bigint }).arrivedAt!);
+    if (!outcome) return reply.code(404).send();
+    if (outcome.kind === "json") return reply.code(outcome.status).send(outcome.body);
+    if (outcome.kind === "stream") return reply.type("text/plain").send(Readable.from(outcome.chunks));
+    if (outcome.kind === "raw") {
+      reply.hijack();
+      writeRaw(reply.raw, outcome);
+      return;
+    }
+    // Fastify's "the response started": the reply is on its way (its onSend hooks have run).
+    await reply.type("text/plain").send(outcome.text);
+    outcome.after();
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const port = (app.server.address() as AddressInfo).port;
+  return { port, url: `http://127.0.0.1:${port}`, close: () => app.close() };
+};
+
+export function koaServer(Koa: new () => import("koa")): MakeServer {
+  return async (sessions) => {
+    const routes = testRoutes(sessions);
+    const app = new Koa();
+    app.proxy = true;
+    app.silent = true;
+    app.use((ctx, next) => ((ctx.state.arrivedAt = process.hrtime.bigint()), next()));
+    app.use(koaSessions(sessions));
+    app.use(async (ctx) => {
+      const outcome = await run(routes, ctx.session as Session, ctx.method, ctx.url, ctx.state.arrivedAt as bigint);
+      if (!outcome) return;
+      if (outcome.kind === "json") {
+        ctx.status = outcome.status;
+        ctx.body = outcome.body;
+      } else if (outcome.kind === "stream") {
+        ctx.type = "text/plain";
+        ctx.body = Readable.from(outcome.chunks);
+      } else {
+        // Koa's "the response started": the app writes ctx.res itself.
+        ctx.respond = false;
+        writeRaw(ctx.res, outcome);
+      }
+    });
+    return listen(createServer(app.callback() as (req: IncomingMessage, res: ServerResponse) => void));
+  };
+}
