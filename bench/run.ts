@@ -7,6 +7,7 @@
 // bench/results/latest.md.
 //   npm run bench -- --only fastify                      one framework (or a list: --only koa,node)
 //   npm run bench -- --variants express:baseline,fastify:latchkey-redis-nc --duration 8 --rounds 3
+//   npm run bench -- --rate 2000                         every row at 2000 req/s: compare server CPU per request
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,17 +39,21 @@ const frameworks: Record<string, { server: string; variants: string[]; control?:
 
 const { values } = parseArgs({
   options: {
-    duration: { type: "string", default: "5" },
-    rounds: { type: "string", default: "3" },
+    duration: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
     only: { type: "string" },
+    rate: { type: "string" },
     variants: { type: "string" },
   },
 });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const warmup = Number(values.warmup);
+// --rate N: every row at the same N req/s (autocannon's overallRate), so that CPU per request compares
+// like with like (at full load a faster server also batches more per event-loop turn); req/s ratios are then ~1.
+const rate = values.rate ? Number(values.rate) : undefined;
 const connections = Number(values.connections);
 const only = values.only?.split(",") ?? Object.keys(frameworks);
 for (const name of only) if (!frameworks[name]) throw new Error(`--only ${name}: not one of ${Object.keys(frameworks).join(", ")}`);
@@ -149,12 +154,16 @@ function cpuSeconds(pid: number | undefined): number | null {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const redis = await startPrivateRedis(work);
-const servers = new Map<string, { url: string; child: ChildProcess; cookie: string }>();
+const usesRedis = (v: string) => nameOf(v).includes("redis") || nameOf(v).endsWith("-session");
+// One private redis-server per row that uses Redis: the near-cache rows renew leases and ping in the
+// background all run long, and a shared server would count that traffic against whichever row runs.
+const redises: { url: string; stop: () => void }[] = [];
+const servers = new Map<string, { url: string; child: ChildProcess; cookie: string; redisUrl: string }>();
 try {
   for (const variant of variants) {
-    const server = await startServer(variant, redis.url);
-    servers.set(variant, { ...server, cookie: "" });
+    const redisUrl = usesRedis(variant) ? (redises[redises.push(await startPrivateRedis(mkdtempSync(join(work, "redis-")))) - 1]!.url) : "";
+    const server = await startServer(variant, redisUrl);
+    servers.set(variant, { ...server, cookie: "", redisUrl });
     if (variant.endsWith("-nc")) await untilServing(server.url);
     servers.get(variant)!.cookie = await login(server.url);
   }
@@ -176,13 +185,13 @@ try {
         const name = nameOf(variant);
         const counter = name.includes("postgres")
           ? () => pgStatements(server.url)
-          : name.includes("redis") || name.includes("-session")
-            ? () => redisCalls(redis.url)
+          : usesRedis(variant)
+            ? () => redisCalls(server.redisUrl)
             : null;
         const before = counter ? await counter() : 0;
         const cacheBefore = variant.endsWith("-nc") ? await nearCacheStats(server.url) : null;
         const cpuBefore = cpuSeconds(server.child.pid);
-        const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie } });
+        const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie }, ...(rate ? { overallRate: rate } : {}) });
         const cpuAfter = cpuSeconds(server.child.pid);
         const after = counter ? await counter() : 0;
         const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;
@@ -245,7 +254,7 @@ try {
     }
     return [];
   });
-  const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
+  const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${rate ? ` --rate ${rate}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
   const report = [
     `Command: ${command}`,
     `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; ratios are medians of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
@@ -260,7 +269,7 @@ try {
 } finally {
   for (const server of servers.values()) server.child.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 300));
-  redis.stop();
+  for (const redis of redises) redis.stop();
   if (variants.some((v) => v.includes("latchkey-postgres"))) {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client
