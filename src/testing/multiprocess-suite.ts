@@ -9,6 +9,8 @@ export interface MultiProcessOptions {
   /** The store spec the server processes open (see stores.ts). */
   storeSpec: () => string | Promise<string>;
   cleanup?: () => void | Promise<void>;
+  /** The framework the server processes run (see server.ts); default Express. */
+  framework?: "express" | "fastify" | "koa" | "node";
 }
 
 export function runMultiProcessSuite(options: MultiProcessOptions): void {
@@ -18,7 +20,8 @@ export function runMultiProcessSuite(options: MultiProcessOptions): void {
 
     before(async () => {
       const spec = await options.storeSpec();
-      [a, b] = await Promise.all([startServer({ LATCHKEY_STORE: spec }), startServer({ LATCHKEY_STORE: spec })]);
+      const env = { LATCHKEY_STORE: spec, LATCHKEY_FRAMEWORK: options.framework ?? "express" };
+      [a, b] = await Promise.all([startServer(env), startServer(env)]);
       assert.notEqual(a.pid, b.pid);
     });
     after(async () => {
