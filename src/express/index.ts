@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
-import { watch, writeFailure, type RawAdapter } from "../http/hold.js";
+import type { JsonValue, Session, Sessions } from "../core/index.js";
+import { Exchange, watch, writeFailure, type RawAdapter } from "../http/hold.js";
 import { Lifecycle, type SessionFailure } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
@@ -64,44 +64,30 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
   const adapter: RawAdapter = {
     secure: (req) => (req as Request).secure,
     url: (req) => (req as Request).originalUrl,
+    // Through Express's trust-proxy rules, only when asked for.
+    ip: (req) => (req as Request).ip,
     respond: respond as RawAdapter["respond"],
   };
 
   return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
-    const request = new ExpressRequestContext(req);
-    const opened = lifecycle.open(req.headers.cookie, request);
+    // One object per request: the response watcher, the session's RequestContext and its first-change hook.
+    const exchange = new Exchange(lifecycle, adapter, req, res);
+    const opened = lifecycle.open(req.headers.cookie, exchange);
     if (!(opened instanceof Promise)) {
-      attach(lifecycle, adapter, opened, req, res, next);
+      attach(exchange, opened, next);
       return;
     }
     opened.then(
-      (session) => attach(lifecycle, adapter, session, req, res, next),
+      (session) => attach(exchange, session, next),
       (error: unknown) => respond(lifecycle.loadFailure(error, req.method, req.originalUrl), req, res),
     );
   };
 }
 
-function attach(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: Request, res: Response, next: NextFunction): void {
-  (req as { session: unknown }).session = session;
-  watch(lifecycle, adapter, session, req as IncomingMessage, res as ServerResponse);
+function attach(exchange: Exchange, session: Session<object>, next: NextFunction): void {
+  (exchange.req as { session?: unknown }).session = session;
+  watch(exchange, session);
   next();
-}
-
-/** What the session may ask of the request; the address goes through Express's trust-proxy rules, only when asked for. */
-class ExpressRequestContext implements RequestContext {
-  readonly #req: Request;
-  constructor(req: Request) {
-    this.#req = req;
-  }
-  get cookieHeader(): string | undefined {
-    return this.#req.headers.cookie;
-  }
-  get userAgent(): string | undefined {
-    return this.#req.headers["user-agent"];
-  }
-  ip(): string | undefined {
-    return this.#req.ip;
-  }
 }
 
 function defaultFailureResponse(failure: SessionFailure, _req: Request, res: Response): void {

@@ -3,7 +3,7 @@
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
+import { SessionSealedError, type FirstChangeHook, type RequestContext, type Session } from "../core/index.js";
 import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 
 /** What an adapter tells the hold about its framework. One object per adapter instance. */
@@ -12,6 +12,8 @@ export interface RawAdapter {
   secure(req: IncomingMessage, owner: unknown): boolean;
   /** The URL to name in log lines. */
   url(req: IncomingMessage): string | undefined;
+  /** The client address through the framework's trust-proxy rules (default: the socket's). */
+  ip?(req: IncomingMessage, owner: unknown): string | undefined;
   /** Writes the answer for a failure on a response whose headers were cleared. */
   respond(failure: SessionFailure, req: IncomingMessage, res: ServerResponse): void;
 }
@@ -22,25 +24,46 @@ type HeldName = (typeof HELD)[number];
 type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
 
 /**
- * One response latchkey watches: the methods found when it started watching,
+ * One response latchkey watches: the response's methods when watching began
+ * (writeHead, write, end, flushHeaders: what the hold calls through to),
  * whether one was called, and the hold once a commit is due. Also the
- * session's first-change hook (an object, so a read allocates no closure).
+ * session's first-change hook and its RequestContext, so a read allocates
+ * one object and no closure.
  */
-export class Exchange {
+export class Exchange implements FirstChangeHook, RequestContext {
   started = false;
   hold: Hold | null = null;
-  readonly originals: Record<HeldName, Method>;
+  /** Set by watch() once the session is loaded. */
+  session!: Session<object>;
+  readonly writeHead: Method;
+  readonly write: Method;
+  readonly end: Method;
+  readonly flushHeaders: Method;
 
   constructor(
     readonly lifecycle: Lifecycle,
     readonly adapter: RawAdapter,
-    readonly session: Session<object>,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly owner?: unknown,
   ) {
     const own = res as unknown as Record<HeldName, Method>;
-    this.originals = { writeHead: own.writeHead, write: own.write, end: own.end, flushHeaders: own.flushHeaders };
+    this.writeHead = own.writeHead;
+    this.write = own.write;
+    this.end = own.end;
+    this.flushHeaders = own.flushHeaders;
+  }
+
+  get cookieHeader(): string | undefined {
+    return this.req.headers.cookie;
+  }
+
+  get userAgent(): string | undefined {
+    return this.req.headers["user-agent"];
+  }
+
+  ip(): string | undefined {
+    return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
   }
 
   /** A read so far: the first change holds the response, unless it has already started (the change could not reach the client). */
@@ -53,30 +76,31 @@ export class Exchange {
   }
 }
 
-// The exchange lives in a WeakMap, not on the response: a symbol-keyed property
-// added to every ServerResponse slowed Node's own HTTP code on it (measured);
-// the four method slots below do not.
-const exchanges = new WeakMap<object, Exchange>();
+// The shared tracking functions find the exchange in a plain named property of
+// the response: a WeakMap entry per response cost about 2 µs (an ephemeron set
+// and its collection, measured with a CPU profile of an authenticated read),
+// more than the rest of the watch together.
+type Watched = ServerResponse & { latchkeyExchange?: Exchange };
 
 function through(exchange: Exchange, name: HeldName, res: ServerResponse, args: IArguments | unknown[]): unknown {
   if (exchange.hold) return exchange.hold.call(name, args);
   exchange.started = true;
-  return exchange.originals[name].apply(res, args as unknown[]);
+  return exchange[name].apply(res, args as unknown[]);
 }
 
 // One shared function per method (no closure per request), finding the exchange by response.
 const tracking: Record<HeldName, Method> = {
   writeHead() {
-    return through(exchanges.get(this)!, "writeHead", this, arguments);
+    return through((this as Watched).latchkeyExchange!, "writeHead", this, arguments);
   },
   write() {
-    return through(exchanges.get(this)!, "write", this, arguments);
+    return through((this as Watched).latchkeyExchange!, "write", this, arguments);
   },
   end() {
-    return through(exchanges.get(this)!, "end", this, arguments);
+    return through((this as Watched).latchkeyExchange!, "end", this, arguments);
   },
   flushHeaders() {
-    return through(exchanges.get(this)!, "flushHeaders", this, arguments);
+    return through((this as Watched).latchkeyExchange!, "flushHeaders", this, arguments);
   },
 };
 
@@ -87,17 +111,17 @@ const tracking: Record<HeldName, Method> = {
  * remove them. Holds it at once when a commit is already due; otherwise the
  * session's first change does.
  */
-export function watch(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse): Exchange {
-  const exchange = new Exchange(lifecycle, adapter, session, req, res);
+export function watch(exchange: Exchange, session: Session<object>): void {
+  exchange.session = session;
   install(exchange);
-  if (lifecycle.mustHold(session)) exchange.hold = new Hold(exchange);
+  if (exchange.lifecycle.mustHold(session)) exchange.hold = new Hold(exchange);
   else session.onFirstChange(exchange);
-  return exchange;
 }
 
 /** Holds the response now (a change was made, or a commit is due), for adapters that do not watch every response. */
 export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse, owner?: unknown): Hold {
-  const exchange = new Exchange(lifecycle, adapter, session, req, res, owner);
+  const exchange = new Exchange(lifecycle, adapter, req, res, owner);
+  exchange.session = session;
   install(exchange);
   return (exchange.hold = new Hold(exchange));
 }
@@ -146,8 +170,8 @@ export class HoldOnChange implements FirstChangeHook {
 }
 
 function install(exchange: Exchange): void {
-  const res = exchange.res;
-  if (exchanges.has(res)) {
+  const res = exchange.res as Watched;
+  if (res.latchkeyExchange !== undefined) {
     // Watched twice (a second session manager, or the same one mounted twice):
     // this layer wraps the outer one with closures of its own, since the shared
     // functions would find (and call) themselves.
@@ -159,7 +183,7 @@ function install(exchange: Exchange): void {
     }
     return;
   }
-  exchanges.set(res, exchange);
+  res.latchkeyExchange = exchange;
   res.writeHead = tracking.writeHead as ServerResponse["writeHead"];
   res.write = tracking.write as ServerResponse["write"];
   res.end = tracking.end as ServerResponse["end"];
@@ -196,7 +220,7 @@ export class Hold {
 
   call(name: HeldName, args: IArguments | unknown[]): unknown {
     const { res } = this.exchange;
-    const method = this.exchange.originals[name];
+    const method = this.exchange[name];
     if (this.#phase === "done") {
       if (res.writableEnded) return this.#ignored(name);
       return method.apply(res, args as unknown[]);
@@ -262,7 +286,7 @@ export class Hold {
     }
     this.#applyCookie();
     try {
-      for (const [name, args] of this.#queued.splice(0)) this.exchange.originals[name].apply(res, args);
+      for (const [name, args] of this.#queued.splice(0)) this.exchange[name].apply(res, args);
     } catch (error) {
       lifecycle.sessions.logger.error(`latchkey: the response to ${req.method} ${adapter.url(req)} failed after the session was committed: ${describe(error)}`);
       res.destroy(error as Error);
