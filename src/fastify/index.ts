@@ -1,6 +1,6 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
+import type { JsonValue, Session, Sessions } from "../core/index.js";
 import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
 import { failureAnswer, Lifecycle, SessionFailureError } from "../http/lifecycle.js";
 
@@ -67,6 +67,8 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
     // Only for a hijacked reply: Fastify's own path commits in onSend.
     const adapter: RawAdapter = {
       secure: (_raw, request) => (request as FastifyRequest).protocol === "https",
+      // Fastify's trustProxy rules, only when asked for.
+      ip: (_raw, request) => (request as FastifyRequest).ip,
       url: (raw) => raw.url,
       respond: (failure, _raw, res) => writeFailure(failure, res),
     };
@@ -74,21 +76,23 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
     app.decorateRequest("session", null as never);
     app.decorateRequest(HOLD, null);
 
-    const attach = (request: FastifyRequest, reply: FastifyReply, session: Session<object>): void => {
+    const attach = (request: FastifyRequest, holder: HoldOnChange, session: Session<object>): void => {
       (request as { session: unknown }).session = session;
-      (request as Held)[HOLD] = new HoldOnChange(lifecycle, adapter, session, request.raw, reply.raw, request);
+      (request as Held)[HOLD] = holder.attach(session);
     };
 
     app.addHook("onRequest", function loadSession(request, reply, next) {
-      const opened = lifecycle.open(request.headers.cookie, new FastifyRequestContext(request));
+      // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
+      const holder = new HoldOnChange(lifecycle, adapter, request.raw, reply.raw, request);
+      const opened = lifecycle.open(request.headers.cookie, holder);
       if (!(opened instanceof Promise)) {
-        attach(request, reply, opened);
+        attach(request, holder, opened);
         next();
         return;
       }
       opened.then(
         (session) => {
-          attach(request, reply, session);
+          attach(request, holder, session);
           next();
         },
         (error: unknown) => next(new SessionFailureError(lifecycle.loadFailure(error, request.method, request.url))),
@@ -137,21 +141,9 @@ export default fastifySessions;
 function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
   const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
   if (!cookies) return;
+  // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
+  reply.removeHeader("set-cookie");
   reply.header("set-cookie", cookies);
   // A response that carries a session token must never be stored by a shared cache.
   if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
-}
-
-/** What the session may ask of the request; the address is Fastify's (trustProxy rules), read only when asked for. */
-class FastifyRequestContext implements RequestContext {
-  constructor(readonly request: FastifyRequest) {}
-  get cookieHeader(): string | undefined {
-    return this.request.headers.cookie;
-  }
-  get userAgent(): string | undefined {
-    return this.request.headers["user-agent"];
-  }
-  ip(): string | undefined {
-    return this.request.ip;
-  }
 }

@@ -128,14 +128,27 @@ export class Lifecycle<Data extends object = object> {
   }
 }
 
-/** The default answer for a failure: a short plain-text body, never cached, Retry-After on 503. */
+/**
+ * The default answer for a failure: a short plain-text body, never cached, Retry-After on 503.
+ * @example
+ * const { status, headers, body } = failureAnswer({ status: 503, message: "the session store cannot be reached" });
+ */
 export function failureAnswer(failure: SessionFailure): FailureAnswer {
   const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
   if (failure.status === 503) headers["retry-after"] = "1";
   return { status: failure.status, headers, body: failure.status === 500 ? "Internal Server Error\n" : `${failure.message}\n` };
 }
 
-/** A failure as an Error carrying `status`, `expose` and `headers`, for frameworks whose error handlers read them (Koa). */
+/**
+ * A failure as an Error carrying `status`, `expose` and `headers`, for
+ * frameworks whose error handlers read them (Koa's onerror, Fastify's error handler).
+ * @example
+ * app.use(async (ctx, next) => {
+ *   try { await next(); } catch (error) {
+ *     if (error instanceof SessionFailureError) { ctx.status = error.status; ctx.body = { error: error.message }; } else throw error;
+ *   }
+ * });
+ */
 export class SessionFailureError extends Error {
   readonly status: number;
   readonly expose: boolean;

@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from "koa";
-import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
+import type { JsonValue, Session, Sessions } from "../core/index.js";
 import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
 import { Lifecycle, SessionFailureError } from "../http/lifecycle.js";
 
@@ -52,13 +52,15 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
   // Only for writes to ctx.res that Koa does not make (ctx.respond = false, or an error answer).
   const adapter: RawAdapter = {
     secure: (_req, ctx) => (ctx as Context).secure,
+    // Koa's app.proxy rules, only when asked for.
+    ip: (_req, ctx) => (ctx as Context).ip,
     url: (req) => req.url,
     respond: (failure, _req, res) => writeFailure(failure, res),
   };
 
-  const run = async (ctx: Context, next: Next, session: Session<object>): Promise<void> => {
+  const run = async (ctx: Context, next: Next, holder: HoldOnChange, session: Session<object>): Promise<void> => {
     (ctx as { session: unknown }).session = session;
-    const holder = new HoldOnChange(lifecycle, adapter, session, ctx.req, ctx.res, ctx);
+    holder.attach(session);
     try {
       await next();
     } catch (error) {
@@ -79,27 +81,15 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
   };
 
   return function latchkeySession(ctx: Context, next: Next): Promise<void> {
-    const opened = lifecycle.open(ctx.headers.cookie, new KoaRequestContext(ctx));
-    if (!(opened instanceof Promise)) return run(ctx, next, opened);
+    // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
+    const holder = new HoldOnChange(lifecycle, adapter, ctx.req, ctx.res, ctx);
+    const opened = lifecycle.open(ctx.headers.cookie, holder);
+    if (!(opened instanceof Promise)) return run(ctx, next, holder, opened);
     return opened.then(
-      (session) => run(ctx, next, session),
+      (session) => run(ctx, next, holder, session),
       (error: unknown) => {
         throw new SessionFailureError(lifecycle.loadFailure(error, ctx.method, ctx.originalUrl));
       },
     );
   };
-}
-
-/** What the session may ask of the request; the address is Koa's (app.proxy rules), read only when asked for. */
-class KoaRequestContext implements RequestContext {
-  constructor(readonly ctx: Context) {}
-  get cookieHeader(): string | undefined {
-    return this.ctx.headers.cookie;
-  }
-  get userAgent(): string | undefined {
-    return this.ctx.headers["user-agent"];
-  }
-  ip(): string | undefined {
-    return this.ctx.ip;
-  }
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { JsonValue, RequestContext, Session, Sessions } from "../core/index.js";
+import type { JsonValue, Session, Sessions } from "../core/index.js";
 import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
 import { describe, Lifecycle, type SessionFailure } from "../http/lifecycle.js";
 
@@ -55,12 +55,13 @@ export function nodeSessions<Data extends object>(
   const adapter: RawAdapter = {
     secure: (req) => (trustProxy ? forwarded(req.headers["x-forwarded-proto"]) === "https" : (req.socket as TLSSocket).encrypted === true),
     url: (req) => req.url,
+    ip: (req) => (trustProxy ? forwarded(req.headers["x-forwarded-for"]) : undefined) ?? req.socket.remoteAddress,
     respond,
   };
 
-  const run = (session: Session<object>, req: IncomingMessage, res: ServerResponse): void => {
+  const run = (holder: HoldOnChange, session: Session<object>, req: IncomingMessage, res: ServerResponse): void => {
     (req as SessionRequest<object>).session = session;
-    new HoldOnChange(lifecycle, adapter, session, req, res);
+    holder.attach(session);
     let result: unknown;
     try {
       result = handler(req as SessionRequest<Data>, res);
@@ -80,13 +81,15 @@ export function nodeSessions<Data extends object>(
   };
 
   return function latchkeySession(req: IncomingMessage, res: ServerResponse): void {
-    const opened = lifecycle.open(req.headers.cookie, new NodeRequestContext(req, trustProxy));
+    // One object per request: the session's RequestContext and its first-change hook.
+    const holder = new HoldOnChange(lifecycle, adapter, req, res);
+    const opened = lifecycle.open(req.headers.cookie, holder);
     if (!(opened instanceof Promise)) {
-      run(opened, req, res);
+      run(holder, opened, req, res);
       return;
     }
     opened.then(
-      (session) => run(session, req, res),
+      (session) => run(holder, session, req, res),
       (error: unknown) => respond(lifecycle.loadFailure(error, req.method, req.url), req, res),
     );
   };
@@ -95,20 +98,4 @@ export function nodeSessions<Data extends object>(
 function forwarded(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   return value?.split(",")[0]!.trim().toLowerCase();
-}
-
-class NodeRequestContext implements RequestContext {
-  constructor(
-    readonly req: IncomingMessage,
-    readonly trustProxy: boolean,
-  ) {}
-  get cookieHeader(): string | undefined {
-    return this.req.headers.cookie;
-  }
-  get userAgent(): string | undefined {
-    return this.req.headers["user-agent"];
-  }
-  ip(): string | undefined {
-    return (this.trustProxy ? forwarded(this.req.headers["x-forwarded-for"]) : undefined) ?? this.req.socket.remoteAddress;
-  }
 }

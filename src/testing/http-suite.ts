@@ -50,6 +50,23 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.match(https.lastSetCookie[0]!, /; Secure/, "the proxy's https is honoured");
     });
 
+    it("a cookie the app sets itself is kept beside the session cookie, each once", async () => {
+      const client = new Client();
+      await client.post(`${url}/login/ida`);
+      const again = new Client(client.cookie); // the test client keeps one cookie: the session's
+      await client.post(`${url}/own-cookie/x`);
+      const login = new Client();
+      await login.post(`${url}/own-cookie/y`);
+      assert.deepEqual(login.lastSetCookie.map((line) => line.split("=")[0]).sort(), ["own", "sid"]);
+      assert.equal(client.lastSetCookie.filter((line) => line.startsWith("own=")).length, 1);
+      assert.equal((await again.get(`${url}/whoami`)).body.data.own, "x");
+    });
+
+    it("the session's RequestContext: the Cookie header, the User-Agent, and the client address through the framework's trust-proxy rules", async () => {
+      const context = await new Client("sid=abc; other=1").get(`${url}/context`, { "user-agent": "suite/1", "x-forwarded-for": "203.0.113.9" });
+      assert.deepEqual(context.body, { ip: "203.0.113.9", userAgent: "suite/1", cookieHeader: "sid=abc; other=1" });
+    });
+
     it("an empty anonymous session is never stored and sets no cookie", async () => {
       const client = new Client();
       const response = await client.get(`${url}/whoami`);

@@ -16,8 +16,8 @@ export interface RouteInput {
 
 /** How the framework must answer. */
 export type Outcome =
-  /** A JSON body. */
-  | { kind: "json"; status: number; body: unknown }
+  /** A JSON body, with a cookie of the app's own when `setCookie` is given (set the framework's usual way). */
+  | { kind: "json"; status: number; body: unknown; setCookie?: string }
   /** A body streamed in chunks, the framework's usual way (the commit must happen before the first byte). */
   | { kind: "stream"; chunks: string[] }
   /** A text answer, then `after()` once the answer was handed to the framework (it may throw: an error after the response started). */
@@ -69,6 +69,12 @@ export function testRoutes(sessions: Sessions): Route[] {
       },
     },
     { method: "GET", path: "/stats", handle: () => json(sessions.stats()) },
+    // What the adapter passed as the session's RequestContext.
+    {
+      method: "GET",
+      path: "/context",
+      handle: ({ session }) => json({ ip: session.request?.ip(), userAgent: session.request?.userAgent, cookieHeader: session.request?.cookieHeader }),
+    },
     // A slow request: it has loaded the session, then waits for /release before writing.
     {
       method: "POST",
@@ -115,6 +121,12 @@ export function testRoutes(sessions: Sessions): Route[] {
       }),
     },
     { method: "GET", path: "/late-errors", handle: () => json(lateErrors) },
+    // The app sets a cookie of its own beside a session change: both reach the client, once each.
+    {
+      method: "POST",
+      path: "/own-cookie/:param",
+      handle: (input) => (input.session.set("own", input.param), { kind: "json", status: 200, body: view(input), setCookie: `own=${input.param}; Path=/` }),
+    },
     // The app takes the response over from the framework: the change is still committed before the status line.
     { method: "GET", path: "/raw/:param", handle: (input) => (input.session.set(input.param, "raw"), { kind: "raw", chunks: ["raw ", "answer\n"] }) },
     // A read, then the app takes the response over: nothing to hold; a change afterwards throws.

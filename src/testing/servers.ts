@@ -43,6 +43,7 @@ async function run(routes: Route[], session: Session, method: string | undefined
 /** Writes an outcome on a plain node:http response (Express, node:http, and the hand-over cases). */
 function writeRaw(res: ServerResponse, outcome: Outcome): void {
   if (outcome.kind === "json") {
+    if (outcome.setCookie) res.setHeader("set-cookie", [outcome.setCookie]);
     res.writeHead(outcome.status, { "content-type": "application/json" }).end(JSON.stringify(outcome.body));
   } else if (outcome.kind === "then") {
     res.writeHead(200, { "content-type": "text/plain" }).end(outcome.text);
@@ -80,6 +81,7 @@ export function expressServer(express: () => import("express").Express): MakeSer
       run(routes, req.session as Session, req.method, req.originalUrl, (req as { arrivedAt?: bigint }).arrivedAt!).then((outcome) => {
         if (!outcome) return next();
         if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.type("text/plain"));
+        else if (outcome.kind === "json" && outcome.setCookie) res.append("set-cookie", outcome.setCookie).status(outcome.status).json(outcome.body);
         else writeRaw(res, outcome);
       }).catch(next);
     });
@@ -107,7 +109,10 @@ export const fastifyServer: MakeServer = async (sessions) => {
   app.all("/*", async (request, reply) => {
     const outcome = await run(routes, request.session as Session, request.method, request.url, (request as { arrivedAt?: bigint }).arrivedAt!);
     if (!outcome) return reply.code(404).send();
-    if (outcome.kind === "json") return reply.code(outcome.status).send(outcome.body);
+    if (outcome.kind === "json") {
+      if (outcome.setCookie) reply.header("set-cookie", outcome.setCookie);
+      return reply.code(outcome.status).send(outcome.body);
+    }
     if (outcome.kind === "stream") return reply.type("text/plain").send(Readable.from(outcome.chunks));
     if (outcome.kind === "raw") {
       reply.hijack();
@@ -135,6 +140,7 @@ export function koaServer(Koa: new () => import("koa")): MakeServer {
       const outcome = await run(routes, ctx.session as Session, ctx.method, ctx.url, ctx.state.arrivedAt as bigint);
       if (!outcome) return;
       if (outcome.kind === "json") {
+        if (outcome.setCookie) ctx.append("set-cookie", outcome.setCookie);
         ctx.status = outcome.status;
         ctx.body = outcome.body;
       } else if (outcome.kind === "stream") {
