@@ -200,7 +200,8 @@ try {
         samples.get(variant)!.push({
           rps: result.requests.average,
           p99: result.latency.p99,
-          perRequest: counter ? (after - before) / result.requests.total : null,
+          // Over requests sent: those still in flight when the round stops have read the store too.
+          perRequest: counter ? (after - before) / ((result.requests as { sent?: number }).sent ?? result.requests.total) : null,
           errors: result.errors + result.non2xx + result.timeouts,
           hitRate: cacheBefore && cacheAfter && reads > 0 ? (cacheAfter.hits - cacheBefore.hits) / reads : null,
           cpu: cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / result.requests.total : null,
