@@ -1,9 +1,11 @@
-// The HTTP app every adapter test and multi-process test drives. Routes use
-// query strings only, so no body parser is involved.
-import { writeFileSync } from "node:fs";
-import type { Express, Request, Response } from "express";
-import type { Sessions } from "../core/index.js";
+// The Express app most tests drive: the framework-neutral test routes
+// (routes.ts) behind expressSessions. Routes use query strings only, so no
+// body parser is involved.
+import { Readable } from "node:stream";
+import type { Express, Request } from "express";
+import type { Session, Sessions } from "../core/index.js";
 import { expressSessions, type ExpressSessionsOptions } from "../express/index.js";
+import { runRoute, testRoutes, type Route } from "./routes.js";
 
 type ExpressFactory = () => Express;
 
@@ -17,104 +19,41 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     next();
   });
   app.use(expressSessions(sessions, options));
-
-  const waiting: Array<() => void> = [];
-  const arrivedAt = (req: Request) => String((req as Request & { arrivedAt?: bigint }).arrivedAt ?? 0n);
-  const resolvedAt = () => String(process.hrtime.bigint());
-  const view = (req: Request) => ({
-    pid: process.pid,
-    userId: req.session.userId,
-    handle: req.session.handle,
-    data: req.session.toJSON(),
-    arrivedAt: arrivedAt(req),
-  });
-  const wrap = (handler: (req: Request, res: Response) => Promise<void> | void) => (req: Request, res: Response) => {
-    Promise.resolve(handler(req, res)).catch((error: Error & { status?: number }) => {
-      res.status(error.status ?? 500).json({ error: error.name, message: error.message });
-    });
-  };
-
-  app.get("/whoami", (req, res) => {
-    res.json(view(req));
-  });
-  app.post("/login/:user", wrap(async (req, res) => {
-    await req.session.login(String(req.params.user));
-    res.json(view(req));
-  }));
-  app.post("/logout", wrap(async (req, res) => {
-    await req.session.logout();
-    res.json({ ...view(req), resolvedAt: resolvedAt() });
-  }));
-  app.post("/set/:key", (req, res) => {
-    req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
-    res.json(view(req));
-  });
-  app.post("/unset/:key", (req, res) => {
-    req.session.unset(String(req.params.key));
-    res.json(view(req));
-  });
-  app.post("/revoke-user/:user", wrap(async (req, res) => {
-    const count = await sessions.revokeUser(String(req.params.user));
-    res.json({ count, resolvedAt: resolvedAt() });
-  }));
-  app.get("/list/:user", wrap(async (req, res) => {
-    res.json(await sessions.list(String(req.params.user)));
-  }));
-  app.post("/revoke/:handle", wrap(async (req, res) => {
-    const revoked = await sessions.revoke(String(req.params.handle));
-    res.json({ revoked, resolvedAt: resolvedAt() });
-  }));
-  // Blocks this process's event loop, as a long synchronous task would; `marker`: a file written first, so a test knows it started.
-  app.get("/busy", (req, res) => {
-    if (typeof req.query.marker === "string") writeFileSync(req.query.marker, "busy");
-    const until = Date.now() + Number(req.query.ms ?? 100);
-    while (Date.now() < until);
-    res.json({ busy: true });
-  });
-  app.get("/stats", (_req, res) => {
-    res.json(sessions.stats());
-  });
-  // A slow request: it has loaded the session, then waits for /release before writing.
-  app.post("/slow/set/:key", wrap(async (req, res) => {
-    await new Promise<void>((resolve) => waiting.push(resolve));
-    req.session.set(String(req.params.key), JSON.parse(String(req.query.value ?? "null")));
-    res.json(view(req));
-  }));
-  app.get("/waiting", (_req, res) => {
-    res.json({ waiting: waiting.length });
-  });
-  app.post("/release", (_req, res) => {
-    const count = waiting.length;
-    for (const resolve of waiting.splice(0)) resolve();
-    res.json({ released: count });
-  });
-  // Streams its body: the session must be committed before the first byte.
-  app.get("/stream/:key", (req, res) => {
-    req.session.set(String(req.params.key), "streamed");
-    res.writeHead(200, { "Content-Type": "text/plain" });
-    res.write("one\n");
-    res.write("two\n");
-    res.end("three\n");
-  });
-  // The handler answers, then fails: the answer stands, the process survives.
-  app.get("/send-then-throw", (req, res) => {
-    req.session.set("sent", true);
-    res.send("sent");
-    throw new Error("after send");
-  });
-  // Changing the session after the response started cannot reach the client: it throws.
-  app.get("/late-set", (req, res) => {
-    res.send("done");
-    try {
-      req.session.set("late", true);
-    } catch (error) {
-      lateErrors.push((error as Error).name);
-    }
-  });
-  app.get("/late-errors", (_req, res) => {
-    res.json(lateErrors);
+  const routes = testRoutes(sessions);
+  app.use((req, res, next) => {
+    const parsed = new URL(req.originalUrl, "http://x");
+    const found = match(routes, req.method, parsed.pathname);
+    if (!found) return next();
+    const input = { session: req.session as Session, param: found.param, query: parsed.searchParams, arrivedAt: (req as Request & { arrivedAt?: bigint }).arrivedAt! };
+    runRoute(found.route, input)
+      .then((outcome) => {
+        if (outcome.kind === "json") {
+          if (outcome.setCookie) res.append("set-cookie", outcome.setCookie);
+          res.status(outcome.status).json(outcome.body);
+        } else if (outcome.kind === "stream") {
+          Readable.from(outcome.chunks).pipe(res.type("text/plain"));
+        } else if (outcome.kind === "then") {
+          res.type("text/plain").send(outcome.text);
+          outcome.after();
+        } else {
+          res.writeHead(200, { "content-type": "text/plain" });
+          for (const chunk of outcome.chunks.slice(0, -1)) res.write(chunk);
+          res.end(outcome.chunks.at(-1));
+        }
+      })
+      .catch(next);
   });
   return app;
 }
 
-const lateErrors: string[] = [];
+/** The route and its parameter for a method and path, or undefined. */
+export function match(routes: Route[], method: string | undefined, pathname: string): { route: Route; param: string } | undefined {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const colon = route.path.indexOf("/:");
+    if (colon < 0 ? pathname === route.path : pathname.startsWith(route.path.slice(0, colon + 1)) && pathname.length > colon + 1) {
+      return { route, param: colon < 0 ? "" : decodeURIComponent(pathname.slice(colon + 1)) };
+    }
+  }
+  return undefined;
+}

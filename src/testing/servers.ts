@@ -6,10 +6,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import type { Session, Sessions } from "../core/index.js";
-import { expressSessions } from "../express/index.js";
 import { fastifySessions } from "../fastify/index.js";
 import { koaSessions } from "../koa/index.js";
 import { nodeSessions } from "../node/index.js";
+import { buildApp, match } from "./app.js";
 import { runRoute, testRoutes, type Outcome, type Route } from "./routes.js";
 
 export interface TestServer {
@@ -20,18 +20,6 @@ export interface TestServer {
 
 /** Starts a server serving testRoutes(sessions), trusting X-Forwarded-* from loopback. */
 export type MakeServer = (sessions: Sessions) => Promise<TestServer>;
-
-/** The route and its parameter for a method and path, or undefined. */
-export function match(routes: Route[], method: string | undefined, pathname: string): { route: Route; param: string } | undefined {
-  for (const route of routes) {
-    if (route.method !== method) continue;
-    const colon = route.path.indexOf("/:");
-    if (colon < 0 ? pathname === route.path : pathname.startsWith(route.path.slice(0, colon + 1)) && pathname.length > colon + 1) {
-      return { route, param: colon < 0 ? "" : decodeURIComponent(pathname.slice(colon + 1)) };
-    }
-  }
-  return undefined;
-}
 
 async function run(routes: Route[], session: Session, method: string | undefined, url: string, arrivedAt: bigint): Promise<Outcome | undefined> {
   const parsed = new URL(url, "http://x");
@@ -71,22 +59,7 @@ async function listen(server: Server): Promise<TestServer> {
 }
 
 export function expressServer(express: () => import("express").Express): MakeServer {
-  return async (sessions) => {
-    const routes = testRoutes(sessions);
-    const app = express();
-    app.set("trust proxy", "loopback");
-    app.use((req, _res, next) => ((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), next()));
-    app.use(expressSessions(sessions));
-    app.use((req, res, next) => {
-      run(routes, req.session as Session, req.method, req.originalUrl, (req as { arrivedAt?: bigint }).arrivedAt!).then((outcome) => {
-        if (!outcome) return next();
-        if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.type("text/plain"));
-        else if (outcome.kind === "json" && outcome.setCookie) res.append("set-cookie", outcome.setCookie).status(outcome.status).json(outcome.body);
-        else writeRaw(res, outcome);
-      }).catch(next);
-    });
-    return listen(app.listen(0, "127.0.0.1"));
-  };
+  return async (sessions) => listen(createServer(buildApp(express, sessions)));
 }
 
 export const nodeServer: MakeServer = async (sessions) => {
