@@ -1,7 +1,8 @@
 import type { ServerResponse } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { Exchange, watch, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { Exchange, watch } from "../http/watch.js";
 import { Lifecycle, type SessionFailure } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
