@@ -66,9 +66,10 @@ export class Exchange implements FirstChangeHook, RequestContext {
 }
 
 // The shared tracking functions find the exchange in a plain named property of
-// the response: a WeakMap entry per response cost about 2 µs (an ephemeron set
-// and its collection, measured with a CPU profile of an authenticated read),
-// more than the rest of the watch together.
+// the response: a WeakMap entry per response (an ephemeron set, and its
+// collection) was the slowest variant in a micro-benchmark. The property is
+// still the largest cost of a read's watch in a line-level CPU profile; finding
+// the exchange through req.session.request instead would save it.
 type Watched = ServerResponse & { latchkeyExchange?: Exchange };
 
 function through(exchange: Exchange, name: HeldName, res: ServerResponse, args: IArguments | unknown[]): unknown {
