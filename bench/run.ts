@@ -1,12 +1,15 @@
-// npm run bench — authenticated reads, side by side, in interleaved rounds:
-// a no-session baseline, an app with one empty middleware (the floor for any
-// session middleware), express-session + connect-redis (the anchor), and
-// latchkey on Redis, PostgreSQL and SQLite, and on Redis and PostgreSQL with
-// the near-cache (-nc). Prints req/s, ratios, p99 and store commands per
-// request, and writes bench/results/latest.md.
-//   npm run bench -- --duration 8 --rounds 3 --connections 32 --variants baseline,express-session,latchkey-redis
+// npm run bench — authenticated reads (GET /page with a signed-in cookie), side by side in interleaved
+// rounds, on every framework: per framework a no-session baseline, an empty hook/middleware control (the
+// floor for any session middleware there), the framework's usual session library on Redis (the anchor:
+// express-session or @fastify/session, each + connect-redis), and latchkey on Redis / PostgreSQL / SQLite,
+// with the near-cache (-nc) or without. Prints req/s, ratios (per round against the same framework's
+// baseline, control and anchor, then the median), p99 and store commands per request, and writes
+// bench/results/latest.md.
+//   npm run bench -- --only fastify                      one framework (or a list: --only koa,node)
+//   npm run bench -- --variants express:baseline,fastify:latchkey-redis-nc --duration 8 --rounds 3
+//   npm run bench -- --rate 2000                         every row at 2000 req/s: compare server CPU per request
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -16,34 +19,74 @@ import pg from "pg";
 import { createClient } from "redis";
 import { startPrivateRedis } from "./redis.js";
 
+/** Per framework: its server, its variants in the default run, the control and the anchor rows. */
+const frameworks: Record<string, { server: string; variants: string[]; control?: string; anchor?: string }> = {
+  express: {
+    server: "bench/server.mjs",
+    variants: ["baseline", "empty-middleware", "express-session", "latchkey-redis", "latchkey-redis-nc", "latchkey-postgres", "latchkey-postgres-nc", "latchkey-sqlite"],
+    control: "empty-middleware",
+    anchor: "express-session",
+  },
+  fastify: {
+    server: "bench/fastify.mjs",
+    variants: ["baseline", "empty-hooks", "fastify-session", "latchkey-redis", "latchkey-redis-nc"],
+    control: "empty-hooks",
+    anchor: "fastify-session",
+  },
+  koa: { server: "bench/koa.mjs", variants: ["baseline", "empty-middleware", "latchkey-redis-nc"], control: "empty-middleware" },
+  node: { server: "bench/node.mjs", variants: ["baseline", "latchkey-redis-nc"] },
+};
+
 const { values } = parseArgs({
   options: {
-    duration: { type: "string", default: "8" },
-    rounds: { type: "string", default: "3" },
+    duration: { type: "string", default: "3" },
+    rounds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
-    variants: { type: "string", default: "baseline,empty-middleware,express-session,latchkey-redis,latchkey-redis-nc,latchkey-postgres,latchkey-postgres-nc,latchkey-sqlite" },
+    only: { type: "string" },
+    rate: { type: "string" },
+    variants: { type: "string" },
   },
 });
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
+const warmup = Number(values.warmup);
+// --rate N: every row at the same N req/s (autocannon's overallRate), so that CPU per request compares
+// like with like (at full load a faster server also batches more per event-loop turn); req/s ratios are then ~1.
+const rate = values.rate ? Number(values.rate) : undefined;
 const connections = Number(values.connections);
-const variants = values.variants!.split(",");
-/** The variant without its "+otel" / "+otel-sdk" metrics suffix. */
-const baseVariant = (variant: string): string => variant.split("+")[0]!;
+const only = values.only?.split(",") ?? Object.keys(frameworks);
+for (const name of only) if (!frameworks[name]) throw new Error(`--only ${name}: not one of ${Object.keys(frameworks).join(", ")}`);
+// A variant is framework:name; a bare name is an Express one (the variants of earlier runs).
+let variants = values.variants
+  ? values.variants.split(",").map((v) => (v.includes(":") ? v : `express:${v}`))
+  : only.flatMap((f) => frameworks[f]!.variants.map((v) => `${f}:${v}`));
+const frameworkOf = (v: string) => v.split(":")[0]!;
+const nameOf = (v: string) => v.split(":")[1]!;
+// latchkey rows need the framework's adapter in dist/ (built by `npm run bench`).
+variants = variants.filter((v) => {
+  const f = frameworkOf(v);
+  if (!frameworks[f]) throw new Error(`${v}: no framework ${f}`);
+  if (nameOf(v).startsWith("latchkey-") && !existsSync(`dist/${f}/index.js`)) {
+    console.warn(`!! skipping ${v}: dist/${f}/index.js does not exist (no latchkey/${f} adapter in this build)`);
+    return false;
+  }
+  return true;
+});
 const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const runId = `${process.pid}_${Date.now()}`;
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
 
 async function startServer(variant: string, redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["bench/server.mjs"], {
+  const child = spawn(process.execPath, [frameworks[frameworkOf(variant)]!.server], {
     env: {
       ...process.env,
-      BENCH_VARIANT: variant,
+      BENCH_VARIANT: nameOf(variant),
       BENCH_REDIS_URL: redisUrl,
       BENCH_PREFIX: `bench:${variant}:`,
       BENCH_TABLE: `latchkey_bench_${runId}`,
       BENCH_DATABASE_URL: databaseUrl,
-      BENCH_SQLITE: join(work, "bench.db"),
+      BENCH_SQLITE: join(work, `${frameworkOf(variant)}.db`),
       NODE_ENV: "production",
     },
     stdio: ["ignore", "pipe", "inherit"],
@@ -63,9 +106,11 @@ async function login(url: string): Promise<string> {
   return cookie;
 }
 
+type CacheStats = { serving: boolean; hits: number; misses: number; bypasses: number } | null;
+
 /** The near-cache's counters of a latchkey server (null for the others). */
-async function nearCacheStats(url: string): Promise<{ serving: boolean; hits: number; misses: number; bypasses: number } | null> {
-  return (await (await fetch(`${url}/__stats`)).json()) as { serving: boolean; hits: number; misses: number; bypasses: number } | null;
+async function nearCacheStats(url: string): Promise<CacheStats> {
+  return (await (await fetch(`${url}/__stats`)).json()) as CacheStats;
 }
 
 /** Near-cache servers measure only once their cache serves (feed subscribed, lease held). */
@@ -95,59 +140,130 @@ async function pgStatements(serverUrl: string): Promise<number> {
   return ((await response.json()) as { statements: number }).statements;
 }
 
-interface Sample { rps: number; p99: number; perRequest: number | null; errors: number; hitRate: number | null }
+interface Sample { rps: number; p99: number; perRequest: number | null; errors: number; hitRate: number | null; cpu: number | null }
 
-const redis = await startPrivateRedis(work);
-const servers = new Map<string, { url: string; child: ChildProcess; cookie: string }>();
+/** CPU seconds (user + system) a server process has used so far, from /proc (null where there is none). */
+function cpuSeconds(pid: number | undefined): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return null;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const usesRedis = (v: string) => nameOf(v).includes("redis") || nameOf(v).endsWith("-session");
+// One private redis-server per row that uses Redis: the near-cache rows renew leases and ping in the
+// background all run long, and a shared server would count that traffic against whichever row runs.
+const redises: { url: string; stop: () => void }[] = [];
+const servers = new Map<string, { url: string; child: ChildProcess; cookie: string; redisUrl: string }>();
 try {
   for (const variant of variants) {
-    const server = await startServer(variant, redis.url);
-    if (baseVariant(variant).endsWith("-nc")) await untilServing(server.url);
-    servers.set(variant, { ...server, cookie: await login(server.url) });
+    const redisUrl = usesRedis(variant) ? (redises[redises.push(await startPrivateRedis(mkdtempSync(join(work, "redis-")))) - 1]!.url) : "";
+    const server = await startServer(variant, redisUrl);
+    servers.set(variant, { ...server, cookie: "", redisUrl });
+    if (variant.split("+")[0]!.endsWith("-nc")) await untilServing(server.url);
+    servers.get(variant)!.cookie = await login(server.url);
+  }
+  // A JIT-cold server would lose its first round: every server answers a short unmeasured load first.
+  for (const variant of variants) {
+    const server = servers.get(variant)!;
+    if (warmup > 0) await autocannon({ url: `${server.url}/page`, connections, duration: warmup, headers: { cookie: server.cookie } });
   }
   const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
   console.log(`${rounds} rounds × ${variants.length} variants × ${duration}s, ${connections} connections, GET /page with a signed-in cookie`);
+  // Each round rotates the frameworks and, within each, its variants: a framework's rows run back to
+  // back, so a ratio compares runs seconds apart, and no row always runs first or last.
+  const groups = [...new Set(variants.map(frameworkOf))].map((f) => variants.filter((v) => frameworkOf(v) === f));
+  const rotate = <T>(xs: T[], by: number) => xs.map((_, i) => xs[(i + by) % xs.length]!);
   for (let round = 0; round < rounds; round++) {
-    const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
-    for (const variant of order) {
-      const server = servers.get(variant)!;
-      const counter = variant.includes("postgres") ? () => pgStatements(server.url) : variant.includes("redis") || variant === "express-session" ? () => redisCalls(redis.url) : null;
-      const before = counter ? await counter() : 0;
-      const cacheBefore = baseVariant(variant).endsWith("-nc") ? await nearCacheStats(server.url) : null;
-      const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie } });
-      const after = counter ? await counter() : 0;
-      const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;
-      const reads = cacheBefore && cacheAfter ? (["hits", "misses", "bypasses"] as const).reduce((n, k) => n + cacheAfter[k] - cacheBefore[k], 0) : 0;
-      const ok = result.requests.total - result.non2xx;
-      samples.get(variant)!.push({
-        rps: result.requests.average,
-        p99: result.latency.p99,
-        perRequest: counter ? (after - before) / result.requests.total : null,
-        errors: result.errors + result.non2xx + result.timeouts,
-        hitRate: cacheBefore && cacheAfter && reads > 0 ? (cacheAfter.hits - cacheBefore.hits) / reads : null,
-      });
-      console.log(`  round ${round + 1} ${variant.padEnd(18)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p99 ${result.latency.p99} ms  ok ${ok}  errors ${result.errors + result.non2xx}`);
+    for (const group of rotate(groups, round)) {
+      for (const variant of rotate(group, round)) {
+        const server = servers.get(variant)!;
+        const name = nameOf(variant);
+        const counter = name.includes("postgres")
+          ? () => pgStatements(server.url)
+          : usesRedis(variant)
+            ? () => redisCalls(server.redisUrl)
+            : null;
+        const before = counter ? await counter() : 0;
+        const cacheBefore = variant.split("+")[0]!.endsWith("-nc") ? await nearCacheStats(server.url) : null;
+        const cpuBefore = cpuSeconds(server.child.pid);
+        const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie }, ...(rate ? { overallRate: rate } : {}) });
+        const cpuAfter = cpuSeconds(server.child.pid);
+        const after = counter ? await counter() : 0;
+        const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;
+        const reads = cacheBefore && cacheAfter ? (["hits", "misses", "bypasses"] as const).reduce((n, k) => n + cacheAfter[k] - cacheBefore[k], 0) : 0;
+        const ok = result.requests.total - result.non2xx;
+        samples.get(variant)!.push({
+          rps: result.requests.average,
+          p99: result.latency.p99,
+          // Over requests sent: those still in flight when the round stops have read the store too.
+          perRequest: counter ? (after - before) / ((result.requests as { sent?: number }).sent ?? result.requests.total) : null,
+          errors: result.errors + result.non2xx + result.timeouts,
+          hitRate: cacheBefore && cacheAfter && reads > 0 ? (cacheAfter.hits - cacheBefore.hits) / reads : null,
+          cpu: cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / result.requests.total : null,
+        });
+        console.log(`  round ${round + 1} ${variant.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p99 ${result.latency.p99} ms  ok ${ok}  errors ${result.errors + result.non2xx}`);
+      }
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const rps = new Map(variants.map((v) => [v, median(samples.get(v)!.map((s) => s.rps))]));
-  const base = rps.get("baseline");
-  const anchor = rps.get("express-session");
+  /** The median over rounds of this row's req/s over another row's of the same round. */
+  const ratio = (v: string, other: string | undefined) => {
+    const of = other ? samples.get(`${frameworkOf(v)}:${other}`) : undefined;
+    if (!of) return null;
+    return median(samples.get(v)!.map((s, i) => s.rps / of[i]!.rps));
+  };
+  /** The same, by server CPU per request (baseline's CPU over this row's): what load on the machine disturbs least. */
+  const cpuRatio = (v: string, other: string | undefined) => {
+    const of = other ? samples.get(`${frameworkOf(v)}:${other}`) : undefined;
+    if (!of || samples.get(v)![0]!.cpu === null) return null;
+    return median(samples.get(v)!.map((s, i) => of[i]!.cpu! / s.cpu!));
+  };
+  const fmt = (x: number | null) => (x === null ? "—" : x.toFixed(2));
   const lines = [
-    `| variant | req/s (median) | × baseline | × express-session | p99 ms | store commands / request | near-cache hit rate | errors |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|`,
+    `| framework | variant | req/s (median) | × baseline | × control | × anchor | server CPU µs / request | × baseline by CPU | × control by CPU | p99 ms | store commands / request | near-cache hit rate | errors |`,
+    `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...variants.map((v) => {
       const s = samples.get(v)!;
+      const f = frameworks[frameworkOf(v)]!;
       const per = s[0]!.perRequest === null ? "—" : median(s.map((x) => x.perRequest!)).toFixed(2);
       const hitRate = s[0]!.hitRate === null ? "—" : median(s.map((x) => x.hitRate!)).toFixed(4);
-      return `| ${v} | ${rps.get(v)!.toFixed(0)} | ${base ? (rps.get(v)! / base).toFixed(2) : "—"} | ${anchor ? (rps.get(v)! / anchor).toFixed(2) : "—"} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
+      const rps = median(s.map((x) => x.rps)).toFixed(0);
+      const cpu = s[0]!.cpu === null ? "—" : median(s.map((x) => x.cpu!)).toFixed(0);
+      return `| ${frameworkOf(v)} | ${nameOf(v)} | ${rps} | ${fmt(ratio(v, "baseline"))} | ${fmt(ratio(v, f.control))} | ${fmt(ratio(v, f.anchor))} | ${cpu} | ${fmt(cpuRatio(v, "baseline"))} | ${fmt(cpuRatio(v, f.control))} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
     }),
   ];
+  // The targets: with the near-cache ≥ 0.9× the framework's baseline (or ≥ 0.97× its control); on Redis
+  // without it ≥ 1.15× the anchor at ≤ 1 command per read.
+  const verdicts = variants.flatMap((v) => {
+    const f = frameworks[frameworkOf(v)]!;
+    if (nameOf(v) === "latchkey-redis-nc") {
+      // At a fixed --rate every row serves the same req/s: the target is then judged by server CPU.
+      const b = (rate ? cpuRatio : ratio)(v, "baseline")!;
+      const c = (rate ? cpuRatio : ratio)(v, f.control);
+      const met = b >= 0.9 || (c !== null && c >= 0.97);
+      const byCpu = `; by server CPU ${fmt(cpuRatio(v, "baseline"))}× baseline${c === null ? "" : `, ${fmt(cpuRatio(v, f.control))}× control`}`;
+      return [`- ${v}: ${fmt(b)}× baseline${c === null ? "" : `, ${fmt(c)}× control`}${rate ? " by server CPU (fixed rate)" : byCpu} — target ≥ 0.9× baseline or ≥ 0.97× control: ${met ? "met" : "MISSED"}`];
+    }
+    if (nameOf(v) === "latchkey-redis" && f.anchor && samples.has(`${frameworkOf(v)}:${f.anchor}`)) {
+      const a = (rate ? cpuRatio : ratio)(v, f.anchor)!;
+      const per = median(samples.get(v)!.map((x) => x.perRequest!));
+      const met = a >= 1.15 && per <= 1.005;
+      return [`- ${v}: ${fmt(a)}× ${f.anchor} (by server CPU ${fmt(cpuRatio(v, f.anchor))}×) at ${per.toFixed(2)} Redis commands per read — target ≥ 1.15× at ≤ 1: ${met ? "met" : "MISSED"}`];
+    }
+    return [];
+  });
+  const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${rate ? ` --rate ${rate}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
   const report = [
-    `Command: npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
+    `Command: ${command}`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; ratios are medians of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
     "",
     ...lines,
+    "",
+    ...verdicts,
   ].join("\n");
   console.log(`\n${report}`);
   mkdirSync("bench/results", { recursive: true });
@@ -155,8 +271,8 @@ try {
 } finally {
   for (const server of servers.values()) server.child.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 300));
-  redis.stop();
-  if (variants.some((v) => v.startsWith("latchkey-postgres"))) {
+  for (const redis of redises) redis.stop();
+  if (variants.some((v) => v.includes("latchkey-postgres"))) {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client
       .connect()
