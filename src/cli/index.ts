@@ -7,6 +7,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSessions, StoreUnavailableError, type SessionInfo, type Sessions } from "../core/index.js";
+import { countLegacy } from "./legacy.js";
 import { openStore, StoreUrlError, type StoreSettings } from "./store.js";
 
 export const USAGE = `Usage: latchkey [options] <command>
@@ -17,6 +18,9 @@ Commands:
   sessions revoke-user <userId>  end every session of the user ("log out everywhere")
   sweep                          delete expired sessions now
   migrate                        create or update the PostgreSQL table (and SQLite file)
+  legacy count                   live sessions left in the store of the library you switched from
+                                 (connect-redis: --prefix, default "sess:"; connect-pg-simple: --table,
+                                 default "session"): when it reaches 0, remove migrateFrom
 
 Options:
   --store <url>     sqlite:./sessions.db | redis://host:6379 | rediss://… | postgres://user@host/db
@@ -32,6 +36,7 @@ Exit status: 0 done, 1 the store failed, 2 bad usage or input.
 Examples:
   latchkey --store sqlite:./sessions.db sessions list alice
   LATCHKEY_STORE=redis://127.0.0.1:6379 latchkey sessions revoke-user alice --json
+  latchkey legacy count --store redis://127.0.0.1:6379 --prefix sess:
 `;
 
 /** A mistake in how the CLI was called: exit status 2. */
@@ -74,6 +79,11 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     const url = values.store ?? io.env.LATCHKEY_STORE;
     if (!url) throw new UsageError("no store: pass --store <url> (e.g. --store sqlite:./sessions.db) or set LATCHKEY_STORE");
     const settings: StoreSettings = { url, prefix: values.prefix, table: values.table, schema: values.schema };
+    if (command.name === "legacy-count") {
+      const { count, source } = await countLegacy(settings);
+      print(io, json, { count }, `${count} old session${count === 1 ? "" : "s"} left (${source})`);
+      return 0;
+    }
     if (command.name === "migrate") {
       const done = await openStore(settings, { migrate: true });
       print(io, json, { migrated: done.description }, `Migrated ${done.description}`);
@@ -97,7 +107,8 @@ type Command =
   | { name: "revoke"; handle: string }
   | { name: "revoke-user"; userId: string }
   | { name: "sweep" }
-  | { name: "migrate" };
+  | { name: "migrate" }
+  | { name: "legacy-count" };
 
 function parseCommand(positionals: string[]): Command {
   const [first, second, third, ...rest] = positionals;
@@ -107,6 +118,11 @@ function parseCommand(positionals: string[]): Command {
   if (first === "sweep" || first === "migrate") {
     none([second, third, ...rest], first);
     return { name: first };
+  }
+  if (first === "legacy") {
+    if (second !== "count") throw new UsageError(`"legacy" needs count (got ${second === undefined ? "nothing" : JSON.stringify(second)})`);
+    none([third, ...rest], "legacy count");
+    return { name: "legacy-count" };
   }
   if (first === "sessions") {
     if (second !== "list" && second !== "revoke" && second !== "revoke-user") {
@@ -120,7 +136,7 @@ function parseCommand(positionals: string[]): Command {
   throw new UsageError(first === undefined ? "no command given (see latchkey --help)" : `unknown command ${JSON.stringify(first)} (see latchkey --help)`);
 }
 
-async function run(command: Exclude<Command, { name: "migrate" }>, sessions: Sessions, io: Io, json: boolean): Promise<void> {
+async function run(command: Exclude<Command, { name: "migrate" } | { name: "legacy-count" }>, sessions: Sessions, io: Io, json: boolean): Promise<void> {
   switch (command.name) {
     case "list": {
       const listed = await sessions.list(command.userId);
