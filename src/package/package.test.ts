@@ -56,7 +56,10 @@ before(() => {
   run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock", tarball], consumer);
   // The libraries an app brings (the optional peers) and their typings, linked from this repo.
   const modules = join(consumer, "node_modules");
-  for (const name of Object.keys(manifest.peerDependencies)) symlinkSync(join(root, "node_modules", name), join(modules, name), "dir");
+  for (const name of Object.keys(manifest.peerDependencies)) {
+    mkdirSync(dirname(join(modules, name)), { recursive: true }); // a scoped name (@opentelemetry/api) needs its scope folder
+    symlinkSync(join(root, "node_modules", name), join(modules, name), "dir");
+  }
   mkdirSync(join(modules, "@types"), { recursive: true });
   for (const name of readdirSync(join(root, "node_modules/@types"))) symlinkSync(join(root, "node_modules/@types", name), join(modules, "@types", name), "dir");
 });
