@@ -6,10 +6,13 @@
 import type { RequestContext, Session } from "../core/index.js";
 import { failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 
+/** Read access to request headers (a Headers object, or Next.js's `await headers()`). */
+export type HeaderReader = Pick<Headers, "get">;
+
 /** The session's RequestContext from a web Request's headers; the address comes from the adapter, only when asked for. */
 export class WebRequestContext implements RequestContext {
   constructor(
-    readonly headers: Headers,
+    readonly headers: HeaderReader,
     readonly address: (context: WebRequestContext) => string | undefined,
     /** The adapter's own request object (Hono's Context, or the Request), for `address`. */
     readonly owner: unknown,
@@ -29,7 +32,7 @@ export class WebRequestContext implements RequestContext {
 }
 
 /** The first value of a comma-separated forwarding header (X-Forwarded-For, X-Forwarded-Proto), trimmed. */
-export function firstForwarded(headers: Headers, name: string): string | undefined {
+export function firstForwarded(headers: HeaderReader, name: string): string | undefined {
   const value = headers.get(name);
   return value === null ? undefined : value.split(",")[0]!.trim();
 }

@@ -4,6 +4,8 @@ import { discard, failureResponse, firstForwarded, isSecure, WebRequestContext, 
 
 export type { SessionFailure } from "../http/lifecycle.js";
 export { failureResponse } from "../http/web.js";
+export { SessionFailureError } from "../http/lifecycle.js";
+export { withCookieSession, type CookieAttributes, type CookieJar, type CookieSessionOptions } from "./cookies.js";
 
 /** What withSession() gives the handler beside the Request. */
 export interface SessionContext<Data extends object = Record<string, JsonValue>> {
