@@ -75,6 +75,8 @@ export function honoSessions<Data extends object>(sessions: Sessions<Data>, opti
     await next();
     // The handler threw and Hono's onError answered: keep none of its changes.
     if (c.error) return void session.seal();
+    // A read: nothing to commit and no cookie, so nothing to compute.
+    if (!lifecycle.mustHold(session)) return void session.seal();
     const secure = isSecure(c.req.url, c.req.raw.headers, trustProxy);
     const settling = lifecycle.settle(session, c.req.method, c.req.url);
     const failure = settling && (await settling);

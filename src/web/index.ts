@@ -79,6 +79,8 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
       session.seal();
       throw new TypeError(`latchkey: the withSession handler for ${request.method} ${request.url} returned ${typeof response}, not a Response`);
     }
+    // A read: nothing to commit and no cookie.
+    if (!lifecycle.mustHold(session)) return session.seal(), response;
     const secure = isSecure(request.url, request.headers, trustProxy);
     const settling = lifecycle.settle(session, request.method, request.url);
     const failure = settling && (await settling);
