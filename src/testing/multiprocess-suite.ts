@@ -10,7 +10,7 @@ export interface MultiProcessOptions {
   storeSpec: () => string | Promise<string>;
   cleanup?: () => void | Promise<void>;
   /** The framework the server processes run (see server.ts); default Express. */
-  framework?: "express" | "fastify" | "koa" | "node";
+  framework?: "express" | "fastify" | "koa" | "node" | "hono" | "web";
 }
 
 export function runMultiProcessSuite(options: MultiProcessOptions): void {

@@ -1,11 +1,12 @@
 // A test server process: `node --import tsx src/testing/server.ts`.
-// Env: LATCHKEY_STORE (store spec), LATCHKEY_FRAMEWORK ("express" (default) | "fastify" | "koa" | "node"),
+// Env: LATCHKEY_STORE (store spec), LATCHKEY_FRAMEWORK ("express" (default) | "fastify" | "koa" | "node" | "hono" | "web"),
 // LATCHKEY_EXPRESS ("4" | "5"), LATCHKEY_OPTIONS (JSON of createSessions options).
 // Prints one JSON line {"port": N} when listening.
 import { createSessions } from "../core/index.js";
 import { buildApp } from "./app.js";
-import { fastifyServer, koaServer, nodeServer } from "./servers.js";
+import { fastifyServer, honoServer, koaServer, nodeServer, webServer } from "./servers.js";
 import { storeFromSpec } from "./stores.js";
+import type { MakeServer } from "./servers.js";
 
 const framework = process.env.LATCHKEY_FRAMEWORK ?? "express";
 const store = await storeFromSpec(process.env.LATCHKEY_STORE ?? "memory");
@@ -21,7 +22,14 @@ if (framework === "express") {
   });
   close = () => server.close();
 } else {
-  const make = framework === "fastify" ? fastifyServer : framework === "koa" ? koaServer((await import("koa")).default) : framework === "node" ? nodeServer : null;
+  const makers: Record<string, () => Promise<MakeServer>> = {
+    fastify: async () => fastifyServer,
+    koa: async () => koaServer((await import("koa")).default),
+    node: async () => nodeServer,
+    hono: async () => honoServer,
+    web: async () => webServer,
+  };
+  const make = await makers[framework]?.();
   if (!make) throw new Error(`unknown LATCHKEY_FRAMEWORK ${framework}`);
   const server = await make(sessions);
   process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);

@@ -7,8 +7,10 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import type { Session, Sessions } from "../core/index.js";
 import { fastifySessions } from "../fastify/index.js";
+import { honoSessions, type SessionEnv } from "../hono/index.js";
 import { koaSessions } from "../koa/index.js";
 import { nodeSessions } from "../node/index.js";
+import { withSession } from "../web/index.js";
 import { buildApp, match } from "./app.js";
 import { runRoute, testRoutes, type Outcome, type Route } from "./routes.js";
 
@@ -128,3 +130,66 @@ export function koaServer(Koa: new () => import("koa")): MakeServer {
     return listen(createServer(app.callback() as (req: IncomingMessage, res: ServerResponse) => void));
   };
 }
+
+/** An answer that runs after the web response was handed on: nothing in a fetch handler receives an error thrown then. */
+function afterward(after: () => void): void {
+  setTimeout(() => {
+    try {
+      after();
+    } catch {
+      // The answer stands; there is no framework left to tell.
+    }
+  });
+}
+
+/** A Response built outside the framework, with immutable headers (a passed-through fetch()). */
+const passedThrough = (text: string) => fetch(`data:text/plain,${encodeURIComponent(text)}`);
+
+/** Hono 4 on @hono/node-server, trusting X-Forwarded-* (trustProxy). */
+export const honoServer: MakeServer = async (sessions) => {
+  const { Hono } = await import("hono");
+  const { stream } = await import("hono/streaming");
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const routes = testRoutes(sessions);
+  const app = new Hono<SessionEnv & { Variables: { arrivedAt: bigint } }>();
+  app.use((c, next) => (c.set("arrivedAt", process.hrtime.bigint()), next()));
+  app.use(honoSessions(sessions, { trustProxy: true }));
+  app.all("*", async (c) => {
+    const outcome = await run(routes, c.var.session as Session, c.req.method, c.req.url, c.var.arrivedAt);
+    if (!outcome) return c.notFound();
+    if (outcome.kind === "json") {
+      if (outcome.setCookie) c.header("set-cookie", outcome.setCookie, { append: true });
+      return c.json(outcome.body as object, outcome.status as 200);
+    }
+    if (outcome.kind === "stream") {
+      c.header("content-type", "text/plain");
+      return stream(c, async (body) => {
+        for (const chunk of outcome.chunks) await body.write(chunk);
+      });
+    }
+    if (outcome.kind === "raw") return passedThrough(outcome.chunks.join(""));
+    afterward(outcome.after);
+    return c.text(outcome.text);
+  });
+  return listen(createAdaptorServer({ fetch: app.fetch, hostname: "127.0.0.1" }) as Server);
+};
+
+/** A fetch handler wrapped by withSession (latchkey/web), served by @hono/node-server's request listener. */
+export const webServer: MakeServer = async (sessions) => {
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const routes = testRoutes(sessions);
+  const handler = withSession(sessions, async (request, { session }, arrivedAt: bigint) => {
+    const outcome = await run(routes, session as Session, request.method, request.url, arrivedAt);
+    if (!outcome) return new Response(null, { status: 404 });
+    if (outcome.kind === "json") {
+      const response = Response.json(outcome.body, { status: outcome.status });
+      if (outcome.setCookie) response.headers.append("set-cookie", outcome.setCookie);
+      return response;
+    }
+    if (outcome.kind === "stream") return new Response(Readable.toWeb(Readable.from(outcome.chunks)) as ReadableStream, { headers: { "content-type": "text/plain" } });
+    if (outcome.kind === "raw") return passedThrough(outcome.chunks.join(""));
+    afterward(outcome.after);
+    return new Response(outcome.text, { headers: { "content-type": "text/plain" } });
+  }, { trustProxy: true });
+  return listen(createAdaptorServer({ fetch: (request: Request) => handler(request, process.hrtime.bigint()), hostname: "127.0.0.1" }) as Server);
+};
