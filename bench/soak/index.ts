@@ -12,7 +12,7 @@
 // --mode      strict | bounded | off  (near-cache + revocation; off: no near-cache)
 // --faults    comma list of freeze (SIGSTOP a server 100-600 ms), feed (cut every
 //             feed connection), restart (kill -9 the store / a cluster master, start it again)
-// --adapter   the framework of the server processes: express, fastify, koa, node (LATCHKEY_FRAMEWORK of src/testing/server.ts)
+// --adapter   the framework of the server processes: express, fastify, koa, node, hono, web (LATCHKEY_FRAMEWORK of src/testing/server.ts)
 // --processes, --clients, --users, --duration (s), --seed, --lease (ms), --json
 import { parseArgs } from "node:util";
 import { startFleet, waitServing } from "../../src/testing/nearcache-suite.js";
