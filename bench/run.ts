@@ -35,6 +35,7 @@ const frameworks: Record<string, { server: string; variants: string[]; control?:
   },
   koa: { server: "bench/koa.mjs", variants: ["baseline", "empty-middleware", "latchkey-redis-nc"], control: "empty-middleware" },
   node: { server: "bench/node.mjs", variants: ["baseline", "latchkey-redis-nc"] },
+  hono: { server: "bench/hono.mjs", variants: ["baseline", "empty-middleware", "latchkey-redis-nc"], control: "empty-middleware" },
 };
 
 const { values } = parseArgs({
