@@ -22,6 +22,8 @@ export type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
 export class Exchange implements FirstChangeHook, RequestContext {
   started = false;
   hold: Hold | null = null;
+  /** The exchange of an outer layer, when the response is watched twice (two managers, or one mounted twice). */
+  outer: Exchange | undefined = undefined;
   /** Set by watch() once the session is loaded. */
   session!: Session<object>;
   // Set by install(): a read that is never held does not look them up.
@@ -56,8 +58,19 @@ export class Exchange implements FirstChangeHook, RequestContext {
       this.session.seal();
       throw new SessionSealedError();
     }
-    this.hold = new Hold(this);
+    this.hold = held(this);
   }
+}
+
+/** A hold for this exchange; the response now names its outermost exchange itself, so a held response never depends on req.session. */
+function held(exchange: Exchange): Hold {
+  const res = exchange.res as Watched;
+  if (res.latchkeyExchange === undefined) {
+    let root = exchange;
+    while (root.outer !== undefined) root = root.outer;
+    res.latchkeyExchange = root;
+  }
+  return new Hold(exchange);
 }
 
 // The shared tracking functions (own methods, installed once a response is
@@ -73,7 +86,11 @@ function exchangeOf(res: ServerResponse): Exchange | undefined {
   const own = (res as Watched).latchkeyExchange;
   if (own !== undefined) return own;
   const request = (res.req as { session?: { request?: unknown } } | undefined)?.session?.request;
-  return request instanceof Exchange && request.res === res ? request : undefined;
+  if (!(request instanceof Exchange) || request.res !== res) return undefined;
+  // The outermost layer, as every patched call reached before a second layer was mounted.
+  let root = request;
+  while (root.outer !== undefined) root = root.outer;
+  return root;
 }
 
 function through(exchange: Exchange, name: HeldName, res: ServerResponse, args: IArguments | unknown[]): unknown {
@@ -109,7 +126,7 @@ const tracking: Record<HeldName, Method> = {
 export function watch(exchange: Exchange, session: Session<object>): void {
   exchange.session = session;
   install(exchange);
-  if (exchange.lifecycle.mustHold(session)) exchange.hold = new Hold(exchange);
+  if (exchange.lifecycle.mustHold(session)) exchange.hold = held(exchange);
   else session.onFirstChange(exchange);
 }
 
@@ -163,18 +180,11 @@ function install(exchange: Exchange): void {
   const outer = exchangeOf(res);
   if (outer !== undefined) {
     // Watched twice (a second session manager, or the same one mounted twice):
-    // this layer wraps the outer one with closures of its own. Where the
-    // response's method is the patched prototype's, this layer calls the outer
-    // exchange directly: the prototype method would find this one (its
-    // session is now req.session) and call it again.
+    // this layer wraps the outer one with closures of its own (the patched
+    // prototype still finds the outermost exchange, through `outer`).
+    exchange.outer = outer;
     for (const name of HELD) {
-      const current = own[name];
-      exchange[name] =
-        current.latchkeyInherited === undefined
-          ? current
-          : function (this: ServerResponse) {
-              return through(outer, name, this, arguments);
-            };
+      exchange[name] = own[name];
       own[name] = function (this: ServerResponse, ...args: unknown[]) {
         return through(exchange, name, this, args);
       };
