@@ -330,6 +330,32 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       }
     });
 
+    it("a changed session still holds the response when the app replaces req.session afterwards", async () => {
+      const store = memoryStore();
+      const local = createSessions({ store, sweepInterval: false, logger: quiet });
+      const app = express();
+      app.use(expressSessions(local));
+      app.use(deferringEnd);
+      app.get("/replace", (req, res) => {
+        req.session.set("kept", 1);
+        (req as { session: unknown }).session = { replaced: true };
+        res.send("replaced");
+      });
+      app.get("/read", (req, res) => {
+        res.json(req.session.toJSON());
+      });
+      const { base, close } = await serve(app);
+      try {
+        const client = new Client();
+        assert.equal((await client.get(`${base}/replace`)).text, "replaced");
+        assert.ok(client.cookie, "committed, and its cookie sent with the response");
+        assert.deepEqual((await client.get(`${base}/read`)).body, { kept: 1 });
+      } finally {
+        close();
+        await local.close();
+      }
+    });
+
     it("rejects a non-sessions argument with a clear TypeError", () => {
       assert.throws(() => expressSessions({} as never), /needs the object returned by createSessions/);
     });
