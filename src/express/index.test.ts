@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import express5 from "express";
 import express4 from "express4";
-import { createSessions, type Sessions, type SessionStore } from "../core/index.js";
+import { createSessions, SessionSealedError, type Sessions, type SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client } from "../testing/client.js";
@@ -279,6 +279,80 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
         close();
         await users.close();
         await admins.close();
+      }
+    });
+
+    it("mounted twice with a deferring middleware between the layers: both commit before the response, a late change reaches the outer one only, and nothing loops", async () => {
+      const users = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, cookie: { name: "uid" } });
+      const admins = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, cookie: { name: "aid" } });
+      const app = express();
+      app.use(expressSessions(users));
+      let outer: { set(key: string, value: unknown): void } | undefined;
+      let innerSealed = false;
+      app.use((req, _res, next) => {
+        outer = req.session;
+        next();
+      });
+      app.use(deferringEnd);
+      app.use(expressSessions(admins));
+      app.get("/both", (req, res) => {
+        outer!.set("user", 1);
+        req.session.set("admin", 2);
+        res.send("both");
+      });
+      app.get("/late", (req, res) => {
+        res.send("late");
+        outer!.set("late", true);
+        // This layer already passed the end on (to the deferring middleware): for it the response has started.
+        try {
+          req.session.set("late", true);
+        } catch (error) {
+          innerSealed = error instanceof SessionSealedError;
+        }
+      });
+      const { base, close } = await serve(app);
+      try {
+        const client = new Client();
+        const both = await client.get(`${base}/both`);
+        assert.equal(both.text, "both");
+        assert.match(client.lastSetCookie.join("\n"), /uid=/);
+        assert.match(client.lastSetCookie.join("\n"), /aid=/);
+        const lateClient = new Client();
+        const late = await lateClient.get(`${base}/late`);
+        assert.equal(late.text, "late");
+        assert.match(lateClient.lastSetCookie.join("\n"), /uid=/, "the outer layer's late change was committed before the deferred end");
+        assert.doesNotMatch(lateClient.lastSetCookie.join("\n"), /aid=/);
+        assert.ok(innerSealed, "the inner layer's late change threw SessionSealedError");
+      } finally {
+        close();
+        await users.close();
+        await admins.close();
+      }
+    });
+
+    it("a changed session still holds the response when the app replaces req.session afterwards", async () => {
+      const store = memoryStore();
+      const local = createSessions({ store, sweepInterval: false, logger: quiet });
+      const app = express();
+      app.use(expressSessions(local));
+      app.use(deferringEnd);
+      app.get("/replace", (req, res) => {
+        req.session.set("kept", 1);
+        (req as { session: unknown }).session = { replaced: true };
+        res.send("replaced");
+      });
+      app.get("/read", (req, res) => {
+        res.json(req.session.toJSON());
+      });
+      const { base, close } = await serve(app);
+      try {
+        const client = new Client();
+        assert.equal((await client.get(`${base}/replace`)).text, "replaced");
+        assert.ok(client.cookie, "committed, and its cookie sent with the response");
+        assert.deepEqual((await client.get(`${base}/read`)).body, { kept: 1 });
+      } finally {
+        close();
+        await local.close();
       }
     });
 

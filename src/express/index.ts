@@ -86,8 +86,9 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
 }
 
 function attach(exchange: Exchange, session: Session<object>, next: NextFunction): void {
-  (exchange.req as { session?: unknown }).session = session;
+  // watch() first: it finds an outer exchange (mounted twice) through the req.session set before this one.
   watch(exchange, session);
+  (exchange.req as { session?: unknown }).session = session;
   next();
 }
 

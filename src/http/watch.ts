@@ -22,12 +22,15 @@ export type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
 export class Exchange implements FirstChangeHook, RequestContext {
   started = false;
   hold: Hold | null = null;
+  /** The exchange of an outer layer, when the response is watched twice (two managers, or one mounted twice). */
+  outer: Exchange | undefined = undefined;
   /** Set by watch() once the session is loaded. */
   session!: Session<object>;
-  writeHead: Method;
-  write: Method;
-  end: Method;
-  flushHeaders: Method;
+  // Set by install(): a read that is never held does not look them up.
+  writeHead!: Method;
+  write!: Method;
+  end!: Method;
+  flushHeaders!: Method;
 
   constructor(
     readonly lifecycle: Lifecycle,
@@ -35,13 +38,7 @@ export class Exchange implements FirstChangeHook, RequestContext {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly owner?: unknown,
-  ) {
-    const own = res as unknown as Record<HeldName, Method>;
-    this.writeHead = own.writeHead;
-    this.write = own.write;
-    this.end = own.end;
-    this.flushHeaders = own.flushHeaders;
-  }
+  ) {}
 
   get cookieHeader(): string | undefined {
     return this.req.headers.cookie;
@@ -61,16 +58,40 @@ export class Exchange implements FirstChangeHook, RequestContext {
       this.session.seal();
       throw new SessionSealedError();
     }
-    this.hold = new Hold(this);
+    this.hold = held(this);
   }
 }
 
-// The shared tracking functions find the exchange in a plain named property of
-// the response: a WeakMap entry per response (an ephemeron set, and its
-// collection) was the slowest variant in a micro-benchmark. The property is
-// still the largest cost of a read's watch in a line-level CPU profile; finding
-// the exchange through req.session.request instead would save it.
+/** A hold for this exchange; the response now names its outermost exchange itself, so a held response never depends on req.session. */
+function held(exchange: Exchange): Hold {
+  const res = exchange.res as Watched;
+  if (res.latchkeyExchange === undefined) {
+    let root = exchange;
+    while (root.outer !== undefined) root = root.outer;
+    res.latchkeyExchange = root;
+  }
+  return new Hold(exchange);
+}
+
+// The shared tracking functions (own methods, installed once a response is
+// held) find the exchange in a plain named property of the response. The
+// patched prototype methods (Express, every response) find it through
+// req.session.request instead: adding a property to every response cost about
+// as much as the rest of the adapter's read (a micro-benchmark: ~3 µs), and a
+// WeakMap entry per response was slower still.
 type Watched = ServerResponse & { latchkeyExchange?: Exchange };
+
+/** The exchange watching this response: its own property (a held response), else the one its request's session was loaded with. */
+function exchangeOf(res: ServerResponse): Exchange | undefined {
+  const own = (res as Watched).latchkeyExchange;
+  if (own !== undefined) return own;
+  const request = (res.req as { session?: { request?: unknown } } | undefined)?.session?.request;
+  if (!(request instanceof Exchange) || request.res !== res) return undefined;
+  // The outermost layer, as every patched call reached before a second layer was mounted.
+  let root = request;
+  while (root.outer !== undefined) root = root.outer;
+  return root;
+}
 
 function through(exchange: Exchange, name: HeldName, res: ServerResponse, args: IArguments | unknown[]): unknown {
   if (exchange.hold) return exchange.hold.call(name, args);
@@ -98,12 +119,14 @@ const tracking: Record<HeldName, Method> = {
  * Watches the response from now on: a middleware mounted later that wraps
  * res.end (and calls it later) then still goes through the hold, and so does
  * an Express sub-app that re-prototypes the response. Holds it at once when a
- * commit is already due; otherwise the session's first change does.
+ * commit is already due; otherwise the session's first change does. The
+ * adapter then sets req.session to `session` (loaded with this exchange as
+ * its request): on Express, that is how the patched prototype finds it.
  */
 export function watch(exchange: Exchange, session: Session<object>): void {
   exchange.session = session;
   install(exchange);
-  if (exchange.lifecycle.mustHold(session)) exchange.hold = new Hold(exchange);
+  if (exchange.lifecycle.mustHold(session)) exchange.hold = held(exchange);
   else session.onFirstChange(exchange);
 }
 
@@ -143,7 +166,7 @@ function patch(proto: Record<HeldName, Patched>): void {
   for (const name of HELD) {
     const inherited = proto[name];
     const method: Patched = function (this: Watched) {
-      const exchange = this.latchkeyExchange;
+      const exchange = exchangeOf(this);
       return exchange === undefined ? inherited.apply(this, arguments as unknown as unknown[]) : through(exchange, name, this, arguments);
     };
     method.latchkeyInherited = inherited;
@@ -153,28 +176,30 @@ function patch(proto: Record<HeldName, Patched>): void {
 
 function install(exchange: Exchange): void {
   const res = exchange.res as Watched;
-  if (res.latchkeyExchange !== undefined) {
+  const own = res as unknown as Record<HeldName, Patched>;
+  const outer = exchangeOf(res);
+  if (outer !== undefined) {
     // Watched twice (a second session manager, or the same one mounted twice):
-    // this layer wraps the outer one with closures of its own, since the shared
-    // functions would find (and call) the outer exchange.
-    const own = res as unknown as Record<HeldName, Method>;
+    // this layer wraps the outer one with closures of its own (the patched
+    // prototype still finds the outermost exchange, through `outer`).
+    exchange.outer = outer;
     for (const name of HELD) {
+      exchange[name] = own[name];
       own[name] = function (this: ServerResponse, ...args: unknown[]) {
         return through(exchange, name, this, args);
       };
     }
     return;
   }
-  res.latchkeyExchange = exchange;
   const proto = frameworkPrototype(res);
   if (proto !== null) {
     patch(proto);
-    const own = res as unknown as Record<HeldName, Patched>;
     const writeHead = own.writeHead.latchkeyInherited;
     const write = own.write.latchkeyInherited;
     const end = own.end.latchkeyInherited;
     const flushHeaders = own.flushHeaders.latchkeyInherited;
-    // Unless something installed its own methods on this response first, the patched prototype is what every call reaches.
+    // Unless something installed its own methods on this response first, the patched prototype is what every call
+    // reaches, and it finds this exchange through req.session (the adapter sets it right after watch()).
     if (writeHead && write && end && flushHeaders) {
       exchange.writeHead = writeHead;
       exchange.write = write;
@@ -183,6 +208,11 @@ function install(exchange: Exchange): void {
       return;
     }
   }
+  exchange.writeHead = own.writeHead;
+  exchange.write = own.write;
+  exchange.end = own.end;
+  exchange.flushHeaders = own.flushHeaders;
+  res.latchkeyExchange = exchange;
   res.writeHead = tracking.writeHead as ServerResponse["writeHead"];
   res.write = tracking.write as ServerResponse["write"];
   res.end = tracking.end as ServerResponse["end"];
