@@ -70,11 +70,12 @@ export class Engine {
         await this.#expire(record);
         continue;
       }
-      return new Session<Data>(this, record, token, false, request);
+      // A live session that was not the first cookie still carries the ids of the vanished ones before it.
+      return new Session<Data>(this, record, token, false, request, vanished);
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request);
+    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request, vanished);
     return new Session<Data>(this, null, null, cookieValues.length > 0, request, vanished);
   }
 
@@ -98,19 +99,27 @@ export class Engine {
    * set and the old cookie cleared; otherwise it is anonymous and the old cookie
    * is cleared all the same.
    */
-  async #migrate<Data extends object>(migration: SessionMigration, header: string, clearOwn: boolean, request: RequestContext | undefined): Promise<Session<Data>> {
+  async #migrate<Data extends object>(
+    migration: SessionMigration,
+    header: string,
+    clearOwn: boolean,
+    request: RequestContext | undefined,
+    vanished: string[] | undefined,
+  ): Promise<Session<Data>> {
     const result = await migration.migrate(header, this.#migrationHost);
-    if (result === null) return new Session<Data>(this, null, null, clearOwn, request);
+    if (result === null) return new Session<Data>(this, null, null, clearOwn, request, vanished);
     const clearOld = (secure: boolean) => migration.clearCookie(secure);
     let session: Session<Data> | null = null;
     if (result.created) {
-      session = new Session<Data>(this, result.created.record, result.created.token, false, request);
+      session = new Session<Data>(this, result.created.record, result.created.token, false, request, vanished);
     } else if (result.token !== null && isWellFormedToken(result.token)) {
-      const record = await this.#read(idOfToken(result.token));
-      if (record && !this.isExpired(record)) session = new Session<Data>(this, record, result.token, false, request);
+      const id = idOfToken(result.token);
+      const record = await this.#read(id);
+      if (record && !this.isExpired(record)) session = new Session<Data>(this, record, result.token, false, request, vanished);
+      else if (!record) (vanished ??= []).push(id); // the migrated session was revoked meanwhile: settle it like any vanished token
     }
     if (!session) {
-      const anonymous = new Session<Data>(this, null, null, clearOwn, request);
+      const anonymous = new Session<Data>(this, null, null, clearOwn, request, vanished);
       anonymous.migrated(clearOld, false);
       return anonymous;
     }

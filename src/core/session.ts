@@ -186,11 +186,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#set = null;
     this.#unset = null;
     this.#data = {};
-    if (record) {
-      await this.#engine.destroy(record, "logout");
-    } else {
-      await this.#settleVanished();
-    }
+    if (record) await this.#engine.destroy(record, "logout");
+    await this.#settleVanished();
     this.#record = null;
     this.#token = null;
     this.#state = "fresh";

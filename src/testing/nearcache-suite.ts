@@ -201,8 +201,19 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
       const [a, b] = await fleet(2, { nearCache: true, revocation: "strict" });
       // Signed in and read through b only: a has no copy, so a reads the store.
       const clients = await signIn([b!], ["vanished-logout", "vanished-login"]);
+      const pair = await signIn([b!], ["vanished-first", "live-second"]);
       const store = await storeFromSpec(spec);
       try {
+        // Two session cookies (set with two paths, say): the first one's session is gone, the second is live.
+        // The logout ends the live one and settles the vanished one before it.
+        const first = pair.get("vanished-first")!;
+        const second = pair.get("live-second")!;
+        const firstHandle = (await first.fork().get(`${b!.url}/whoami`)).body.handle as string;
+        assert.equal(await store.destroy(firstHandle), true);
+        const both = new Client(`${first.cookie}; ${second.cookie}`);
+        assert.equal((await both.post(`${a!.url}/logout`)).status, 200);
+        assert.equal((await first.fork().get(`${b!.url}/whoami`)).body.userId, null, "after the logout resolved, b refuses the vanished first cookie");
+        assert.equal((await second.fork().get(`${b!.url}/whoami`)).body.userId, null, "and the live one it ended");
         for (const [user, client] of clients) {
           const hits = (await stats(b!)).hits;
           const handle = (await client.fork().get(`${b!.url}/whoami`)).body.handle as string;
