@@ -3,8 +3,9 @@
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type RequestContext, type Session } from "../core/index.js";
+import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
 import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
+import { NodeRequestContext } from "./request.js";
 import { holdResponse, type Exchange, type HeldName, type Method } from "./watch.js";
 
 /** What an adapter tells the hold about its framework. One object per adapter instance. */
@@ -26,30 +27,10 @@ export interface RawAdapter {
  * A read installs nothing on the response. Also the session's RequestContext,
  * so a read allocates this one object.
  */
-export class HoldOnChange implements FirstChangeHook, RequestContext {
+export class HoldOnChange extends NodeRequestContext implements FirstChangeHook {
   hold: Hold | null = null;
   /** Set by attach() once the session is loaded. */
   session!: Session<object>;
-
-  constructor(
-    readonly lifecycle: Lifecycle,
-    readonly adapter: RawAdapter,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    readonly owner?: unknown,
-  ) {}
-
-  get cookieHeader(): string | undefined {
-    return this.req.headers.cookie;
-  }
-
-  get userAgent(): string | undefined {
-    return this.req.headers["user-agent"];
-  }
-
-  ip(): string | undefined {
-    return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
-  }
 
   attach(session: Session<object>): this {
     this.session = session;

@@ -3,9 +3,10 @@
 // Express watches every response (on its shared response prototype); other
 // adapters watch one only once the session changes (HoldOnChange).
 import { ServerResponse, type IncomingMessage } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type RequestContext, type Session } from "../core/index.js";
+import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
 import { Hold, type RawAdapter } from "./hold.js";
 import type { Lifecycle } from "./lifecycle.js";
+import { NodeRequestContext } from "./request.js";
 
 /** The response methods latchkey may hold back, in the order Node calls them. */
 export const HELD = ["writeHead", "write", "end", "flushHeaders"] as const;
@@ -19,7 +20,7 @@ export type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
  * session's first-change hook and its RequestContext, so a read allocates
  * one object and no closure.
  */
-export class Exchange implements FirstChangeHook, RequestContext {
+export class Exchange extends NodeRequestContext implements FirstChangeHook {
   started = false;
   hold: Hold | null = null;
   /** The exchange of an outer layer, when the response is watched twice (two managers, or one mounted twice). */
@@ -31,26 +32,6 @@ export class Exchange implements FirstChangeHook, RequestContext {
   write!: Method;
   end!: Method;
   flushHeaders!: Method;
-
-  constructor(
-    readonly lifecycle: Lifecycle,
-    readonly adapter: RawAdapter,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    readonly owner?: unknown,
-  ) {}
-
-  get cookieHeader(): string | undefined {
-    return this.req.headers.cookie;
-  }
-
-  get userAgent(): string | undefined {
-    return this.req.headers["user-agent"];
-  }
-
-  ip(): string | undefined {
-    return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
-  }
 
   /** A read so far: the first change holds the response, unless it has already started (the change could not reach the client). */
   beforeFirstChange(): void {

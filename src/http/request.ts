@@ -1,0 +1,30 @@
+// What a session may ask of a node:http request (its RequestContext), for the
+// objects the node:http adapters keep per request: the watched exchange
+// (Express) and the hold-on-change (Fastify, Koa, node:http).
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RequestContext } from "../core/index.js";
+import type { RawAdapter } from "./hold.js";
+import type { Lifecycle } from "./lifecycle.js";
+
+/** One request and its response as a RequestContext; the client address goes through the adapter's trust-proxy rule, only when asked for. */
+export class NodeRequestContext implements RequestContext {
+  constructor(
+    readonly lifecycle: Lifecycle,
+    readonly adapter: RawAdapter,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly owner?: unknown,
+  ) {}
+
+  get cookieHeader(): string | undefined {
+    return this.req.headers.cookie;
+  }
+
+  get userAgent(): string | undefined {
+    return this.req.headers["user-agent"];
+  }
+
+  ip(): string | undefined {
+    return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
+  }
+}
