@@ -1,9 +1,6 @@
 // Test helpers: spawn real server processes, and an HTTP client with a cookie jar.
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const SERVER = fileURLToPath(new URL("./server.ts", import.meta.url));
+import type { ChildProcess } from "node:child_process";
+import { startScript } from "./process.js";
 
 export interface ServerProcess {
   url: string;
@@ -12,31 +9,9 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("test server did not start in 20 s")), 20_000);
-    child.once("exit", (code) => reject(new Error(`test server exited with ${code}`)));
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { port: number }).port);
-    });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
+/** The test server (src/testing/server.ts) as its own OS process. */
+export function startServer(env: Record<string, string>): Promise<ServerProcess> {
+  return startScript("server.ts", env);
 }
 
 /** A browser-like client: one cookie jar, any number of servers (a load balancer). */
