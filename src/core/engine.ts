@@ -57,7 +57,10 @@ export class Engine {
   }
 
   async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
-    const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
+    const wellFormed = cookieValues.filter(isWellFormedToken);
+    const tokens = wellFormed.length > MAX_COOKIE_CANDIDATES ? wellFormed.slice(0, MAX_COOKIE_CANDIDATES) : wellFormed;
+    // Clearing deletes the host's own cookie, which may be among the unchecked (cookies tossed in ahead of it).
+    const clear = cookieValues.length > 0 && wellFormed.length <= MAX_COOKIE_CANDIDATES;
     let vanished: string[] | undefined;
     for (const token of tokens) {
       const id = idOfToken(token);
@@ -75,8 +78,8 @@ export class Engine {
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request, vanished);
-    return new Session<Data>(this, null, null, cookieValues.length > 0, request, vanished);
+    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
+    return new Session<Data>(this, null, null, clear, request, vanished);
   }
 
   /**

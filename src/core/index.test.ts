@@ -47,6 +47,10 @@ describe("createSessions options", () => {
     ["bad cookie name", { cookie: { name: "s id" } }, /not a valid cookie name/],
     ["hostPrefix with domain", { cookie: { hostPrefix: true, domain: "example.com" } }, /forbids cookie.domain/],
     ["hostPrefix insecure", { cookie: { hostPrefix: true, secure: false } }, /needs Secure/],
+    ["a domain under the default __Host- name", { cookie: { domain: "example.com" } }, /forbids cookie.domain.*hostPrefix: false/],
+    ["a path under the default __Host- name", { cookie: { path: "/app" } }, /needs cookie.path "\/".*hostPrefix: false/],
+    ["a name that carries a prefix", { cookie: { name: "__Host-sid" } }, /give the bare name/],
+    ["a hostPrefix that is not a boolean", { cookie: { hostPrefix: "auto" as never } }, /hostPrefix must be true or false/],
     ["bad conflicts", { conflicts: "merge" as never }, /conflicts must be/],
   ];
   for (const [label, options, message] of bad) {
@@ -58,6 +62,16 @@ describe("createSessions options", () => {
     const sessions = createSessions({ store, sweepInterval: false, cookie: { hostPrefix: true } });
     assert.equal(sessions.cookie.name, "__Host-sid");
     assert.equal(sessions.cookie.secure, true);
+  });
+  it("names the cookie __Host-sid when Secure and sid otherwise, unless hostPrefix: false (which allows a domain and a path)", () => {
+    const names = (cookie: SessionsOptions["cookie"]) => {
+      const { name, secureName } = createSessions({ store, sweepInterval: false, cookie }).cookie;
+      return [name, secureName];
+    };
+    assert.deepEqual(names({}), ["sid", "__Host-sid"]);
+    assert.deepEqual(names({ name: "app" }), ["app", "__Host-app"]);
+    assert.deepEqual(names({ hostPrefix: false, domain: "example.com", path: "/app" }), ["sid", "sid"]);
+    assert.deepEqual(names({ secure: false, domain: "example.com" }), ["sid", "__Host-sid"], "never Secure, so never prefixed: a domain is allowed");
   });
 });
 

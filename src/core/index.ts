@@ -17,7 +17,7 @@ export type { MigrationHost, MigrationResult, SessionMigration } from "./migrati
 export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
-export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
+export { cookieName, readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
 export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "./validate.js";
 export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
@@ -105,7 +105,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * (adapters call this). Malformed values are never looked up. Rejects with
    * StoreUnavailableError when the store cannot answer (G6).
    * @example
-   * const session = await sessions.load(readCookie(req.headers.cookie, sessions.cookie.name));
+   * const secure = true; // false only for plain HTTP to localhost (see cookie.secure)
+   * const session = await sessions.load(readCookie(req.headers.cookie, cookieName(sessions.cookie, secure)));
    */
   load(cookieValues: string | readonly string[] | undefined, request?: RequestContext): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;

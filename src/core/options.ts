@@ -10,20 +10,35 @@ export interface CookieOptions {
   name?: string;
   /** Default "lax". "none" requires `secure: true`. */
   sameSite?: SameSite;
-  /** "auto" (default): Secure when the request came over https (trust proxy honoured by the adapter). */
+  /**
+   * "auto" (default): Secure on every request except plain HTTP to this
+   * machine (Host localhost, *.localhost, 127.x.x.x or [::1]), so a
+   * TLS-terminating proxy needs no "trust proxy" for the cookie to be Secure.
+   * false: never Secure (plain HTTP in production must say so).
+   * true: always Secure.
+   */
   secure?: boolean | "auto";
-  /** Default "/". */
+  /** Default "/". A path other than "/" needs `hostPrefix: false`. */
   path?: string;
-  /** Default: none (host-only cookie). */
+  /** Default: none (host-only cookie). Sharing the cookie with subdomains needs `hostPrefix: false`. */
   domain?: string;
-  /** Prefix the name with `__Host-` (forces Secure, Path=/, no Domain). Default false. */
+  /**
+   * The `__Host-` name prefix, which no other host (a sibling subdomain) can
+   * set, so a tossed cookie is never read. Default: on every Secure cookie
+   * (`__Host-sid`), the plain name on plain-HTTP localhost (`sid`).
+   * true: always `__Host-` and always Secure. false: never (0.1's `sid`
+   * everywhere; needed for `domain` or a `path` other than "/").
+   */
   hostPrefix?: boolean;
   /** true (default): Expires = the absolute expiry. false: a browser-session cookie. */
   persistent?: boolean;
 }
 
 export interface ResolvedCookieOptions {
+  /** The cookie's name when it goes out without Secure (plain-HTTP localhost, or `secure: false`). */
   name: string;
+  /** The cookie's name when it goes out Secure: `__Host-` + name, unless `hostPrefix: false`. */
+  secureName: string;
   sameSite: SameSite;
   secure: boolean | "auto";
   path: string;
@@ -213,7 +228,8 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (migrateFrom !== null && (typeof migrateFrom !== "object" || typeof migrateFrom.migrate !== "function" || typeof migrateFrom.clearCookie !== "function")) {
     throw new TypeError("latchkey: migrateFrom must come from latchkey/migrate, e.g. migrateFrom: expressSessionMigration({ secret, source })");
   }
-  if (migrateFrom !== null && migrateFrom.cookieName === resolveCookie(options.cookie ?? {}).name) {
+  const cookie = resolveCookie(options.cookie ?? {});
+  if (migrateFrom !== null && (migrateFrom.cookieName === cookie.name || migrateFrom.cookieName === cookie.secureName)) {
     throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
   }
   return {
@@ -221,7 +237,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     idleTimeout,
     absoluteTimeout,
     touchInterval,
-    cookie: resolveCookie(options.cookie ?? {}),
+    cookie,
     conflicts,
     maxDataBytes,
     sweepInterval,
@@ -261,6 +277,9 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   if (!COOKIE_NAME.test(base)) {
     throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} is not a valid cookie name; use letters, digits and - _ . only`);
   }
+  if (/^__(host|secure)-/i.test(base)) {
+    throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`);
+  }
   const sameSite = cookie.sameSite ?? "lax";
   if (!["lax", "strict", "none"].includes(sameSite)) {
     throw new TypeError(`latchkey: cookie.sameSite must be "lax", "strict" or "none" (got ${String(sameSite)})`);
@@ -279,15 +298,26 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   if (cookie.domain !== undefined && !/^\.?[A-Za-z0-9.-]+$/.test(cookie.domain)) {
     throw new TypeError(`latchkey: cookie.domain ${JSON.stringify(cookie.domain)} is not a host name`);
   }
-  if (cookie.hostPrefix) {
-    if (cookie.domain !== undefined) throw new TypeError("latchkey: cookie.hostPrefix forbids cookie.domain (a __Host- cookie is host-only); remove one");
-    if (path !== "/") throw new TypeError('latchkey: cookie.hostPrefix needs cookie.path "/"');
-    if (secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  const hostPrefix = cookie.hostPrefix;
+  if (hostPrefix !== undefined && typeof hostPrefix !== "boolean") {
+    throw new TypeError(`latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`);
   }
+  if (hostPrefix === true && secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  // __Host- means host-only and Path=/: a Domain or another path turns the prefix off, and only when the app says so
+  // (a Domain cookie can be set by every subdomain, which is the cookie tossing the prefix prevents).
+  if (hostPrefix === true || (hostPrefix === undefined && secure !== false)) {
+    const how = hostPrefix ? "cookie.hostPrefix" : "The __Host- cookie name (the default on Secure cookies)";
+    if (cookie.domain !== undefined) {
+      throw new TypeError(`latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`);
+    }
+    if (path !== "/") throw new TypeError(`latchkey: ${how} needs cookie.path "/"; remove path, or set cookie.hostPrefix: false`);
+  }
+  const prefixed = hostPrefix === false ? base : `__Host-${base}`;
   return {
-    name: cookie.hostPrefix ? `__Host-${base}` : base,
+    name: hostPrefix === true ? prefixed : base,
+    secureName: prefixed,
     sameSite,
-    secure: cookie.hostPrefix ? true : secure,
+    secure: hostPrefix === true ? true : secure,
     path,
     domain: cookie.domain,
     persistent: cookie.persistent ?? true,

@@ -2,7 +2,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastif
 import fp from "fastify-plugin";
 import type { JsonValue, Session, Session as LatchkeySession, Sessions } from "../core/index.js";
 import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
-import { failureAnswer, Lifecycle, SessionFailureError } from "../http/lifecycle.js";
+import { failureAnswer, Lifecycle, SessionFailureError, type CookieScope } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
 export { SessionFailureError } from "../http/lifecycle.js";
@@ -85,7 +85,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
     app.addHook("onRequest", function loadSession(request, reply, next) {
       // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
       const holder = new HoldOnChange(lifecycle, adapter, request.raw, reply.raw, request);
-      const opened = lifecycle.open(request.headers.cookie, holder);
+      const opened = lifecycle.open(request.headers.cookie, holder, holder.scope);
       if (!(opened instanceof Promise)) {
         attach(request, holder, opened);
         next();
@@ -111,7 +111,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
       const session = holder.session;
       const settling = lifecycle.settle(session, request.method, request.url);
       if (!settling) {
-        if (session.hasCookiesToSend) setCookie(lifecycle, session, request, reply);
+        if (session.hasCookiesToSend) setCookie(lifecycle, session, holder.scope, reply);
         next(null, payload);
         return;
       }
@@ -119,7 +119,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
         // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
         if (reply.raw.headersSent) return;
         if (!failure) {
-          setCookie(lifecycle, session, request, reply);
+          setCookie(lifecycle, session, holder.scope, reply);
           next(null, payload);
           return;
         }
@@ -128,7 +128,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
         for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
         const answer = failureAnswer(failure);
         reply.code(answer.status).headers(answer.headers);
-        setCookie(lifecycle, session, request, reply);
+        setCookie(lifecycle, session, holder.scope, reply);
         next(null, answer.body);
       }, next);
     });
@@ -139,12 +139,11 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
 
 export default fastifySessions;
 
-function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
-  const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
+function setCookie(lifecycle: Lifecycle, session: Session<object>, scope: CookieScope, reply: FastifyReply): void {
+  const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), scope);
   if (!cookies) return;
   // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
   reply.removeHeader("set-cookie");
   reply.header("set-cookie", cookies);
-  // A response that carries a session token must never be stored by a shared cache.
-  if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
+  if (lifecycle.mustNotStore(session)) reply.header("cache-control", "no-store");
 }

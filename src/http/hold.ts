@@ -4,13 +4,13 @@
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
-import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
+import { describe, failureAnswer, type CookieScope, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 import { NodeRequestContext } from "./request.js";
 import { holdResponse, type Exchange, type HeldName, type Method } from "./watch.js";
 
 /** What an adapter tells the hold about its framework. One object per adapter instance. */
 export interface RawAdapter {
-  /** Whether the request came over https (for the cookie's Secure attribute); `owner`: the framework's request object, if the adapter passed one. */
+  /** Whether the request came over https (by the framework's trust-proxy rules; on a loopback Host it decides Secure); `owner`: the framework's request object, if the adapter passed one. */
   secure(req: IncomingMessage, owner: unknown): boolean;
   /** The URL to name in log lines. */
   url(req: IncomingMessage): string | undefined;
@@ -167,9 +167,9 @@ export class Hold {
   }
 
   #applyCookie(): void {
-    const { res, req, adapter, lifecycle, session, owner } = this.exchange;
+    const { res, lifecycle, session, scope } = this.exchange;
     if (res.headersSent) return;
-    applySetCookie(lifecycle, session, res, adapter.secure(req, owner));
+    applySetCookie(lifecycle, session, res, scope);
   }
 
   // After end(), late calls (an error handler that still sees headersSent ===
@@ -195,13 +195,12 @@ export class Hold {
   }
 }
 
-/** Sets latchkey's cookie (and Cache-Control: no-store with a token) on a node:http response. */
-export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, secure: boolean): void {
-  const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), secure);
+/** Sets latchkey's cookie (and Cache-Control: no-store when it sets or clears the session cookie) on a node:http response. */
+export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, scope: CookieScope): void {
+  const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), scope);
   if (!cookies) return;
   res.setHeader("Set-Cookie", cookies);
-  // A response that carries a session cookie must never be stored by a shared cache.
-  if (lifecycle.setsToken(session) && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+  if (lifecycle.mustNotStore(session)) res.setHeader("Cache-Control", "no-store");
 }
 
 /** Writes the default failure answer on a node:http response (or cuts it, when it has started). */

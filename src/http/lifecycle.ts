@@ -20,6 +20,17 @@ export interface SessionFailure {
   error?: unknown;
 }
 
+/**
+ * The session cookie of one request: its name and whether it goes out Secure.
+ * Plain-HTTP localhost gets `sid` without Secure; every other request
+ * `__Host-sid` with Secure (under the defaults), and reads only that name, so
+ * a `sid` tossed in by a sibling subdomain is never looked at.
+ */
+export interface CookieScope {
+  readonly name: string;
+  readonly secure: boolean;
+}
+
 /** A failure as an HTTP answer: status, headers and a short plain-text body. */
 export interface FailureAnswer {
   status: number;
@@ -32,18 +43,37 @@ export interface FailureAnswer {
  * once, and holds what every request of that adapter needs.
  * @example
  * const lifecycle = new Lifecycle(sessions, "mySessions");
- * const opened = lifecycle.open(req.headers.cookie, context); // a Session, or a Promise of one
+ * const opened = lifecycle.open(req.headers.cookie, context, lifecycle.scope(false)); // a Session, or a Promise of one
  */
 export class Lifecycle<Data extends object = object> {
   readonly sessions: Sessions<Data>;
-  readonly cookieName: string;
+  readonly #secureScope: CookieScope;
+  readonly #plainScope: CookieScope;
 
   constructor(sessions: Sessions<Data>, adapter: string) {
     if (!sessions || typeof (sessions as { load?: unknown }).load !== "function" || typeof (sessions as { loadCached?: unknown }).loadCached !== "function") {
       throw new TypeError(`latchkey: ${adapter}(sessions) needs the object returned by createSessions()`);
     }
     this.sessions = sessions;
-    this.cookieName = sessions.cookie.name;
+    const cookie = sessions.cookie;
+    this.#secureScope = Object.freeze({ name: cookie.secureName, secure: cookie.secure !== false });
+    this.#plainScope = Object.freeze({ name: cookie.name, secure: cookie.secure === true });
+  }
+
+  /**
+   * The cookie of a request: `plainLocal` says it is plain-HTTP local
+   * development (isLocalRequest() and not https); only then, under
+   * `secure: "auto"`, does the cookie go out without Secure and __Host-.
+   */
+  scope(plainLocal: boolean): CookieScope {
+    const { secure } = this.sessions.cookie;
+    if (secure === "auto") return plainLocal ? this.#plainScope : this.#secureScope;
+    return secure ? this.#secureScope : this.#plainScope;
+  }
+
+  /** True when the scope depends on the request (`secure: "auto"`): adapters then look at its Host and https. */
+  get scopeVaries(): boolean {
+    return this.sessions.cookie.secure === "auto";
   }
 
   /**
@@ -51,8 +81,9 @@ export class Lifecycle<Data extends object = object> {
    * near-cache has it (an authenticated read then costs no promise), else a
    * promise that rejects when the store cannot be reached (→ loadFailure).
    */
-  open(cookieHeader: string | undefined, request: RequestContext): Session<Data> | Promise<Session<Data>> {
-    const values = readCookie(cookieHeader, this.cookieName);
+  open(cookieHeader: string | undefined, request: RequestContext, scope: CookieScope): Session<Data> | Promise<Session<Data>> {
+    // Only the scope's name: under __Host- an unprefixed twin (tossed by a sibling subdomain) is never read.
+    const values = readCookie(cookieHeader, scope.name);
     return this.sessions.loadCached(values, request) ?? this.sessions.load(values, request);
   }
 
@@ -108,25 +139,30 @@ export class Lifecycle<Data extends object = object> {
    * set, without an older value of latchkey's own cookie), then latchkey's,
    * then the session's extra cookies. Undefined when the cookie is unchanged.
    */
-  setCookie(session: Session<Data>, existing: number | string | readonly string[] | undefined, secure: boolean): string[] | undefined {
+  setCookie(session: Session<Data>, existing: number | string | readonly string[] | undefined, scope: CookieScope): string[] | undefined {
     if (!session.hasCookiesToSend) return undefined;
     const instruction = session.cookieInstruction();
     const options = this.sessions.cookie;
-    const resolvedSecure = options.secure === "auto" ? secure : options.secure;
+    const { secure } = scope;
     const list = existing === undefined ? [] : Array.isArray(existing) ? (existing as string[]) : [String(existing)];
-    const extra = session.extraSetCookies(resolvedSecure);
+    const extra = session.extraSetCookies(secure);
     if (instruction.action === "none") return [...list, ...extra];
     const ours =
       instruction.action === "set"
-        ? serializeCookie(options, { value: instruction.token, expires: instruction.expires, secure: resolvedSecure })
-        : serializeCookie(options, { value: "", expires: 0, secure: resolvedSecure });
-    const prefix = `${options.name}=`;
+        ? serializeCookie(options, { value: instruction.token, expires: instruction.expires, secure })
+        : serializeCookie(options, { value: "", expires: 0, secure });
+    const prefix = `${scope.name}=`;
     return [...list.filter((line) => !line.startsWith(prefix)), ours, ...extra];
   }
 
-  /** True when the response sets a session token: then it must never be stored by a shared cache. */
-  setsToken(session: Session<Data>): boolean {
-    return session.cookieInstruction().action === "set";
+  /**
+   * True when the response sets or clears the session cookie: then it gets
+   * `Cache-Control: no-store`, replacing whatever the app or a static-file
+   * middleware set ("public, max-age=…"): a shared cache would hand one
+   * user's token to the next, or replay a sign-out.
+   */
+  mustNotStore(session: Session<Data>): boolean {
+    return session.cookieInstruction().action !== "none";
   }
 }
 

@@ -4,17 +4,23 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestContext } from "../core/index.js";
 import type { RawAdapter } from "./hold.js";
-import type { Lifecycle } from "./lifecycle.js";
+import type { CookieScope, Lifecycle } from "./lifecycle.js";
+import { isLocalRequest } from "./transport.js";
 
 /** One request and its response as a RequestContext; the client address goes through the adapter's trust-proxy rule, only when asked for. */
 export class NodeRequestContext implements RequestContext {
+  /** This request's session cookie: its name and Secure. */
+  readonly scope: CookieScope;
+
   constructor(
     readonly lifecycle: Lifecycle,
     readonly adapter: RawAdapter,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly owner?: unknown,
-  ) {}
+  ) {
+    this.scope = lifecycle.scope(lifecycle.scopeVaries && isPlainLocal(req, adapter, owner));
+  }
 
   get cookieHeader(): string | undefined {
     return this.req.headers.cookie;
@@ -27,4 +33,15 @@ export class NodeRequestContext implements RequestContext {
   ip(): string | undefined {
     return this.adapter.ip ? this.adapter.ip(this.req, this.owner) : this.req.socket.remoteAddress;
   }
+}
+
+/** Plain-HTTP local development: a loopback Host (see isLocalRequest) and not https by the adapter's rule. */
+function isPlainLocal(req: IncomingMessage, adapter: RawAdapter, owner: unknown): boolean {
+  const { headers } = req;
+  const forwardedHost = headers["x-forwarded-host"];
+  const forwardedProto = headers["x-forwarded-proto"];
+  return (
+    isLocalRequest(headers.host, Array.isArray(forwardedHost) ? forwardedHost.join(",") : forwardedHost, Array.isArray(forwardedProto) ? forwardedProto.join(",") : forwardedProto) &&
+    !adapter.secure(req, owner)
+  );
 }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { createSessions, type Sessions, type SessionStore } from "../core/index.js";
 import { memoryStore } from "../memory/index.js";
 import { Client, waitFor } from "./client.js";
+import { runCookieSuite } from "./cookie-suite.js";
 import { rawRequest } from "./raw.js";
 import type { MakeServer, TestServer } from "./servers.js";
 
@@ -20,6 +21,7 @@ const quiet = { warn: () => undefined, error: () => undefined };
 const parked = (url: string, count: number) => waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
 
 export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
+  runCookieSuite({ name, makeServer });
   describe(`HTTP suite: ${name}`, () => {
     let store: SessionStore;
     let sessions: Sessions;

@@ -16,8 +16,8 @@ export interface RouteInput {
 
 /** How the framework must answer. */
 export type Outcome =
-  /** A JSON body, with a cookie of the app's own when `setCookie` is given (set the framework's usual way). */
-  | { kind: "json"; status: number; body: unknown; setCookie?: string }
+  /** A JSON body, with a cookie of the app's own when `setCookie` is given and a Cache-Control of the app's when `cacheControl` is (set the framework's usual way). */
+  | { kind: "json"; status: number; body: unknown; setCookie?: string; cacheControl?: string }
   /** A body streamed in chunks, the framework's usual way (the commit must happen before the first byte). */
   | { kind: "stream"; chunks: string[] }
   /** A text answer, then `after()` once the answer was handed to the framework (it may throw: an error after the response started). */
@@ -138,6 +138,9 @@ export function testRoutes(sessions: Sessions): Route[] {
       path: "/own-cookie/:param",
       handle: (input) => (input.session.set("own", input.param), { kind: "json", status: 200, body: view(input), setCookie: `own=${input.param}; Path=/` }),
     },
+    // The app marks the answer cacheable by anyone (as express.static does): login's token must still never be stored.
+    { method: "POST", path: "/public/login/:param", handle: async (input) => (await input.session.login(input.param), { kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
+    { method: "GET", path: "/public/whoami", handle: (input) => ({ kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
     // The app takes the response over from the framework: the change is still committed before the status line.
     { method: "GET", path: "/raw/:param", handle: (input) => (input.session.set(input.param, "raw"), { kind: "raw", chunks: ["raw ", "answer\n"] }) },
     // A read, then the app takes the response over: nothing to hold; a change afterwards throws.
