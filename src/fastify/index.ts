@@ -111,7 +111,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
       const session = holder.session;
       const settling = lifecycle.settle(session, request.method, request.url);
       if (!settling) {
-        if (session.hasCookiesToSend) setCookie(lifecycle, session, request, reply);
+        if (lifecycle.mustHold(session)) setCookie(lifecycle, session, request, reply);
         next(null, payload);
         return;
       }
@@ -141,10 +141,11 @@ export default fastifySessions;
 
 function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
   const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
-  if (!cookies) return;
-  // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
-  reply.removeHeader("set-cookie");
-  reply.header("set-cookie", cookies);
-  // A response that carries a session token must never be stored by a shared cache.
+  if (cookies) {
+    // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
+    reply.removeHeader("set-cookie");
+    reply.header("set-cookie", cookies);
+  }
+  // A response that carries a session token (a cookie, or a bearer token in its body) must never be stored by a shared cache.
   if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
 }

@@ -95,7 +95,7 @@ export function honoSessions<Data extends object>(sessions: Sessions<Data>, opti
 
   return function latchkeySession(c, next) {
     const headers = c.req.raw.headers;
-    const context = new WebRequestContext(headers, ip, c);
+    const context = new WebRequestContext(headers, ip, c, c.req.method);
     const opened = lifecycle.open(headers.get("cookie") ?? undefined, context);
     if (!(opened instanceof Promise)) return run(c, next, opened);
     return opened.then(

@@ -198,9 +198,8 @@ export class Hold {
 /** Sets latchkey's cookie (and Cache-Control: no-store with a token) on a node:http response. */
 export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, secure: boolean): void {
   const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), secure);
-  if (!cookies) return;
-  res.setHeader("Set-Cookie", cookies);
-  // A response that carries a session cookie must never be stored by a shared cache.
+  if (cookies) res.setHeader("Set-Cookie", cookies);
+  // A response that carries a session token (a cookie, or a bearer token in its body) must never be stored by a shared cache.
   if (lifecycle.setsToken(session) && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
 }
 

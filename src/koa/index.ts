@@ -74,9 +74,8 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
     const failure = settling && (await settling);
     const cookies = lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, ctx.secure);
     if (failure) throw new SessionFailureError(failure, cookies ? { "set-cookie": cookies } : {});
-    if (!cookies) return;
-    ctx.set("set-cookie", cookies);
-    // A response that carries a session token must never be stored by a shared cache.
+    if (cookies) ctx.set("set-cookie", cookies);
+    // A response that carries a session token (a cookie, or a bearer token in its body) must never be stored by a shared cache.
     if (lifecycle.setsToken(session) && !ctx.response.get("cache-control")) ctx.set("cache-control", "no-store");
   };
 

@@ -91,7 +91,7 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
   };
 
   return async function latchkeySession(request: Request, ...args: Args): Promise<Response> {
-    const context = new WebRequestContext(request.headers, ip, request);
+    const context = new WebRequestContext(request.headers, ip, request, request.method);
     let session: Session<object>;
     try {
       session = await lifecycle.open(context.cookieHeader, context);
