@@ -42,8 +42,14 @@ export type Flashes = Record<string, JsonValue[]>;
 
 /** The session key holding the CSRF synchronizer token (reserved: see RESERVED_KEY_PREFIX). */
 export const CSRF_KEY = `${RESERVED_KEY_PREFIX}csrf`;
-/** The session key holding pending flash messages (reserved). */
-export const FLASH_KEY = `${RESERVED_KEY_PREFIX}flash`;
+/**
+ * Each pending flash message is a reserved key of its own, `FLASH_PREFIX` +
+ * a time-ordered stamp, holding `[key, value]`: two requests that flash at
+ * once change different keys and both messages are kept (G2); showing them
+ * unsets exactly the keys that were shown.
+ */
+export const FLASH_PREFIX = `${RESERVED_KEY_PREFIX}flash:`;
+let flashCounter = 0;
 
 const digest = (value: string): Buffer => createHash("sha256").update(value).digest();
 
@@ -187,8 +193,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     assertKey(key);
     this.#assertStorable("session.flash()");
     const stored = toJsonValue<JsonValue>(key, value);
-    const pending = this.#pendingFlashes();
-    this.#write(FLASH_KEY, { ...pending, [key]: [...(pending[key] ?? []), stored] });
+    // Sorts by time, then by order within this process; the random tail keeps processes apart.
+    flashCounter = (flashCounter + 1) % 1_679_616;
+    const stamp = `${this.#engine.options.now().toString(36).padStart(9, "0")}${flashCounter.toString(36).padStart(4, "0")}${randomBytes(3).toString("hex")}`;
+    this.#write(`${FLASH_PREFIX}${stamp}`, [key, stored]);
   }
 
   /**
@@ -198,16 +206,17 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * const { notice = [] } = req.session.flashes(); // e.g. { notice: ["Saved"] }
    */
   flashes(): Flashes {
-    if (this.#csrfLocked || this.#data[FLASH_KEY] === undefined) return {};
-    const pending = this.#pendingFlashes();
+    if (this.#csrfLocked) return {};
+    const names = Object.keys(this.#data).filter((name) => name.startsWith(FLASH_PREFIX));
+    if (names.length === 0) return {};
     this.#assertOpen();
-    this.#remove(FLASH_KEY);
-    return pending;
-  }
-
-  #pendingFlashes(): Flashes {
-    const pending = this.#data[FLASH_KEY];
-    return pending !== null && typeof pending === "object" && !Array.isArray(pending) ? (pending as Flashes) : {};
+    const shown: Flashes = {};
+    for (const name of names.sort()) {
+      const entry = this.#data[name];
+      if (Array.isArray(entry) && typeof entry[0] === "string" && entry.length === 2) (shown[entry[0]] ??= []).push(entry[1]!);
+      this.#remove(name);
+    }
+    return shown;
   }
 
   /** True until the session has been written to the store. */
@@ -240,9 +249,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /** A shallow copy of all values as this request sees them (without latchkey's own keys). */
   toJSON(): Partial<Data> {
     if (this.#csrfLocked) return {};
-    const copy = { ...this.#data };
-    delete copy[CSRF_KEY];
-    delete copy[FLASH_KEY];
+    const copy: Record<string, JsonValue> = {};
+    for (const key of Object.keys(this.#data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = this.#data[key]!;
     return copy as Partial<Data>;
   }
 
