@@ -196,3 +196,34 @@ describe("reserved keys", () => {
     });
   });
 });
+
+describe("bearer tokens through the near-cache (Redis)", async () => {
+  const { deletePrefix, REDIS_URL, requireRedis, testPrefix } = await import("../testing/redis-server.js");
+  const { redisStore } = await import("../redis/index.js");
+  const redis = await requireRedis();
+  it("a cached bearer session keeps its transport, and a logout drops it from the cache", { skip: redis.skip }, async () => {
+    const prefix = testPrefix();
+    const sessions = createSessions({ store: redisStore({ url: REDIS_URL, prefix }), nearCache: true, bearer: true, sweepInterval: false });
+    try {
+      const bearer = { transport: "bearer" } as const;
+      const api = await sessions.load(undefined);
+      await api.login("nia", bearer);
+      const token = api.token!;
+      for (let i = 0; i < 200 && !sessions.stats().serving; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      await sessions.load(token, undefined, bearer); // fills the cache
+      const cached = sessions.loadCached([token], undefined, bearer);
+      assert.ok(cached, "served by the near-cache");
+      assert.equal(cached.transport, "bearer");
+      assert.equal(cached.userId, "nia");
+      cached.set("k", 1);
+      await cached.commit();
+      assert.equal(cached.cookieInstruction().action, "none", "a cached bearer session sets no cookie");
+      await cached.logout();
+      assert.equal(sessions.loadCached([token], undefined, bearer), undefined);
+      assert.equal((await sessions.load(token, undefined, bearer)).userId, null);
+    } finally {
+      await sessions.close();
+      await deletePrefix(REDIS_URL, prefix);
+    }
+  });
+});
