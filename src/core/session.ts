@@ -1,7 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { CsrfError, SessionSealedError } from "./errors.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
+import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
 import type { Engine } from "./engine.js";
 import type { RequestContext } from "./request.js";
 import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
@@ -17,41 +17,7 @@ export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
 
-/**
- * How a client carries its session token: "cookie" (Set-Cookie, the default)
- * or "bearer" (an `Authorization: Bearer <token>` header, with
- * `createSessions({ bearer: true })`; the app hands the token over in its
- * response body, from `session.token`).
- */
-export type Transport = "cookie" | "bearer";
-
-/** Options of {@link Session.login}. */
-export interface LoginOptions {
-  /**
-   * How the client will carry the new token. "bearer": no cookie is set, and
-   * `session.token` holds the new token for the app to return in its body
-   * (needs `createSessions({ bearer: true })`). "cookie": a Set-Cookie.
-   * Default: how this request came — "bearer" when it presented an
-   * `Authorization: Bearer` header, else "cookie".
-   */
-  transport?: Transport;
-}
-
-/** Pending flash messages: every value flashed under each key, oldest first. */
-export type Flashes = Record<string, JsonValue[]>;
-
-/** The session key holding the CSRF synchronizer token (reserved: see RESERVED_KEY_PREFIX). */
-export const CSRF_KEY = `${RESERVED_KEY_PREFIX}csrf`;
-/**
- * Each pending flash message is a reserved key of its own, `FLASH_PREFIX` +
- * a time-ordered stamp, holding `[key, value]`: two requests that flash at
- * once change different keys and both messages are kept (G2); showing them
- * unsets exactly the keys that were shown.
- */
-export const FLASH_PREFIX = `${RESERVED_KEY_PREFIX}flash:`;
-let flashCounter = 0;
-
-const digest = (value: string): Buffer => createHash("sha256").update(value).digest();
+export type { Flashes, LoginOptions, Transport } from "./sign-in.js";
 
 /** @internal What an adapter installs with onFirstChange(), as an object. */
 export interface FirstChangeHook {
@@ -156,7 +122,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (typeof existing === "string") return existing;
     this.#assertOpen();
     this.#assertStorable("session.csrfToken");
-    const token = randomBytes(32).toString("base64url");
+    const token = newCsrfToken();
     this.#write(CSRF_KEY, token);
     return token;
   }
@@ -174,8 +140,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   verifyCsrf(value: unknown): boolean {
     this.#assertCsrfEnabled("session.verifyCsrf()");
     const expected = this.#data[CSRF_KEY];
-    if (typeof value !== "string" || typeof expected !== "string") return false;
-    if (!timingSafeEqual(digest(value), digest(expected))) return false;
+    if (!csrfMatches(value, expected)) return false;
     this.#csrfLocked = false;
     return true;
   }
@@ -193,10 +158,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     assertKey(key);
     this.#assertStorable("session.flash()");
     const stored = toJsonValue<JsonValue>(key, value);
-    // Sorts by time, then by order within this process; the random tail keeps processes apart.
-    flashCounter = (flashCounter + 1) % 1_679_616;
-    const stamp = `${this.#engine.options.now().toString(36).padStart(9, "0")}${flashCounter.toString(36).padStart(4, "0")}${randomBytes(3).toString("hex")}`;
-    this.#write(`${FLASH_PREFIX}${stamp}`, [key, stored]);
+    this.#write(flashKey(this.#engine.options.now()), [key, stored]);
   }
 
   /**
@@ -210,12 +172,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const names = Object.keys(this.#data).filter((name) => name.startsWith(FLASH_PREFIX));
     if (names.length === 0) return {};
     this.#assertOpen();
-    const shown: Flashes = {};
-    for (const name of names.sort()) {
-      const entry = this.#data[name];
-      if (Array.isArray(entry) && typeof entry[0] === "string" && entry.length === 2) (shown[entry[0]] ??= []).push(entry[1]!);
-      this.#remove(name);
-    }
+    const shown = shownFlashes(names, this.#data);
+    for (const name of names) this.#remove(name);
     return shown;
   }
 
@@ -319,7 +277,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const dropCookie = transport === "bearer" && this.#transport === "cookie" && this.#record !== null;
     await this.#settleVanished();
     // A new CSRF token: one planted before login (login CSRF) or seen by another user of this browser stops working.
-    if (this.#engine.options.csrf) this.#write(CSRF_KEY, randomBytes(32).toString("base64url"));
+    if (this.#engine.options.csrf) this.#write(CSRF_KEY, newCsrfToken());
     const change = this.#takeChange();
     const device = deviceOf(this.request, this.#engine.options.recordIp);
     const result = await this.#engine.login(this.#record, userId, change, this.#data, device);

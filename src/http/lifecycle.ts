@@ -205,6 +205,10 @@ function isFormContent(contentType: string | undefined): boolean {
  * The token of an `Authorization: Bearer <token>` header; "" when the header
  * says Bearer but holds no well-formed token (the request is then anonymous,
  * like a bad cookie); undefined for another scheme (then the cookie decides).
+ * @example
+ * bearerToken("Bearer 3q2-…43 characters….AbCd"); // the token
+ * bearerToken("Bearer nonsense");                  // "" (anonymous)
+ * bearerToken("Basic dXNlcjpwdw==");               // undefined (not a bearer request)
  */
 export function bearerToken(header: string): string | undefined {
   const trimmed = header.trim();
