@@ -2,7 +2,7 @@ import { Coherence } from "../nearcache/index.js";
 import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
-import { Session, type CommitOutcome } from "./session.js";
+import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
 import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
@@ -56,7 +56,8 @@ export class Engine {
     };
   }
 
-  async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
+  /** `transport` "bearer": the values came from an Authorization header; no cookie is read, set or cleared, and no migration is consulted. */
+  async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext, transport: Transport = "cookie"): Promise<Session<Data>> {
     const wellFormed = cookieValues.filter(isWellFormedToken);
     const tokens = wellFormed.length > MAX_COOKIE_CANDIDATES ? wellFormed.slice(0, MAX_COOKIE_CANDIDATES) : wellFormed;
     // Clearing deletes the host's own cookie, which may be among the unchecked (cookies tossed in ahead of it).
@@ -74,12 +75,12 @@ export class Engine {
         continue;
       }
       // A live session that was not the first cookie still carries the ids of the vanished ones before it.
-      return new Session<Data>(this, record, token, false, request, vanished);
+      return new Session<Data>(this, record, token, false, request, vanished, transport);
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
-    return new Session<Data>(this, null, null, clear, request, vanished);
+    if (transport === "cookie" && this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
+    return new Session<Data>(this, null, null, clear, request, vanished, transport);
   }
 
   /**
@@ -135,13 +136,13 @@ export class Engine {
    * (no promise, no store): one well-formed token whose session is cached and
    * not expired. Undefined otherwise: then call load().
    */
-  loadCached<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
+  loadCached<Data extends object>(cookieValues: readonly string[], request?: RequestContext, transport: Transport = "cookie"): Session<Data> | undefined {
     const coherence = this.coherence;
     if (!coherence?.cache || cookieValues.length !== 1) return undefined;
     const token = cookieValues[0]!;
     if (!isWellFormedToken(token)) return undefined;
     const record = coherence.lookup(idOfToken(token), this.#servable);
-    return record ? new Session<Data>(this, record, token, false, request) : undefined;
+    return record ? new Session<Data>(this, record, token, false, request, undefined, transport) : undefined;
   }
 
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */

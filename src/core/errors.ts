@@ -62,3 +62,18 @@ export class SessionSealedError extends Error {
     this.name = "SessionSealedError";
   }
 }
+
+/**
+ * A request was refused for want of the session's CSRF token (`csrf` option):
+ * a cookie-authenticated POST, PUT, PATCH or DELETE without a matching
+ * `x-csrf-token` header, or a change to a form post's session before
+ * `session.verifyCsrf(field)` accepted its token.
+ */
+export class CsrfError extends Error {
+  /** HTTP status for frameworks that read `err.status`. */
+  readonly status = 403;
+  constructor(message: string) {
+    super(message);
+    this.name = "CsrfError";
+  }
+}

@@ -1,25 +1,25 @@
 import { Engine } from "./engine.js";
-import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type SessionsOptions } from "./options.js";
+import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type ResolvedCsrfOptions, type SessionsOptions } from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { Session } from "./session.js";
+import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { JsonValue } from "./store.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export { multiProcessReason } from "./options.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
 export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
-export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
+export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook, type Flashes, type LoginOptions, type Transport } from "./session.js";
 export * from "./store.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { cookieName, readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
-export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "./validate.js";
+export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH, RESERVED_KEY_PREFIX } from "./validate.js";
 export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
 
 /** What `sessions.stats()` returns. */
@@ -61,6 +61,12 @@ export interface SessionInfo {
   ip?: string;
 }
 
+/** Options of {@link Sessions.load}. */
+export interface LoadOptions {
+  /** "bearer" when the values came from an `Authorization: Bearer` header (no cookie is set or cleared). Default "cookie". */
+  transport?: Transport;
+}
+
 /** Options of {@link Sessions.revokeUser}. */
 export interface RevokeUserOptions {
   /** A handle to keep (the caller's own session): "log out other devices". */
@@ -91,6 +97,16 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     return this.#engine.options.cookie;
   }
 
+  /** For adapters: whether `Authorization: Bearer` is accepted (the `bearer` option). */
+  get bearer(): boolean {
+    return this.#engine.options.bearer;
+  }
+
+  /** For adapters: the `csrf` option, or null when off. */
+  get csrf(): ResolvedCsrfOptions | null {
+    return this.#engine.options.csrf;
+  }
+
   get logger(): Logger {
     return this.#engine.options.logger;
   }
@@ -108,9 +124,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * const secure = true; // false only for plain HTTP to localhost (see cookie.secure)
    * const session = await sessions.load(readCookie(req.headers.cookie, cookieName(sessions.cookie, secure)));
    */
-  load(cookieValues: string | readonly string[] | undefined, request?: RequestContext): Promise<Session<Data>> {
+  load(cookieValues: string | readonly string[] | undefined, request?: RequestContext, options?: LoadOptions): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
-    return this.#engine.load<Data>(values, request);
+    return this.#engine.load<Data>(values, request, options?.transport);
   }
 
   /**
@@ -118,8 +134,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * once (one cached, unexpired session), else undefined — then use load().
    * Saves a promise and a microtask on the common authenticated read.
    */
-  loadCached(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
-    return this.#engine.loadCached<Data>(cookieValues, request);
+  loadCached(cookieValues: readonly string[], request?: RequestContext, options?: LoadOptions): Session<Data> | undefined {
+    return this.#engine.loadCached<Data>(cookieValues, request, options?.transport);
   }
 
   /**

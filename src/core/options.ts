@@ -126,6 +126,41 @@ export interface SessionsOptions {
    * `latchkey/migrate`. See "Switching from express-session" in the README.
    */
   migrateFrom?: SessionMigration;
+  /**
+   * Also accept `Authorization: Bearer <token>` (API and mobile clients) in
+   * every adapter. A request with that header is authenticated by it alone
+   * (its cookie is not read), never gets a Set-Cookie and needs no CSRF
+   * token; `session.login(userId, { transport: "bearer" })` issues a token
+   * the app returns in its body (`session.token`). Default false.
+   */
+  bearer?: boolean;
+  /**
+   * CSRF protection bound to the session: every adapter answers 403 to a
+   * cookie-carrying POST, PUT, PATCH or DELETE without `session.csrfToken`
+   * in the `x-csrf-token` header; HTML form posts are admitted locked until
+   * `session.verifyCsrf(field)`. `true` takes the defaults. Default false.
+   */
+  csrf?: boolean | CsrfOptions;
+}
+
+export interface CsrfOptions {
+  /** The request header that carries `session.csrfToken`. Default "x-csrf-token". */
+  header?: string;
+  /**
+   * A cookie-carrying form post (Content-Type application/x-www-form-urlencoded,
+   * multipart/form-data or text/plain: what an HTML form sends) without the
+   * header is admitted with its session locked — it reads as anonymous and
+   * refuses changes — until the app calls `session.verifyCsrf(form field)`.
+   * false: such posts get 403 like any other request without the header
+   * (an app without HTML forms). Default true.
+   */
+  forms?: boolean;
+}
+
+export interface ResolvedCsrfOptions {
+  /** Lower case. */
+  header: string;
+  forms: boolean;
 }
 
 export interface NearCacheOptions {
@@ -167,6 +202,8 @@ export interface ResolvedOptions {
   migrateFrom: SessionMigration | null;
   recordIp: boolean;
   metrics: SessionsMetrics | null;
+  bearer: boolean;
+  csrf: ResolvedCsrfOptions | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -232,6 +269,10 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (migrateFrom !== null && (migrateFrom.cookieName === cookie.name || migrateFrom.cookieName === cookie.secureName)) {
     throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
   }
+  const bearer = options.bearer ?? false;
+  if (typeof bearer !== "boolean") {
+    throw new TypeError(`latchkey: bearer must be true or false (got ${String(bearer)})`);
+  }
   return {
     store,
     idleTimeout,
@@ -249,7 +290,27 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     migrateFrom,
     recordIp,
     metrics,
+    bearer,
+    csrf: resolveCsrf(options.csrf),
   };
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
+function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | null {
+  if (option === undefined || option === false) return null;
+  if (option !== true && (option === null || typeof option !== "object")) {
+    throw new TypeError(`latchkey: csrf must be true, false or { header, forms } (got ${String(option)})`);
+  }
+  const settings = option === true ? {} : option;
+  if (settings.header !== undefined && typeof settings.header !== "string") throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
+  const header = (settings.header ?? "x-csrf-token").toLowerCase();
+  if (!HEADER_NAME.test(header) || ["cookie", "authorization", "content-type"].includes(header)) {
+    throw new TypeError(`latchkey: csrf.header ${JSON.stringify(settings.header)} is not a header name latchkey can use; e.g. "x-csrf-token"`);
+  }
+  const forms = settings.forms ?? true;
+  if (typeof forms !== "boolean") throw new TypeError(`latchkey: csrf.forms must be true or false (got ${String(forms)})`);
+  return { header, forms };
 }
 
 function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {

@@ -111,7 +111,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
       const session = holder.session;
       const settling = lifecycle.settle(session, request.method, request.url);
       if (!settling) {
-        if (session.hasCookiesToSend) setCookie(lifecycle, session, holder.scope, reply);
+        if (lifecycle.mustHold(session)) setCookie(lifecycle, session, holder.scope, reply);
         next(null, payload);
         return;
       }
@@ -141,9 +141,10 @@ export default fastifySessions;
 
 function setCookie(lifecycle: Lifecycle, session: Session<object>, scope: CookieScope, reply: FastifyReply): void {
   const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), scope);
-  if (!cookies) return;
-  // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
-  reply.removeHeader("set-cookie");
-  reply.header("set-cookie", cookies);
+  if (cookies) {
+    // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
+    reply.removeHeader("set-cookie");
+    reply.header("set-cookie", cookies);
+  }
   if (lifecycle.mustNotStore(session)) reply.header("cache-control", "no-store");
 }

@@ -98,7 +98,7 @@ export function honoSessions<Data extends object>(sessions: Sessions<Data>, opti
 
   return function latchkeySession(c, next) {
     const headers = c.req.raw.headers;
-    const context = new WebRequestContext(headers, ip, c);
+    const context = new WebRequestContext(headers, ip, c, c.req.method);
     const scope = webScope(lifecycle, headers, c.req.url, proxies);
     const opened = lifecycle.open(headers.get("cookie") ?? undefined, context, scope);
     if (!(opened instanceof Promise)) return run(c, next, opened, scope);

@@ -195,11 +195,10 @@ export class Hold {
   }
 }
 
-/** Sets latchkey's cookie (and Cache-Control: no-store when it sets or clears the session cookie) on a node:http response. */
+/** Sets latchkey's cookie, and Cache-Control: no-store when it sets or clears the session cookie or hands out a bearer token, on a node:http response. */
 export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, scope: CookieScope): void {
   const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), scope);
-  if (!cookies) return;
-  res.setHeader("Set-Cookie", cookies);
+  if (cookies) res.setHeader("Set-Cookie", cookies);
   if (lifecycle.mustNotStore(session)) res.setHeader("Cache-Control", "no-store");
 }
 

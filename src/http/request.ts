@@ -2,13 +2,12 @@
 // objects the node:http adapters keep per request: the watched exchange
 // (Express) and the hold-on-change (Fastify, Koa, node:http).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RequestContext } from "../core/index.js";
 import type { RawAdapter } from "./hold.js";
-import type { CookieScope, Lifecycle } from "./lifecycle.js";
+import type { CookieScope, HttpRequestContext, Lifecycle } from "./lifecycle.js";
 import { isLocalRequest } from "./transport.js";
 
 /** One request and its response as a RequestContext; the client address goes through the adapter's trust-proxy rule, only when asked for. */
-export class NodeRequestContext implements RequestContext {
+export class NodeRequestContext implements HttpRequestContext {
   /** This request's session cookie: its name and Secure. */
   readonly scope: CookieScope;
 
@@ -28,6 +27,15 @@ export class NodeRequestContext implements RequestContext {
 
   get userAgent(): string | undefined {
     return this.req.headers["user-agent"];
+  }
+
+  get method(): string | undefined {
+    return this.req.method;
+  }
+
+  header(name: string): string | undefined {
+    const value = this.req.headers[name];
+    return Array.isArray(value) ? value[0] : value;
   }
 
   ip(): string | undefined {

@@ -3,21 +3,26 @@
 // on the handler's Response, and a failure as a Response. A web handler
 // returns its whole response at once, so the commit simply happens before
 // the adapter hands that Response on (G8): nothing here holds a stream.
-import type { RequestContext, Session } from "../core/index.js";
-import { failureAnswer, type CookieScope, type Lifecycle, type SessionFailure } from "./lifecycle.js";
+import type { Session } from "../core/index.js";
+import { failureAnswer, type CookieScope, type HttpRequestContext, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 import { forwardedEntry, isLocalRequest } from "./transport.js";
 
 /** Read access to request headers (a Headers object, or Next.js's `await headers()`). */
 export type HeaderReader = Pick<Headers, "get">;
 
 /** The session's RequestContext from a web Request's headers; the address comes from the adapter, only when asked for. */
-export class WebRequestContext implements RequestContext {
+export class WebRequestContext implements HttpRequestContext {
   constructor(
     readonly headers: HeaderReader,
     readonly address: (context: WebRequestContext) => string | undefined,
     /** The adapter's own request object (Hono's Context, or the Request), for `address`. */
     readonly owner: unknown,
+    readonly method: string | undefined = undefined,
   ) {}
+
+  header(name: string): string | undefined {
+    return this.headers.get(name) ?? undefined;
+  }
 
   get cookieHeader(): string | undefined {
     return this.headers.get("cookie") ?? undefined;
@@ -60,13 +65,15 @@ export function webScope(lifecycle: Lifecycle, headers: HeaderReader, url: strin
  * nothing or could be changed in place.
  */
 export function withSessionCookies(lifecycle: Lifecycle, session: Session<object>, response: Response, scope: CookieScope): Response {
-  if (!session.hasCookiesToSend) return response;
-  const cookies = lifecycle.setCookie(session, response.headers.getSetCookie(), scope);
-  if (!cookies) return response;
+  const cookies = session.hasCookiesToSend ? lifecycle.setCookie(session, response.headers.getSetCookie(), scope) : undefined;
+  // A bearer token issued in this response's body is a token too.
   const noStore = lifecycle.mustNotStore(session);
+  if (!cookies && !noStore) return response;
   const apply = (headers: Headers) => {
-    headers.delete("set-cookie");
-    for (const cookie of cookies) headers.append("set-cookie", cookie);
+    if (cookies) {
+      headers.delete("set-cookie");
+      for (const cookie of cookies) headers.append("set-cookie", cookie);
+    }
     if (noStore) headers.set("cache-control", "no-store");
   };
   try {

@@ -74,8 +74,7 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
     const failure = settling && (await settling);
     const cookies = lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, holder.scope);
     if (failure) throw new SessionFailureError(failure, cookies ? { "set-cookie": cookies } : {});
-    if (!cookies) return;
-    ctx.set("set-cookie", cookies);
+    if (cookies) ctx.set("set-cookie", cookies);
     if (lifecycle.mustNotStore(session)) ctx.set("cache-control", "no-store");
   };
 

@@ -62,6 +62,21 @@ export function testRoutes(sessions: Sessions): Route[] {
         return json(view(input));
       },
     },
+    // Sign-in features (issue 17): a bearer login answers its token in the body; a form handler verifies its field (here from the path: no body parser).
+    { method: "POST", path: "/login-bearer/:param", handle: async (input) => (await input.session.login(input.param, { transport: "bearer" }), json({ ...view(input), token: input.session.token })) },
+    { method: "GET", path: "/csrf", handle: ({ session }) => json({ csrfToken: session.csrfToken }) },
+    {
+      method: "POST",
+      path: "/form/:param",
+      handle: ({ session, param }) => {
+        const before = session.userId;
+        const verified = session.verifyCsrf(param);
+        if (verified) session.set("formed", true);
+        return json({ before, verified, userId: session.userId });
+      },
+    },
+    { method: "POST", path: "/flash/:param", handle: (input) => (input.session.flash("notice", input.param), json(view(input))) },
+    { method: "GET", path: "/flashes", handle: ({ session }) => json(session.flashes()) },
     { method: "POST", path: "/logout-others", handle: async (input) => json({ count: await input.session.logoutOthers(), resolvedAt: resolvedAt() }) },
     { method: "POST", path: "/unset/:param", handle: (input) => (input.session.unset(input.param), json(view(input))) },
     { method: "POST", path: "/revoke-user/:param", handle: async ({ param }) => json({ count: await sessions.revokeUser(param), resolvedAt: resolvedAt() }) },

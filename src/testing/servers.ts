@@ -82,6 +82,8 @@ export const fastifyServer: MakeServer = async (sessions) => {
   const app = Fastify({ trustProxy: "127.0.0.1" });
   app.addHook("onRequest", (request, _reply, done) => ((request as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), done()));
   await app.register(fastifySessions, { sessions });
+  // Routes read no body: accept what an HTML form sends (Fastify answers 415 to a type it cannot parse).
+  app.addContentTypeParser("*", (_request, _payload, done) => done(null));
   app.all("/*", async (request, reply) => {
     const outcome = await run(routes, request.session as Session, request.method, request.url, (request as { arrivedAt?: bigint }).arrivedAt!);
     if (!outcome) return reply.code(404).send();

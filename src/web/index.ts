@@ -94,7 +94,7 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
   };
 
   return async function latchkeySession(request: Request, ...args: Args): Promise<Response> {
-    const context = new WebRequestContext(request.headers, ip, request);
+    const context = new WebRequestContext(request.headers, ip, request, request.method);
     const scope = webScope(lifecycle, request.headers, request.url, proxies);
     let session: Session<object>;
     try {
