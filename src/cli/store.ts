@@ -1,5 +1,5 @@
 // The CLI's store, from a URL: sqlite:<path>, redis://…, rediss://…, postgres://… (postgresql://…).
-import type { SessionStore } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 
 export interface StoreSettings {
   url: string;

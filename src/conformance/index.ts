@@ -6,7 +6,7 @@ import {
   type JsonValue,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
 import { mintToken } from "../core/token.js";
 
 export interface ConformanceOptions {

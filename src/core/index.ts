@@ -10,17 +10,11 @@ import { deviceLabel } from "../devices/index.js";
 export * from "./errors.js";
 export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
-export { multiProcessReason } from "./options.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
-export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
-export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
-export * from "./store.js";
-export { keepListening, type FeedConnection } from "./feed.js";
-export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
-export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
-export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "./validate.js";
-export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
+export type { Session } from "./session.js";
+export type { JsonValue } from "./store.js";
+export { deviceLabel } from "../devices/index.js";
 
 /** What `sessions.stats()` returns. */
 export type SessionsStats = NearCacheStats;

@@ -3,7 +3,8 @@
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
+import { SessionSealedError } from "../core/errors.js";
+import type { FirstChangeHook, Session } from "../core/session.js";
 import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 import { NodeRequestContext } from "./request.js";
 import { holdResponse, type Exchange, type HeldName, type Method } from "./watch.js";

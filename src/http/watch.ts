@@ -3,7 +3,8 @@
 // Express watches every response (on its shared response prototype); other
 // adapters watch one only once the session changes (HoldOnChange).
 import { ServerResponse, type IncomingMessage } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
+import { SessionSealedError } from "../core/errors.js";
+import type { FirstChangeHook, Session } from "../core/session.js";
 import { Hold, type RawAdapter } from "./hold.js";
 import type { Lifecycle } from "./lifecycle.js";
 import { NodeRequestContext } from "./request.js";

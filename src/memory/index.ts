@@ -7,7 +7,7 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
 
 export interface MemoryStoreOptions {
   /** Name shown in logs. Default "memory". */

@@ -2,7 +2,6 @@ import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
   decodeDevice,
   encodeDevice,
-  recordColumns,
   SessionExistsError,
   type JsonValue,
   type PatchInput,
@@ -11,7 +10,8 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { recordColumns } from "../store/sql.js";
 import { createPool, describeTarget, explain, loadPg } from "./connection.js";
 import { listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
 import { resolveNames, runMigration, type Names } from "./schema.js";

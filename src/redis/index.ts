@@ -13,7 +13,7 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";

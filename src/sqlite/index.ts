@@ -5,7 +5,6 @@ import {
   applyChange,
   decodeDevice,
   encodeDevice,
-  recordColumns,
   SessionExistsError,
   type JsonValue,
   type PatchInput,
@@ -14,7 +13,8 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { recordColumns } from "../store/sql.js";
 
 export interface SqliteStoreOptions {
   /** Database file, shared by every process of the app on this machine. ":memory:" is refused in clusters (G7). */

@@ -1,0 +1,23 @@
+// `latchkey/store`: what a store author needs — the contract a store
+// implements (checked by `latchkey/conformance`), its record types, and the
+// helpers the built-in stores share. Apps never import this.
+export type {
+  ChangeSet,
+  DeviceInfo,
+  FeedListener,
+  FeedSubscription,
+  JsonValue,
+  LiveLease,
+  PatchInput,
+  PatchResult,
+  RotateInput,
+  RotateResult,
+  SessionRecord,
+  SessionStore,
+  StoreFeed,
+} from "../core/store.js";
+export { applyChange, decodeDevice, encodeDevice, SessionExistsError } from "../core/store.js";
+export { keepListening, type FeedConnection } from "../core/feed.js";
+export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "../core/token.js";
+export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "../core/validate.js";
+export { MAX_USER_AGENT_LENGTH } from "../devices/index.js";
