@@ -16,7 +16,7 @@ export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
 
-/** @internal What an adapter installs with onFirstChange(), as an object. */
+/** For adapters: what an adapter installs with onFirstChange(), as an object. */
 export interface FirstChangeHook {
   beforeFirstChange(): void;
 }
