@@ -1,5 +1,5 @@
 import { Coherence } from "../nearcache/index.js";
-import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
+import { SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome } from "./session.js";
@@ -378,7 +378,7 @@ export class Engine {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
+      if (error instanceof SessionExistsError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
       throw new StoreUnavailableError(this.store.name, error);
     }
   }
