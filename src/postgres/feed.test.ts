@@ -127,7 +127,7 @@ if (skip) {
       }
     });
 
-    it("createSchemaSQL() includes the leases table, which migrate() and the first use create", async () => {
+    it("createSchemaSQL() includes the leases table, which upgradeSchema() and the first use create", async () => {
       assert.match(createSchemaSQL("s", "auth"), /\nCREATE TABLE IF NOT EXISTS "auth"\."s_leases" \(\n  inbox text PRIMARY KEY,\n  expires_at bigint NOT NULL\n\);\n$/);
       assert.match(createSchemaSQL("s"), /\nCREATE TABLE IF NOT EXISTS "s_leases" \(/);
       // A feed used before any session query still finds its tables.
@@ -181,7 +181,7 @@ if (skip) {
         }
         const cached = createSessions({ store: postgresStore({ connectionString: roleUrl, schema, table: "sessions" }), nearCache: true, sweepInterval: false, logger: quiet });
         try {
-          await waitFor(async () => errors.some((m) => m.includes(`need the table ${schema}.sessions_leases`) && m.includes("run migrate()")), "the log line");
+          await waitFor(async () => errors.some((m) => m.includes(`need the table ${schema}.sessions_leases`) && m.includes("run upgradeSchema()")), "the log line");
           assert.equal(cached.stats().serving, false);
           const session = await cached.load(undefined);
           await session.login("still-works");
@@ -255,7 +255,7 @@ if (skip) {
       const table = newTable();
       const s = store({ table, createSchema: false });
       try {
-        await assert.rejects(s.feed.renewLease("x", 1000), new RegExp(`table ${table}_leases does not exist .*run migrate\\(\\)`));
+        await assert.rejects(s.feed.renewLease("x", 1000), new RegExp(`table ${table}_leases does not exist .*run upgradeSchema\\(\\)`));
       } finally {
         await s.close();
       }

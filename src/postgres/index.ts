@@ -17,7 +17,7 @@ import { listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.j
 import { resolveNames, runMigration, type Names } from "./schema.js";
 
 export { PostgresFeed } from "./feed.js";
-export { createSchemaSQL, migrate, type MigrateOptions } from "./schema.js";
+export { createSchemaSQL, upgradeSchema, type UpgradeSchemaOptions } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
@@ -30,7 +30,7 @@ export interface PostgresStoreOptions {
   schema?: string;
   /**
    * true (default): create the table and its indexes on first use when missing.
-   * false: never run DDL; create the table with {@link migrate} or {@link createSchemaSQL}.
+   * false: never run DDL; create the table with {@link upgradeSchema} or {@link createSchemaSQL}.
    * The near-cache's `<table>_leases` is created on its first use the same way.
    */
   createSchema?: boolean;
@@ -310,7 +310,7 @@ class PostgresStore implements SessionStore {
       this.#leasesReady = null;
       if ((error as { code?: string }).code === "42501") {
         const denied = new Error(
-          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run migrate() or the DDL of createSchemaSQL() as a role that can`,
+          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run upgradeSchema() or the DDL of createSchemaSQL() as a role that can`,
           { cause: error },
         );
         this.#leasesDenied = { error: denied, until: Date.now() + 60_000 };
