@@ -89,7 +89,7 @@ export class Engine {
    */
   async settleVanished(ids: readonly string[]): Promise<void> {
     if (!this.coherence?.strict || ids.length === 0) return;
-    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, notice))));
+    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, { notice }))));
   }
 
   /**
@@ -298,7 +298,7 @@ export class Engine {
 
   async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
-    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
+    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }));
     if (existed) {
       this.metrics?.ended(reason, 1);
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
@@ -313,7 +313,7 @@ export class Engine {
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
     const count = await this.#write([], [userId], true, (notice) =>
-      except === undefined ? this.store.destroyUser(userId, notice) : this.store.destroyUser(userId, notice, except),
+      this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
     );
     if (count > 0) {
       const reason = except === undefined ? "revoke-user" : "logout-others";

@@ -312,7 +312,7 @@ if (skip) {
         await s.create(sampleRecord({ userId: "rita" }));
         await blocker.query("BEGIN");
         await blocker.query(`UPDATE ${table} SET version = version + 1 WHERE user_id = 'rita'`);
-        const destroyed = s.destroyUser("rita", "revoke rita");
+        const destroyed = s.destroyUser("rita", { notice: "revoke rita" });
         await waitFor(
           async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`%DELETE FROM "${table}"%`])).rowCount === 1,
           "destroyUser to wait for the row lock",

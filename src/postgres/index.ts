@@ -3,6 +3,8 @@ import {
   decodeDevice,
   encodeDevice,
   SessionExistsError,
+  type DestroyOptions,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -192,12 +194,12 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async destroy(id: string, notice?: string): Promise<boolean> {
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
     if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
     return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
   }
 
-  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization

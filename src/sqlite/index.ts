@@ -6,6 +6,7 @@ import {
   decodeDevice,
   encodeDevice,
   SessionExistsError,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -182,7 +183,7 @@ class SqliteStore implements SessionStore {
     return this.#sql.destroy.run(id).changes === 1;
   }
 
-  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
     return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
   }
 

@@ -3,6 +3,8 @@
 // helpers the built-in stores share. Apps never import this.
 export type {
   ChangeSet,
+  DestroyOptions,
+  DestroyUserOptions,
   DeviceInfo,
   FeedListener,
   FeedSubscription,
