@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, it } from "node:test";
 import { idOfToken, type FeedListener, type FeedSubscription, type SessionStore, type StoreFeed } from "../store/index.js";
-import { mintToken } from "../core/token.js";
-import { sampleRecord } from "./index.js";
+import { mintToken } from "../store/token.js";
+import { sampleRecord } from "./records.js";
 
 export interface FeedConformanceOptions {
   name: string;

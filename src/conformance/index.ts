@@ -7,7 +7,10 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../store/index.js";
-import { mintToken } from "../core/token.js";
+import { mintToken } from "../store/token.js";
+import { sampleRecord } from "./records.js";
+
+export { sampleRecord };
 
 export interface ConformanceOptions {
   /** Shown as the suite's title. */
@@ -19,23 +22,6 @@ export interface ConformanceOptions {
 }
 
 const HOUR = 3_600_000;
-
-/** A record as createSessions would write it. */
-export function sampleRecord(overrides: Partial<SessionRecord> & { userId?: string | null } = {}): SessionRecord {
-  const userId = overrides.userId ?? null;
-  const now = Date.now();
-  return {
-    id: idOfToken(mintToken(userId)),
-    userId,
-    data: { theme: "dark", cart: ["a", "b"] },
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt: now + HOUR,
-    absoluteExpiresAt: now + 12 * HOUR,
-    version: 1,
-    ...overrides,
-  };
-}
 
 const newIdFor = (userId: string | null) => idOfToken(mintToken(userId));
 

@@ -5,8 +5,8 @@ import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
-import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
+import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;

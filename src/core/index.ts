@@ -3,7 +3,7 @@ import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCo
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue } from "./store.js";
+import type { JsonValue } from "../store/contract.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
@@ -13,7 +13,7 @@ export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/ind
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
 export type { Session } from "./session.js";
-export type { JsonValue } from "./store.js";
+export type { JsonValue } from "../store/contract.js";
 export { deviceLabel } from "../devices/index.js";
 
 /** What `sessions.stats()` returns. */

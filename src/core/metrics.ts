@@ -3,9 +3,9 @@
 // are not pushed per read: the backend reads them from `stats()` when it
 // collects, so a read costs nothing more with metrics on. Without a `metrics`
 // option nothing here runs at all.
-import type { DestroyReason } from "./options.js";
+import type { DestroyReason } from "./types.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "./store.js";
+import type { DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
 
 /** The store operations whose durations are reported. */
 export type StoreOperation = "get" | "create" | "patch" | "touch" | "rotate" | "destroy" | "destroyUser" | "listUser" | "sweep";

@@ -1,9 +1,9 @@
 import { SessionSealedError } from "./errors.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, toJsonValue } from "./validate.js";
-import type { Engine } from "./engine.js";
+import type { DestroyReason } from "./types.js";
 import type { RequestContext } from "./request.js";
-import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
+import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
 export type CookieInstruction =
@@ -21,6 +21,23 @@ export interface FirstChangeHook {
   beforeFirstChange(): void;
 }
 
+/**
+ * What a Session asks of the manager (the Engine implements it): a narrow
+ * interface, so this file does not import the engine that creates sessions.
+ */
+export interface SessionHost {
+  readonly options: { readonly recordIp: boolean };
+  cookieExpiry(record: SessionRecord): number | undefined;
+  create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
+  commitDue(record: SessionRecord): boolean;
+  touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
+  destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean>;
+  destroyUser(userId: string, except?: string): Promise<number>;
+  settleVanished(ids: readonly string[]): Promise<void>;
+}
+
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 
 /**
@@ -32,7 +49,7 @@ const NO_COOKIES: readonly string[] = Object.freeze([]);
  * not saved: call set() with the new value.
  */
 export class Session<Data extends object = Record<string, JsonValue>> {
-  #engine: Engine;
+  #engine: SessionHost;
   #state: State;
   #record: SessionRecord | null;
   #token: string | null;
@@ -52,7 +69,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #vanished: readonly string[] | undefined;
 
   /** @internal Adapters get sessions from `sessions.load()`. */
-  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext, vanished?: readonly string[]) {
+  constructor(engine: SessionHost, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext, vanished?: readonly string[]) {
     this.#engine = engine;
     this.request = request;
     this.#vanished = vanished;

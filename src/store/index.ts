@@ -17,9 +17,8 @@ export type {
   SessionRecord,
   SessionStore,
   StoreFeed,
-} from "../core/store.js";
-export { applyChange, decodeDevice, encodeDevice, SessionExistsError } from "../core/store.js";
-export { keepListening, type FeedConnection } from "../core/feed.js";
-export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "../core/token.js";
-export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "../core/validate.js";
-export { MAX_USER_AGENT_LENGTH } from "../devices/index.js";
+} from "./contract.js";
+export { applyChange, decodeDevice, encodeDevice, SessionExistsError } from "./contract.js";
+export { keepListening, type FeedConnection } from "./feed.js";
+export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
+export { MAX_KEY_LENGTH, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH } from "./limits.js";

@@ -1,5 +1,5 @@
 // Helpers shared by the SQL stores (SQLite, PostgreSQL); not part of the store contract.
-import { encodeDevice, type SessionRecord } from "../core/store.js";
+import { encodeDevice, type SessionRecord } from "./contract.js";
 
 /**
  * A record as the row SQL stores write, in column order: id, user_id, data
