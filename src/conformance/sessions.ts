@@ -3,7 +3,8 @@
 // before the store is called), log out other devices, and the device list.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type SessionStore, type Sessions } from "../core/index.js";
+import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type Sessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 
 export interface SessionsConformanceOptions {
   /** Shown as the suite's title. */

@@ -1,12 +1,12 @@
 import { Coherence } from "../nearcache/index.js";
-import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
+import { SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
-import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
+import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;
@@ -93,7 +93,7 @@ export class Engine {
    */
   async settleVanished(ids: readonly string[]): Promise<void> {
     if (!this.coherence?.strict || ids.length === 0) return;
-    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, notice))));
+    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, { notice }))));
   }
 
   /**
@@ -302,7 +302,7 @@ export class Engine {
 
   async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
-    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
+    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }));
     if (existed) {
       this.metrics?.ended(reason, 1);
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
@@ -317,7 +317,7 @@ export class Engine {
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
     const count = await this.#write([], [userId], true, (notice) =>
-      except === undefined ? this.store.destroyUser(userId, notice) : this.store.destroyUser(userId, notice, except),
+      this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
     );
     if (count > 0) {
       const reason = except === undefined ? "revoke-user" : "logout-others";
@@ -382,7 +382,7 @@ export class Engine {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
+      if (error instanceof SessionExistsError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
       throw new StoreUnavailableError(this.store.name, error);
     }
   }

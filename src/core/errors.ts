@@ -11,24 +11,6 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** The session was destroyed (logout, revoke, expiry) while this request held it. */
-export class SessionGoneError extends Error {
-  readonly status = 401;
-  constructor(message = "latchkey: the session no longer exists (logged out, revoked or expired)") {
-    super(message);
-    this.name = "SessionGoneError";
-  }
-}
-
-/** `conflicts: "reject"` is on and another request changed the session first. */
-export class SessionConflictError extends Error {
-  readonly status = 409;
-  constructor() {
-    super("latchkey: the session was changed by another request since it was loaded (conflicts: \"reject\")");
-    this.name = "SessionConflictError";
-  }
-}
-
 /**
  * A bad argument to a session call (a user id with a NUL, a malformed handle):
  * a TypeError naming the field, raised before any store is called.

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memoryStore } from "../memory/index.js";
-import { createSessions, idOfToken, SessionValueError, type SessionsOptions } from "./index.js";
+import { createSessions, SessionValueError, type SessionsOptions } from "./index.js";
+import { idOfToken } from "../store/token.js";
 
 const MIN = 60_000;
 

@@ -3,24 +3,19 @@ import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCo
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue } from "./store.js";
+import type { JsonValue } from "../store/contract.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
 export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
-export { multiProcessReason } from "./options.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
-export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
-export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook, type Flashes, type LoginOptions, type Transport } from "./session.js";
-export * from "./store.js";
-export { keepListening, type FeedConnection } from "./feed.js";
-export { cookieName, readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
-export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
-export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH, RESERVED_KEY_PREFIX } from "./validate.js";
-export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
+export type { Session, Flashes, LoginOptions, Transport } from "./session.js";
+export type { JsonValue } from "../store/contract.js";
+export { deviceLabel } from "../devices/index.js";
+export { RESERVED_KEY_PREFIX } from "./validate.js";
 
 /** What `sessions.stats()` returns. */
 export type SessionsStats = NearCacheStats;

@@ -1,5 +1,5 @@
-import type { Logger } from "./options.js";
-import type { JsonValue, SessionRecord } from "./store.js";
+import type { Logger } from "./types.js";
+import type { JsonValue, SessionRecord } from "../store/contract.js";
 
 /**
  * What the manager lends a migration (`createSessions({ migrateFrom })`): it

@@ -1,7 +1,10 @@
 import cluster from "node:cluster";
-import type { SessionStore } from "./store.js";
+import type { SessionStore } from "../store/contract.js";
 import type { SessionMigration } from "./migration.js";
+import type { DestroyReason, Logger } from "./types.js";
 import { assertMetrics, type SessionsMetrics } from "./metrics.js";
+
+export type { DestroyReason, Logger };
 
 export type SameSite = "lax" | "strict" | "none";
 
@@ -46,8 +49,6 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
-export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired";
-
 export interface SessionHooks {
   /** A session was first written to the store. */
   created?(event: { handle: string; userId: string | null }): void;
@@ -55,11 +56,6 @@ export interface SessionHooks {
   rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
   destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
-}
-
-export interface Logger {
-  warn(message: string): void;
-  error(message: string): void;
 }
 
 export interface SessionsOptions {

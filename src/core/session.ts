@@ -2,9 +2,9 @@ import { CsrfError, SessionSealedError } from "./errors.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
 import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
-import type { Engine } from "./engine.js";
+import type { DestroyReason } from "./types.js";
 import type { RequestContext } from "./request.js";
-import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
+import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
 export type CookieInstruction =
@@ -19,9 +19,31 @@ type State = "fresh" | "stored";
 
 export type { Flashes, LoginOptions, Transport } from "./sign-in.js";
 
-/** @internal What an adapter installs with onFirstChange(), as an object. */
+/** For adapters: what an adapter installs with onFirstChange(), as an object. */
 export interface FirstChangeHook {
   beforeFirstChange(): void;
+}
+
+/**
+ * What a Session asks of the manager (the Engine implements it): a narrow
+ * interface, so this file does not import the engine that creates sessions.
+ */
+export interface SessionHost {
+  readonly options: {
+    readonly recordIp: boolean;
+    readonly now: () => number;
+    readonly bearer: boolean;
+    readonly csrf: { readonly header: string; readonly forms: boolean } | null;
+  };
+  cookieExpiry(record: SessionRecord): number | undefined;
+  create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
+  commitDue(record: SessionRecord): boolean;
+  touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
+  destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean>;
+  destroyUser(userId: string, except?: string): Promise<number>;
+  settleVanished(ids: readonly string[]): Promise<void>;
 }
 
 const NO_COOKIES: readonly string[] = Object.freeze([]);
@@ -35,7 +57,7 @@ const NO_COOKIES: readonly string[] = Object.freeze([]);
  * not saved: call set() with the new value.
  */
 export class Session<Data extends object = Record<string, JsonValue>> {
-  #engine: Engine;
+  #engine: SessionHost;
   #state: State;
   #record: SessionRecord | null;
   #token: string | null;
@@ -61,7 +83,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
 
   /** @internal Adapters get sessions from `sessions.load()`. */
   constructor(
-    engine: Engine,
+    engine: SessionHost,
     record: SessionRecord | null,
     token: string | null,
     clearCookie: boolean,

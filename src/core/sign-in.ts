@@ -3,7 +3,7 @@
 // token and pending flash messages, and how those values are made and read.
 // The Session class (session.ts) keeps the state and the change set.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { JsonValue } from "./store.js";
+import type { JsonValue } from "../store/contract.js";
 import { RESERVED_KEY_PREFIX } from "./validate.js";
 
 /**

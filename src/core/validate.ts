@@ -3,12 +3,10 @@
 // SessionValueError naming the field — never a store error that looks like
 // an outage (a NUL in a PostgreSQL text column, a lone surrogate in jsonb).
 import { SessionInputError, SessionValueError } from "./errors.js";
-import { isWellFormedId } from "./token.js";
+import { isWellFormedId } from "../store/token.js";
+import { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "../store/limits.js";
 
-/** The longest user id accepted. */
-export const MAX_USER_ID_LENGTH = 256;
-/** The longest session key accepted. */
-export const MAX_KEY_LENGTH = 200;
+export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH };
 
 /** C0 controls (NUL included) and DEL. */
 const CONTROL = /[\u0000-\u001f\u007f]/;

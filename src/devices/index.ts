@@ -2,11 +2,16 @@
 // readable label `sessions.list()` shows. Recorded at login only; parsed only
 // when listed, so the authenticated read path never pays for it.
 import Bowser from "bowser";
-import type { RequestContext } from "../core/request.js";
-import type { DeviceInfo } from "../core/store.js";
+import type { DeviceInfo } from "../store/contract.js";
+import { MAX_USER_AGENT_LENGTH } from "../store/limits.js";
 
-/** The longest User-Agent kept; longer ones are cut (some bots send kilobytes). */
-export const MAX_USER_AGENT_LENGTH = 512;
+export { MAX_USER_AGENT_LENGTH };
+
+/** What a login tells of its device (the session's RequestContext has these). */
+export interface DeviceSource {
+  readonly userAgent: string | undefined;
+  ip(): string | undefined;
+}
 /** An IPv6 address with a zone fits easily; anything longer is not an address. */
 const MAX_IP_LENGTH = 64;
 
@@ -21,7 +26,7 @@ const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
  * @example
  * deviceOf({ cookieHeader: undefined, userAgent: "curl/8.5.0", ip: () => "10.0.0.1" }, false); // { userAgent: "curl/8.5.0" }
  */
-export function deviceOf(request: RequestContext | undefined, recordIp: boolean): DeviceInfo | undefined {
+export function deviceOf(request: DeviceSource | undefined, recordIp: boolean): DeviceInfo | undefined {
   if (!request) return undefined;
   const device: DeviceInfo = {};
   const userAgent = request.userAgent;

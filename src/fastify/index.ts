@@ -1,7 +1,8 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { JsonValue, Session, Session as LatchkeySession, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
 import { failureAnswer, Lifecycle, SessionFailureError, type CookieScope } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";

@@ -3,11 +3,10 @@
 // answer when the session layer cannot serve (503 / 401 / 409 / 500).
 // Adapters translate their framework's request, hooks and response; nothing
 // here knows a framework, and nothing in src/core knows this file.
+import { readCookie, serializeCookie } from "../core/cookie.js";
+import { isWellFormedToken } from "../store/token.js";
 import {
   CsrfError,
-  isWellFormedToken,
-  readCookie,
-  serializeCookie,
   SessionValueError,
   StoreUnavailableError,
   type LoadOptions,

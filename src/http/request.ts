@@ -2,9 +2,21 @@
 // objects the node:http adapters keep per request: the watched exchange
 // (Express) and the hold-on-change (Fastify, Koa, node:http).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RawAdapter } from "./hold.js";
-import type { CookieScope, HttpRequestContext, Lifecycle } from "./lifecycle.js";
+import type { RequestContext } from "../core/request.js";
+import type { CookieScope, HttpRequestContext, Lifecycle, SessionFailure } from "./lifecycle.js";
 import { isLocalRequest } from "./transport.js";
+
+/** What an adapter tells the hold about its framework. One object per adapter instance. */
+export interface RawAdapter {
+  /** Whether the request came over https (by the framework's trust-proxy rules; on a loopback Host it decides Secure); `owner`: the framework's request object, if the adapter passed one. */
+  secure(req: IncomingMessage, owner: unknown): boolean;
+  /** The URL to name in log lines. */
+  url(req: IncomingMessage): string | undefined;
+  /** The client address through the framework's trust-proxy rules (default: the socket's). */
+  ip?(req: IncomingMessage, owner: unknown): string | undefined;
+  /** Writes the answer for a failure on a response whose headers were cleared. */
+  respond(failure: SessionFailure, req: IncomingMessage, res: ServerResponse): void;
+}
 
 /** One request and its response as a RequestContext; the client address goes through the adapter's trust-proxy rule, only when asked for. */
 export class NodeRequestContext implements HttpRequestContext {

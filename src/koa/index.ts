@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from "koa";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
 import { Lifecycle, SessionFailureError } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";

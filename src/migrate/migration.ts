@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { readCookie } from "../core/cookie.js";
 import { StoreUnavailableError } from "../core/errors.js";
 import type { MigrationHost, MigrationResult, SessionMigration } from "../core/migration.js";
-import type { JsonValue } from "../core/store.js";
-import { idOfToken } from "../core/token.js";
+import type { JsonValue } from "../store/contract.js";
+import { idOfToken } from "../store/token.js";
 import { claimKeyOf, decodeCookieValue, openToken, sealToken, unsign } from "./signature.js";
 import type { LegacySource } from "./source.js";
 
@@ -157,7 +157,7 @@ export class LegacyMigration implements SessionMigration {
       await this.#finishOrRelease(() => source.finish(sid, claimKey, owner, null, 0, tombstoneMs), claimKey, owner, host);
       return { token: null };
     }
-    let created: { record: import("../core/store.js").SessionRecord; token: string };
+    let created: { record: import("../store/contract.js").SessionRecord; token: string };
     try {
       created = await host.create(mapped.userId, mapped.data);
     } catch (error) {

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
 import { describe, Lifecycle, type SessionFailure } from "../http/lifecycle.js";
 import { forwardedEntry, resolveTrustProxy } from "../http/transport.js";
 

@@ -5,8 +5,8 @@ import {
   applyChange,
   decodeDevice,
   encodeDevice,
-  recordColumns,
   SessionExistsError,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -14,7 +14,8 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { recordColumns } from "../store/sql.js";
 
 export interface SqliteStoreOptions {
   /** Database file, shared by every process of the app on this machine. ":memory:" is refused in clusters (G7). */
@@ -182,7 +183,7 @@ class SqliteStore implements SessionStore {
     return this.#sql.destroy.run(id).changes === 1;
   }
 
-  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
     return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
   }
 

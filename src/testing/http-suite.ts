@@ -3,7 +3,8 @@
 //   runHttpSuite({ name: "Fastify 5", makeServer: fastifyServer });
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createSessions, type Sessions, type SessionStore } from "../core/index.js";
+import { createSessions, type Sessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { Client, waitFor } from "./client.js";
 import { runCookieSuite } from "./cookie-suite.js";

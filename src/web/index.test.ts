@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createSessions, type SessionStore } from "../core/index.js";
+import { createSessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { runHttpSuite } from "../testing/http-suite.js";
 import { webServer } from "../testing/servers.js";
