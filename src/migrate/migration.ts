@@ -94,6 +94,7 @@ export class LegacyMigration implements SessionMigration {
     await this.#call(() => source.markUserRevoked(userKeyOf(userId), ttlMs));
   }
 
+  /** Delete what has run out in the old store (sealed tokens past `grace`); `sessions.sweep()` calls it. */
   async sweep(): Promise<void> {
     const { source } = this.#options;
     if (source.sweep) await this.#call(() => source.sweep!());

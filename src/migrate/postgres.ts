@@ -86,8 +86,8 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
 
   // A user logged out everywhere: a row of its own in the claims table ("user:" never starts a claim key, which is base64url).
   const MARK_USER = `
-    INSERT INTO ${claims} (claim, state, until) VALUES ($1, 'revoked', now() + $2::float8 * interval '1 millisecond')
-    ON CONFLICT (claim) DO UPDATE SET state = 'revoked', until = GREATEST(${claims}.until, EXCLUDED.until)`;
+    INSERT INTO ${claims} AS c (claim, state, until) VALUES ($1, 'revoked', now() + $2::float8 * interval '1 millisecond')
+    ON CONFLICT (claim) DO UPDATE SET state = 'revoked', until = GREATEST(c.until, EXCLUDED.until)`;
 
   let ready: Promise<void> | null = null;
   const ensureClaims = (): Promise<void> =>
