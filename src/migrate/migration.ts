@@ -216,7 +216,7 @@ export class LegacyMigration implements SessionMigration {
       throw error;
     }
     if (revokedMeanwhile) {
-      await host.discard(created.record.id);
+      await host.discard(created.record.id).catch(() => undefined); // the revoke may have destroyed it already; nobody ever held its token
       return tombstone();
     }
     const sealed = sealToken(created.token, sid, secret, claimKey);
