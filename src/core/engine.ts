@@ -316,6 +316,9 @@ export class Engine {
    * the kept one too (it is re-read on its next request).
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
+    // The user's sessions of the library being migrated from end first (see SessionMigration.revokeUser);
+    // if the old store fails, the latchkey sessions still end, then the failure is reported.
+    const legacyFailure = this.#migration?.revokeUser ? await this.#migration.revokeUser(userId, this.#migrationHost).then(() => null, (error: unknown) => ({ error })) : null;
     const count = await this.#write([], [userId], true, (notice) =>
       this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
     );
@@ -324,6 +327,7 @@ export class Engine {
       this.metrics?.ended(reason, count);
       this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     }
+    if (legacyFailure) throw legacyFailure.error;
     return count;
   }
 

@@ -199,8 +199,11 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * @example
    * const removed = await sessions.sweep();
    */
-  sweep(): Promise<number> {
-    return this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+  async sweep(): Promise<number> {
+    const removed = await this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+    // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
+    await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
+    return removed;
   }
 
   /**
