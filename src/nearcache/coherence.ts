@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { redactCredentials } from "../core/redact.js";
 import type { Logger } from "../core/options.js";
 import type { FeedSubscription, SessionRecord, StoreFeed } from "../core/store.js";
 import { NearCache } from "./cache.js";
@@ -292,7 +293,7 @@ export class Coherence {
   #warnOnce(message: string): void {
     if (this.#troubled) return;
     this.#troubled = true;
-    this.#logger.warn(`latchkey: ${message}`);
+    this.#logger.warn(redactCredentials(`latchkey: ${message}`));
   }
 
   #onUp(): void {
