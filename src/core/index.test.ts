@@ -172,6 +172,18 @@ describe("session lifecycle", () => {
     await assert.rejects(session.commit(), (e: Error) => e instanceof SessionValueError && /over maxDataBytes/.test(e.message));
   });
 
+  it("get() and has() see only the session's own keys, never Object.prototype's", async () => {
+    const { request, sessions } = setup();
+    const { token } = await request(null, (s) => s.set("theme", "dark"));
+    for (const session of [await sessions.load(undefined), await sessions.load(token!)]) {
+      for (const key of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+        assert.equal(session.get(key), undefined, key);
+        assert.equal(session.has(key), false, key);
+      }
+    }
+    assert.equal((await sessions.load(token!)).get("theme"), "dark");
+  });
+
   it("revokeUser counts, list shows handles, revoke(handle) ends one", async () => {
     const { request, sessions, events } = setup();
     const a = await request(null, (s) => s.login("gina"));

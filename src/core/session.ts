@@ -92,7 +92,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * const cart = req.session.get("cart") ?? [];
    */
   get<K extends keyof Data & string>(key: K): Data[K] | undefined {
-    return this.#data[key] as Data[K] | undefined;
+    // Only the data's own keys: never Object.prototype's ("constructor", "toString", "__proto__").
+    return Object.hasOwn(this.#data, key) ? (this.#data[key] as Data[K]) : undefined;
   }
 
   has(key: keyof Data & string): boolean {
