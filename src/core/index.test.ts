@@ -199,6 +199,22 @@ describe("session lifecycle", () => {
     assert.ok(events.includes("destroyed revoke 1") && events.includes("destroyed revoke-user 1"));
   });
 
+  it("revoke(handle, { userId }) refuses another user's (or an anonymous) session and revokes nothing", async () => {
+    const { request, sessions } = setup();
+    const gina = await request(null, (s) => s.login("gina"));
+    const hal = await request(null, (s) => s.login("hal"));
+    const anonymous = await request(null, (s) => s.set("theme", "dark"));
+    const halHandle = (await sessions.list("hal"))[0]!.handle;
+    assert.equal(await sessions.revoke(halHandle, { userId: "gina" }), false);
+    assert.equal((await sessions.load(hal.token!)).userId, "hal", "hal is still signed in");
+    assert.equal(await sessions.revoke((await sessions.load(anonymous.token!)).handle!, { userId: "gina" }), false);
+    assert.equal((await sessions.load(anonymous.token!)).get("theme"), "dark");
+    assert.equal(await sessions.revoke((await sessions.list("gina"))[0]!.handle, { userId: "gina" }), true);
+    assert.equal((await sessions.load(gina.token!)).userId, null);
+    await assert.rejects(sessions.revoke(halHandle, null as never), /options must be an object/);
+    await assert.rejects(sessions.revoke(halHandle, { userId: "" }), /revoke/);
+  });
+
   it("a hook that throws is logged, never breaks the request", async () => {
     const logged: string[] = [];
     const { request } = setup({ hooks: { created: () => { throw new Error("audit down"); } }, logger: { warn: () => undefined, error: (m) => logged.push(m) } });
