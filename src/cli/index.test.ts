@@ -113,6 +113,23 @@ describe("latchkey CLI: usage and errors", () => {
     assert.equal(pgRun.code, 1);
     assert.match(pgRun.stderr, /cannot reach PostgreSQL at 127\.0\.0\.1:1/);
   });
+
+  it("never prints the password of a store URL (unreachable, malformed, or an unknown scheme)", async () => {
+    const urls = [
+      "redis://default:S3cretPW@127.0.0.1:1",
+      "redis://default:S3cretPW@redis.internal:63x79",
+      "rediss://:S3cretPW@127.0.0.1:1",
+      "postgres://app:S3cretPW@127.0.0.1:1/app",
+      "mysql://app:S3cretPW@127.0.0.1:1/app",
+    ];
+    const commands = urls.flatMap((url) => [["--store", url, "sessions", "list", "x"], ["--store", url, "--json", "legacy", "count"]]);
+    const runs = await Promise.all(commands.map((args) => latchkey(args)));
+    runs.forEach((run, i) => {
+      assert.notEqual(run.code, 0, `${commands[i]!.join(" ")} failed`);
+      assert.match(run.stderr, /latchkey: /);
+      assert.doesNotMatch(`${run.stdout}${run.stderr}`, /S3cretPW/, `${commands[i]!.join(" ")}:\n${run.stderr}`);
+    });
+  });
 });
 
 describe("latchkey CLI against a running app on SQLite", () => {

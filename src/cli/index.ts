@@ -7,6 +7,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSessions, StoreUnavailableError, type SessionInfo, type Sessions } from "../core/index.js";
+import { redactCredentials } from "../store/redact.js";
 import { countLegacy } from "./legacy.js";
 import { openStore, StoreUrlError, type StoreSettings } from "./store.js";
 
@@ -182,7 +183,7 @@ function print(io: Io, json: boolean, value: unknown, text: string): void {
 }
 
 function fail(io: Io, json: boolean, error: unknown): number {
-  const message = error instanceof Error ? error.message.replace(/^latchkey: /, "") : String(error);
+  const message = redactCredentials(error instanceof Error ? error.message.replace(/^latchkey: /, "") : String(error));
   const usage = error instanceof UsageError || error instanceof StoreUrlError || (error instanceof TypeError && !(error instanceof StoreUnavailableError));
   const parse = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   io.err(`latchkey: ${message}\n`);
@@ -195,7 +196,7 @@ function fail(io: Io, json: boolean, error: unknown): number {
 
 /** Warnings of the manager (a feed reconnecting…) go to stderr, never into --json output. */
 function quietLogger(io: Io) {
-  return { warn: (message: string) => io.err(`${message}\n`), error: (message: string) => io.err(`${message}\n`) };
+  return { warn: (message: string) => io.err(`${redactCredentials(message)}\n`), error: (message: string) => io.err(`${redactCredentials(message)}\n`) };
 }
 
 function defaultIo(): Io {

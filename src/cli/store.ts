@@ -1,5 +1,6 @@
 // The CLI's store, from a URL: sqlite:<path>, redis://…, rediss://…, postgres://… (postgresql://…).
 import type { SessionStore } from "../store/index.js";
+import { redactUrl } from "../store/redact.js";
 
 export interface StoreSettings {
   url: string;
@@ -64,7 +65,7 @@ export async function openStore(settings: StoreSettings, options: { upgradeSchem
     }
     default:
       throw new StoreUrlError(
-        `--store must be a sqlite:, redis://, rediss:// or postgres:// URL, e.g. sqlite:./sessions.db (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, "//…@"))})`,
+        `--store must be a sqlite:, redis://, rediss:// or postgres:// URL, e.g. sqlite:./sessions.db (got ${JSON.stringify(redactUrl(url))})`,
       );
   }
 }

@@ -1,3 +1,5 @@
+import { redactCredentials } from "../store/redact.js";
+
 /** A store or feed failed: the request must not be treated as authenticated (G6). */
 export class StoreUnavailableError extends Error {
   readonly store: string;
@@ -5,7 +7,7 @@ export class StoreUnavailableError extends Error {
   readonly status = 503;
   constructor(store: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`latchkey: session store ${store} is unavailable: ${reason}`, { cause });
+    super(redactCredentials(`latchkey: session store ${store} is unavailable: ${reason}`), { cause });
     this.name = "StoreUnavailableError";
     this.store = store;
   }

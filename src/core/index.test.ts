@@ -187,6 +187,18 @@ describe("session lifecycle", () => {
     await assert.rejects(session.commit(), (e: Error) => e instanceof SessionValueError && /over maxDataBytes/.test(e.message));
   });
 
+  it("get() and has() see only the session's own keys, never Object.prototype's", async () => {
+    const { request, sessions } = setup();
+    const { token } = await request(null, (s) => s.set("theme", "dark"));
+    for (const session of [await sessions.load(undefined), await sessions.load(token!)]) {
+      for (const key of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+        assert.equal(session.get(key), undefined, key);
+        assert.equal(session.has(key), false, key);
+      }
+    }
+    assert.equal((await sessions.load(token!)).get("theme"), "dark");
+  });
+
   it("revokeUser counts, list shows handles, revoke(handle) ends one", async () => {
     const { request, sessions, events } = setup();
     const a = await request(null, (s) => s.login("gina"));
@@ -200,6 +212,22 @@ describe("session lifecycle", () => {
     assert.equal((await sessions.load(a.token!)).userId, null);
     assert.equal((await sessions.load(b.token!)).userId, null);
     assert.ok(events.includes("destroyed revoke 1") && events.includes("destroyed revoke-user 1"));
+  });
+
+  it("revoke(handle, { userId }) refuses another user's (or an anonymous) session and revokes nothing", async () => {
+    const { request, sessions } = setup();
+    const gina = await request(null, (s) => s.login("gina"));
+    const hal = await request(null, (s) => s.login("hal"));
+    const anonymous = await request(null, (s) => s.set("theme", "dark"));
+    const halHandle = (await sessions.list("hal"))[0]!.handle;
+    assert.equal(await sessions.revoke(halHandle, { userId: "gina" }), false);
+    assert.equal((await sessions.load(hal.token!)).userId, "hal", "hal is still signed in");
+    assert.equal(await sessions.revoke((await sessions.load(anonymous.token!)).handle!, { userId: "gina" }), false);
+    assert.equal((await sessions.load(anonymous.token!)).get("theme"), "dark");
+    assert.equal(await sessions.revoke((await sessions.list("gina"))[0]!.handle, { userId: "gina" }), true);
+    assert.equal((await sessions.load(gina.token!)).userId, null);
+    await assert.rejects(sessions.revoke(halHandle, null as never), /options must be an object/);
+    await assert.rejects(sessions.revoke(halHandle, { userId: "" }), /revoke/);
   });
 
   it("a hook that throws is logged, never breaks the request", async () => {

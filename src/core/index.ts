@@ -68,6 +68,12 @@ export interface RevokeUserOptions {
   except?: string;
 }
 
+/** Options of {@link Sessions.revoke}. */
+export interface RevokeOptions {
+  /** Revoke only if the session belongs to this user; another user's handle is refused (false). */
+  userId?: string;
+}
+
 /** The session manager returned by {@link createSessions}. */
 export class Sessions<Data extends object = Record<string, JsonValue>> {
   #engine: Engine;
@@ -185,13 +191,30 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
 
   /**
    * Destroy one session by its public handle (from `list()` or `session.handle`).
-   * @returns true if it existed
+   * With `userId`, only if the session belongs to that user: a handle of
+   * another user's (or an anonymous) session is refused and nothing is
+   * revoked — pass it when the handle comes from the client ("sign out this
+   * device" on an account page).
+   * @returns true if it existed (and, with `userId`, was that user's)
    * @example
    * await sessions.revoke(handle);
+   * @example
+   * // A handle posted by a signed-in user: never end someone else's session.
+   * const revoked = await sessions.revoke(req.body.handle, { userId: req.session.userId! });
    */
-  async revoke(handle: string): Promise<boolean> {
+  async revoke(handle: string, options: RevokeOptions = {}): Promise<boolean> {
     assertHandle(handle, "revoke");
-    return this.#engine.destroy({ id: handle, userId: null }, "revoke");
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("latchkey: revoke(handle, options): options must be an object such as { userId }");
+    }
+    if (options.userId === undefined) return this.#engine.destroy({ id: handle, userId: null }, "revoke");
+    assertUserId(options.userId, "revoke");
+    // Check, then destroy, is safe: a handle's user never changes (every change of user — login,
+    // rotation — moves the session to a fresh handle, and handles are never reused), so a record that
+    // names this user now can be ended only as this user's, and one that does not never will.
+    const record = await this.#engine.call(() => this.#engine.store.get(handle));
+    if (record === null || record.userId !== options.userId) return false;
+    return this.#engine.destroy({ id: handle, userId: options.userId }, "revoke");
   }
 
   /**

@@ -170,7 +170,7 @@ export interface NearCacheOptions {
    * (store or feed down, frozen, stalled) stops serving from it before the
    * lease ends. Also the longest a strict revocation waits for an
    * unresponsive process, and the hard bound on revocation lag in bounded
-   * mode. Default 2000.
+   * mode. Default 2000; at most 60000.
    */
   lease?: number;
 }
@@ -325,8 +325,21 @@ function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCac
   return {
     maxEntries: whole("maxEntries", settings.maxEntries, 10_000, 1, 10_000_000),
     maxBytes: whole("maxBytes", settings.maxBytes, 32 * 1024 * 1024, 1024, 2 ** 40),
-    leaseMs: whole("lease", settings.lease, 2000, 200, 600_000),
+    leaseMs: resolveLease(settings.lease, whole),
   };
+}
+
+/** The longest lease: it bounds how long a revoked session can still be accepted (bounded mode) or a strict revoke waits. */
+const MAX_LEASE_MS = 60_000;
+
+function resolveLease(lease: unknown, whole: (name: string, value: unknown, fallback: number, min: number, max: number) => number): number {
+  if (typeof lease === "number" && Number.isInteger(lease) && lease > MAX_LEASE_MS) {
+    throw new TypeError(
+      `latchkey: nearCache.lease must be at most ${MAX_LEASE_MS} ms (got ${lease}): a process that loses its invalidation feed keeps serving revoked sessions for up to one lease, ` +
+        "and a strict revocation waits that long for a silent process. Leave it at the default 2000, or raise it a little (e.g. 5000) on a slow network",
+    );
+  }
+  return whole("lease", lease, 2000, 200, MAX_LEASE_MS);
 }
 
 function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {

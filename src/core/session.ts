@@ -218,8 +218,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * const cart = req.session.get("cart") ?? [];
    */
   get<K extends keyof Data & string>(key: K): Data[K] | undefined {
-    if (this.#csrfLocked || key.startsWith(RESERVED_KEY_PREFIX)) return undefined;
-    return this.#data[key] as Data[K] | undefined;
+    // Only the data's own keys: never Object.prototype's ("constructor", "toString", "__proto__").
+    if (this.#csrfLocked || key.startsWith(RESERVED_KEY_PREFIX) || !Object.hasOwn(this.#data, key)) return undefined;
+    return this.#data[key] as Data[K];
   }
 
   has(key: keyof Data & string): boolean {

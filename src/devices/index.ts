@@ -15,9 +15,12 @@ export interface DeviceSource {
 /** An IPv6 address with a zone fits easily; anything longer is not an address. */
 const MAX_IP_LENGTH = 64;
 
-/** Control characters have no business in a header or an address (and NUL breaks some stores). */
-const CONTROL = /[\u0000-\u001f\u007f]/g;
-const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * Control characters have no business in a header or an address (NUL breaks some stores; C1 controls,
+ * U+0080–U+009F, which a header's raw bytes 0x80–0x9F decode to, drive some terminals as escapes).
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * What to record for a login from `request`: the User-Agent (cut to
@@ -30,9 +33,8 @@ export function deviceOf(request: DeviceSource | undefined, recordIp: boolean): 
   if (!request) return undefined;
   const device: DeviceInfo = {};
   const userAgent = request.userAgent;
-  if (typeof userAgent === "string" && userAgent !== "") {
-    device.userAgent = userAgent.replace(CONTROL, "").slice(0, MAX_USER_AGENT_LENGTH);
-  }
+  const cleaned = typeof userAgent === "string" ? userAgent.replace(CONTROL, "").slice(0, MAX_USER_AGENT_LENGTH) : "";
+  if (cleaned !== "") device.userAgent = cleaned;
   if (recordIp) {
     const ip = request.ip();
     if (typeof ip === "string" && ip !== "" && ip.length <= MAX_IP_LENGTH && !HAS_CONTROL.test(ip)) device.ip = ip;

@@ -1,5 +1,4 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
-import fp from "fastify-plugin";
 import type { JsonValue, Session, Session as LatchkeySession, Sessions } from "../core/index.js";
 import { writeFailure, type RawAdapter } from "../http/hold.js";
 import { HoldOnChange } from "../http/watch.js";
@@ -57,7 +56,7 @@ type Held = FastifyRequest & { [HOLD]: HoldOnChange | null };
  *   return "hello alice";
  * });
  */
-export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp<FastifySessionsOptions>(
+export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = withPluginMeta(
   function latchkey(app, options, done) {
     let lifecycle: Lifecycle;
     try {
@@ -135,10 +134,23 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
     });
     done();
   },
-  { fastify: "5.x", name: "latchkey" },
 );
 
 export default fastifySessions;
+
+/**
+ * What `fastify-plugin` would do, without making apps install it: skip Fastify's encapsulation (so the
+ * hooks and `request.session` reach the scope the plugin is registered in and its children), and give
+ * Fastify the name and the version range it checks at registration.
+ */
+function withPluginMeta(plugin: FastifyPluginCallback<FastifySessionsOptions>): FastifyPluginCallback<FastifySessionsOptions> {
+  Object.assign(plugin, {
+    [Symbol.for("skip-override")]: true,
+    [Symbol.for("fastify.display-name")]: "latchkey",
+    [Symbol.for("plugin-meta")]: { fastify: "5.x", name: "latchkey" },
+  });
+  return plugin;
+}
 
 function setCookie(lifecycle: Lifecycle, session: Session<object>, scope: CookieScope, reply: FastifyReply): void {
   const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), scope);

@@ -41,6 +41,9 @@ export interface CookieScope {
   readonly secure: boolean;
 }
 
+/** The body of every 503: the store's own description (a file path, a host) goes to the log only. */
+const STORE_UNAVAILABLE = "Service Unavailable: the session store cannot be reached";
+
 /** A failure as an HTTP answer: status, headers and a short plain-text body. */
 export interface FailureAnswer {
   status: number;
@@ -148,7 +151,7 @@ export class Lifecycle<Data extends object = object> {
   /** The answer for a load that failed: 503, logged once, the request never runs as signed in (G6); or 403 for a missing CSRF token. */
   loadFailure(error: unknown, method: string | undefined, url: string | undefined): SessionFailure {
     if (error instanceof CsrfError) return { status: 403, message: error.message };
-    const failure: SessionFailure = { status: 503, message: "Service Unavailable: the session store cannot be reached", error };
+    const failure: SessionFailure = { status: 503, message: STORE_UNAVAILABLE, error };
     this.sessions.logger.error(`${prefixed(describe(error))} — answering 503 for ${method} ${url}`);
     return failure;
   }
@@ -180,16 +183,15 @@ export class Lifecycle<Data extends object = object> {
         return null;
       },
       (error: unknown) =>
-        this.#logged(
-          { status: error instanceof StoreUnavailableError ? 503 : 500, message: error instanceof SessionValueError ? error.message : describe(error), error },
-          method,
-          url,
-        ),
+        // The body never carries the store's description (a file path, a host): that goes to the log only.
+        error instanceof StoreUnavailableError
+          ? this.#logged({ status: 503, message: STORE_UNAVAILABLE, error }, method, url, describe(error))
+          : this.#logged({ status: 500, message: error instanceof SessionValueError ? error.message : describe(error), error }, method, url),
     );
   }
 
-  #logged(failure: SessionFailure, method: string | undefined, url: string | undefined): SessionFailure {
-    this.sessions.logger.error(`${prefixed(failure.message)} — answering ${failure.status} for ${method} ${url}`);
+  #logged(failure: SessionFailure, method: string | undefined, url: string | undefined, detail = failure.message): SessionFailure {
+    this.sessions.logger.error(`${prefixed(detail)} — answering ${failure.status} for ${method} ${url}`);
     return failure;
   }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { redactCredentials } from "../store/redact.js";
 import type { FeedSubscription, SessionRecord, StoreFeed } from "../store/contract.js";
 import { NearCache } from "./cache.js";
 import { Lease } from "./lease.js";
@@ -296,7 +297,7 @@ export class Coherence {
   #warnOnce(message: string): void {
     if (this.#troubled) return;
     this.#troubled = true;
-    this.#logger.warn(`latchkey: ${message}`);
+    this.#logger.warn(redactCredentials(`latchkey: ${message}`));
   }
 
   #onUp(): void {

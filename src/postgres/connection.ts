@@ -2,6 +2,7 @@
 import { createRequire } from "node:module";
 import type { ClientConfig, Pool } from "pg";
 import { SessionValueError } from "../core/index.js";
+import { redactCredentials } from "../store/redact.js";
 
 type Pg = typeof import("pg");
 
@@ -52,7 +53,7 @@ export function explain(error: unknown, address: string, table?: string): unknow
   const connecting = (e.code && CONNECT_ERRORS.has(e.code)) || /timeout exceeded when trying to connect|connection timeout/i.test(e.message ?? "");
   if (connecting && !/cannot reach PostgreSQL/.test(e.message ?? "")) {
     const reason = e.message || e.errors?.map((inner) => inner.message).join("; ") || e.code;
-    return Object.assign(new Error(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`, { cause: error }), { code: e.code });
+    return Object.assign(new Error(redactCredentials(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`), { cause: error }), { code: e.code });
   }
   return error;
 }

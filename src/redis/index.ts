@@ -16,6 +16,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../store/index.js";
+import { redactUrl } from "../store/redact.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
@@ -133,12 +134,12 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
-      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(String(options.url))})`);
+      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`);
     }
     try {
       new URL(options.url);
     } catch {
-      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(options.url)} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
+      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(redactUrl(options.url))} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
     }
     commands = ownedAdapter(options.url, connectTimeout);
   } else {

@@ -329,9 +329,11 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
   });
 
   describe(`HTTP suite: ${name}, when the store fails (G6)`, () => {
-    it("answers 503 on load and commit failures, and is never signed in", async () => {
-      const store = memoryStore();
-      const sessions = createSessions({ store, sweepInterval: false, logger: quiet });
+    it("answers 503 on load and commit failures, and is never signed in; the body never describes the store", async () => {
+      // The store's description (here a file path) goes to the log, never into a response body.
+      const store = memoryStore({ name: "memory(/srv/app/private/sessions.db)" });
+      const logged: string[] = [];
+      const sessions = createSessions({ store, sweepInterval: false, logger: { warn: () => undefined, error: (line: string) => logged.push(line) } });
       const server = await makeServer(sessions);
       try {
         const client = new Client();
@@ -342,11 +344,13 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         await new Client().post(`${server.url}/release`);
         const commitFailure = await slow;
         assert.equal(commitFailure.status, 503);
-        assert.doesNotMatch(commitFailure.text, /dora/);
+        assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
+        assert.match(commitFailure.text, /session store cannot be reached/);
+        assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");
-        assert.doesNotMatch(loadFailure.text, /dora/);
+        assert.doesNotMatch(loadFailure.text, /dora|private|memory/);
         const raw = await client.fork().get(`${server.url}/raw-read`);
         assert.equal(raw.status, 503, "a route that writes the response itself never runs either");
       } finally {
