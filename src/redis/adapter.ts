@@ -243,6 +243,7 @@ class IoRedisAdapter extends Adapter {
     this.endpoint = ioredisEndpoint(client);
     this.topology = client.isCluster ? "cluster" : Array.isArray(client.options?.sentinels) && client.options.sentinels.length > 0 ? "sentinel" : "standalone";
     if (typeof client.on === "function") client.on("close", () => this.#connections++);
+    if (this.topology === "sentinel" && typeof client.on === "function") reconnectWhenEndedBySentinelRace(client);
   }
 
   protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
@@ -285,6 +286,42 @@ class IoRedisAdapter extends Adapter {
   openSubscriber(): Promise<RedisSubscriber> {
     return ioredisSubscriber(this.#client);
   }
+}
+
+/**
+ * ioredis (5.x) can end a Sentinel client for good during a failover: when its
+ * failover detector (`+switch-master`) fires while the client is asking a
+ * Sentinel for the primary, the detector's disconnect makes that pending
+ * connect fail with "Connection is closed." and the client goes to status
+ * "end" with no reconnection scheduled, so every later command fails with
+ * "Connection is closed." although Sentinel names a healthy primary. The
+ * slower the machine, the longer that question takes and the likelier the
+ * race. A client that ends straight from "connecting" without its owner
+ * having closed it is reconnected here (backing off from 50 ms to 2 s); one
+ * its owner closed (`disconnect()`, `quit()`) is left closed.
+ */
+function reconnectWhenEndedBySentinelRace(client: AnyClient): void {
+  let previous = "";
+  let attempts = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const track = (event: string) => client.on(event, () => (previous = event));
+  track("connecting");
+  track("close");
+  client.on("ready", () => {
+    previous = "ready";
+    attempts = 0;
+  });
+  client.on("end", () => {
+    const endedWhileConnecting = previous === "connecting";
+    previous = "end";
+    // manuallyClosing: set by disconnect()/quit(), and still set when the owner's close interrupted a connect.
+    if (!endedWhileConnecting || client.manuallyClosing === true) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (client.status === "end" && client.manuallyClosing !== true) client.connect().catch(() => undefined);
+    }, Math.min(2000, 50 * 2 ** attempts++));
+    timer.unref();
+  });
 }
 
 type TrackedSubscriber = RedisSubscriber & { primaryChanged(): void };

@@ -194,6 +194,35 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       await pair.stop();
     }
   });
+
+  it("ioredis: a failover detected while the client asks a frozen Sentinel for the primary → every process answers, and reads, serves and logs in again", async () => {
+    // ioredis 5 ended such a client for good (status "end", "Connection is closed." on every command),
+    // and the process answered 503 forever while Sentinel named a healthy primary.
+    const pair = await startPair(undefined, { nearCache: true, revocation: "strict" });
+    const answered = (cookie: string | null = null) => new Client(cookie, 5000); // no answer within 5 s fails the test
+    try {
+      const tab = await signedIn(pair, "frank");
+      const oldPrimary = await ha.primaryPort();
+      // The Sentinel the clients ask first stops answering (it still accepts connections); the two others fail over.
+      ha.pauseSentinel(0);
+      try {
+        await ha.nodes.find((n) => n.port === oldPrimary)!.kill();
+        await ha.awaitPromotion(oldPrimary);
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // +switch-master has reached the failover detectors
+        for (const server of pair.servers) assert.ok([200, 503].includes((await answered(tab.cookie).get(`${server.url}/whoami`)).status));
+      } finally {
+        ha.resumeSentinel(0);
+      }
+      for (const server of pair.servers) {
+        await waitFor(async () => (await answered(tab.cookie).get(`${server.url}/whoami`)).status === 200, `process ${server.pid} to read through the store after the failover`, 15_000);
+        await waitFor(async () => (await answered().get(`${server.url}/stats`)).body.serving === true, `process ${server.pid}'s near-cache to serve again`, 15_000);
+        assert.equal((await answered().post(`${server.url}/login/frank`)).status, 200, `process ${server.pid} signs in after the failover`);
+      }
+      await heal(oldPrimary);
+    } finally {
+      await pair.stop();
+    }
+  });
 });
 
 describe("redisStore durability: options", { skip }, () => {
