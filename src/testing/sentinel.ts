@@ -175,7 +175,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
         await nodes[index]!.kill();
         const current = await primaryPort();
         nodes[index] = await startRedisServer({ port, dir, args: [...NODE_ARGS, "--replicaof", "127.0.0.1", String(current)] });
-        await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`);
+        await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`, 30_000);
       },
       stop,
     };
