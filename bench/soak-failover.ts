@@ -146,7 +146,7 @@ async function user(index: number): Promise<void> {
           const values = again.filter((r) => r.status === 200).map((r) => Number(r.body.data?.n ?? 0));
           if (values.some((v) => v < acknowledged)) {
             counts.lostWrites++;
-            report(`${name}'s counter went back from ${acknowledged} to ${Math.min(...values)}`);
+            report(`${Math.round((Date.now() - started) / 1000)} s: ${name}'s counter went back from ${acknowledged} to ${Math.min(...values)} (after failover ${counts.failovers}; values by process ${again.map((r) => (r.status === 200 ? r.body.data?.n : r.status)).join(", ")})`);
             acknowledged = Math.min(...values);
           } else {
             counts.staleReads++;
@@ -219,6 +219,7 @@ async function failover(): Promise<void> {
 }
 
 const users = Array.from({ length: clientCount }, (_, i) => user(i));
+let sentinelClients: number[] = [];
 /** The test topology itself failed (a node that did not come back, on a starved machine): not latchkey's verdict. */
 let topologyError: Error | null = null;
 try {
@@ -232,6 +233,10 @@ try {
   running = false;
   await Promise.all(users);
   await checkAll(loggedOut);
+  // Connections the app processes hold to each Sentinel (a leak would grow with every failover).
+  sentinelClients = await Promise.all(
+    ha.sentinels.map(async ({ port }) => Number(/connected_clients:(\d+)/.exec(String(await ha.command(port, ["INFO", "clients"]).catch(() => "")))?.[1] ?? NaN)),
+  );
   await Promise.all(servers.map((s) => s.stop()));
   await ha.stop();
   load.forEach((child) => child.kill("SIGKILL"));
@@ -252,6 +257,7 @@ recovery after promotion (read through the store, near-cache serving, login 200)
   node-redis: ${summary(recoveries.get("node-redis")!)}
   ioredis:    ${summary(recoveries.get("ioredis")!)}
   not recovered within ${recoveryBoundMs} ms: ${failedRecoveries.length}${failedRecoveries.length ? `\n    ${failedRecoveries.join("\n    ")}` : ""}
+connections to each Sentinel at the end (both processes, the other Sentinels, this probe): ${sentinelClients.join(", ")}
 logged-out tokens checked: ${counts.logoutsChecked} (${loggedOut.length} logouts answered 200)
 accepted-after-logout: ${acceptedAfterLogout.size} tokens
 lost writes: ${counts.lostWrites}
