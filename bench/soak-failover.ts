@@ -1,4 +1,4 @@
-// npm run soak:failover -- --duration 60 --durability on|off --clients 12 --load 1 --hang 5 --recovery 20
+// npm run soak:failover -- --duration 60 --durability on|off --clients 12 --load 1 --hang 5 --recovery 20 --command-timeout 1000
 //
 // Repeated Redis failovers under load, as many as fit in the run. A primary, a
 // replica and three Sentinels (private redis-servers); two app processes
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     load: { type: "string", default: "0" },
     hang: { type: "string", default: "5" },
     recovery: { type: "string", default: "20" },
+    "command-timeout": { type: "string", default: "1000" },
   },
 });
 const durationMs = Number(values.duration) * 1000;
@@ -44,8 +45,9 @@ const clientCount = Number(values.clients);
 const burners = Number(values.load);
 const hangMs = Number(values.hang) * 1000;
 const recoveryBoundMs = Number(values.recovery) * 1000;
-if (!(durationMs > 0) || !(clientCount > 0) || !(hangMs > 0) || !(recoveryBoundMs > 0) || !Number.isInteger(burners) || burners < 0 || !["on", "off"].includes(values.durability!)) {
-  throw new TypeError("usage: npm run soak:failover -- --duration <s> --durability on|off --clients <n> --load <burner processes> --hang <s> --recovery <s>");
+const commandTimeout = Number(values["command-timeout"]);
+if (!(durationMs > 0) || !(clientCount > 0) || !(hangMs > 0) || !(recoveryBoundMs > 0) || !Number.isInteger(commandTimeout) || commandTimeout <= 300 || !Number.isInteger(burners) || burners < 0 || !["on", "off"].includes(values.durability!)) {
+  throw new TypeError("usage: npm run soak:failover -- --duration <s> --durability on|off --clients <n> --load <burner processes> --hang <s> --recovery <s> --command-timeout <ms, over 300>");
 }
 
 const counts = { operations: 0, ok: 0, unavailable: 0, hung: 0, failovers: 0, lostWrites: 0, staleReads: 0, logoutsChecked: 0 };
@@ -65,10 +67,16 @@ const ha = await startSentinelTopology();
 const prefix = testPrefix();
 const env = (library: "node-redis" | "ioredis") => ({
   LATCHKEY_STORE: sentinelSpec({ library, name: ha.name, sentinels: ha.sentinels, prefix }),
-  LATCHKEY_STORE_OPTIONS: JSON.stringify({ commandTimeout: 1000, ...(durable ? { durability: { replicas: 1, timeout: 300, everyWrite: true } } : {}) }),
+  LATCHKEY_STORE_OPTIONS: JSON.stringify({ commandTimeout, ...(durable ? { durability: { replicas: 1, timeout: 300, everyWrite: true } } : {}) }),
   LATCHKEY_OPTIONS: JSON.stringify({ nearCache: true, revocation: "strict" }),
 });
-const servers: ServerProcess[] = await Promise.all([startServer(env("node-redis")), startServer(env("ioredis"))]);
+const starting = [startServer(env("node-redis")), startServer(env("ioredis"))];
+const servers: ServerProcess[] = await Promise.all(starting).catch(async (error: unknown) => {
+  // One did not start (a starved machine): stop the other and the topology, then fail.
+  await Promise.all(starting.map((start) => start.then((server) => server.stop(), () => undefined)));
+  await ha.stop();
+  throw error;
+});
 const library = new Map(servers.map((server, i) => [server, i === 0 ? "node-redis" : "ioredis"]));
 /** Recovery times (ms after promotion) per client library. */
 const recoveries = new Map<string, number[]>([["node-redis", []], ["ioredis", []]]);
@@ -248,7 +256,7 @@ const summary = (ms: number[]) => {
   return `min ${sorted[0]} / median ${sorted[Math.floor(sorted.length / 2)]} / max ${sorted.at(-1)} ms (${sorted.length} recoveries)`;
 };
 console.log(`
-Command: npm run soak:failover -- --duration ${values.duration} --durability ${values.durability} --clients ${clientCount} --load ${burners} --hang ${values.hang} --recovery ${values.recovery}
+Command: npm run soak:failover -- --duration ${values.duration} --durability ${values.durability} --clients ${clientCount} --load ${burners} --hang ${values.hang} --recovery ${values.recovery} --command-timeout ${commandTimeout}
 durability: ${durable ? "{ replicas: 1, timeout: 300, everyWrite: true }" : "off"}; 2 processes (node-redis Sentinel, ioredis sentinels), near-cache on, revocation: "strict"; ${burners} busy-loop processes
 elapsed: ${((Date.now() - started) / 1000).toFixed(1)} s
 operations: ${counts.operations} (200: ${counts.ok}, 503 or refused: ${counts.unavailable}, no answer within ${hangMs} ms: ${counts.hung})
