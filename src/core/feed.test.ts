@@ -42,4 +42,11 @@ describe("keepListening", () => {
     await subscription.close();
     assert.deepEqual(closed, ["connection 1 (late)", "connection 2"]);
   });
+
+  it("refuses a bad attemptTimeout", () => {
+    const listener = { message: () => undefined, up: () => undefined, down: () => undefined };
+    for (const attemptTimeout of [0, -1, Infinity, Number.NaN, "10" as never]) {
+      assert.throws(() => keepListening(() => new Promise(() => undefined), listener, { attemptTimeout }), /attemptTimeout must be a positive number of ms/);
+    }
+  });
 });
