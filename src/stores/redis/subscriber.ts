@@ -6,6 +6,8 @@
 
 /** Shown in CLIENT LIST, so operators can tell the feed's connections apart. */
 export const SUBSCRIBER_NAME = "latchkey-feed";
+/** ioredis with `sentinels`, when the client sets no sentinelCommandTimeout: how long the feed waits for one Sentinel's answer. */
+const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
 
 export interface RedisSubscriber {
   /** Subscribes to every channel; resolves once Redis confirmed them all. */
@@ -111,8 +113,10 @@ export async function ioredisSubscriber(client: AnyClient): Promise<RedisSubscri
     lazyConnect: true,
     keepAlive: 10_000, // ioredis sends no TCP keepalives by default
     retryStrategy: () => null,
-    // With `sentinels`: give up when no Sentinel answers, so the feed sees it and retries on its own schedule.
+    // With `sentinels`: give up when no Sentinel answers, so the feed sees it and retries on its own schedule;
+    // and skip a Sentinel that accepts the connection but never answers (frozen, overloaded) instead of waiting on it.
     sentinelRetryStrategy: () => null,
+    sentinelCommandTimeout: source.options?.sentinelCommandTimeout ?? SENTINEL_COMMAND_TIMEOUT_MS,
     reconnectOnError: () => false,
     autoResubscribe: false,
     enableOfflineQueue: true,
