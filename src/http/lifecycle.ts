@@ -1,11 +1,12 @@
 // The request lifecycle every framework adapter shares: cookie in, the
 // near-cache fast path, commit before the status line, cookie out, and the
-// answer when the session layer cannot serve (503 / 401 / 409 / 500).
+// answer when the session layer cannot serve (503 / 413 / 401 / 409 / 500).
 // Adapters translate their framework's request, hooks and response; nothing
 // here knows a framework, and nothing in src/core knows this file.
 import {
   readCookie,
   serializeCookie,
+  SessionDataTooLargeError,
   SessionValueError,
   StoreUnavailableError,
   type RequestContext,
@@ -15,7 +16,7 @@ import {
 
 /** Why the session layer answers instead of the handler. */
 export interface SessionFailure {
-  status: 401 | 409 | 500 | 503;
+  status: 401 | 409 | 413 | 500 | 503;
   message: string;
   error?: unknown;
 }
@@ -91,11 +92,23 @@ export class Lifecycle<Data extends object = object> {
       },
       (error: unknown) =>
         this.#logged(
-          { status: error instanceof StoreUnavailableError ? 503 : 500, message: error instanceof SessionValueError ? error.message : describe(error), error },
+          error instanceof SessionDataTooLargeError
+            ? tooLarge(error)
+            : { status: error instanceof StoreUnavailableError ? 503 : 500, message: error instanceof SessionValueError ? error.message : describe(error), error },
           method,
           url,
         ),
     );
+  }
+
+  /**
+   * The answer for an error the handler itself threw, when latchkey knows it:
+   * a login() whose data is over maxDataBytes answers 413 with a sentence,
+   * like a commit refused for size. Null for any other error, which the
+   * framework's own error handling answers.
+   */
+  handlerFailure(error: unknown, method: string | undefined, url: string | undefined): SessionFailure | null {
+    return error instanceof SessionDataTooLargeError ? this.#logged(tooLarge(error), method, url) : null;
   }
 
   #logged(failure: SessionFailure, method: string | undefined, url: string | undefined): SessionFailure {
@@ -128,6 +141,11 @@ export class Lifecycle<Data extends object = object> {
   setsToken(session: Session<Data>): boolean {
     return session.cookieInstruction().action === "set";
   }
+}
+
+/** Over maxDataBytes (this request's own data, or the merged data the store measured): nothing was saved. */
+function tooLarge(error: SessionDataTooLargeError): SessionFailure {
+  return { status: 413, message: `the session data would be ${error.bytes} bytes, over its limit of ${error.limit} bytes (maxDataBytes); nothing was saved`, error };
 }
 
 /**

@@ -30,6 +30,8 @@ export interface Route {
   /** "/name" or "/name/:param". */
   path: string;
   handle(input: RouteInput): Outcome | Promise<Outcome>;
+  /** Errors it throws reach the framework's own error handling (an app that does not catch them). */
+  rethrows?: boolean;
 }
 
 const json = (body: unknown, status = 200): Outcome => ({ kind: "json", status, body });
@@ -59,6 +61,17 @@ export function testRoutes(sessions: Sessions): Route[] {
         const delay = Number(input.query.get("delay") ?? 0);
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
         input.session.set(input.param, value(input.query));
+        return json(view(input));
+      },
+    },
+    // Sets `key` (default "note") to `value`, then signs in as the param; its errors go to the framework.
+    {
+      method: "POST",
+      path: "/set-and-login/:param",
+      rethrows: true,
+      handle: async (input) => {
+        input.session.set(input.query.get("key") ?? "note", value(input.query));
+        await input.session.login(input.param);
         return json(view(input));
       },
     },
@@ -150,8 +163,9 @@ export function testRoutes(sessions: Sessions): Route[] {
   return routes;
 }
 
-/** Runs a route, turning a thrown error into its JSON answer. */
+/** Runs a route, turning a thrown error into its JSON answer (unless the route `rethrows`). */
 export async function runRoute(route: Route, input: RouteInput): Promise<Outcome> {
+  if (route.rethrows) return route.handle(input);
   try {
     return await route.handle(input);
   } catch (error) {
