@@ -328,6 +328,49 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     });
   });
 
+  describe(`HTTP suite: ${name}, maxDataBytes`, () => {
+    it("a commit over maxDataBytes answers 413 with a sentence and stores nothing, also when overlapping requests together pass it", async () => {
+      const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxDataBytes: 1024 });
+      const server = await makeServer(sessions);
+      const big = encodeURIComponent(JSON.stringify("x".repeat(600)));
+      const stored = async (client: Client) => (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
+      try {
+        const tab = new Client();
+        await tab.post(`${server.url}/login/ivan`);
+        // Each adds 600 bytes: under the limit alone, over it together; both loaded the session before either commits.
+        const first = tab.fork().post(`${server.url}/slow/set/a?value=${big}`);
+        const second = tab.fork().post(`${server.url}/slow/set/b?value=${big}`);
+        await parked(server.url, 2);
+        await new Client().post(`${server.url}/release`);
+        const answers = [await first, await second];
+        assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 413]);
+        const refused = answers.find((answer) => answer.status === 413)!;
+        assert.match(refused.text, /over its limit of 1024 bytes.*nothing was saved/);
+        assert.doesNotMatch(refused.text, /ivan/);
+        let data = (await stored(tab)).data;
+        assert.equal(Object.keys(data).filter((key) => key === "a" || key === "b").length, 1, "exactly one of the two was stored");
+        // This request's own data is over the limit: refused before the store is asked.
+        const alone = await tab.fork().post(`${server.url}/set/c?value=${encodeURIComponent(JSON.stringify("y".repeat(1100)))}`);
+        assert.equal(alone.status, 413);
+        assert.match(alone.text, /over its limit of 1024 bytes/);
+        // A login() (a new token for ivan, data kept) over the limit, its error left to the framework: 413 (never 500), nothing stored.
+        const login = await tab.fork().post(`${server.url}/set-and-login/ivan?key=c&value=${big}`);
+        assert.equal(login.status, 413, login.text);
+        assert.match(login.text, /over (its limit of |maxDataBytes \()1024/);
+        const after = await stored(tab);
+        assert.equal(after.userId, "ivan");
+        assert.equal(after.data.c, undefined);
+        // Small changes still fit.
+        assert.equal((await tab.post(`${server.url}/set/small?value=1`)).status, 200);
+        data = (await stored(tab)).data;
+        assert.equal(data.small, 1);
+      } finally {
+        await server.close();
+        await sessions.close();
+      }
+    });
+  });
+
   describe(`HTTP suite: ${name}, when the store fails (G6)`, () => {
     it("answers 503 on load and commit failures, and is never signed in; the body never describes the store", async () => {
       // The store's description (here a file path) goes to the log, never into a response body.
