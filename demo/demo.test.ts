@@ -1,7 +1,7 @@
 // The demo as people use it, in real headless Chromium: the real `npm start`
 // server (2 cluster workers, its own temporary SQLite file) on a free port, two
 // browsers (a desktop and a phone) signed in as one user, "Log out other
-// devices" from one, and bad input answered on the page. Without Chromium the
+// devices" from one, CSRF tokens and flash messages, and bad input answered on the page. Without Chromium the
 // tests are skipped loudly (fail with CI=true). DEMO_SCREENSHOTS=dir keeps a
 // desktop and a phone screenshot there.
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, request, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { requireService } from "../src/testing/services.js";
 
 const CANDIDATES = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
@@ -108,6 +108,11 @@ async function assertFits(page: Page): Promise<void> {
   const scrollWidth = (await page.evaluate("document.documentElement.scrollWidth")) as number;
   const width = page.viewportSize()!.width;
   assert.ok(scrollWidth <= width, `the page is ${scrollWidth}px wide on a ${width}px screen`);
+}
+
+/** The _csrf field of every form on the page. */
+async function formTokens(page: Page): Promise<string[]> {
+  return (await page.evaluate(`[...document.forms].map((form) => form.elements._csrf?.value ?? "missing")`)) as string[];
 }
 
 /** Submits the login form with `value` as the name, past the browser's own checks (required, maxlength). */
@@ -240,6 +245,64 @@ if (skip) {
     }
   });
 
+  test("CSRF: every form carries the session's token, new at login; a post with a wrong or no token is refused, a cross-site form acts as nobody", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${base}/`);
+      const before = await formTokens(page);
+      await logIn(page, "gina");
+      await page.fill("#note", "mine");
+      await press(page, "Save");
+      const tokens = await formTokens(page);
+      assert.ok(tokens.length >= 4, `${tokens.length} forms`);
+      assert.equal(new Set(tokens).size, 1, "one token, in every form");
+      assert.match(tokens[0]!, /^[\w-]{43}$/);
+      assert.notEqual(tokens[0], before[0], "login replaced the token the anonymous page had");
+
+      // A script with the session cookie, posting the form with a wrong token, then with none.
+      for (const form of [{ note: "forged", _csrf: before[0]! }, { note: "forged" }] as Record<string, string>[]) {
+        const forged = await page.request.post(`${base}/note`, { form, maxRedirects: 0 });
+        assert.equal(forged.status(), 403);
+        const html = await forged.text();
+        assert.match(html, /its CSRF token does not match\); nothing was changed\. Reload the page and try again\./);
+        assert.doesNotMatch(html, /<form|gina/, "a refused post shows no forms and nothing of the session");
+      }
+
+      // Another site's page with a form that posts here: the browser does not send the SameSite=Lax cookie, so it acts as nobody.
+      const attacker = await context.newPage();
+      await attacker.setContent(`<form method="post" action="${base}/logout-everywhere"><input name="note" value="evil"></form>`);
+      const [response] = await Promise.all([attacker.waitForNavigation(), attacker.evaluate(`document.forms[0].submit()`)]);
+      assert.equal(response!.status(), 403);
+      await attacker.close();
+
+      await page.reload();
+      assert.equal(await page.textContent("#user"), "gina", "still signed in");
+      assert.equal(await page.inputValue("#note"), "mine", "nothing was changed");
+      assert.deepEqual(await formTokens(page), tokens, "the token stays until the next login");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("flash: what a post did is shown once after its redirect, from the session (no cookie of the demo's own)", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await logIn(page, "hana");
+      await page.fill("#note", "kept");
+      const [response] = await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Save", exact: true }).click()]);
+      assert.equal(response!.request().redirectedFrom()?.method(), "POST", "the page came from the post's redirect");
+      assert.equal(await page.textContent(".notice"), "Saved.");
+      assert.deepEqual((await context.cookies()).map((cookie) => cookie.name).sort(), ["demo_signed_in_until", "sid"]);
+      await page.reload();
+      assert.equal(await page.locator(".notice").count(), 0, "shown once");
+      assert.equal(await page.inputValue("#note"), "kept");
+    } finally {
+      await context.close();
+    }
+  });
+
   test("bad input is answered on the page with a 4xx and a sentence, a store failure with a 503 and a sentence, never a trace", async () => {
     const context = await browser.newContext({ viewport: { width: 320, height: 640 }, isMobile: true });
     try {
@@ -259,12 +322,22 @@ if (skip) {
       }
       await screenshot(page, "phone-bad-input");
 
-      // A JSON body (a script, not the form): refused before it is read, with a sentence.
+      // A JSON body (a script, not the form) with the session cookie but no x-csrf-token header: latchkey refuses it (403).
       const json = await page.request.post(`${base}/login`, { data: { name: "mallory" }, maxRedirects: 0 });
-      assert.equal(json.status(), 415);
-      const html = await json.text();
-      assert.match(html, /This page takes form posts \(application\/x-www-form-urlencoded\), not application\/json\./);
-      assert.doesNotMatch(html, TRACE);
+      assert.equal(json.status(), 403);
+      assert.match(await json.text(), /This request did not come from a form of this page \(its CSRF token is missing\); nothing was changed\./);
+      // Without a session cookie it has no authority to abuse; the page refuses it before reading it.
+      const cookieless = await request.newContext();
+      try {
+        const answer = await cookieless.post(`${base}/login`, { data: { name: "mallory" }, maxRedirects: 0 });
+        assert.equal(answer.status(), 415);
+        const html = await answer.text();
+        assert.match(html, /This page takes form posts \(application\/x-www-form-urlencoded\), not application\/json\./);
+        assert.doesNotMatch(html, TRACE);
+        assert.doesNotMatch(html, /<form/, "a refused post gets no forms");
+      } finally {
+        await cookieless.dispose();
+      }
 
       // A form far over the body limit.
       const huge = await page.request.post(`${base}/login`, { form: { name: "x".repeat(64 * 1024) }, maxRedirects: 0 });

@@ -25,6 +25,7 @@ test("page() escapes what users typed and marks this device", () => {
       { handle: "h1", userId: "u", createdAt: now - 3_600_000, lastSeenAt: now - 120_000, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "Firefox on Linux" },
       { handle: "h2", userId: "u", createdAt: now, lastSeenAt: now, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "<b>Evil</b>" },
     ],
+    csrf: `tok"en`,
     now,
   });
   assert.doesNotMatch(html, /<img|<script>alert|<b>Evil/);
@@ -33,4 +34,15 @@ test("page() escapes what users typed and marks this device", () => {
   assert.match(html, /Firefox on Linux<\/b>\s*<div class="meta">Last active <span class="last-active">2 minutes ago<\/span>/);
   assert.match(html, /<span class="badge">This device<\/span>/);
   assert.equal(html.match(/action="\/revoke"/g)?.length, 1, "a sign-out button for the other device only");
+  // Every form carries the session's CSRF token (escaped like anything else).
+  const forms = html.match(/<form [^>]*>/g) ?? [];
+  assert.ok(forms.length >= 4, `${forms.length} forms`);
+  assert.equal(html.match(/<form [^>]*><input type="hidden" name="_csrf" value="tok&quot;en">/g)?.length, forms.length);
+});
+
+test("page() without a CSRF token is bare: the sentence and a link back, no forms", () => {
+  const html = page({ worker: "w", userId: "u", note: "", handle: "h1", sessions: [], csrf: null, error: "Refused.", now: Date.now() });
+  assert.doesNotMatch(html, /<form/);
+  assert.match(html, /<p class="error" role="alert">Refused\.<\/p>/);
+  assert.match(html, /<a href="\/">Back to the page<\/a>/);
 });

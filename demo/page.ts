@@ -10,8 +10,14 @@ export interface View {
   /** This request's session handle, to mark "this device". */
   handle: string | null;
   sessions: SessionInfo[];
-  /** What the last action did, or why this device is signed out: shown once. */
-  notice?: string;
+  /**
+   * The session's CSRF token, sent back in a hidden `_csrf` field of every
+   * form. null renders a bare page (the sentence and a link, no forms): the
+   * answer to a post whose session could not be trusted.
+   */
+  csrf: string | null;
+  /** What the last actions did (flash messages), or why this device is signed out: each shown once. */
+  notices?: string[];
   /** Why this request was refused (4xx): shown in place of a notice. */
   error?: string;
   now: number;
@@ -41,11 +47,16 @@ export function ago(at: number, now: number): string {
   return "just now";
 }
 
+/** A form posting to `action`, with the session's CSRF token in its hidden `_csrf` field. */
+function form(view: View, action: string, body: string, className?: string): string {
+  return `<form method="post" action="${action}"${className ? ` class="${className}"` : ""}><input type="hidden" name="_csrf" value="${escape(view.csrf ?? "")}">${body}</form>`;
+}
+
 function sessionItem(s: SessionInfo, view: View): string {
   const mine = s.handle === view.handle;
   const revoke = mine
     ? `<span class="badge">This device</span>`
-    : `<form method="post" action="/revoke"><input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button></form>`;
+    : form(view, "/revoke", `<input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button>`);
   return `<li class="device${mine ? " mine" : ""}" data-handle="${escape(s.handle)}">
   <div><b class="label">${escape(s.device)}</b>
     <div class="meta">Last active <span class="last-active">${ago(s.lastSeenAt, view.now)}</span> · signed in ${ago(s.createdAt, view.now)}</div></div>
@@ -61,26 +72,26 @@ function signedIn(view: View): string {
   <h2>Your devices</h2>
   <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
   <div class="actions">
-    <form method="post" action="/logout-others"><button${others > 0 ? "" : " disabled"}>Log out other devices</button></form>
-    <form method="post" action="/logout"><button class="secondary">Log out</button></form>
-    <form method="post" action="/logout-everywhere"><button class="secondary">Log out everywhere</button></form>
+    ${form(view, "/logout-others", `<button${others > 0 ? "" : " disabled"}>Log out other devices</button>`)}
+    ${form(view, "/logout", `<button class="secondary">Log out</button>`)}
+    ${form(view, "/logout-everywhere", `<button class="secondary">Log out everywhere</button>`)}
   </div>
 </section>
 <section>
   <h2>Your session</h2>
-  <form method="post" action="/note" class="row"><label for="note">A value kept in your session</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+  ${form(view, "/note", `<label for="note">A value kept in your session</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`, "row")}
 </section>`;
 }
 
 function signedOut(view: View): string {
-  return `<form method="post" action="/login" class="row"><label for="name">Your name</label>
-  <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button></form>
+  return `${form(view, "/login", `<label for="name">Your name</label>
+  <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button>`, "row")}
 <p class="meta">Log in with the same name in another browser (or a private window) to see two devices.</p>
 <section>
   <h2>Without signing in</h2>
-  <form method="post" action="/note" class="row"><label for="note">A value (works signed out too)</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+  ${form(view, "/note", `<label for="note">A value (works signed out too)</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`, "row")}
 </section>`;
 }
 
@@ -110,14 +121,13 @@ button:disabled{opacity:.5;cursor:default}
  * The whole page: which worker answered, what just happened, then the sign-in
  * form or this user's devices.
  * @example
- * res.type("html").send(page({ worker: "worker 1", userId: null, note: "", handle: null, sessions: [], now: Date.now() }));
+ * res.type("html").send(page({ worker: "worker 1", userId: null, note: "", handle: null, sessions: [], csrf: req.session.csrfToken, now: Date.now() }));
  */
 export function page(view: View): string {
   const banner = view.error
     ? `<p class="error" role="alert">${escape(view.error)}</p>`
-    : view.notice
-      ? `<p class="notice" role="status">${escape(view.notice)}</p>`
-      : "";
+    : (view.notices ?? []).map((notice) => `<p class="notice" role="status">${escape(notice)}</p>`).join("");
+  const body = view.csrf === null ? `<p><a href="/">Back to the page</a></p>` : view.userId ? signedIn(view) : signedOut(view);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>latchkey demo</title><style>${STYLE}</style></head>
@@ -125,6 +135,6 @@ export function page(view: View): string {
 <h1>latchkey demo</h1>
 <p class="worker">Answered by <b id="worker">${escape(view.worker)}</b>. Two workers share one SQLite file; reload to see either.</p>
 ${banner}
-${view.userId ? signedIn(view) : signedOut(view)}
+${body}
 </body></html>`;
 }
