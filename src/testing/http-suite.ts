@@ -297,6 +297,18 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.equal((await browser.post(`${url}/form/${token}`, { "content-type": "application/json" })).status, 403, "only what a form can send is admitted");
     });
 
+    it("CSRF: a cross-site form post to a logout route (SameSite kept the cookie back) clears no cookie", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      await browser.post(`${url}/login/noa`, { "x-csrf-token": csrf });
+      // What the browser sends for a form on another site: no session cookie. A Set-Cookie clearing it would be obeyed.
+      const crossSite = new Client();
+      const response = await crossSite.post(`${url}/logout`, { "content-type": "application/x-www-form-urlencoded" });
+      assert.equal(response.status, 200);
+      assert.deepEqual(crossSite.lastSetCookie, [], "no cookie was presented, so none is cleared");
+      assert.equal((await browser.get(`${url}/whoami`)).body.userId, "noa");
+    });
+
     it("flash: a message set before a redirect is shown once, on the next request", async () => {
       const browser = new Client();
       const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
