@@ -230,14 +230,15 @@ export class Lifecycle<Data extends object = object> {
   }
 
   /**
-   * True when the response sets or clears the session cookie, or carries a
-   * bearer token the app puts in its body: then it gets `Cache-Control:
-   * no-store`, replacing whatever the app or a static-file middleware set
-   * ("public, max-age=…"): a shared cache would hand one user's token to the
-   * next, or replay a sign-out.
+   * True when the response sets or clears a session cookie (latchkey's, or
+   * a migration's clearing of the old library's), or carries a bearer token
+   * the app puts in its body: then it gets `Cache-Control: no-store`,
+   * replacing whatever the app or a static-file middleware set ("public,
+   * max-age=…"): a shared cache would hand one user's token to the next, or
+   * replay a sign-out.
    */
   mustNotStore(session: Session<Data>): boolean {
-    return session.token !== null || session.cookieInstruction().action !== "none";
+    return session.token !== null || session.hasCookiesToSend;
   }
 }
 

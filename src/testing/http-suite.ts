@@ -261,6 +261,7 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const missing = await browser.post(`${url}/set/cart?value=1`);
       assert.equal(missing.status, 403);
       assert.match(missing.text, /CSRF token/);
+      assert.equal(missing.headers.get("cache-control"), "no-store", "a refusal is never cached");
       const wrong = await browser.post(`${url}/set/cart?value=1`, { "x-csrf-token": `${csrf.slice(1)}x` });
       assert.equal(wrong.status, 403);
       assert.equal((await browser.get(`${url}/whoami`)).body.data.cart, undefined, "a refused request changed nothing");
@@ -295,6 +296,18 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.deepEqual(posted.body, { before: null, verified: true, userId: "max" });
       assert.equal((await browser.get(`${url}/whoami`)).body.data.formed, true, "the verified form's change was committed");
       assert.equal((await browser.post(`${url}/form/${token}`, { "content-type": "application/json" })).status, 403, "only what a form can send is admitted");
+    });
+
+    it("CSRF: a cross-site form post to a logout route (SameSite kept the cookie back) clears no cookie", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      await browser.post(`${url}/login/noa`, { "x-csrf-token": csrf });
+      // What the browser sends for a form on another site: no session cookie. A Set-Cookie clearing it would be obeyed.
+      const crossSite = new Client();
+      const response = await crossSite.post(`${url}/logout`, { "content-type": "application/x-www-form-urlencoded" });
+      assert.equal(response.status, 200);
+      assert.deepEqual(crossSite.lastSetCookie, [], "no cookie was presented, so none is cleared");
+      assert.equal((await browser.get(`${url}/whoami`)).body.userId, "noa");
     });
 
     it("flash: a message set before a redirect is shown once, on the next request", async () => {
@@ -387,12 +400,14 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         await new Client().post(`${server.url}/release`);
         const commitFailure = await slow;
         assert.equal(commitFailure.status, 503);
+        assert.equal(commitFailure.headers.get("cache-control"), "no-store", "an outage answer is never cached");
         assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
         assert.match(commitFailure.text, /session store cannot be reached/);
         assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");
+        assert.equal(loadFailure.headers.get("cache-control"), "no-store");
         assert.doesNotMatch(loadFailure.text, /dora|private|memory/);
         const raw = await client.fork().get(`${server.url}/raw-read`);
         assert.equal(raw.status, 503, "a route that writes the response itself never runs either");

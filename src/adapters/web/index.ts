@@ -6,7 +6,7 @@ import { discard, failureResponse, forwardedFor, WebRequestContext, webScope, wi
 export type { SessionFailure } from "../../http/lifecycle.js";
 export { failureResponse } from "../../http/web.js";
 export { SessionFailureError } from "../../http/lifecycle.js";
-export { withCookieSession, type CookieAttributes, type CookieJar, type CookieSessionOptions } from "./cookies.js";
+export { readCookieSession, withCookieSession, type CookieAttributes, type CookieJar, type CookieSessionOptions } from "./cookies.js";
 
 /** What withSession() gives the handler beside the Request. */
 export interface SessionContext<Data extends object = Record<string, JsonValue>> {
