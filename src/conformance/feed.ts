@@ -113,13 +113,13 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const anonymous = sampleRecord();
       await store.create(anonymous);
       assert.equal((await store.rotate(anonymous.id, rotateInput("olga", "rotate-across-routes"))).status, "ok");
-      assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", "destroy-existing"), true);
-      assert.equal(await store.destroy(record.id, "destroy-missing"), false);
+      assert.equal((await store.destroy(rotated.status === "ok" ? rotated.record.id : "", "destroy-existing"))?.id, rotated.status === "ok" ? rotated.record.id : "");
+      assert.equal(await store.destroy(record.id, "destroy-missing"), null);
       const kept = sampleRecord({ userId: "olga" });
       await store.create(kept);
-      assert.equal(await store.destroyUser("olga", "destroy-user-except", kept.id), 1);
-      assert.equal(await store.destroyUser("olga", "destroy-user"), 1);
-      assert.equal(await store.destroyUser("olga", "destroy-user-none"), 0);
+      assert.equal((await store.destroyUser("olga", "destroy-user-except", kept.id)).length, 1);
+      assert.equal((await store.destroyUser("olga", "destroy-user")).length, 1);
+      assert.equal((await store.destroyUser("olga", "destroy-user-none")).length, 0);
       const expected = [
         "patch-ok", "patch-conflict", "rotate-ok", "rotate-gone", "patch-gone", "rotate-across-routes",
         "destroy-existing", "destroy-missing", "destroy-user-except", "destroy-user", "destroy-user-none",

@@ -78,6 +78,19 @@ export interface RotateInput {
 
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
 
+/** A session a store deleted: what the manager tells watchers and the `ended` hook. */
+export interface EndedSession {
+  id: string;
+  userId: string | null;
+  /** The device recorded at login, when the store still had it (a Redis session expired by its TTL has none). */
+  device?: DeviceInfo;
+  /**
+   * destroyUser only: the store had already expired it by its own TTL and only
+   * now dropped its trace (Redis's index). Reported as expired, not revoked.
+   */
+  expired?: true;
+}
+
 export interface SessionStore {
   /** Shown in logs and errors, e.g. "sqlite(./sessions.db)". */
   readonly name: string;
@@ -99,18 +112,32 @@ export interface SessionStore {
    * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
    */
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
-  /** Delete one record. Resolves true if it existed. `notice`: as in PatchInput. */
-  destroy(id: string, notice?: string): Promise<boolean>;
   /**
-   * Delete every record of a user in one atomic step, except the record whose
-   * id is `except` (log out other devices). Resolves to how many were deleted.
+   * Delete one record. Resolves to what was deleted (id, user, device), or
+   * null when it did not exist: exactly one of concurrent callers gets it.
    * `notice`: as in PatchInput.
    */
-  destroyUser(userId: string, notice?: string, except?: string): Promise<number>;
+  destroy(id: string, notice?: string): Promise<EndedSession | null>;
+  /**
+   * Delete every record of a user in one atomic step, except the record whose
+   * id is `except` (log out other devices). Resolves to the records it
+   * deleted (each reported by exactly one call). `notice`: as in PatchInput.
+   */
+  destroyUser(userId: string, notice?: string, except?: string): Promise<EndedSession[]>;
   /** Records of one user (expired ones may be included; the manager filters them). */
   listUser(userId: string): Promise<SessionRecord[]>;
-  /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
-  sweep(now: number): Promise<number>;
+  /**
+   * Delete records whose expiry passed before `now`. Resolves to the records it
+   * deleted, each reported by exactly one sweep across processes (Redis: those
+   * its own TTL removed, found through the user indexes).
+   */
+  sweep(now: number): Promise<EndedSession[]>;
+  /**
+   * Optional: several records in one read (null for each absent one), in the
+   * order asked. Watchers on stores without a feed poll with it; without it
+   * they call `get` per session.
+   */
+  getMany?(ids: readonly string[]): Promise<(SessionRecord | null)[]>;
   close(): Promise<void>;
   /**
    * Present on stores shared over a network (Redis, PostgreSQL): the channel
