@@ -125,6 +125,7 @@ export async function remoteNode(spec: string, options: Partial<SessionsOptions>
       return { result: answer.result, resolvedAt: BigInt(answer.resolvedAt) };
     },
     async close() {
+      if (server.child.exitCode !== null || server.child.signalCode !== null) return; // killed by the test
       server.child.kill("SIGCONT");
       await server.stop();
     },
