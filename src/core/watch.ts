@@ -56,6 +56,8 @@ interface Watched {
 
 /** setTimeout's largest delay: later deadlines are re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A session missing this close to its expiry time counts as expired. */
+const EXPIRY_SLACK_MS = 5;
 /** Reads of many handles go out in chunks of this many ids. */
 const READ_CHUNK = 1000;
 
@@ -172,7 +174,8 @@ export class WatchRegistry {
         if (!watched) return;
         const record = records[j];
         if (!record) {
-          this.#fire(watched, watched.deadline !== 0 && now >= watched.deadline ? "expired" : reason);
+          // Past its known expiry time, it expired (the store's TTL may run a millisecond ahead of this clock).
+          this.#fire(watched, watched.deadline !== 0 && now >= watched.deadline - EXPIRY_SLACK_MS ? "expired" : reason);
         } else if (this.#host.isExpired(record, now)) {
           this.#expire(watched, record);
         } else {
@@ -199,7 +202,8 @@ export class WatchRegistry {
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#host.now()));
     watched.timer = setTimeout(() => {
       watched.timer = undefined;
-      if (this.#sessions.get(watched.handle) === watched) void this.#check([watched.handle], "gone");
+      // Missing at its expiry time: it expired (Redis's TTL, another process's sweep or read).
+      if (this.#sessions.get(watched.handle) === watched) void this.#check([watched.handle], "expired");
     }, delay);
     watched.timer.unref();
   }

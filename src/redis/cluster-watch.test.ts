@@ -9,17 +9,14 @@ const tools = await requireClusterTools();
 if (tools.skip) {
   test("sessions.watch across processes: Redis Cluster", { skip: tools.skip }, () => undefined);
 } else {
-  let cluster: RedisCluster | undefined;
+  // Started before the suite: under load a cluster takes a while, and the file has one timeout.
+  const cluster: RedisCluster = await startCluster();
   const prefix = testPrefix();
   runWatchSuite({
     name: "two processes, a 3-master Redis Cluster (node-redis)",
     feed: true,
-    start: async (options) => {
-      cluster ??= await startCluster();
-      return remoteNode(`redis-cluster:${cluster.url}|${prefix}`, options);
-    },
-    cleanup: async () => {
-      await cluster?.stop();
-    },
+    skipFaults: true, // frozen and crashed watchers: the lease is the feed's, run on standalone Redis
+    start: (options) => remoteNode(`redis-cluster:${cluster.url}|${prefix}`, options),
+    cleanup: () => cluster.stop(),
   });
 }

@@ -1,4 +1,5 @@
-// The live-connection recipes with real clients over two processes on one
+// Tests of the live-connection recipes (one *.test.ts file per recipe calls
+// these), with real clients over two processes on one
 // Redis: a browser signs in through process A, opens its connection (WebSocket,
 // Socket.IO, server-sent events) on process B, then logs out through A — B
 // closes the connection with the documented code and reason.
@@ -47,31 +48,40 @@ async function signIn(server: ServerProcess, user: string): Promise<Client> {
   return browser;
 }
 
-if (redis.skip) {
-  test("live-connection recipes", { skip: redis.skip }, () => undefined);
-} else {
+/** Runs the tests of one recipe server script (`live/<script>`): "ws" at `path`, "socket.io" or "sse". */
+export function testRecipe(script: string, kind: "ws" | "socket.io" | "sse", path = "/live"): void {
+  if (redis.skip) {
+    test(`live-connection recipe ${script}`, { skip: redis.skip }, () => undefined);
+    return;
+  }
   const prefix = testPrefix();
   const env = { LATCHKEY_STORE: `redis:${REDIS_URL}|${prefix}` };
   after(async () => void (await deletePrefix(REDIS_URL, prefix)));
+  if (kind === "ws") wsRecipe(env, script, path);
+  else if (kind === "socket.io") socketIoRecipe(env, script);
+  else sseRecipe(env, script);
+}
 
-  const recipe = (script: string, body: (a: ServerProcess, b: ServerProcess) => void) => {
-    describe(`recipe ${script}: two processes`, () => {
-      const servers: ServerProcess[] = [];
-      before(async () => {
-        servers.push(...(await Promise.all([startScript(`live/${script}`, env), startScript(`live/${script}`, env)])));
-      });
-      after(async () => {
-        await Promise.all(servers.map((server) => server.stop()));
-      });
-      body(
-        new Proxy({} as ServerProcess, { get: (_, key) => (servers[0] as any)[key] }),
-        new Proxy({} as ServerProcess, { get: (_, key) => (servers[1] as any)[key] }),
-      );
+type Env = Record<string, string>;
+
+function recipe(env: Env, script: string, body: (a: ServerProcess, b: ServerProcess) => void): void {
+  describe(`recipe ${script}: two processes`, () => {
+    const servers: ServerProcess[] = [];
+    before(async () => {
+      servers.push(...(await Promise.all([startScript(`live/${script}`, env), startScript(`live/${script}`, env)])));
     });
-  };
+    after(async () => {
+      await Promise.all(servers.map((server) => server.stop()));
+    });
+    body(
+      new Proxy({} as ServerProcess, { get: (_, key) => (servers[0] as any)[key] }),
+      new Proxy({} as ServerProcess, { get: (_, key) => (servers[1] as any)[key] }),
+    );
+  });
+}
 
-  const wsRecipe = (script: string, path: string) =>
-    recipe(script, (a, b) => {
+function wsRecipe(env: Env, script: string, path: string): void {
+    recipe(env, script, (a, b) => {
       it("a WebSocket opened on B closes with 4401 'session ended: logout' when the browser logs out through A; activity is echoed", async () => {
         const browser = await signIn(a, `ws-${script}`);
         const ws = new WebSocket(`${b.url.replace("http", "ws")}${path}`, { headers: { cookie: browser.cookie! } });
@@ -95,11 +105,10 @@ if (redis.skip) {
         ws.terminate();
       });
     });
+}
 
-  wsRecipe("express.ts", "/live");
-  wsRecipe("fastify.ts", "/live");
-
-  recipe("socketio.ts", (a, b) => {
+function socketIoRecipe(env: Env, script: string): void {
+  recipe(env, script, (a, b) => {
     it("a Socket.IO client on B is told 'session-ended' { reason: 'logout' } and disconnected when the browser logs out through A", async () => {
       const browser = await signIn(a, "sio-user");
       const socket = connectSocketIo(b.url, { extraHeaders: { cookie: browser.cookie! }, transports: ["polling", "websocket"], reconnection: false });
@@ -129,9 +138,10 @@ if (redis.skip) {
       }
     });
   });
+}
 
-  const sseRecipe = (script: string) =>
-    recipe(script, (a, b) => {
+function sseRecipe(env: Env, script: string): void {
+    recipe(env, script, (a, b) => {
       it("a server-sent-events stream on B gets 'session-ended' { reason } and ends when the browser logs out through A", async () => {
         const browser = await signIn(a, `sse-${script}`);
         const response = await fetch(`${b.url}/events`, { headers: { cookie: browser.cookie! } });
@@ -152,7 +162,4 @@ if (redis.skip) {
         assert.equal((await fetch(`${b.url}/events`)).status, 401);
       });
     });
-
-  sseRecipe("express.ts");
-  sseRecipe("hono.ts");
 }
