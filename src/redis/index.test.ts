@@ -162,6 +162,27 @@ if (redis.skip) {
       assert.deepEqual(await ioClient.zrange(`${prefix}{${userRoute("expiring")}}:u:expiring`, 0, -1), [long.id]);
     });
 
+    test("a session Redis expired by TTL is reported once: by the sweep, or by a destroyUser that takes it out of the index first (as expired)", async () => {
+      const store = redisStore({ client: ioClient, prefix });
+      const now = Date.now();
+      const short = sampleRecord({ userId: "ttl-once", expiresAt: now + 150 });
+      const live = sampleRecord({ userId: "ttl-once" });
+      await store.create(short);
+      await store.create(live);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A touch of the live session (which re-scores the index) must not drop the expired member unreported.
+      assert.equal(await store.touch(live.id, Date.now(), live.expiresAt), true);
+      const ended = await store.destroyUser("ttl-once");
+      assert.deepEqual(
+        ended.map((session) => [session.id, session.expired ?? false]).sort(),
+        [
+          [live.id, false],
+          [short.id, true],
+        ].sort(),
+      );
+      assert.deepEqual(await store.sweep(Date.now()), [], "nothing left to report");
+    });
+
     test("a user session whose id is not routed by its user id is refused (it would break the Cluster slot plan)", async () => {
       const store = redisStore({ client: nodeClient, prefix });
       const record = { ...sampleRecord(), userId: "misrouted" };
