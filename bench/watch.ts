@@ -1,7 +1,7 @@
 // npm run bench:watch — what 10 000 watched sessions cost one process
 // (memory store): memory per watch, the time to start watching them, the time
 // per end told (a revoke of a watched session vs. an unwatched one), and the
-// CPU a manager without a feed spends polling them (one getMany per
+// CPU a manager without a feed spends polling them (one expiries() read per
 // watchInterval). Writes bench/results/watch.md. Runs in well under 60 s.
 //   npm run bench:watch -- --sessions 10000
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -9,6 +9,10 @@ import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { createSessions, type Sessions } from "../src/core/index.js";
 import { memoryStore } from "../src/memory/index.js";
+import { sqliteStore } from "../src/sqlite/index.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const { values } = parseArgs({ options: { sessions: { type: "string", default: "10000" } } });
 const count = Number(values.sessions);
@@ -62,6 +66,26 @@ const elu0 = performance.eventLoopUtilization();
 await new Promise((resolve) => setTimeout(resolve, 3000));
 const pollLoad = performance.eventLoopUtilization(elu0).utilization;
 
+// The same poll on SQLite (the multi-process store without a feed): one SELECT … IN (json_each) per second.
+const dir = mkdtempSync(join(tmpdir(), "latchkey-bench-watch-"));
+const sqliteOptions = { store: sqliteStore({ path: join(dir, "s.db"), synchronous: "normal" }), sweepInterval: false as const };
+const writer: Sessions = createSessions(sqliteOptions);
+const sqliteHandles: string[] = [];
+for (let i = 0; i < count; i++) {
+  const session = await writer.load(undefined);
+  await session.login(`sqlite-${i % 1000}`);
+  sqliteHandles.push(session.handle!);
+}
+const sqlitePoller: Sessions = createSessions({ ...sqliteOptions, store: sqliteStore({ path: join(dir, "s.db") }), watchInterval: 1000 });
+for (const handle of sqliteHandles) sqlitePoller.watch(handle, () => undefined);
+await new Promise((resolve) => setTimeout(resolve, 1200));
+const sqliteElu0 = performance.eventLoopUtilization();
+await new Promise((resolve) => setTimeout(resolve, 3000));
+const sqlitePollLoad = performance.eventLoopUtilization(sqliteElu0).utilization;
+await sqlitePoller.close();
+await writer.close();
+rmSync(dir, { recursive: true, force: true });
+
 // Ends told: revoke each watched session; its listener runs before revoke() resolves.
 started = performance.now();
 for (const handle of handles) await sessions.revoke(handle);
@@ -81,7 +105,8 @@ Node ${process.version}, ${new Date().toISOString()}. Machine shared with other 
 | revoke of an unwatched session (baseline) | ${plainRevokeUs.toFixed(1)} µs |
 | revoke of a watched session, listener called before it resolves | ${watchedRevokeUs.toFixed(1)} µs |
 | time per end told (difference) | ${(watchedRevokeUs - plainRevokeUs).toFixed(1)} µs |
-| event-loop load of a polling manager (no feed, watchInterval 1 s, ${count} watched) | ${(pollLoad * 100).toFixed(1)} % |
+| event-loop load of a polling manager, memory store (watchInterval 1 s, ${count} watched) | ${(pollLoad * 100).toFixed(1)} % |
+| event-loop load of a polling manager, SQLite file (watchInterval 1 s, ${count} watched) | ${(sqlitePollLoad * 100).toFixed(1)} % |
 `;
 console.log(results);
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });

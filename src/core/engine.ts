@@ -186,7 +186,7 @@ export class Engine {
     return result;
   }
 
-  isExpired(record: SessionRecord, now = this.options.now()): boolean {
+  isExpired(record: Pick<SessionRecord, "expiresAt" | "absoluteExpiresAt" | "lastSeenAt">, now = this.options.now()): boolean {
     return now >= record.expiresAt || now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.options.idleTimeout;
   }
 
@@ -358,7 +358,7 @@ export class Engine {
       {
         now: this.options.now,
         isExpired: (record, now) => this.isExpired(record, now),
-        readMany: (ids) => this.call(() => (store.getMany ? store.getMany(ids) : Promise.all(ids.map((id) => store.get(id))))),
+        readMany: (ids) => this.call(() => (store.expiries ? store.expiries(ids) : Promise.all(ids.map((id) => store.get(id))))),
         expire: (record) => this.destroy(record, "expired").then(() => undefined),
         warn: (message) => this.options.logger.warn(message),
         error: (message) => this.options.logger.error(message),

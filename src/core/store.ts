@@ -78,6 +78,9 @@ export interface RotateInput {
 
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
 
+/** What watchers need of a session: who, and when it ends. */
+export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">;
+
 /** A session a store deleted: what the manager tells watchers and the `ended` hook. */
 export interface EndedSession {
   id: string;
@@ -133,11 +136,11 @@ export interface SessionStore {
    */
   sweep(now: number): Promise<EndedSession[]>;
   /**
-   * Optional: several records in one read (null for each absent one), in the
-   * order asked. Watchers on stores without a feed poll with it; without it
-   * they call `get` per session.
+   * Optional: the user and times of several sessions in one read (null for
+   * each absent one), in the order asked — no data. Watchers on stores
+   * without a feed poll with it; without it they call `get` per session.
    */
-  getMany?(ids: readonly string[]): Promise<(SessionRecord | null)[]>;
+  expiries?(ids: readonly string[]): Promise<(SessionExpiry | null)[]>;
   close(): Promise<void>;
   /**
    * Present on stores shared over a network (Redis, PostgreSQL): the channel

@@ -12,7 +12,7 @@
 // - it expired: a timer at its expiry re-reads it (another process may have
 //   kept it alive), so expiry is told at the expiry time without any request.
 import type { DestroyReason } from "./options.js";
-import type { SessionRecord } from "./store.js";
+import type { SessionExpiry } from "./store.js";
 
 /**
  * Why a watched session ended. The reasons of `DestroyReason` (logout,
@@ -36,11 +36,11 @@ export type WatchListener = (event: WatchEvent) => void;
 /** What the registry needs from the manager. */
 export interface WatchHost {
   now(): number;
-  isExpired(record: SessionRecord, now: number): boolean;
-  /** The records of `ids` (null when absent), in one store read where the store allows. */
-  readMany(ids: readonly string[]): Promise<(SessionRecord | null)[]>;
-  /** Deletes an expired record (its `ended` event, its notice); the registry is told through ended(). */
-  expire(record: SessionRecord): Promise<void>;
+  isExpired(record: SessionExpiry, now: number): boolean;
+  /** The user and times of `ids` (null when absent), in one store read where the store allows. */
+  readMany(ids: readonly string[]): Promise<(SessionExpiry | null)[]>;
+  /** Deletes an expired session (its `ended` event, its notice); the registry is told through ended(). */
+  expire(record: SessionExpiry): Promise<void>;
   warn(message: string): void;
   error(message: string): void;
 }
@@ -156,7 +156,7 @@ export class WatchRegistry {
   async #check(handles: readonly string[], reason: WatchReason): Promise<void> {
     for (let i = 0; i < handles.length; i += READ_CHUNK) {
       const chunk = handles.slice(i, i + READ_CHUNK);
-      let records: (SessionRecord | null)[];
+      let records: (SessionExpiry | null)[];
       try {
         records = await this.#host.readMany(chunk);
       } catch (error) {
@@ -185,7 +185,7 @@ export class WatchRegistry {
     }
   }
 
-  #track(watched: Watched, record: SessionRecord): void {
+  #track(watched: Watched, record: SessionExpiry): void {
     if (watched.userId === null && record.userId !== null) {
       watched.userId = record.userId;
       let handles = this.#byUser.get(record.userId);
@@ -208,7 +208,7 @@ export class WatchRegistry {
     watched.timer.unref();
   }
 
-  #expire(watched: Watched, record: SessionRecord): void {
+  #expire(watched: Watched, record: SessionExpiry): void {
     this.#host.expire(record).then(
       () => this.#fire(watched, "expired"), // already told if the delete was ours; told here if another process deleted it
       (error: Error) => {

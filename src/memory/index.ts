@@ -4,6 +4,7 @@ import {
   type EndedSession,
   type PatchInput,
   type PatchResult,
+  type SessionExpiry,
   type RotateInput,
   type RotateResult,
   type SessionRecord,
@@ -49,11 +50,11 @@ class MemoryStore implements SessionStore {
     return record ? structuredClone(record) : null;
   }
 
-  async getMany(ids: readonly string[]): Promise<(SessionRecord | null)[]> {
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
     this.#open();
     return ids.map((id) => {
       const record = this.#records.get(id);
-      return record ? structuredClone(record) : null;
+      return record ? { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt } : null;
     });
   }
 

@@ -9,6 +9,7 @@ import {
   SessionExistsError,
   type EndedSession,
   type JsonValue,
+  type SessionExpiry,
   type PatchInput,
   type PatchResult,
   type RotateInput,
@@ -167,14 +168,14 @@ class SqliteStore implements SessionStore {
     return row ? toRecord(row) : null;
   }
 
-  /** One statement for any number of ids (a JSON array bound once): the watchers' poll. */
-  async getMany(ids: readonly string[]): Promise<(SessionRecord | null)[]> {
+  /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
     if (ids.length === 0) return [];
-    const rows = this.#sql.getMany.all(JSON.stringify(ids)) as Row[];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at">[];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
       const row = byId.get(id);
-      return row ? toRecord(row) : null;
+      return row ? { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at } : null;
     });
   }
 
@@ -251,7 +252,7 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
-    getMany: db.prepare(`SELECT ${columns} FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`),
+    expiries: db.prepare(`SELECT id, user_id, last_seen_at, expires_at, absolute_expires_at FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
     destroyReturning: db.prepare(`DELETE FROM ${table} WHERE id = ? RETURNING ${ENDED}`),
     destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ? RETURNING ${ENDED}`),
