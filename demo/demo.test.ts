@@ -179,10 +179,14 @@ if (skip) {
       await screenshot(onPhone, "phone-signed-in");
       await screenshot(onDesktop, "desktop-signed-in");
 
+      await onPhone.waitForFunction(`document.getElementById("live").dataset.state === "live"`, undefined, { timeout: 10_000 });
       await press(onDesktop, "Log out other devices");
       assert.equal(await onDesktop.textContent(".notice"), "Ended 1 other session.");
       assert.equal(await onDesktop.locator(".device").count(), 1);
       assert.equal(await onDesktop.textContent("#user"), "dana", "this device stays signed in");
+      // Without a reload, the phone's live badge turns: the server closed its WebSocket (4401) in whichever worker held it.
+      await onPhone.waitForFunction(`document.getElementById("live").dataset.state === "ended"`, undefined, { timeout: 5000 });
+      assert.equal(await onPhone.textContent("#live"), "Signed out from another device");
 
       const response = await onPhone.reload();
       assert.equal(response!.status(), 200);

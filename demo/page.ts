@@ -67,7 +67,7 @@ function sessionItem(s: SessionInfo, view: View): string {
 function signedIn(view: View): string {
   const ordered = [...view.sessions].sort((a, b) => Number(b.handle === view.handle) - Number(a.handle === view.handle) || b.lastSeenAt - a.lastSeenAt);
   const others = ordered.length - 1;
-  return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>.</p>
+  return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>. <span id="live" class="live" data-state="connecting" role="status">Signed in</span></p>
 <section>
   <h2>Your devices</h2>
   <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
@@ -113,9 +113,26 @@ button:disabled{opacity:.5;cursor:default}
 .device .label{overflow-wrap:anywhere}
 .meta{font-size:.85rem;color:#555}
 .badge{font-size:.8rem;background:#1f5fbf;color:#fff;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap}
+.live{font-size:.8rem;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap;border:1px solid #9ccaa5;background:#e8f4ea}
+.live[data-state=ended]{border-color:#e4a29b;background:#fdecea}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.8rem}
 @media (max-width:30rem){.actions form,.actions button{width:100%}}
 `;
+
+/** The live badge: a WebSocket the server closes with 4401 "session ended: <reason>" when this session ends anywhere. */
+const LIVE_SCRIPT = `<script>
+(() => {
+  const badge = document.getElementById("live");
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live");
+  ws.onopen = () => { badge.textContent = "\u25cf Signed in (live)"; badge.dataset.state = "live"; };
+  ws.onclose = (event) => {
+    if (event.code !== 4401) { badge.textContent = "Signed in"; badge.dataset.state = "offline"; return; }
+    const reason = event.reason.replace("session ended: ", "");
+    badge.textContent = reason === "expired" ? "Signed out: the session expired" : reason === "rotated" ? "Signed in again elsewhere: reload" : "Signed out from another device";
+    badge.dataset.state = "ended";
+  };
+})();
+</script>`;
 
 /**
  * The whole page: which worker answered, what just happened, then the sign-in
@@ -127,7 +144,7 @@ export function page(view: View): string {
   const banner = view.error
     ? `<p class="error" role="alert">${escape(view.error)}</p>`
     : (view.notices ?? []).map((notice) => `<p class="notice" role="status">${escape(notice)}</p>`).join("");
-  const body = view.csrf === null ? `<p><a href="/">Back to the page</a></p>` : view.userId ? signedIn(view) : signedOut(view);
+  const body = view.csrf === null ? `<p><a href="/">Back to the page</a></p>` : view.userId ? signedIn(view) + LIVE_SCRIPT : signedOut(view);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>latchkey demo</title><style>${STYLE}</style></head>

@@ -8,7 +8,9 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { WebSocketServer } from "ws";
 import { createSessions } from "../src/core/index.js";
+import { loadUpgradeSession } from "../src/adapters/node/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
 import { demoApp, type Data } from "./app.js";
 
@@ -48,6 +50,25 @@ if (cluster.isPrimary) {
   const app = demoApp(sessions, worker);
 
   const server = app.listen(PORT, () => console.log(`${worker} listening on http://localhost:${(server.address() as AddressInfo).port}`));
+  // The live "signed in" badge: a WebSocket per signed-in page, closed (4401) the moment its session
+  // ends — in whichever worker it ends (SQLite has no feed: within watchInterval, 1 s).
+  const live = new WebSocketServer({ noServer: true });
+  server.on("upgrade", (req, socket, head) => {
+    if (req.url !== "/live") return void socket.destroy();
+    // Only this page's own script: another site's page could open it with the visitor's cookie (cross-site WebSocket hijacking).
+    if (req.headers.origin !== undefined && new URL(req.headers.origin).host !== req.headers.host) return void socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
+    loadUpgradeSession(sessions, req).then(
+      (s) => {
+        if (s.handle === null || s.userId === null) return void socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
+        const handle = s.handle;
+        live.handleUpgrade(req, socket, head, (ws) => {
+          const stop = sessions.watch(handle, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
+          ws.on("close", stop);
+        });
+      },
+      () => socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n"),
+    );
+  });
   process.on("SIGTERM", () => {
     server.close();
     void sessions.close().finally(() => process.exit(0));

@@ -113,13 +113,13 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const anonymous = sampleRecord();
       await store.create(anonymous);
       assert.equal((await store.rotate(anonymous.id, rotateInput("olga", "rotate-across-routes"))).status, "ok");
-      assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", { notice: "destroy-existing" }), true);
-      assert.equal(await store.destroy(record.id, { notice: "destroy-missing" }), false);
+      assert.equal((await store.destroy(rotated.status === "ok" ? rotated.record.id : "", { notice: "destroy-existing" }))?.id, rotated.status === "ok" ? rotated.record.id : "");
+      assert.equal(await store.destroy(record.id, { notice: "destroy-missing" }), null);
       const kept = sampleRecord({ userId: "olga" });
       await store.create(kept);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-except", except: kept.id }), 1);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user" }), 1);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-none" }), 0);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user-except", except: kept.id })).length, 1);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user" })).length, 1);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user-none" })).length, 0);
       const expected = [
         "patch-ok", "patch-conflict", "rotate-ok", "rotate-gone", "patch-gone", "rotate-across-routes",
         "destroy-existing", "destroy-missing", "destroy-user-except", "destroy-user", "destroy-user-none",

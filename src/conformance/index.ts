@@ -215,8 +215,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const store = await fresh();
       const record = sampleRecord({ userId: "frank" });
       await store.create(record);
-      assert.equal(await store.destroy(record.id), true);
-      assert.equal(await store.destroy(record.id), false);
+      assert.deepEqual(await store.destroy(record.id), { id: record.id, userId: "frank" }, "destroy resolves to what it deleted");
+      assert.equal(await store.destroy(record.id), null);
       assert.equal(await store.get(record.id), null);
       assert.deepEqual(await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: Date.now() + HOUR }), { status: "gone" });
       assert.equal(await store.touch(record.id, 1, Date.now() + HOUR), false);
@@ -246,11 +246,11 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const other = sampleRecord({ userId: "hank" });
       const anonymous = sampleRecord();
       for (const record of [...mine, other, anonymous]) await store.create(record);
-      assert.equal(await store.destroyUser("gina"), 3);
+      assert.deepEqual((await store.destroyUser("gina")).map((ended) => ended.id).sort(), mine.map((record) => record.id).sort(), "destroyUser resolves to the sessions it ended");
       for (const record of mine) assert.equal(await store.get(record.id), null);
       assert.ok(await store.get(other.id));
       assert.ok(await store.get(anonymous.id));
-      assert.equal(await store.destroyUser("gina"), 0);
+      assert.deepEqual(await store.destroyUser("gina"), []);
       assert.deepEqual((await store.listUser("hank")).map((r) => r.id), [other.id]);
     });
 
@@ -260,20 +260,20 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const others = [sampleRecord({ userId: "kate" }), sampleRecord({ userId: "kate" })];
       const stranger = sampleRecord({ userId: "liam" });
       for (const record of [keep, ...others, stranger]) await store.create(record);
-      assert.equal(await store.destroyUser("kate", { except: keep.id }), 2);
+      assert.deepEqual((await store.destroyUser("kate", { except: keep.id })).map((ended) => ended.id).sort(), others.map((record) => record.id).sort());
       for (const record of others) assert.equal(await store.get(record.id), null);
       assert.ok(await store.get(keep.id), "the kept session is alive");
       assert.ok(await store.get(stranger.id));
       assert.deepEqual((await store.listUser("kate")).map((r) => r.id), [keep.id], "the kept session is still listed");
-      assert.equal(await store.destroyUser("kate", { except: keep.id }), 0);
+      assert.deepEqual(await store.destroyUser("kate", { except: keep.id }), []);
       // The kept session can still be patched, and a plain destroyUser ends it.
       assert.equal((await store.patch(keep.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: keep.lastSeenAt, expiresAt: keep.expiresAt })).status, "ok");
-      assert.equal(await store.destroyUser("kate"), 1);
+      assert.deepEqual((await store.destroyUser("kate")).map((ended) => ended.id), [keep.id]);
       assert.equal(await store.get(keep.id), null);
       // An id that is not the user's keeps nothing back.
       const mine = sampleRecord({ userId: "kate" });
       await store.create(mine);
-      assert.equal(await store.destroyUser("kate", { except: stranger.id }), 1);
+      assert.deepEqual((await store.destroyUser("kate", { except: stranger.id })).map((ended) => ended.id), [mine.id]);
       assert.ok(await store.get(stranger.id));
     });
 
@@ -343,13 +343,51 @@ export function runStoreConformance(options: ConformanceOptions): void {
       await store.create(expired);
       await store.create(live);
       const removed = await store.sweep(now);
-      assert.ok(removed >= 1, `sweep removed ${removed}`);
+      assert.deepEqual(
+        removed.map((ended) => [ended.id, ended.userId]),
+        [[expired.id, "kim"]],
+        "sweep resolves to the sessions it deleted",
+      );
+      assert.deepEqual(await store.sweep(now), [], "each deleted session is reported once");
       assert.equal(await store.get(expired.id), null);
       assert.ok(await store.get(live.id));
       assert.deepEqual((await store.listUser("kim")).map((r) => r.id), [live.id]);
     });
 
     dataLimitCases(fresh, sampleRecord);
+    it("destroy and destroyUser tell the device of what they deleted; concurrent ends report each session once", async () => {
+      const store = await fresh();
+      const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" };
+      const one = sampleRecord({ userId: "otto", device });
+      const two = sampleRecord({ userId: "otto", device });
+      await store.create(one);
+      await store.create(two);
+      assert.deepEqual(await store.destroy(one.id), { id: one.id, userId: "otto", device });
+      assert.deepEqual(await store.destroyUser("otto"), [{ id: two.id, userId: "otto", device }]);
+      for (let round = 0; round < 10; round++) {
+        const records = [sampleRecord({ userId: "pia" }), sampleRecord({ userId: "pia" }), sampleRecord({ userId: "pia" })];
+        for (const record of records) await store.create(record);
+        const [a, b, c, d] = await Promise.all([store.destroyUser("pia"), store.destroy(records[0]!.id), store.destroyUser("pia", { except: records[2]!.id }), store.destroy(records[1]!.id)]);
+        const reported = [...a, ...c, ...[b, d].filter((ended) => ended !== null)].map((ended) => ended!.id).sort();
+        assert.deepEqual(reported, records.map((record) => record.id).sort(), `round ${round}: every session reported exactly once`);
+      }
+    });
+
+    it("expiries, where offered, reads the user and times of several sessions in the order asked", async () => {
+      const store = await fresh();
+      if (!store.expiries) return;
+      const a = sampleRecord({ userId: "quinn" });
+      const b = sampleRecord();
+      await store.create(a);
+      await store.create(b);
+      const missing = sampleRecord().id;
+      const [first, second, third] = await store.expiries([b.id, missing, a.id]);
+      const times = (record: SessionRecord) => ({ id: record.id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt });
+      assert.deepEqual(first, times(b));
+      assert.equal(second, null);
+      assert.deepEqual(third, times(a));
+      assert.deepEqual(await store.expiries([]), []);
+    });
   });
 }
 

@@ -1,11 +1,12 @@
 import { Coherence } from "../nearcache/index.js";
 import { SessionDataTooLargeError, SessionValueError, StoreUnavailableError } from "./errors.js";
-import type { DestroyReason, ResolvedOptions } from "./options.js";
+import type { DestroyReason, ResolvedOptions, SessionEndedEvent } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { dataBytes, SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { dataBytes, SessionExistsError, type ChangeSet, type DeviceInfo, type EndedSession, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { WatchRegistry, type WatchReason } from "./watch.js";
 import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
@@ -34,6 +35,8 @@ export class Engine {
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
   readonly #migration: SessionMigration | null;
   readonly #migrationHost: MigrationHost;
+  /** Watched sessions (sessions.watch), created on the first watch. */
+  #watchers: WatchRegistry | null = null;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -93,6 +96,7 @@ export class Engine {
    */
   async settleVanished(ids: readonly string[]): Promise<void> {
     if (!this.coherence?.strict || ids.length === 0) return;
+    // No reason: these sessions ended earlier, and that write told their watchers.
     await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, { notice }))));
   }
 
@@ -162,9 +166,11 @@ export class Engine {
    * revocation a write that ends a token (`ack`) resolves only once no
    * process can still accept it.
    */
-  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>, change = false): Promise<T> {
+  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>, effect?: "change" | WatchReason, ended?: (result: T) => void): Promise<T> {
     const coherence = this.coherence;
-    const notice = coherence && (!change || this.#publishChanges) ? coherence.notice(ids, users, ack) : null;
+    const change = effect === "change";
+    const reason = change ? undefined : effect;
+    const notice = coherence && (!change || this.#publishChanges) ? coherence.notice(ids, users, ack, reason) : null;
     coherence?.forget(ids, users);
     let result: T;
     try {
@@ -175,11 +181,13 @@ export class Engine {
     } finally {
       coherence?.forget(ids, users);
     }
+    // This process's watchers and hooks first: under strict revocation the write resolves after every process's listeners ran.
+    if (ended) ended(result);
     if (notice) await this.call(() => coherence!.awaitAcks(notice.seq));
     return result;
   }
 
-  isExpired(record: SessionRecord, now = this.options.now()): boolean {
+  isExpired(record: Pick<SessionRecord, "expiresAt" | "absoluteExpiresAt" | "lastSeenAt">, now = this.options.now()): boolean {
     return now >= record.expiresAt || now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.options.idleTimeout;
   }
 
@@ -243,6 +251,8 @@ export class Engine {
         maxDataBytes: this.options.maxDataBytes,
         notice,
       }),
+      "rotated",
+      () => this.#watchers?.ended([previous.id], "rotated"),
     );
     if (result.status === "too-large") throw new SessionDataTooLargeError(result.bytes, this.options.maxDataBytes);
     if (result.status === "gone") {
@@ -269,7 +279,7 @@ export class Engine {
         maxDataBytes: this.options.maxDataBytes,
         notice,
       }),
-      true,
+      "change",
     );
     if (result.status === "gone") return "gone";
     if (result.status === "conflict") return "conflict";
@@ -307,12 +317,89 @@ export class Engine {
 
   async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
-    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }));
-    if (existed) {
-      this.metrics?.ended(reason, 1);
-      this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
+    const ended = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }), reason, (ended) => {
+      // Watchers are told even when another write got there first: the session is gone either way.
+      this.#watchers?.ended([record.id], reason);
+      if (ended) this.#ended([ended], reason);
+    });
+    if (ended) this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: ended.userId, reason, count: 1 }));
+    return ended !== null;
+  }
+
+  /**
+   * Sessions this process deleted: counted, and each told once to the
+   * `ended` hook (the store gave each deleted record to exactly one caller).
+   */
+  #ended(sessions: readonly EndedSession[], reason: DestroyReason): void {
+    if (sessions.length === 0) return;
+    const at = this.options.now();
+    const expired = sessions.filter((session) => session.expired);
+    const current = expired.length === 0 ? sessions : sessions.filter((session) => !session.expired);
+    if (current.length > 0) this.metrics?.ended(reason, current.length);
+    if (expired.length > 0) this.metrics?.ended("expired", expired.length);
+    const hook = this.options.hooks.ended;
+    if (!hook) return;
+    for (const session of sessions) {
+      const event: SessionEndedEvent = { handle: session.id, userId: session.userId, reason: session.expired ? "expired" : reason, device: session.device ?? null, at };
+      this.hook(() => hook(event));
     }
-    return existed;
+  }
+
+  /** Deletes expired records (the sweeper, or `sessions.sweep()`); each one's `ended` event fires here. */
+  async sweep(): Promise<number> {
+    const ended = await this.call(() => this.store.sweep(this.options.now()));
+    this.#watchers?.ended(
+      ended.map((session) => session.id),
+      "expired",
+    );
+    this.#ended(ended, "expired");
+    return ended.length;
+  }
+
+  /** The registry behind sessions.watch(), created on first use. */
+  watchers(): WatchRegistry {
+    if (this.#watchers) return this.#watchers;
+    const store = this.store;
+    const registry = new WatchRegistry(
+      {
+        now: this.options.now,
+        isExpired: (record, now) => this.isExpired(record, now),
+        readMany: (ids) => this.call(() => (store.expiries ? store.expiries(ids) : Promise.all(ids.map((id) => store.get(id))))),
+        expire: (record) => this.destroy(record, "expired").then(() => undefined),
+        warn: (message) => this.options.logger.warn(message),
+        error: (message) => this.options.logger.error(message),
+      },
+      // With a feed, other processes' ends arrive as notices; without one, a poll finds them.
+      this.coherence ? null : this.options.watchInterval,
+    );
+    this.#watchers = registry;
+    this.coherence?.observe({
+      ended: (ids, users, reason) => {
+        registry.ended(ids, reason as WatchReason);
+        if (users.length > 0) return registry.endedUsers(users, reason as WatchReason);
+      },
+      resync: () => void registry.resync(),
+    });
+    return registry;
+  }
+
+  /**
+   * Activity on a long-lived connection: keeps the session alive like a
+   * request does (at most one store write per touchInterval). False when the
+   * session is gone or expired.
+   */
+  async touchHandle(handle: string): Promise<boolean> {
+    const record = await this.#read(handle);
+    if (!record) return false;
+    if (this.isExpired(record) && (await this.#expired(record, this.options.now()))) {
+      await this.#expire(record);
+      return false;
+    }
+    return (await this.touchIfDue(record)) !== "gone";
+  }
+
+  closeWatchers(): void {
+    this.#watchers?.close();
   }
 
   /**
@@ -321,17 +408,29 @@ export class Engine {
    * the kept one too (it is re-read on its next request).
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
+    const reason = except === undefined ? "revoke-user" : "logout-others";
     // The user's sessions of the library being migrated from end first (see SessionMigration.revokeUser);
     // if the old store fails, the latchkey sessions still end, then the failure is reported.
     const legacyFailure = this.#migration?.revokeUser ? await this.#migration.revokeUser(userId, this.#migrationHost).then(() => null, (error: unknown) => ({ error })) : null;
-    const count = await this.#write([], [userId], true, (notice) =>
-      this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
+    const ended = await this.#write(
+      [],
+      [userId],
+      true,
+      (notice) => this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
+      reason,
+      (ended) => {
+        // The store said which sessions it ended: this process's watchers need no re-read.
+        const current = ended.filter((session) => !session.expired).map((session) => session.id);
+        this.#watchers?.ended(current, reason);
+        this.#watchers?.ended(
+          ended.filter((session) => session.expired).map((session) => session.id),
+          "expired",
+        );
+        this.#ended(ended, reason);
+      },
     );
-    if (count > 0) {
-      const reason = except === undefined ? "revoke-user" : "logout-others";
-      this.metrics?.ended(reason, count);
-      this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
-    }
+    const count = ended.filter((session) => !session.expired).length;
+    if (count > 0) this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     if (legacyFailure) throw legacyFailure.error;
     return count;
   }

@@ -4,11 +4,13 @@ import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { JsonValue } from "../store/contract.js";
+import type { WatchListener } from "./watch.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionEndedEvent, SessionHooks, SessionsOptions } from "./options.js";
+export type { WatchEvent, WatchListener, WatchReason } from "./watch.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
@@ -223,10 +225,48 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * const removed = await sessions.sweep();
    */
   async sweep(): Promise<number> {
-    const removed = await this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+    const removed = await this.#engine.sweep();
     // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
     await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
     return removed;
+  }
+
+  /**
+   * Call `listener` once when the session `handle` ends, however it ends and
+   * whichever process ends it: logout, revoke, revokeUser, logoutOthers,
+   * rotation of its token by login ("rotated"), idle or absolute expiry
+   * ("expired", told at the expiry time without any request). For live
+   * connections (WebSocket, Socket.IO, server-sent events): close them in the
+   * listener. Stores with a feed (Redis, PostgreSQL) tell every watching
+   * process within the propagation delay; SQLite and memory within
+   * `watchInterval` (default 1 s). Under `revocation: "strict"` a logout or
+   * revoke resolves only after every process's listeners ran (or a frozen
+   * process's lease ran out). Returns a function that stops watching.
+   * @example
+   * const session = await sessions.load(sessionCookieValues(sessions, req.headers.cookie, secure));
+   * if (session.userId === null) return socket.destroy();
+   * const stop = sessions.watch(session.handle!, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
+   * ws.on("close", stop);
+   */
+  watch(handle: string, listener: WatchListener): () => void {
+    assertHandle(handle, "watch");
+    if (typeof listener !== "function") throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
+    return this.#engine.watchers().watch(handle, listener);
+  }
+
+  /**
+   * Activity on a long-lived connection (a WebSocket message, say) keeps its
+   * session alive as a request does: the idle timeout slides, with at most one
+   * store write per `touchInterval` (none when not due). Resolves to whether
+   * the session is still live.
+   * @example
+   * ws.on("message", async () => {
+   *   if (!(await sessions.touch(handle))) ws.close(4401, "session ended: expired");
+   * });
+   */
+  touch(handle: string): Promise<boolean> {
+    assertHandle(handle, "touch");
+    return this.#engine.touchHandle(handle);
   }
 
   /**
@@ -251,6 +291,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#engine.closeWatchers();
     this.#engine.metrics?.close();
     await this.#engine.coherence?.close();
     await this.#engine.store.close();

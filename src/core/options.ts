@@ -1,5 +1,5 @@
 import cluster from "node:cluster";
-import type { SessionStore } from "../store/contract.js";
+import type { DeviceInfo, SessionStore } from "../store/contract.js";
 import type { SessionMigration } from "./migration.js";
 import type { DestroyReason, Logger } from "./types.js";
 import { assertMetrics, type SessionsMetrics } from "./metrics.js";
@@ -49,6 +49,17 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
+/** What `hooks.ended` is told, once per ended session across all processes. */
+export interface SessionEndedEvent {
+  handle: string;
+  userId: string | null;
+  reason: DestroyReason;
+  /** The device recorded at login, when the store still had it (null otherwise). */
+  device: DeviceInfo | null;
+  /** When this process ended it (ms since the epoch, by the manager's clock). */
+  at: number;
+}
+
 export interface SessionHooks {
   /** A session was first written to the store. */
   created?(event: { handle: string; userId: string | null }): void;
@@ -56,6 +67,13 @@ export interface SessionHooks {
   rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
   destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
+  /**
+   * A session ended: exactly once per session across every process, in the
+   * process whose write deleted it (logout, revoke, revokeUser, logoutOthers;
+   * for expiry the process whose read or sweep deleted it). Not for rotation
+   * (`rotated`): the session lives on under a new handle.
+   */
+  ended?(event: SessionEndedEvent): void;
 }
 
 export interface SessionsOptions {
@@ -122,6 +140,14 @@ export interface SessionsOptions {
    * `latchkey/migrate`. See "Switching from express-session" in the README.
    */
   migrateFrom?: SessionMigration;
+  /**
+   * How often, in ms, a store without a feed (sqliteStore, memoryStore) is
+   * read for the sessions this process watches (`sessions.watch`), in one
+   * read for all of them: the longest a watcher waits to learn of an end
+   * caused by another process. Stores with a feed tell watchers at once.
+   * Default 1000.
+   */
+  watchInterval?: number;
   /**
    * Also accept `Authorization: Bearer <token>` (API and mobile clients) in
    * every adapter. A request with that header is authenticated by it alone
@@ -200,6 +226,7 @@ export interface ResolvedOptions {
   metrics: SessionsMetrics | null;
   bearer: boolean;
   csrf: ResolvedCsrfOptions | null;
+  watchInterval: number;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -288,6 +315,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     metrics,
     bearer,
     csrf: resolveCsrf(options.csrf),
+    watchInterval: positiveMs("watchInterval", options.watchInterval, 1000),
   };
 }
 

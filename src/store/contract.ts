@@ -106,6 +106,22 @@ export interface DestroyUserOptions {
 
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" } | TooLargeResult;
 
+/** What watchers need of a session: who, and when it ends. */
+export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">;
+
+/** A session a store deleted: what the manager tells watchers and the `ended` hook. */
+export interface EndedSession {
+  id: string;
+  userId: string | null;
+  /** The device recorded at login, when the store still had it (a Redis session expired by its TTL has none). */
+  device?: DeviceInfo;
+  /**
+   * destroyUser only: the store had already expired it by its own TTL and only
+   * now dropped its trace (Redis's index). Reported as expired, not revoked.
+   */
+  expired?: true;
+}
+
 export interface SessionStore {
   /** Shown in logs and errors, e.g. "sqlite(./sessions.db)". */
   readonly name: string;
@@ -127,17 +143,31 @@ export interface SessionStore {
    * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
    */
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
-  /** Delete one record. Resolves true if it existed. */
-  destroy(id: string, options?: DestroyOptions): Promise<boolean>;
+  /**
+   * Delete one record. Resolves to what was deleted (id, user, device), or
+   * null when it did not exist: exactly one of concurrent callers gets it.
+   */
+  destroy(id: string, options?: DestroyOptions): Promise<EndedSession | null>;
   /**
    * Delete every record of a user in one atomic step, except the record whose
-   * id is `options.except` (log out other devices). Resolves to how many were deleted.
+   * id is `options.except` (log out other devices). Resolves to the records it
+   * deleted (each reported by exactly one call).
    */
-  destroyUser(userId: string, options?: DestroyUserOptions): Promise<number>;
+  destroyUser(userId: string, options?: DestroyUserOptions): Promise<EndedSession[]>;
   /** Records of one user (expired ones may be included; the manager filters them). */
   listUser(userId: string): Promise<SessionRecord[]>;
-  /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
-  sweep(now: number): Promise<number>;
+  /**
+   * Delete records whose expiry passed before `now`. Resolves to the records it
+   * deleted, each reported by exactly one sweep across processes (Redis: those
+   * its own TTL removed, found through the user indexes).
+   */
+  sweep(now: number): Promise<EndedSession[]>;
+  /**
+   * Optional: the user and times of several sessions in one read (null for
+   * each absent one), in the order asked — no data. Watchers on stores
+   * without a feed poll with it; without it they call `get` per session.
+   */
+  expiries?(ids: readonly string[]): Promise<(SessionExpiry | null)[]>;
   close(): Promise<void>;
   /**
    * Present on stores shared over a network (Redis, PostgreSQL): the channel

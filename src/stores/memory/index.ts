@@ -4,8 +4,10 @@ import {
   dataBytes,
   overLimit,
   SessionExistsError,
+  type EndedSession,
   type PatchInput,
   type PatchResult,
+  type SessionExpiry,
   type RotateInput,
   type RotateResult,
   type SessionRecord,
@@ -49,6 +51,14 @@ class MemoryStore implements SessionStore {
     this.#open();
     const record = this.#records.get(id);
     return record ? structuredClone(record) : null;
+  }
+
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
+    this.#open();
+    return ids.map((id) => {
+      const record = this.#records.get(id);
+      return record ? { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt } : null;
+    });
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
@@ -101,19 +111,22 @@ class MemoryStore implements SessionStore {
     return { status: "ok", record: structuredClone(record) };
   }
 
-  async destroy(id: string): Promise<boolean> {
+  async destroy(id: string): Promise<EndedSession | null> {
     this.#open();
     const record = this.#records.get(id);
-    if (!record) return false;
+    if (!record) return null;
     this.#delete(record);
-    return true;
+    return ended(record);
   }
 
-  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
     this.#open();
     const ids = [...(this.#byUser.get(userId) ?? [])].filter((id) => id !== except);
-    for (const id of ids) this.#delete(this.#records.get(id)!);
-    return ids.length;
+    return ids.map((id) => {
+      const record = this.#records.get(id)!;
+      this.#delete(record);
+      return ended(record);
+    });
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
@@ -121,13 +134,13 @@ class MemoryStore implements SessionStore {
     return [...(this.#byUser.get(userId) ?? [])].map((id) => structuredClone(this.#records.get(id)!));
   }
 
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     this.#open();
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (const record of [...this.#records.values()]) {
       if (record.expiresAt <= now || record.absoluteExpiresAt <= now) {
         this.#delete(record);
-        removed += 1;
+        removed.push(ended(record));
       }
     }
     return removed;
@@ -158,4 +171,10 @@ class MemoryStore implements SessionStore {
       if (ids?.size === 0) this.#byUser.delete(record.userId);
     }
   }
+}
+
+function ended(record: SessionRecord): EndedSession {
+  const session: EndedSession = { id: record.id, userId: record.userId };
+  if (record.device) session.device = structuredClone(record.device);
+  return session;
 }

@@ -6,6 +6,7 @@ import {
   SessionExistsError,
   type DestroyOptions,
   type DestroyUserOptions,
+  type EndedSession,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -208,12 +209,15 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
-    if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
-    return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
+    const ended =
+      notice === undefined
+        ? (await this.#query<EndedRow>(this.#sql.destroy, [id])).rows
+        : (await this.#query<{ ended: EndedRow[] }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.ended;
+    return ended[0] ? toEnded(ended[0]) : null;
   }
 
-  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization
@@ -228,12 +232,12 @@ class PostgresStore implements SessionStore {
         try {
           await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
           // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
-          const result =
+          const ended =
             notice === undefined
-              ? (await client.query(this.#sql.destroyUser, [userId, except ?? null])).rowCount ?? 0
-              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.deleted;
+              ? (await client.query<EndedRow>(this.#sql.destroyUser, [userId, except ?? null])).rows
+              : (await client.query<{ ended: EndedRow[] }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.ended;
           await client.query("COMMIT");
-          return result;
+          return ended.map(toEnded);
         } catch (error) {
           await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
           throw error;
@@ -251,13 +255,13 @@ class PostgresStore implements SessionStore {
     return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
   }
 
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     // Small batches, each its own short statement; SKIP LOCKED leaves rows a request is writing alone.
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (;;) {
-      const deleted = (await this.#query(this.#sql.sweep, [now])).rowCount ?? 0;
-      removed += deleted;
-      if (deleted < SWEEP_BATCH) return removed;
+      const { rows } = await this.#query<EndedRow>(this.#sql.sweep, [now]);
+      for (const row of rows) removed.push(toEnded(row));
+      if (rows.length < SWEEP_BATCH) return removed;
     }
   }
 
@@ -384,7 +388,7 @@ function rotateStatement(table: string, notify: boolean): string {
 }
 
 function statements(table: string) {
-  const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text`;
+  const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text RETURNING ${ENDED}`;
   return {
     insert: `INSERT INTO ${table} (${COLUMNS}, device) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)`,
     get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
@@ -393,7 +397,7 @@ function statements(table: string) {
     touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
     // One statement: the old row's lock means a concurrent rotate, patch or destroy of the old id finds it gone.
     rotate: rotateStatement(table, false),
-    destroy: `DELETE FROM ${table} WHERE id = $1`,
+    destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
     // The same writes publishing a notice (the last two parameters) in the same statement, on every
@@ -401,10 +405,22 @@ function statements(table: string) {
     patchNotify: patchStatement(table, false, true),
     patchCheckedNotify: patchStatement(table, true, true),
     rotateNotify: rotateStatement(table, true),
-    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
-    destroyUserNotify: withNotice(`${destroyUser} RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 3),
-    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`, ENDED_AGGREGATE, 2),
+    destroyUserNotify: withNotice(destroyUser, ENDED_AGGREGATE, 3),
+    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED) RETURNING ${ENDED}`,
   };
+}
+
+/** What a delete returns (the `ended` event's fields), as rows or, under a notice, aggregated into one JSON column. */
+const ENDED = "id, user_id, device";
+const ENDED_AGGREGATE = "(SELECT coalesce(json_agg(json_build_object('id', id, 'user_id', user_id, 'device', device)), '[]'::json) FROM w) AS ended";
+type EndedRow = Pick<Row, "id" | "user_id" | "device">;
+
+function toEnded(row: EndedRow): EndedSession {
+  const session: EndedSession = { id: row.id, userId: row.user_id };
+  const device = decodeDevice(row.device);
+  if (device) session.device = device;
+  return session;
 }
 
 function toRecord(row: Row): SessionRecord {

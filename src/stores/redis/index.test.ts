@@ -159,8 +159,29 @@ if (redis.skip) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(await store.get(short.id), null);
       assert.deepEqual((await store.listUser("expiring")).map((r) => r.id), [long.id]);
-      assert.equal(await store.sweep(Date.now()), 1);
+      assert.deepEqual((await store.sweep(Date.now())).map((ended) => ended.id), [short.id]);
       assert.deepEqual(await ioClient.zrange(`${prefix}{${userRoute("expiring")}}:u:expiring`, 0, -1), [long.id]);
+    });
+
+    test("a session Redis expired by TTL is reported once: by the sweep, or by a destroyUser that takes it out of the index first (as expired)", async () => {
+      const store = redisStore({ client: ioClient, prefix });
+      const now = Date.now();
+      const short = sampleRecord({ userId: "ttl-once", expiresAt: now + 150 });
+      const live = sampleRecord({ userId: "ttl-once" });
+      await store.create(short);
+      await store.create(live);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A touch of the live session (which re-scores the index) must not drop the expired member unreported.
+      assert.equal(await store.touch(live.id, Date.now(), live.expiresAt), true);
+      const ended = await store.destroyUser("ttl-once");
+      assert.deepEqual(
+        ended.map((session) => [session.id, session.expired ?? false]).sort(),
+        [
+          [live.id, false],
+          [short.id, true],
+        ].sort(),
+      );
+      assert.deepEqual(await store.sweep(Date.now()), [], "nothing left to report");
     });
 
     test("a user session whose id is not routed by its user id is refused (it would break the Cluster slot plan)", async () => {
@@ -193,7 +214,7 @@ if (redis.skip) {
       assert.equal(await nodeClient.exists(deviceKey), 0);
       const many = [sampleRecord({ userId: "device-user", device }), sampleRecord({ userId: "device-user", device })];
       for (const r of many) await store.create(r);
-      assert.equal(await store.destroyUser("device-user"), 2);
+      assert.equal((await store.destroyUser("device-user")).length, 2);
       for (const r of many) assert.equal(await nodeClient.exists(`${prefix}{${route}}:m:${r.id.slice(5)}`), 0);
     });
 
@@ -209,7 +230,7 @@ if (redis.skip) {
       const many = Array.from({ length: 250 }, () => sampleRecord({ userId: "prolific" }));
       await Promise.all(many.map((r) => store.create(r)));
       assert.equal((await store.listUser("prolific")).length, 250);
-      assert.equal(await store.destroyUser("prolific"), 250);
+      assert.equal((await store.destroyUser("prolific")).length, 250);
       assert.equal(await store.get(many[0]!.id), null);
       assert.deepEqual(await store.listUser("prolific"), []);
     });

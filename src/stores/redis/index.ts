@@ -8,6 +8,7 @@ import {
   type ChangeSet,
   type DestroyOptions,
   type DestroyUserOptions,
+  type EndedSession,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -330,12 +331,26 @@ class RedisStore implements RedisSessionStore {
     return { status: "ok", record };
   }
 
-  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
-    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
+    const reply = (await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) as unknown[];
+    if (Number(reply[0]) !== 1) return null;
+    return endedSession(id, String(reply[1]) === "" ? null : String(reply[1]), String(reply[2] ?? ""));
   }
 
-  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
-    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
+  /**
+   * The user's sessions this call deleted; members whose keys Redis had
+   * already expired come back too, with `expired: true` (the index is gone, so
+   * no sweep would report them).
+   */
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
+    const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
+    const ended: EndedSession[] = [];
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
+      if (Number(reply[i + 2]) !== 1) session.expired = true;
+      ended.push(session);
+    }
+    return ended;
   }
 
   /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
@@ -358,18 +373,27 @@ class RedisStore implements RedisSessionStore {
 
   /**
    * Redis deletes expired sessions itself (PEXPIREAT), so there is nothing to
-   * scan: sweep only drops the entries of expired sessions from the user
-   * indexes this process wrote since the last sweep, and resolves to how many
-   * it dropped. Never KEYS or SCAN. Indexes are also pruned by every patch and
-   * touch, and expire with their last session.
+   * scan: sweep takes the members of expired sessions out of the user indexes
+   * this process wrote (created or rotated a session in), and resolves to
+   * those sessions — each taken by exactly one sweep, whichever process runs
+   * it. Never KEYS or SCAN. An index stays tracked while it has members (up
+   * to 10 000 indexes per process, least recently written dropped first).
+   * Anonymous sessions have no index: their expiry by TTL is not reported,
+   * and a session's device has expired with it.
    */
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     const indexes = [...this.#indexes];
-    this.#indexes.clear();
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (let i = 0; i < indexes.length; i += SWEEP_CONCURRENCY) {
-      const counts = await Promise.all(indexes.slice(i, i + SWEEP_CONCURRENCY).map((key) => this.#redis.run(PRUNE, [key], [String(Math.floor(now))])));
-      for (const count of counts) removed += Number(count);
+      const batch = indexes.slice(i, i + SWEEP_CONCURRENCY);
+      const replies = await Promise.all(batch.map((key) => this.#redis.run(PRUNE, [key], [String(Math.floor(now))])));
+      replies.forEach((reply, j) => {
+        const [left, ...ids] = (reply as unknown[]).map(String);
+        const key = batch[j]!;
+        const userId = key.slice(key.indexOf("}:u:") + 4);
+        for (const id of ids) removed.push({ id, userId });
+        if (Number(left) === 0) this.#indexes.delete(key); // empty: Redis drops it; a new login tracks it again
+      });
     }
     return removed;
   }
@@ -407,6 +431,13 @@ class RedisStore implements RedisSessionStore {
     if (this.#indexes.size > MAX_TRACKED_INDEXES) this.#indexes.delete(this.#indexes.values().next().value!);
     return key;
   }
+}
+
+function endedSession(id: string, userId: string | null, deviceText: string): EndedSession {
+  const session: EndedSession = { id, userId };
+  const device = decodeDevice(deviceText);
+  if (device) session.device = device;
+  return session;
 }
 
 /** PEXPIREAT wants whole milliseconds: never expire before the record does. */

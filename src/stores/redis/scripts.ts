@@ -44,13 +44,12 @@ local function keep_index(idx, until_ms, now)
     redis.call('PEXPIREAT', idx, string.format('%d', until_ms))
   end
 end
--- Index entry of a session whose key now expires at expire_at; drops members
--- whose keys Redis already expired.
+-- Index entry of a session whose key now expires at expire_at. Members whose
+-- keys Redis already expired stay until a sweep takes them (PRUNE): each is
+-- an expiry that must be reported once.
 local function index_session(idx, id, expire_at)
-  local now = now_ms()
   redis.call('ZADD', idx, expire_at, id)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', string.format('(%d', now))
-  keep_index(idx, tonumber(expire_at), now)
+  keep_index(idx, tonumber(expire_at))
 end
 -- Scripts that change or end sessions take ARGV[1] = feed channel ('' for
 -- none) and ARGV[2] = the notice, and publish it first, on every path: the
@@ -248,16 +247,21 @@ return fields
 `,
 );
 
-/** KEYS: session, device. ARGV: channel, notice, prefix, id. Returns 1 if it existed. */
+/**
+ * KEYS: session, device. ARGV: channel, notice, prefix, id.
+ * Returns {1, user ('' for none), device JSON ('' for none)} if it existed, else {0}.
+ */
 export const DESTROY = script(
   "destroy",
   `
 notify()
 local user = redis.call('HGET', KEYS[1], 'u')
 local n = redis.call('DEL', KEYS[1])
+local device = redis.call('GET', KEYS[2]) or ''
 redis.call('DEL', KEYS[2])
 if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
-return n
+if n == 0 then return {0} end
+return {1, user or '', device}
 `,
 );
 
@@ -266,7 +270,9 @@ return n
  * index itself — or, given an id to keep (log out other devices), every
  * session but that one, which stays in the index.
  * KEYS: index. ARGV: channel, notice, prefix, keep id ('' for none).
- * Returns how many sessions existed.
+ * Returns id, device JSON ('' for none), state, ... per member taken from the
+ * index: state 1 when this call deleted the session, 0 when Redis had already
+ * expired it (no sweep will see it now: it is reported here as expired).
  */
 export const DESTROY_USER = script(
   "destroyUser",
@@ -274,27 +280,24 @@ export const DESTROY_USER = script(
 notify()
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local keep = ARGV[4]
-local n = 0
-local keys = {}
-local devices = {}
+local ended = {}
 local members = {}
 for i, id in ipairs(ids) do
   if id ~= keep then
-    keys[#keys + 1] = session_key(ARGV[3], id)
-    devices[#devices + 1] = device_key(ARGV[3], id)
+    local existed = redis.call('DEL', session_key(ARGV[3], id))
+    ended[#ended + 1] = id
+    ended[#ended + 1] = redis.call('GET', device_key(ARGV[3], id)) or ''
+    ended[#ended + 1] = existed
+    redis.call('DEL', device_key(ARGV[3], id))
     members[#members + 1] = id
   end
-  if #keys == 100 or (i == #ids and #keys > 0) then
-    n = n + redis.call('DEL', unpack(keys))
-    redis.call('DEL', unpack(devices))
-    if keep ~= '' then redis.call('ZREM', KEYS[1], unpack(members)) end
-    keys = {}
-    devices = {}
+  if keep ~= '' and (#members == 100 or (i == #ids and #members > 0)) then
+    redis.call('ZREM', KEYS[1], unpack(members))
     members = {}
   end
 end
 if keep == '' then redis.call('DEL', KEYS[1]) end
-return n
+return ended
 `,
 );
 
@@ -309,15 +312,21 @@ return out
 );
 
 /**
- * Drops index members whose sessions expired before min(now, Redis's clock):
- * Redis deleted those keys itself (PEXPIREAT). KEYS: index. ARGV: now.
- * Returns how many were dropped.
+ * Takes the index members whose sessions expired before min(now, Redis's
+ * clock): Redis deleted those keys itself (PEXPIREAT). ZREM makes each one
+ * reported by exactly one sweep, whichever process runs it. KEYS: index.
+ * ARGV: now. Returns {members left, id, id, ...} of those taken.
  */
 export const PRUNE = script(
   "prune",
   `
 local now = math.min(tonumber(ARGV[1]), now_ms())
-return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', now))
+local bound = string.format('(%d', now)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', bound)
+if #ids > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', bound) end
+local out = {redis.call('ZCARD', KEYS[1])}
+for i, id in ipairs(ids) do out[i + 1] = id end
+return out
 `,
 );
 

@@ -10,7 +10,9 @@ import {
   encodeDevice,
   SessionExistsError,
   type DestroyUserOptions,
+  type EndedSession,
   type JsonValue,
+  type SessionExpiry,
   type PatchInput,
   type PatchResult,
   type RotateInput,
@@ -190,6 +192,17 @@ class SqliteStore implements SessionStore {
     return row ? toRecord(row) : null;
   }
 
+  /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at">[];
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      return row ? { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at } : null;
+    });
+  }
+
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
     return this.#patchTx(id, input);
   }
@@ -202,25 +215,27 @@ class SqliteStore implements SessionStore {
     return this.#rotateTx(id, input);
   }
 
-  async destroy(id: string): Promise<boolean> {
-    return this.#sql.destroy.run(id).changes === 1;
+  async destroy(id: string): Promise<EndedSession | null> {
+    const row = this.#sql.destroyReturning.get(id) as EndedRow | undefined;
+    return row ? toEnded(row) : null;
   }
 
-  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
-    return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
+    const rows = (except === undefined ? this.#sql.destroyUser.all(userId) : this.#sql.destroyUserExcept.all(userId, except)) as EndedRow[];
+    return rows.map(toEnded);
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
     return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
   }
 
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     // Small batches: each is a short write transaction, so other processes' requests wait at most one batch.
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (;;) {
-      const changes = this.#sql.sweep.run(now, SWEEP_BATCH).changes;
-      removed += changes;
-      if (changes < SWEEP_BATCH) return removed;
+      const rows = this.#sql.sweep.all(now, SWEEP_BATCH) as EndedRow[];
+      for (const row of rows) removed.push(toEnded(row));
+      if (rows.length < SWEEP_BATCH) return removed;
     }
   }
 
@@ -261,12 +276,25 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
+    expiries: db.prepare(`SELECT id, user_id, last_seen_at, expires_at, absolute_expires_at FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
-    destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ?`),
-    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ?`),
+    destroyReturning: db.prepare(`DELETE FROM ${table} WHERE id = ? RETURNING ${ENDED}`),
+    destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ? RETURNING ${ENDED}`),
+    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ? RETURNING ${ENDED}`),
     listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
-    sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?)`),
+    sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
+}
+
+/** What a delete returns: enough for the `ended` event. */
+const ENDED = "id, user_id, device";
+type EndedRow = Pick<Row, "id" | "user_id" | "device">;
+
+function toEnded(row: EndedRow): EndedSession {
+  const session: EndedSession = { id: row.id, userId: row.user_id };
+  const device = decodeDevice(row.device);
+  if (device) session.device = device;
+  return session;
 }
 
 function toRecord(row: Row): SessionRecord {
