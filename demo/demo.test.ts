@@ -14,6 +14,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { chromium, request, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { WebSocket } from "ws";
 import { requireService } from "../src/testing/services.js";
 
 const CANDIDATES = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
@@ -108,6 +109,22 @@ async function assertFits(page: Page): Promise<void> {
   const scrollWidth = (await page.evaluate("document.documentElement.scrollWidth")) as number;
   const width = page.viewportSize()!.width;
   assert.ok(scrollWidth <= width, `the page is ${scrollWidth}px wide on a ${width}px screen`);
+}
+
+/** The status of a WebSocket upgrade to /live with this Cookie and Origin: 101 when it opened. */
+function upgradeStatus(cookie: string, origin: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace("http:", "ws:")}/live`, { headers: { cookie, origin } });
+    ws.on("open", () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.on("unexpected-response", (request, response) => {
+      resolve(response.statusCode ?? 0);
+      request.destroy();
+    });
+    ws.on("error", reject);
+  });
 }
 
 /** The _csrf field of every form on the page. */
@@ -279,6 +296,11 @@ if (skip) {
       const [response] = await Promise.all([attacker.waitForNavigation(), attacker.evaluate(`document.forms[0].submit()`)]);
       assert.equal(response!.status(), 403);
       await attacker.close();
+
+      // The live badge's WebSocket, opened with this visitor's cookie: from this page's origin it opens, from another site's it is refused.
+      const cookie = (await context.cookies()).map(({ name, value }) => `${name}=${value}`).join("; ");
+      assert.equal(await upgradeStatus(cookie, base), 101);
+      assert.equal(await upgradeStatus(cookie, "https://evil.example"), 403);
 
       await page.reload();
       assert.equal(await page.textContent("#user"), "gina", "still signed in");
