@@ -31,15 +31,16 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
-export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired";
+/** "limit": ended by `maxSessionsPerUser` with `onSessionLimit: "end-oldest"` when the user signed in again. */
+export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired" | "limit";
 
 export interface SessionHooks {
   /** A session was first written to the store. */
-  created?(event: { handle: string; userId: string | null }): void;
+  created?(event: { handle: string; userId: string | null; impersonator?: string }): void;
   /** login() replaced a session's token (the old one is dead everywhere). */
-  rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
+  rotated?(event: { previousHandle: string; handle: string; userId: string | null; impersonator?: string }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
-  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
+  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number; impersonator?: string }): void;
 }
 
 export interface Logger {
@@ -111,6 +112,19 @@ export interface SessionsOptions {
    * `latchkey/migrate`. See "Switching from express-session" in the README.
    */
   migrateFrom?: SessionMigration;
+  /**
+   * At most this many live sessions per user, enforced in the same atomic
+   * store step as each login (every process, every store). Impersonation
+   * sessions do not count. Default: no limit.
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * What a login beyond `maxSessionsPerUser` does. "end-oldest" (default): the
+   * user's least recently used sessions end (hooks: reason "limit"; every
+   * process stops accepting them like a revoke). "refuse": `login()` rejects
+   * with SessionLimitError (status 409) and nothing changes.
+   */
+  onSessionLimit?: "end-oldest" | "refuse";
 }
 
 export interface NearCacheOptions {
@@ -152,6 +166,8 @@ export interface ResolvedOptions {
   migrateFrom: SessionMigration | null;
   recordIp: boolean;
   metrics: SessionsMetrics | null;
+  /** maxSessionsPerUser and onSessionLimit, or null without a limit. */
+  sessionLimit: { max: number; onLimit: "end-oldest" | "refuse" } | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -216,6 +232,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (migrateFrom !== null && migrateFrom.cookieName === resolveCookie(options.cookie ?? {}).name) {
     throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
   }
+  const sessionLimit = resolveSessionLimit(options, store);
   return {
     store,
     idleTimeout,
@@ -233,7 +250,30 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     migrateFrom,
     recordIp,
     metrics,
+    sessionLimit,
   };
+}
+
+function resolveSessionLimit(options: SessionsOptions, store: SessionStore): ResolvedOptions["sessionLimit"] {
+  const { maxSessionsPerUser: max, onSessionLimit } = options;
+  if (max === undefined) {
+    if (onSessionLimit !== undefined) throw new TypeError("latchkey: onSessionLimit needs maxSessionsPerUser, e.g. { maxSessionsPerUser: 5, onSessionLimit: \"end-oldest\" }");
+    return null;
+  }
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+    throw new TypeError(`latchkey: maxSessionsPerUser must be a whole number of sessions, at least 1 (got ${String(max)}); e.g. maxSessionsPerUser: 5`);
+  }
+  const onLimit = onSessionLimit ?? "end-oldest";
+  if (onLimit !== "end-oldest" && onLimit !== "refuse") {
+    throw new TypeError(`latchkey: onSessionLimit must be "end-oldest" or "refuse" (got ${String(onLimit)})`);
+  }
+  if (store.sessionLimits !== true) {
+    throw new TypeError(
+      `latchkey: maxSessionsPerUser needs a store that enforces it atomically with the login (sessionLimits: true); ${store.name} does not. ` +
+        "Use sqliteStore, redisStore, postgresStore or memoryStore, or drop maxSessionsPerUser.",
+    );
+  }
+  return { max, onLimit };
 }
 
 function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {

@@ -1,6 +1,10 @@
 import {
   applyChange,
   SessionExistsError,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type PatchInput,
   type PatchResult,
   type RotateInput,
@@ -27,6 +31,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
 class MemoryStore implements SessionStore {
   readonly processLocal = true;
+  readonly sessionLimits = true;
   readonly name: string;
   #records = new Map<string, SessionRecord>();
   #byUser = new Map<string, Set<string>>();
@@ -36,10 +41,14 @@ class MemoryStore implements SessionStore {
     this.name = name;
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input: CreateInput = {}): Promise<void | CreateResult> {
     this.#open();
     if (this.#records.has(record.id)) throw new SessionExistsError(record.id);
+    const ended = input.limit && record.userId !== null ? this.#overLimit(record.userId, input) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const id of ended) this.#delete(this.#records.get(id)!);
     this.#put(structuredClone(record));
+    if (input.limit) return { status: "ok", ended };
   }
 
   async get(id: string): Promise<SessionRecord | null> {
@@ -76,6 +85,9 @@ class MemoryStore implements SessionStore {
     const old = this.#records.get(id);
     if (!old) return { status: "gone" };
     if (this.#records.has(input.newId)) throw new SessionExistsError(input.newId);
+    const ended = input.limit && input.userId !== null ? this.#overLimit(input.userId, input, id) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const endedId of ended) this.#delete(this.#records.get(endedId)!);
     this.#delete(old);
     const record: SessionRecord = {
       id: input.newId,
@@ -86,10 +98,11 @@ class MemoryStore implements SessionStore {
       expiresAt: input.expiresAt,
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
+      ...sessionMetaOf(input),
     };
     if (input.device) record.device = structuredClone(input.device);
     this.#put(record);
-    return { status: "ok", record: structuredClone(record) };
+    return input.limit ? { status: "ok", record: structuredClone(record), ended } : { status: "ok", record: structuredClone(record) };
   }
 
   async destroy(id: string): Promise<boolean> {
@@ -132,21 +145,33 @@ class MemoryStore implements SessionStore {
     if (this.#closed) throw new Error(`latchkey: ${this.name} store is closed`);
   }
 
+  #overLimit(userId: string, input: CreateInput, exceptId?: string): string[] | "refused" {
+    const mine = [...(this.#byUser.get(userId) ?? [])].map((id) => this.#records.get(id)!);
+    return sessionsOverLimit(mine, userId, input.limit!, exceptId);
+  }
+
+  /** A session is indexed under its user and, when impersonated, its impersonator (destroyUser of either ends it). */
+  #owners(record: SessionRecord): string[] {
+    const owners = record.userId === null ? [] : [record.userId];
+    if (record.impersonator !== undefined) owners.push(record.impersonator);
+    return owners;
+  }
+
   #put(record: SessionRecord): void {
     this.#records.set(record.id, record);
-    if (record.userId !== null) {
-      let ids = this.#byUser.get(record.userId);
-      if (!ids) this.#byUser.set(record.userId, (ids = new Set()));
+    for (const owner of this.#owners(record)) {
+      let ids = this.#byUser.get(owner);
+      if (!ids) this.#byUser.set(owner, (ids = new Set()));
       ids.add(record.id);
     }
   }
 
   #delete(record: SessionRecord): void {
     this.#records.delete(record.id);
-    if (record.userId !== null) {
-      const ids = this.#byUser.get(record.userId);
+    for (const owner of this.#owners(record)) {
+      const ids = this.#byUser.get(owner);
       ids?.delete(record.id);
-      if (ids?.size === 0) this.#byUser.delete(record.userId);
+      if (ids?.size === 0) this.#byUser.delete(owner);
     }
   }
 }

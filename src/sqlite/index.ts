@@ -3,10 +3,15 @@ import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   applyChange,
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
   recordColumns,
   SessionExistsError,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -40,6 +45,8 @@ interface Row {
   version: number;
   /** Selected by listUser only: the read path never needs it. */
   device?: string | null;
+  /** The meta fields as JSON (see encodeSessionMeta), or null. */
+  meta: string | null;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -86,12 +93,14 @@ function openDatabase(path: string): BetterSqlite3.Database {
 
 class SqliteStore implements SessionStore {
   readonly processLocal: boolean;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly #db: BetterSqlite3.Database;
   readonly #ownsDb: boolean;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #patchTx: (id: string, input: PatchInput) => PatchResult;
   readonly #rotateTx: (id: string, input: RotateInput) => RotateResult;
+  readonly #createTx: (record: SessionRecord, input: CreateInput) => CreateResult;
 
   constructor(options: SqliteStoreOptions, table: string, busyTimeout: number, synchronous: string) {
     this.#ownsDb = !options.database;
@@ -112,12 +121,16 @@ class SqliteStore implements SessionStore {
         expires_at INTEGER NOT NULL,
         absolute_expires_at INTEGER NOT NULL,
         version INTEGER NOT NULL,
-        device TEXT
+        device TEXT,
+        meta TEXT
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${table}_user ON ${table} (user_id) WHERE user_id IS NOT NULL;
       CREATE INDEX IF NOT EXISTS ${table}_expiry ON ${table} (expires_at);
     `);
-    addDeviceColumn(this.#db, table);
+    addColumn(this.#db, table, "device");
+    addColumn(this.#db, table, "meta");
+    // revokeUser(impersonator) finds impersonations through this (a partial index: only they have one).
+    this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`);
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -136,9 +149,28 @@ class SqliteStore implements SessionStore {
     });
     this.#patchTx = (id, input) => patch.immediate(id, input);
 
+    // The user's live sessions, counted and the oldest ended inside the same IMMEDIATE transaction as the write.
+    const enforceLimit = (userId: string | null, input: CreateInput, exceptId?: string): string[] | "refused" => {
+      if (!input.limit || userId === null) return [];
+      const mine = (sql.limitRows.all(userId) as Row[]).map(toRecord);
+      const ended = sessionsOverLimit(mine, userId, input.limit, exceptId);
+      if (ended !== "refused") for (const endedId of ended) sql.destroy.run(endedId);
+      return ended;
+    };
+
+    const create = this.#db.transaction((record: SessionRecord, input: CreateInput): CreateResult => {
+      const ended = enforceLimit(record.userId, input);
+      if (ended === "refused") return { status: "limit" };
+      this.#insert(record);
+      return { status: "ok", ended };
+    });
+    this.#createTx = (record, input) => create.immediate(record, input);
+
     const rotate = this.#db.transaction((id: string, input: RotateInput): RotateResult => {
       const row = sql.get.get(id) as Row | undefined;
       if (!row) return { status: "gone" };
+      const ended = enforceLimit(input.userId, input, id);
+      if (ended === "refused") return { status: "limit" };
       sql.destroy.run(id);
       const record: SessionRecord = {
         id: input.newId,
@@ -149,15 +181,17 @@ class SqliteStore implements SessionStore {
         expiresAt: input.expiresAt,
         absoluteExpiresAt: input.absoluteExpiresAt,
         version: row.version + 1,
+        ...sessionMetaOf(input),
       };
       if (input.device && encodeDevice(input.device) !== null) record.device = input.device;
       this.#insert(record);
-      return { status: "ok", record };
+      return input.limit ? { status: "ok", record, ended: ended as string[] } : { status: "ok", record };
     });
     this.#rotateTx = (id, input) => rotate.immediate(id, input);
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult> {
+    if (input?.limit) return this.#createTx(record, input);
     this.#insert(record);
   }
 
@@ -183,11 +217,11 @@ class SqliteStore implements SessionStore {
   }
 
   async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
-    return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
+    return except === undefined ? this.#sql.destroyUser.run(userId, userId).changes : this.#sql.destroyUserExcept.run(userId, userId, except).changes;
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
+    return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
   }
 
   async sweep(now: number): Promise<number> {
@@ -215,32 +249,35 @@ class SqliteStore implements SessionStore {
 }
 
 /**
- * Files written by latchkey before devices were recorded have no `device`
- * column: add it. Another process may do the same at the same moment, so a
+ * Files written by an older latchkey lack the later columns (`device`, then
+ * `meta`): add them. Another process may do the same at the same moment, so a
  * "duplicate column" from that race is fine.
  */
-function addDeviceColumn(db: BetterSqlite3.Database, table: string): void {
+function addColumn(db: BetterSqlite3.Database, table: string, name: "device" | "meta"): void {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-  if (columns.some((column) => column.name === "device")) return;
+  if (columns.some((column) => column.name === name)) return;
   try {
-    db.exec(`ALTER TABLE ${table} ADD COLUMN device TEXT`);
+    db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} TEXT`);
   } catch (error) {
     if (!/duplicate column/i.test((error as Error).message)) throw error;
   }
 }
 
 function prepare(db: BetterSqlite3.Database, table: string) {
-  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta";
+  // A user's sessions: their own and those where they are the impersonator (the partial index above).
+  const ofUser = `(user_id = ? OR json_extract(meta, '$.impersonator') = ?)`;
   return {
-    insert: db.prepare(`INSERT INTO ${table} (${columns}, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(`INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
-    destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ?`),
-    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ?`),
-    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
+    destroyUser: db.prepare(`DELETE FROM ${table} WHERE ${ofUser}`),
+    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ?`),
+    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
+    limitRows: db.prepare(`SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?)`),
   };
 }
@@ -258,5 +295,5 @@ function toRecord(row: Row): SessionRecord {
   };
   const device = decodeDevice(row.device);
   if (device) record.device = device;
-  return record;
+  return applySessionMeta(record, row.meta);
 }
