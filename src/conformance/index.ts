@@ -8,6 +8,7 @@ import {
   type SessionStore,
 } from "../core/index.js";
 import { mintToken } from "../core/token.js";
+import { signInStoreCases } from "./signin.js";
 
 export interface ConformanceOptions {
   /** Shown as the suite's title. */
@@ -361,6 +362,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.ok(await store.get(live.id));
       assert.deepEqual((await store.listUser("kim")).map((r) => r.id), [live.id]);
     });
+
+    signInStoreCases(fresh, sampleRecord);
   });
 }
 
