@@ -22,8 +22,8 @@ test("page() escapes what users typed and marks this device", () => {
     note: `"><script>alert(2)</script>`,
     handle: "h1",
     sessions: [
-      { handle: "h1", userId: "u", createdAt: now - 3_600_000, lastSeenAt: now - 120_000, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "Firefox on Linux" },
-      { handle: "h2", userId: "u", createdAt: now, lastSeenAt: now, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "<b>Evil</b>" },
+      { handle: "h1", userId: "u", createdAt: now - 3_600_000, lastSeenAt: now - 120_000, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "Firefox on Linux", persistent: true, idleTimeout: 1_800_000 },
+      { handle: "h2", userId: "u", createdAt: now, lastSeenAt: now, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "<b>Evil</b>", persistent: true, idleTimeout: 1_800_000 },
     ],
     csrf: `tok"en`,
     now,

@@ -12,6 +12,7 @@ import { dataLimitCases } from "./limits.js";
 import { sampleRecord } from "./records.js";
 
 export { sampleRecord };
+import { signInStoreCases } from "./signin.js";
 
 export interface ConformanceOptions {
   /** Shown as the suite's title. */
@@ -388,6 +389,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.deepEqual(third, times(a));
       assert.deepEqual(await store.expiries([]), []);
     });
+
+    signInStoreCases(fresh, sampleRecord);
   });
 }
 

@@ -3,6 +3,7 @@
 // before the store is called), log out other devices, and the device list.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { runSignInConformance } from "./signin-sessions.js";
 import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type Sessions } from "../core/index.js";
 import type { SessionStore } from "../store/index.js";
 
@@ -251,4 +252,5 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       assert.deepEqual(devices, [["Firefox on Linux", "2001:db8::1"], ["Safari on iOS", "198.51.100.4"]]);
     });
   });
+  runSignInConformance(options);
 }

@@ -1,13 +1,38 @@
 import { Coherence } from "../nearcache/index.js";
-import { SessionDataTooLargeError, SessionValueError, StoreUnavailableError } from "./errors.js";
+import { SessionDataTooLargeError, SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions, SessionEndedEvent } from "./options.js";
+import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
+export type { Issued, LoginSettings, Refused, ReplaceTarget };
 import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { dataBytes, SessionExistsError, type ChangeSet, type DeviceInfo, type EndedSession, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import {
+  dataBytes,
+  SessionExistsError,
+  sessionMetaOf,
+  type ChangeSet,
+  type DeviceInfo,
+  type EndedSession,
+  type JsonValue,
+  type RotateInput,
+  type RotateResult,
+  type SessionLimit,
+  type SessionMeta,
+  type SessionRecord,
+  type SessionStore,
+} from "../store/contract.js";
 import { WatchRegistry, type WatchReason } from "./watch.js";
 import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
+
+/** A new token and the record it names. */
+/** How a new session starts beyond its user and data. */
+interface Start {
+  meta?: SessionMeta;
+  absoluteTimeout?: number;
+  /** The user limit applies (a login). */
+  limited?: boolean;
+}
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;
@@ -187,38 +212,112 @@ export class Engine {
     return result;
   }
 
-  isExpired(record: Pick<SessionRecord, "expiresAt" | "absoluteExpiresAt" | "lastSeenAt">, now = this.options.now()): boolean {
-    return now >= record.expiresAt || now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.options.idleTimeout;
+  /** The session's own idle timeout (login's option), else the manager's. */
+  idleTimeoutOf(record: SessionMeta): number {
+    return record.idleTimeout ?? this.options.idleTimeout;
   }
 
-  expiresAt(lastSeenAt: number, absoluteExpiresAt: number): number {
-    return Math.min(lastSeenAt + this.options.idleTimeout, absoluteExpiresAt);
+  isExpired(record: Pick<SessionRecord, "expiresAt" | "absoluteExpiresAt" | "lastSeenAt" | "idleTimeout">, now = this.options.now()): boolean {
+    return now >= record.expiresAt || now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.idleTimeoutOf(record);
+  }
+
+  expiresAt(lastSeenAt: number, absoluteExpiresAt: number, idleTimeout = this.options.idleTimeout): number {
+    return Math.min(lastSeenAt + idleTimeout, absoluteExpiresAt);
+  }
+
+  /** The manager's touchInterval, shortened for a session whose own idle timeout is shorter (it must never idle out between touches). */
+  touchIntervalOf(record: SessionMeta): number {
+    const idle = record.idleTimeout;
+    return idle === undefined ? this.options.touchInterval : Math.min(this.options.touchInterval, Math.floor(idle / 10));
   }
 
   cookieExpiry(record: SessionRecord): number | undefined {
-    return this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
+    return record.persistent ?? this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
   }
 
-  async create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }> {
+  async create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued> {
+    return (await this.#insert(userId, data, device, {})) as Issued; // no limit: never refused
+  }
+
+  /** The user limit for a login at `now`, or undefined. */
+  #limit(now: number): SessionLimit | undefined {
+    const limit = this.options.sessionLimit;
+    return limit ? { max: limit.max, onLimit: limit.onLimit, now } : undefined;
+  }
+
+  async #insert(userId: string | null, data: Record<string, JsonValue>, device: DeviceInfo | undefined, start: Start): Promise<Issued | Refused> {
     this.#assertSize(data);
     const now = this.options.now();
-    const token = mintToken(userId);
-    const absoluteExpiresAt = now + this.options.absoluteTimeout;
+    const meta = sessionMetaOf(start.meta ?? {});
+    // An impersonation's id takes the impersonator's route (its slot on Redis Cluster): revokeUser(impersonator) ends it atomically.
+    const token = mintToken(meta.impersonator ?? userId);
+    const absoluteExpiresAt = now + (start.absoluteTimeout ?? this.options.absoluteTimeout);
     const record: SessionRecord = {
       id: idOfToken(token),
       userId,
       data: { ...data },
       createdAt: now,
       lastSeenAt: now,
-      expiresAt: this.expiresAt(now, absoluteExpiresAt),
+      expiresAt: this.expiresAt(now, absoluteExpiresAt, this.idleTimeoutOf(meta)),
       absoluteExpiresAt,
       version: 1,
+      ...meta,
     };
     if (device) record.device = device;
-    await this.call(() => this.store.create(record));
+    const limit = start.limited && userId !== null ? this.#limit(now) : undefined;
+    if (limit) {
+      // "end-oldest" ends sessions: published like a revoke of the user, so strict revocation covers them.
+      const endOldest = limit.onLimit === "end-oldest";
+      const result = endOldest
+        ? await this.#write([], [userId!], true, (notice) => this.store.create(record, notice === undefined ? { limit } : { limit, notice }))
+        : await this.call(() => this.store.create(record, { limit }));
+      if (!result) throw new Error(`latchkey: ${this.store.name} was given a session limit but create() reported no result; the store must implement sessionLimits`);
+      if (result.status === "limit") return { refused: true, previousEnded: false };
+      this.#endedByLimit(result.ended, userId!);
+    } else {
+      await this.call(() => this.store.create(record));
+    }
     this.metrics?.created(userId !== null);
-    this.hook(() => this.options.hooks.created?.({ handle: record.id, userId }));
+    this.hook(() => this.options.hooks.created?.({ handle: record.id, userId, ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }) }));
     return { record, token };
+  }
+
+  /** Sessions a login's limit ended: counted and told (hooks, watchers) like any other end. */
+  #endedByLimit(ended: readonly string[] | undefined, userId: string): void {
+    if (!ended || ended.length === 0) return;
+    this.#watchers?.ended([...ended], "limit");
+    this.#ended(
+      ended.map((id): EndedSession => ({ id, userId })),
+      "limit",
+    );
+    for (const handle of ended) this.hook(() => this.options.hooks.destroyed?.({ handle, userId, reason: "limit", count: 1 }));
+  }
+
+  /**
+   * Replaces `previous` by a record under `token`, atomically (G1): the old
+   * token is dead everywhere once this resolves. `limited`: the user limit
+   * applies (a login).
+   */
+  async #rotate(previous: SessionRecord, token: string, input: Omit<RotateInput, "newId" | "notice" | "limit">, limited: boolean): Promise<RotateResult> {
+    const limit = limited && input.userId !== null ? this.#limit(input.lastSeenAt) : undefined;
+    const endOldest = limit?.onLimit === "end-oldest";
+    const result = await this.#write(
+      [previous.id],
+      endOldest ? [input.userId!] : [],
+      true,
+      (notice) => this.store.rotate(previous.id, { ...input, newId: idOfToken(token), notice, maxDataBytes: this.options.maxDataBytes, ...(limit ? { limit } : {}) }),
+      // Sessions the limit ends are the ones live connections watch: they hear "limit"; the rotated handle, "rotated", here.
+      endOldest ? "limit" : "rotated",
+      () => this.#watchers?.ended([previous.id], "rotated"),
+    );
+    if (result.status !== "ok") return result;
+    this.#endedByLimit(result.ended, input.userId!);
+    this.metrics?.rotated();
+    const { record } = result;
+    this.hook(() =>
+      this.options.hooks.rotated?.({ previousHandle: previous.id, handle: record.id, userId: record.userId, ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }) }),
+    );
+    return result;
   }
 
   /** Sign in: a fresh token; the old record (if any) is replaced atomically. */
@@ -228,40 +327,86 @@ export class Engine {
     change: ChangeSet,
     data: Record<string, JsonValue>,
     device?: DeviceInfo,
-  ): Promise<{ record: SessionRecord; token: string }> {
+    settings: LoginSettings = {},
+  ): Promise<Issued | Refused> {
     this.#assertSize(data);
-    if (!previous) return this.create(userId, data, device);
     const now = this.options.now();
+    const meta: SessionMeta = { authenticatedAt: now };
+    if (settings.idleTimeout !== undefined) meta.idleTimeout = settings.idleTimeout;
+    if (settings.persistent !== undefined) meta.persistent = settings.persistent;
+    const start: Start = { meta, limited: true, ...(settings.absoluteTimeout === undefined ? {} : { absoluteTimeout: settings.absoluteTimeout }) };
+    if (!previous) return this.#insert(userId, data, device, start);
     if (await this.#expired(previous, now)) {
       await this.#expire(previous);
-      return this.create(userId, change.set, device);
+      return this.#insert(userId, change.set, device, start);
     }
     const token = mintToken(userId);
-    const absoluteExpiresAt = now + this.options.absoluteTimeout;
-    const result = await this.#write([previous.id], [], true, (notice) =>
-      this.store.rotate(previous.id, {
-        newId: idOfToken(token),
+    const absoluteExpiresAt = now + (settings.absoluteTimeout ?? this.options.absoluteTimeout);
+    const result = await this.#rotate(
+      previous,
+      token,
+      {
         userId,
         change,
         createdAt: now,
         lastSeenAt: now,
-        expiresAt: this.expiresAt(now, absoluteExpiresAt),
+        expiresAt: this.expiresAt(now, absoluteExpiresAt, this.idleTimeoutOf(meta)),
         absoluteExpiresAt,
         ...(device ? { device } : {}),
-        maxDataBytes: this.options.maxDataBytes,
-        notice,
-      }),
-      "rotated",
-      () => this.#watchers?.ended([previous.id], "rotated"),
+        ...meta,
+      },
+      true,
     );
     if (result.status === "too-large") throw new SessionDataTooLargeError(result.bytes, this.options.maxDataBytes);
     if (result.status === "gone") {
       // Revoked while this request held it: the old token stays dead, and the
       // new session carries only what this request itself wrote.
-      return this.create(userId, change.set, device);
+      return this.#insert(userId, change.set, device, start);
     }
-    this.metrics?.rotated();
-    this.hook(() => this.options.hooks.rotated?.({ previousHandle: previous.id, handle: result.record.id, userId }));
+    if (result.status === "limit") return { refused: true, previousEnded: result.previousEnded === true };
+    return { record: result.record, token };
+  }
+
+  /**
+   * A rotation that keeps the session's user, lifetime and creation time:
+   * reauthenticate (authenticatedAt = now), impersonate and stop
+   * impersonating (another user, the data left behind: `wipe`). Rejects
+   * with SessionGoneError when the session ended meanwhile: none of these
+   * may bring an ended session back.
+   */
+  async replace(
+    previous: SessionRecord,
+    next: ReplaceTarget,
+    change: ChangeSet,
+    data: Record<string, JsonValue>,
+    device?: DeviceInfo,
+  ): Promise<Issued> {
+    this.#assertSize(data);
+    const now = this.options.now();
+    if (await this.#expired(previous, now)) {
+      await this.#expire(previous);
+      throw new SessionGoneError();
+    }
+    const meta = sessionMetaOf(next.meta);
+    const token = mintToken(meta.impersonator ?? next.userId);
+    // Wiping: every key the store may hold goes (a key another request added meanwhile may remain).
+    const wipe: ChangeSet = { set: {}, unset: [...new Set([...Object.keys(previous.data), ...Object.keys(data), ...change.unset])] };
+    const result = await this.#rotate(
+      previous,
+      token,
+      {
+        userId: next.userId,
+        change: next.wipe ? wipe : change,
+        createdAt: previous.createdAt,
+        lastSeenAt: now,
+        expiresAt: this.expiresAt(now, previous.absoluteExpiresAt, this.idleTimeoutOf(meta)),
+        absoluteExpiresAt: previous.absoluteExpiresAt,
+        ...(device ? { device } : {}),
+        ...meta,
+      },
+      false,
+    );
+    if (result.status !== "ok") throw new SessionGoneError();
     return { record: result.record, token };
   }
 
@@ -269,7 +414,7 @@ export class Engine {
     this.#assertSize(data);
     const now = this.options.now();
     if (await this.#expired(record, now)) return this.#expiredDuringRequest(record);
-    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
+    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt, this.idleTimeoutOf(record));
     const result = await this.#write([record.id], [], false, (notice) =>
       this.store.patch(record.id, {
         change,
@@ -295,15 +440,15 @@ export class Engine {
   /** True when a read-only request must still write (touch due) or notice expiry. */
   commitDue(record: SessionRecord): boolean {
     const now = this.options.now();
-    return this.isExpired(record, now) || now - record.lastSeenAt >= this.options.touchInterval;
+    return this.isExpired(record, now) || now - record.lastSeenAt >= this.touchIntervalOf(record);
   }
 
   /** Throttled sliding expiry: at most one write per touchInterval per session. */
   async touchIfDue(record: SessionRecord): Promise<CommitOutcome> {
     const now = this.options.now();
     if (await this.#expired(record, now)) return this.#expiredDuringRequest(record);
-    if (now - record.lastSeenAt < this.options.touchInterval) return "unchanged";
-    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt);
+    if (now - record.lastSeenAt < this.touchIntervalOf(record)) return "unchanged";
+    const expiresAt = this.expiresAt(now, record.absoluteExpiresAt, this.idleTimeoutOf(record));
     const alive = await this.call(() => this.store.touch(record.id, now, expiresAt));
     if (!alive) {
       this.coherence?.forget([record.id], []); // the store says gone: so does this process's cache
@@ -315,14 +460,17 @@ export class Engine {
     return "saved";
   }
 
-  async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
+  async destroy(record: Pick<SessionRecord, "id" | "userId" | "impersonator">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
     const ended = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }), reason, (ended) => {
       // Watchers are told even when another write got there first: the session is gone either way.
       this.#watchers?.ended([record.id], reason);
       if (ended) this.#ended([ended], reason);
     });
-    if (ended) this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: ended.userId, reason, count: 1 }));
+    if (ended) {
+      const impersonator = record.impersonator;
+      this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: ended.userId, reason, count: 1, ...(impersonator === undefined ? {} : { impersonator }) }));
+    }
     return ended !== null;
   }
 

@@ -56,6 +56,17 @@ export interface SessionInfo {
   userAgent?: string;
   /** The client address recorded at login, only with the `recordIp` option. */
   ip?: string;
+  /** Whether its cookie outlives the browser (`login(userId, { persistent })`, else the manager's cookie.persistent). */
+  persistent: boolean;
+  /** Its idle timeout in ms: login's `idleTimeout`, else the manager's. */
+  idleTimeout: number;
+  /** When the user last authenticated in it (login, reauthenticate), when known. */
+  authenticatedAt?: number;
+  /**
+   * Present on an impersonation: the user acting as `userId`. Such a session
+   * is listed for both users, and `revokeUser()` of either ends it.
+   */
+  impersonator?: string;
 }
 
 /** Options of {@link Sessions.load}. */
@@ -163,7 +174,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
 
   /**
    * The live sessions of a user, most recently seen first, each with the
-   * device that signed in (parsed here, never on the read path).
+   * device that signed in (parsed here, never on the read path), its own
+   * lifetime, and `impersonator` on impersonations (listed for the user viewed
+   * as and for the impersonator).
    * @example
    * for (const s of await sessions.list("alice")) console.log(s.handle, s.device, new Date(s.lastSeenAt));
    * // 2J9x:kq…  Firefox on Linux  2026-12-01T21:04:11.000Z
@@ -173,17 +186,21 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     const now = this.#engine.options.now();
     const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
     return records
-      .filter((record) => record.userId === userId && !this.#engine.isExpired(record, now))
+      .filter((record) => (record.userId === userId || record.impersonator === userId) && !this.#engine.isExpired(record, now))
       .map((record) => {
         const info: SessionInfo = {
           handle: record.id,
-          userId,
+          userId: record.userId!,
           createdAt: record.createdAt,
           lastSeenAt: record.lastSeenAt,
           expiresAt: record.expiresAt,
           absoluteExpiresAt: record.absoluteExpiresAt,
           device: deviceLabel(record.device?.userAgent),
+          persistent: record.persistent ?? this.#engine.options.cookie.persistent,
+          idleTimeout: this.#engine.idleTimeoutOf(record),
         };
+        if (record.authenticatedAt !== undefined) info.authenticatedAt = record.authenticatedAt;
+        if (record.impersonator !== undefined) info.impersonator = record.impersonator;
         if (record.device?.userAgent !== undefined) info.userAgent = record.device.userAgent;
         if (record.device?.ip !== undefined) info.ip = record.device.ip;
         return info;

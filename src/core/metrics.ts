@@ -5,7 +5,7 @@
 // option nothing here runs at all.
 import type { DestroyReason } from "./types.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
+import type { CreateInput, DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
 
 /** The store operations whose durations are reported. */
 export type StoreOperation = "get" | "create" | "patch" | "touch" | "rotate" | "destroy" | "destroyUser" | "listUser" | "sweep";
@@ -52,6 +52,7 @@ class TimedStore implements SessionStore {
   readonly name: string;
   readonly processLocal: boolean;
   readonly feed: SessionStore["feed"];
+  readonly sessionLimits: boolean | undefined;
 
   constructor(store: SessionStore, metrics: SessionsMetrics) {
     this.#store = store;
@@ -59,6 +60,7 @@ class TimedStore implements SessionStore {
     this.name = store.name;
     this.processLocal = store.processLocal;
     this.feed = store.feed;
+    this.sessionLimits = store.sessionLimits;
   }
 
   async #timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
@@ -73,8 +75,8 @@ class TimedStore implements SessionStore {
     }
   }
 
-  create(record: SessionRecord) {
-    return this.#timed("create", () => this.#store.create(record));
+  create(record: SessionRecord, input?: CreateInput) {
+    return this.#timed("create", () => (input === undefined ? this.#store.create(record) : this.#store.create(record, input)));
   }
   get(id: string) {
     return this.#timed("get", () => this.#store.get(id));

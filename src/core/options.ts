@@ -62,11 +62,11 @@ export interface SessionEndedEvent {
 
 export interface SessionHooks {
   /** A session was first written to the store. */
-  created?(event: { handle: string; userId: string | null }): void;
+  created?(event: { handle: string; userId: string | null; impersonator?: string }): void;
   /** login() replaced a session's token (the old one is dead everywhere). */
-  rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
+  rotated?(event: { previousHandle: string; handle: string; userId: string | null; impersonator?: string }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
-  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
+  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number; impersonator?: string }): void;
   /**
    * A session ended: exactly once per session across every process, in the
    * process whose write deleted it (logout, revoke, revokeUser, logoutOthers;
@@ -149,6 +149,19 @@ export interface SessionsOptions {
    */
   watchInterval?: number;
   /**
+   * At most this many live sessions per user, enforced in the same atomic
+   * store step as each login (every process, every store). Impersonation
+   * sessions do not count. Default: no limit.
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * What a login beyond `maxSessionsPerUser` does. "end-oldest" (default): the
+   * user's least recently used sessions end (hooks: reason "limit"; every
+   * process stops accepting them like a revoke). "refuse": `login()` rejects
+   * with SessionLimitError (status 409) and nothing changes.
+   */
+  onSessionLimit?: "end-oldest" | "refuse";
+  /**
    * Also accept `Authorization: Bearer <token>` (API and mobile clients) in
    * every adapter. A request with that header is authenticated by it alone
    * (its cookie is not read), never gets a Set-Cookie and needs no CSRF
@@ -227,6 +240,8 @@ export interface ResolvedOptions {
   bearer: boolean;
   csrf: ResolvedCsrfOptions | null;
   watchInterval: number;
+  /** maxSessionsPerUser and onSessionLimit, or null without a limit. */
+  sessionLimit: { max: number; onLimit: "end-oldest" | "refuse" } | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -296,6 +311,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (typeof bearer !== "boolean") {
     throw new TypeError(`latchkey: bearer must be true or false (got ${String(bearer)})`);
   }
+  const sessionLimit = resolveSessionLimit(options, store);
   return {
     store,
     idleTimeout,
@@ -316,6 +332,7 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     bearer,
     csrf: resolveCsrf(options.csrf),
     watchInterval: positiveMs("watchInterval", options.watchInterval, 1000),
+    sessionLimit,
   };
 }
 
@@ -335,6 +352,28 @@ function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | nul
   const forms = settings.forms ?? true;
   if (typeof forms !== "boolean") throw new TypeError(`latchkey: csrf.forms must be true or false (got ${String(forms)})`);
   return { header, forms };
+}
+
+function resolveSessionLimit(options: SessionsOptions, store: SessionStore): ResolvedOptions["sessionLimit"] {
+  const { maxSessionsPerUser: max, onSessionLimit } = options;
+  if (max === undefined) {
+    if (onSessionLimit !== undefined) throw new TypeError("latchkey: onSessionLimit needs maxSessionsPerUser, e.g. { maxSessionsPerUser: 5, onSessionLimit: \"end-oldest\" }");
+    return null;
+  }
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+    throw new TypeError(`latchkey: maxSessionsPerUser must be a whole number of sessions, at least 1 (got ${String(max)}); e.g. maxSessionsPerUser: 5`);
+  }
+  const onLimit = onSessionLimit ?? "end-oldest";
+  if (onLimit !== "end-oldest" && onLimit !== "refuse") {
+    throw new TypeError(`latchkey: onSessionLimit must be "end-oldest" or "refuse" (got ${String(onLimit)})`);
+  }
+  if (store.sessionLimits !== true) {
+    throw new TypeError(
+      `latchkey: maxSessionsPerUser needs a store that enforces it atomically with the login (sessionLimits: true); ${store.name} does not. ` +
+        "Use sqliteStore, redisStore, postgresStore or memoryStore, or drop maxSessionsPerUser.",
+    );
+  }
+  return { max, onLimit };
 }
 
 function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {

@@ -1,8 +1,10 @@
-import { CsrfError, SessionSealedError } from "./errors.js";
+import { CsrfError, ImpersonationError, SessionLimitError, SessionSealedError } from "./errors.js";
+import { resolveLoginOptions } from "./login-options.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
 import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
 import type { DestroyReason } from "./types.js";
+import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
 import type { RequestContext } from "./request.js";
 import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
@@ -34,10 +36,12 @@ export interface SessionHost {
     readonly now: () => number;
     readonly bearer: boolean;
     readonly csrf: { readonly header: string; readonly forms: boolean } | null;
+    readonly sessionLimit: { readonly max: number } | null;
   };
   cookieExpiry(record: SessionRecord): number | undefined;
   create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
-  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo, settings?: LoginSettings): Promise<Issued | Refused>;
+  replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued>;
   patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
   commitDue(record: SessionRecord): boolean;
   touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
@@ -213,6 +217,30 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     return this.#record?.expiresAt ?? null;
   }
 
+  /** When the user last proved who they are — login() or reauthenticate() — in ms; null when anonymous. */
+  get authenticatedAt(): number | null {
+    return this.#record?.authenticatedAt ?? null;
+  }
+
+  /** While impersonating: the user who called impersonate() (userId is the user being viewed as); otherwise null. */
+  get impersonator(): string | null {
+    return this.#record?.impersonator ?? null;
+  }
+
+  /**
+   * True when the user authenticated (login or reauthenticate) within the
+   * last `maxAgeMs`: guard sensitive actions with it. False when anonymous.
+   * @example
+   * if (!req.session.isFresh(5 * 60_000)) return res.redirect("/confirm-password");
+   */
+  isFresh(maxAgeMs: number): boolean {
+    if (typeof maxAgeMs !== "number" || Number.isNaN(maxAgeMs) || maxAgeMs < 0) {
+      throw new TypeError(`latchkey: isFresh(maxAgeMs) needs a number of milliseconds, e.g. isFresh(5 * 60_000) (got ${String(maxAgeMs)})`);
+    }
+    const at = this.authenticatedAt;
+    return at !== null && this.#engine.options.now() - at <= maxAgeMs;
+  }
+
   /**
    * @example
    * const cart = req.session.get("cart") ?? [];
@@ -274,25 +302,37 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /**
    * Sign `userId` in. Always issues a new token (fixation-safe); the old token
    * is dead everywhere once this resolves. Data is kept, unless a different
-   * user was signed in, in which case the new session starts empty. With
-   * `csrf`, the CSRF token is replaced. With `transport: "bearer"` no cookie
-   * is set and `session.token` holds the new token.
+   * user was signed in (or an impersonation was running), in which case the
+   * new session starts empty. Sets `authenticatedAt`. With `csrf`, the CSRF
+   * token is replaced. With `transport: "bearer"` no cookie is set and
+   * `session.token` holds the new token.
+   *
+   * `options` also give this session its own lifetime ("Keep me signed in"):
+   * `persistent` (false: a browser-session cookie), `idleTimeout` and
+   * `absoluteTimeout` in ms, kept with the session and enforced on every read.
+   * With `maxSessionsPerUser` the limit is applied in the same atomic step:
+   * the user's least recently used sessions end, or (`onSessionLimit:
+   * "refuse"`) this rejects with SessionLimitError and nothing changes.
    * @example
    * await req.session.login(user.id);
+   * @example
+   * // "Keep me signed in": 30 days, beside the default 12-hour browser session
+   * const DAY = 24 * 3_600_000;
+   * await req.session.login(user.id, req.body.remember ? { persistent: true, idleTimeout: 30 * DAY, absoluteTimeout: 30 * DAY } : { persistent: false });
    * @example
    * await req.session.login(user.id, { transport: "bearer" });
    * res.json({ token: req.session.token });
    */
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
     assertUserId(userId, "login");
-    if (options === null || typeof options !== "object") throw new TypeError('latchkey: login(userId, options): options must be an object such as { transport: "bearer" }');
+    const settings = resolveLoginOptions(options);
     const transport = options.transport ?? this.#transport;
     if (transport !== "cookie" && transport !== "bearer") throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
     if (transport === "bearer" && !this.#engine.options.bearer) {
       throw new TypeError('latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back');
     }
     this.#assertOpen();
-    const switching = this.#record?.userId != null && this.#record.userId !== userId;
+    const switching = this.#record?.userId != null && (this.#record.userId !== userId || this.#record.impersonator !== undefined);
     if (switching) {
       await this.logout();
     }
@@ -303,10 +343,110 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (this.#engine.options.csrf) this.#write(CSRF_KEY, newCsrfToken());
     const change = this.#takeChange();
     const device = deviceOf(this.request, this.#engine.options.recordIp);
-    const result = await this.#engine.login(this.#record, userId, change, this.#data, device);
+    const result = await this.#engine.login(this.#record, userId, change, this.#data, device, settings);
     this.#transport = transport;
-    this.#adopt(result.record, result.token);
+    this.#adoptOrRefuse(result, change);
     if (dropCookie) this.#cookie = { action: "clear" };
+  }
+
+  /**
+   * The user re-entered their password: a new token (a privilege change, like
+   * login) and `authenticatedAt` = now, so `isFresh()` holds again. The data,
+   * the user and the session's lifetime are kept (the absolute expiry is not
+   * extended). Rejects with SessionGoneError when the session ended meanwhile.
+   * @example
+   * if (!(await passwords.verify(user, req.body.password))) return res.status(403).end();
+   * await req.session.reauthenticate();
+   */
+  async reauthenticate(): Promise<void> {
+    const record = this.#signedIn("reauthenticate");
+    await this.#replace({ userId: record.userId!, meta: { ...record, authenticatedAt: this.#engine.options.now() }, wipe: false });
+  }
+
+  /**
+   * Act as `userId` (support staff viewing as a customer): a new token; the
+   * session's userId becomes `userId` and `impersonator` the caller's id. The
+   * impersonation starts with empty data (the caller's data is left behind,
+   * and none comes back), keeps the caller's lifetime and authenticatedAt, is
+   * listed for both users, and ends with `revokeUser()` of either. Checking
+   * that the caller may impersonate is the app's job. Rejects with
+   * ImpersonationError when not signed in, already impersonating, or asked to
+   * impersonate oneself.
+   * @example
+   * if (!isAdmin(req.session.userId) || !req.session.isFresh(5 * 60_000)) return res.status(403).end();
+   * await req.session.impersonate(req.params.userId);
+   */
+  async impersonate(userId: string): Promise<void> {
+    assertUserId(userId, "impersonate");
+    const record = this.#signedIn("impersonate");
+    if (record.impersonator !== undefined) {
+      throw new ImpersonationError(`latchkey: impersonate() while already impersonating ${JSON.stringify(record.userId)}; call stopImpersonating() first`);
+    }
+    if (record.userId === userId) throw new ImpersonationError("latchkey: impersonate() of the signed-in user itself; pass another user's id");
+    await this.#replace({ userId, meta: { ...record, impersonator: record.userId! }, wipe: true });
+  }
+
+  /**
+   * End an impersonation: a new token, signed in as the impersonator again,
+   * with empty data (what was set while impersonating is discarded). Rejects
+   * with ImpersonationError when not impersonating.
+   * @example
+   * await req.session.stopImpersonating();
+   */
+  async stopImpersonating(): Promise<void> {
+    const record = this.#signedIn("stopImpersonating");
+    const impersonator = record.impersonator;
+    if (impersonator === undefined) throw new ImpersonationError("latchkey: stopImpersonating() on a session that is not impersonating anyone");
+    await this.#replace({ userId: impersonator, meta: { ...record, impersonator: undefined }, wipe: true });
+  }
+
+  #signedIn(method: string): SessionRecord {
+    this.#assertOpen();
+    const record = this.#record;
+    if (!record || record.userId === null) throw new ImpersonationError(`latchkey: ${method}() needs a signed-in session; call login(userId) first`);
+    return record;
+  }
+
+  async #replace(next: ReplaceTarget): Promise<void> {
+    const record = this.#record!;
+    const change = this.#takeChange();
+    const device = deviceOf(this.request, this.#engine.options.recordIp);
+    let result: Issued;
+    try {
+      result = await this.#engine.replace(record, next, change, this.#data, device);
+    } catch (error) {
+      if ((error as Error).name === "SessionGoneError") this.#becomeAnonymous();
+      throw error;
+    }
+    this.#adopt(result.record, result.token);
+  }
+
+  /** login()'s outcome: the new session, or the limit refused it (SessionLimitError; this request's changes are kept for its commit). */
+  #adoptOrRefuse(result: Issued | Refused, change: ChangeSet): void {
+    if ("token" in result) {
+      this.#adopt(result.record, result.token);
+      return;
+    }
+    for (const [key, value] of Object.entries(change.set)) (this.#set ??= new Map()).set(key, value);
+    for (const key of change.unset) (this.#unset ??= new Set()).add(key);
+    if (result.previousEnded) {
+      // The old token is dead (a sharded store ended it first): the data goes to a new anonymous session at commit.
+      this.#record = null;
+      this.#token = null;
+      this.#state = "fresh";
+      this.#cookie = { action: "clear" };
+    }
+    throw new SessionLimitError(this.#engine.options.sessionLimit!.max);
+  }
+
+  #becomeAnonymous(): void {
+    this.#record = null;
+    this.#token = null;
+    this.#state = "fresh";
+    this.#data = {};
+    this.#set = null;
+    this.#unset = null;
+    this.#cookie = { action: "clear" };
   }
 
   /**

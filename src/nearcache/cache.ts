@@ -1,4 +1,4 @@
-import type { JsonValue, SessionRecord } from "../store/contract.js";
+import { sessionMetaOf, type JsonValue, type SessionMeta, type SessionRecord } from "../store/contract.js";
 import { routeOfId, userRoute } from "../store/token.js";
 
 /** Rough per-entry cost beyond its strings (Map slots, the entry object). */
@@ -17,6 +17,8 @@ interface Entry {
   /** The data as JSON: every hit parses its own copy, so no request can mutate another's. */
   json: string;
   bytes: number;
+  /** The record's meta fields (per-session lifetime, authenticatedAt, impersonator), or null when it has none. */
+  meta: SessionMeta | null;
 }
 
 /**
@@ -79,6 +81,7 @@ export class NearCache {
       expiresAt: entry.expiresAt,
       absoluteExpiresAt: entry.absoluteExpiresAt,
       version: entry.version,
+      ...entry.meta,
     };
   }
 
@@ -154,6 +157,7 @@ export class NearCache {
     const bytes = (json.length + record.id.length + (record.userId?.length ?? 0)) * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxBytes) return false;
     this.#remove(record.id);
+    const meta = sessionMetaOf(record);
     this.#entries.set(record.id, {
       id: record.id,
       userId: record.userId,
@@ -165,11 +169,14 @@ export class NearCache {
       movedAt: this.#uses,
       json,
       bytes,
+      meta: Object.keys(meta).length === 0 ? null : meta,
     });
     this.#bytes += bytes;
-    if (record.userId !== null) {
-      let ids = this.#byUser.get(record.userId);
-      if (ids === undefined) this.#byUser.set(record.userId, (ids = new Set()));
+    // An impersonation is a session of both users: forgetting either user forgets it.
+    for (const user of [record.userId, record.impersonator]) {
+      if (user === null || user === undefined) continue;
+      let ids = this.#byUser.get(user);
+      if (ids === undefined) this.#byUser.set(user, (ids = new Set()));
       ids.add(record.id);
     }
     while (this.#entries.size > this.maxEntries || this.#bytes > this.maxBytes) {
@@ -183,10 +190,11 @@ export class NearCache {
     if (entry === undefined) return false;
     this.#entries.delete(id);
     this.#bytes -= entry.bytes;
-    if (entry.userId !== null) {
-      const ids = this.#byUser.get(entry.userId);
+    for (const user of [entry.userId, entry.meta?.impersonator]) {
+      if (user === null || user === undefined) continue;
+      const ids = this.#byUser.get(user);
       ids?.delete(id);
-      if (ids?.size === 0) this.#byUser.delete(entry.userId);
+      if (ids?.size === 0) this.#byUser.delete(user);
     }
     return true;
   }

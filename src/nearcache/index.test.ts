@@ -76,6 +76,19 @@ describe("NearCache (the LRU)", () => {
     assert.ok(cache.get(other.id));
   });
 
+  it("keeps a record's meta fields, and an impersonation is dropped with either user", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const remembered = sampleRecord({ userId: "amy", idleTimeout: 30 * 86_400_000, persistent: true, authenticatedAt: 1_700_000_000_000 });
+    const viewing = sampleRecord({ userId: "amy", impersonator: "root" });
+    for (const record of [remembered, viewing]) cache.complete(cache.begin(record.id), record);
+    assert.deepEqual(cache.get(remembered.id), remembered, "a hit carries the session's own lifetime and authenticatedAt (G4 on cached reads)");
+    assert.equal(cache.get(viewing.id)?.impersonator, "root");
+    assert.equal(cache.invalidateUsers(["root"]), 1, "revoking the impersonator forgets the impersonation");
+    assert.equal(cache.get(viewing.id), undefined);
+    cache.complete(cache.begin(viewing.id), viewing);
+    assert.equal(cache.invalidateUsers(["amy"]), 2);
+  });
+
   it("touched() moves a cached copy's sliding expiry forward, never back", () => {
     const cache = new NearCache(10, 1 << 20);
     const record = sampleRecord();

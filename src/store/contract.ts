@@ -28,7 +28,50 @@ export interface SessionRecord {
    * needs it), and patch and touch leave it as it is.
    */
   device?: DeviceInfo;
+  /**
+   * This session's own idle timeout in ms (`login(userId, { idleTimeout })`);
+   * absent: the manager's. Like every field below it is stored with the
+   * session, returned by `get` (the read path enforces it, G4), kept by patch
+   * and touch, and written anew by rotate from its input.
+   */
+  idleTimeout?: number;
+  /** `login(userId, { persistent })`: false gives a browser-session cookie; absent: the manager's cookie.persistent. */
+  persistent?: boolean;
+  /** When the user last proved who they are (login, reauthenticate), ms since the epoch. */
+  authenticatedAt?: number;
+  /**
+   * The signed-in user acting as `userId` (impersonation). Such a session's id
+   * has the impersonator's route (userRoute(impersonator)), and it counts as a
+   * session of both users: `listUser` and `destroyUser` of either include it.
+   */
+  impersonator?: string;
 }
+
+/** The per-session attributes beyond the data: what a store keeps in its `meta` column or field. */
+export type SessionMeta = Pick<SessionRecord, "idleTimeout" | "persistent" | "authenticatedAt" | "impersonator">;
+
+/**
+ * A cap on the user's sessions, enforced by `create` and `rotate` in the same
+ * atomic step as the write (`maxSessionsPerUser`). Counted: the user's own
+ * sessions (userId = the new record's, no impersonator) that are live at `now`
+ * (expiresAt and absoluteExpiresAt after it), the rotated one excepted.
+ */
+export interface SessionLimit {
+  max: number;
+  /** "end-oldest": delete the least recently seen (lowest lastSeenAt) so that `max` remain with the new one; "refuse": write nothing. */
+  onLimit: "end-oldest" | "refuse";
+  now: number;
+}
+
+export interface CreateInput {
+  /** Only on stores with `sessionLimits: true`. */
+  limit?: SessionLimit;
+  /** Publish this on the store's feed atomically with the write (as in PatchInput); given with a limit only. */
+  notice?: string;
+}
+
+/** What `create` resolves to when given a limit (without one a store may resolve to nothing). */
+export type CreateResult = { status: "ok"; ended: string[] } | { status: "limit" };
 
 /** What a session remembers of the device that signed in. */
 export interface DeviceInfo {
@@ -72,7 +115,8 @@ export type PatchResult =
   | { status: "conflict"; version: number }
   | TooLargeResult;
 
-export interface RotateInput {
+/** The new record's meta fields (SessionMeta) are exactly those given: an absent one is absent from the new record. */
+export interface RotateInput extends SessionMeta {
   /** The replacement record's id (a fresh token's hash). */
   newId: string;
   userId: string | null;
@@ -88,6 +132,8 @@ export interface RotateInput {
   maxDataBytes?: number;
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
+  /** Only on stores with `sessionLimits: true`: see {@link SessionLimit}. */
+  limit?: SessionLimit;
 }
 
 /** Options of {@link SessionStore.destroy}. */
@@ -104,10 +150,20 @@ export interface DestroyUserOptions {
   except?: string;
 }
 
-export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" } | TooLargeResult;
+/**
+ * "ok": `ended` lists the sessions a limit ended (when given one). "limit": the
+ * limit refused the new session; nothing was written, unless `previousEnded`
+ * (a sharded store that had to end the old session first: its token is dead).
+ * "too-large": over `maxDataBytes`; nothing was written.
+ */
+export type RotateResult =
+  | { status: "ok"; record: SessionRecord; ended?: string[] }
+  | { status: "gone" }
+  | { status: "limit"; previousEnded?: boolean }
+  | TooLargeResult;
 
 /** What watchers need of a session: who, and when it ends. */
-export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">;
+export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "idleTimeout">;
 
 /** A session a store deleted: what the manager tells watchers and the `ended` hook. */
 export interface EndedSession {
@@ -130,8 +186,11 @@ export interface SessionStore {
    * refuses such a store in a multi-process deployment (G7).
    */
   readonly processLocal: boolean;
-  /** Insert a new record. Rejects with SessionExistsError if the id is taken. Only create inserts (G1). */
-  create(record: SessionRecord): Promise<void>;
+  /**
+   * Insert a new record. Rejects with SessionExistsError if the id is taken. Only create inserts (G1).
+   * With `input.limit` (stores with `sessionLimits`) it resolves to a {@link CreateResult}.
+   */
+  create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult>;
   /** The record, or null when absent. Stores may return expired records; the manager checks expiry (G4). */
   get(id: string): Promise<SessionRecord | null>;
   /** Apply a change set to an existing record, atomically; never inserts (G1, G2). */
@@ -176,6 +235,11 @@ export interface SessionStore {
    * `revocation: "strict"`.
    */
   readonly feed?: StoreFeed;
+  /**
+   * True when create and rotate enforce a {@link SessionLimit} atomically.
+   * createSessions refuses `maxSessionsPerUser` on a store without it.
+   */
+  readonly sessionLimits?: boolean;
 }
 
 /**
@@ -308,4 +372,71 @@ export function decodeDevice(text: string | null | undefined): DeviceInfo | unde
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A record's meta fields as one JSON text column or field, or null when it has none.
+ * @example
+ * encodeSessionMeta({ persistent: false, authenticatedAt: 1764800000000 }); // '{"persistent":false,"authenticatedAt":1764800000000}'
+ */
+export function encodeSessionMeta(record: SessionMeta): string | null {
+  const meta = sessionMetaOf(record);
+  return Object.keys(meta).length === 0 ? null : JSON.stringify(meta);
+}
+
+/**
+ * Copies the meta fields encoded by {@link encodeSessionMeta} (text, or an object a JSON column returned) onto `record`.
+ * Unreadable or mistyped values are left out.
+ * @example
+ * const record = toRecord(row); applySessionMeta(record, row.meta);
+ */
+export function applySessionMeta(record: SessionRecord, encoded: string | object | null | undefined): SessionRecord {
+  if (!encoded) return record;
+  let meta: Record<string, unknown>;
+  try {
+    meta = (typeof encoded === "string" ? JSON.parse(encoded) : encoded) as Record<string, unknown>;
+  } catch {
+    return record;
+  }
+  if (typeof meta.idleTimeout === "number") record.idleTimeout = meta.idleTimeout;
+  if (typeof meta.persistent === "boolean") record.persistent = meta.persistent;
+  if (typeof meta.authenticatedAt === "number") record.authenticatedAt = meta.authenticatedAt;
+  if (typeof meta.impersonator === "string") record.impersonator = meta.impersonator;
+  return record;
+}
+
+/** The meta fields of a record or rotation input, and nothing else. */
+export function sessionMetaOf(source: SessionMeta): SessionMeta {
+  const meta: SessionMeta = {};
+  if (source.idleTimeout !== undefined) meta.idleTimeout = source.idleTimeout;
+  if (source.persistent !== undefined) meta.persistent = source.persistent;
+  if (source.authenticatedAt !== undefined) meta.authenticatedAt = source.authenticatedAt;
+  if (source.impersonator !== undefined) meta.impersonator = source.impersonator;
+  return meta;
+}
+
+/**
+ * For stores that enforce a {@link SessionLimit} in JavaScript (inside their
+ * atomic step): given the user's sessions, the ids the limit ends (least
+ * recently seen first), or "refused". Counts only the user's own sessions
+ * live at `limit.now`, never `exceptId` (the session being rotated).
+ * @example
+ * const ended = sessionsOverLimit(await rowsOfUser(userId), userId, input.limit, oldId);
+ * if (ended === "refused") return { status: "limit" };
+ */
+export function sessionsOverLimit(
+  sessions: Iterable<Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "impersonator">>,
+  userId: string,
+  limit: SessionLimit,
+  exceptId?: string,
+): string[] | "refused" {
+  const live = [...sessions].filter(
+    (s) => s.id !== exceptId && s.userId === userId && s.impersonator === undefined && s.expiresAt > limit.now && s.absoluteExpiresAt > limit.now,
+  );
+  if (live.length < limit.max) return [];
+  if (limit.onLimit === "refuse") return "refused";
+  return live
+    .sort((a, b) => a.lastSeenAt - b.lastSeenAt)
+    .slice(0, live.length - limit.max + 1)
+    .map((s) => s.id);
 }

@@ -319,6 +319,44 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     });
   });
 
+  describe(`HTTP suite: ${name}, sign-in features`, () => {
+    it("login options: persistent: false sets a cookie without Expires; a 30-day login one that expires in 30 days; impersonation and a refused login over HTTP", async () => {
+      const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxSessionsPerUser: 2, onSessionLimit: "refuse" });
+      const server = await makeServer(sessions);
+      try {
+        const browser = new Client();
+        assert.equal((await browser.post(`${server.url}/login/ivy?options=${encodeURIComponent('{"persistent":false}')}`)).status, 200);
+        assert.match(browser.lastSetCookie[0]!, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{4}; /);
+        assert.doesNotMatch(browser.lastSetCookie[0]!, /Expires=|Max-Age=/i, "a browser-session cookie");
+        const remembered = new Client();
+        const days30 = 30 * 24 * 3_600_000;
+        await remembered.post(`${server.url}/login/ivy?options=${encodeURIComponent(JSON.stringify({ persistent: true, idleTimeout: days30, absoluteTimeout: days30 }))}`);
+        const expires = Date.parse(/Expires=([^;]+)/.exec(remembered.lastSetCookie[0]!)![1]!);
+        assert.ok(Math.abs(expires - (Date.now() + days30)) < 60_000, `Expires ${new Date(expires).toISOString()} is 30 days out`);
+        // A third login of ivy is refused (409, a sentence naming the limit); the client keeps no new cookie.
+        const third = new Client();
+        const refused = await third.post(`${server.url}/login/ivy`);
+        assert.equal(refused.status, 409);
+        assert.match(refused.body.message, /maxSessionsPerUser: 2/);
+        assert.equal(third.cookie, null);
+        // Impersonation rotates the cookie both ways and keeps the browser-session cookie.
+        const before = browser.cookie;
+        const viewing = await browser.post(`${server.url}/impersonate/jude`);
+        assert.deepEqual([viewing.status, viewing.body.userId, viewing.body.impersonator], [200, "jude", "ivy"]);
+        assert.notEqual(browser.cookie, before);
+        assert.doesNotMatch(browser.lastSetCookie[0]!, /Expires=/i);
+        assert.equal((await new Client(before).get(`${server.url}/whoami`)).body.userId, null, "the old token is dead");
+        assert.equal((await browser.post(`${server.url}/impersonate/kai`)).status, 409, "no nested impersonation");
+        const back = await browser.post(`${server.url}/stop-impersonating`);
+        assert.deepEqual([back.body.userId, back.body.impersonator], ["ivy", null]);
+        assert.equal((await browser.get(`${server.url}/fresh?ms=60000`)).body.fresh, true);
+      } finally {
+        await server.close();
+        await sessions.close();
+      }
+    });
+  });
+
   describe(`HTTP suite: ${name}, conflicts: "reject"`, () => {
     it("two overlapping writes of one key: the second answers 409 and is not stored", async () => {
       const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, conflicts: "reject" });

@@ -51,7 +51,20 @@ export function testRoutes(sessions: Sessions): Route[] {
   });
   const routes: Route[] = [
     { method: "GET", path: "/whoami", handle: (input) => json(view(input)) },
-    { method: "POST", path: "/login/:param", handle: async (input) => (await input.session.login(input.param), json({ ...view(input), resolvedAt: resolvedAt() })) },
+    // `options`: login()'s options as JSON, e.g. {"persistent":false}.
+    {
+      method: "POST",
+      path: "/login/:param",
+      handle: async (input) => {
+        const options = input.query.get("options");
+        await (options === null ? input.session.login(input.param) : input.session.login(input.param, JSON.parse(options) as never));
+        return json({ ...view(input), resolvedAt: resolvedAt() });
+      },
+    },
+    { method: "POST", path: "/reauthenticate", handle: async (input) => (await input.session.reauthenticate(), json({ ...view(input), authenticatedAt: input.session.authenticatedAt })) },
+    { method: "POST", path: "/impersonate/:param", handle: async (input) => (await input.session.impersonate(input.param), json({ ...view(input), impersonator: input.session.impersonator })) },
+    { method: "POST", path: "/stop-impersonating", handle: async (input) => (await input.session.stopImpersonating(), json({ ...view(input), impersonator: input.session.impersonator })) },
+    { method: "GET", path: "/fresh", handle: (input) => json({ fresh: input.session.isFresh(Number(input.query.get("ms") ?? 60_000)), authenticatedAt: input.session.authenticatedAt, impersonator: input.session.impersonator }) },
     { method: "POST", path: "/logout", handle: async (input) => (await input.session.logout(), json({ ...view(input), resolvedAt: resolvedAt() })) },
     // `delay` (ms): the request has loaded the session, and waits that long before writing (an overlapping request).
     {

@@ -5,6 +5,10 @@ import {
   overLimit,
   SessionExistsError,
   type EndedSession,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type PatchInput,
   type PatchResult,
   type SessionExpiry,
@@ -32,6 +36,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
 class MemoryStore implements SessionStore {
   readonly processLocal = true;
+  readonly sessionLimits = true;
   readonly name: string;
   #records = new Map<string, SessionRecord>();
   #byUser = new Map<string, Set<string>>();
@@ -41,10 +46,14 @@ class MemoryStore implements SessionStore {
     this.name = name;
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input: CreateInput = {}): Promise<void | CreateResult> {
     this.#open();
     if (this.#records.has(record.id)) throw new SessionExistsError(record.id);
+    const ended = input.limit && record.userId !== null ? this.#overLimit(record.userId, input) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const id of ended) this.#delete(this.#records.get(id)!);
     this.#put(structuredClone(record));
+    if (input.limit) return { status: "ok", ended };
   }
 
   async get(id: string): Promise<SessionRecord | null> {
@@ -57,7 +66,11 @@ class MemoryStore implements SessionStore {
     this.#open();
     return ids.map((id) => {
       const record = this.#records.get(id);
-      return record ? { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt } : null;
+      if (!record) return null;
+      const expiry: SessionExpiry = { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt };
+      // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
+      if (record.idleTimeout !== undefined) expiry.idleTimeout = record.idleTimeout;
+      return expiry;
     });
   }
 
@@ -95,6 +108,9 @@ class MemoryStore implements SessionStore {
     const data = applyChange(old.data, structuredClone(input.change));
     const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
     if (tooLarge) return tooLarge;
+    const ended = input.limit && input.userId !== null ? this.#overLimit(input.userId, input, id) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const endedId of ended) this.#delete(this.#records.get(endedId)!);
     this.#delete(old);
     const record: SessionRecord = {
       id: input.newId,
@@ -105,10 +121,11 @@ class MemoryStore implements SessionStore {
       expiresAt: input.expiresAt,
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
+      ...sessionMetaOf(input),
     };
     if (input.device) record.device = structuredClone(input.device);
     this.#put(record);
-    return { status: "ok", record: structuredClone(record) };
+    return input.limit ? { status: "ok", record: structuredClone(record), ended } : { status: "ok", record: structuredClone(record) };
   }
 
   async destroy(id: string): Promise<EndedSession | null> {
@@ -154,21 +171,33 @@ class MemoryStore implements SessionStore {
     if (this.#closed) throw new Error(`latchkey: ${this.name} store is closed`);
   }
 
+  #overLimit(userId: string, input: CreateInput, exceptId?: string): string[] | "refused" {
+    const mine = [...(this.#byUser.get(userId) ?? [])].map((id) => this.#records.get(id)!);
+    return sessionsOverLimit(mine, userId, input.limit!, exceptId);
+  }
+
+  /** A session is indexed under its user and, when impersonated, its impersonator (destroyUser of either ends it). */
+  #owners(record: SessionRecord): string[] {
+    const owners = record.userId === null ? [] : [record.userId];
+    if (record.impersonator !== undefined) owners.push(record.impersonator);
+    return owners;
+  }
+
   #put(record: SessionRecord): void {
     this.#records.set(record.id, record);
-    if (record.userId !== null) {
-      let ids = this.#byUser.get(record.userId);
-      if (!ids) this.#byUser.set(record.userId, (ids = new Set()));
+    for (const owner of this.#owners(record)) {
+      let ids = this.#byUser.get(owner);
+      if (!ids) this.#byUser.set(owner, (ids = new Set()));
       ids.add(record.id);
     }
   }
 
   #delete(record: SessionRecord): void {
     this.#records.delete(record.id);
-    if (record.userId !== null) {
-      const ids = this.#byUser.get(record.userId);
+    for (const owner of this.#owners(record)) {
+      const ids = this.#byUser.get(owner);
       ids?.delete(record.id);
-      if (ids?.size === 0) this.#byUser.delete(record.userId);
+      if (ids?.size === 0) this.#byUser.delete(owner);
     }
   }
 }

@@ -47,6 +47,12 @@ export function explain(error: unknown, address: string, table?: string): unknow
   if (e.code === "42703" && table && /"device"/.test(e.message ?? "")) {
     return new Error(`latchkey: PostgreSQL table ${table} at ${address} predates device recording (no column "device"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`, { cause: error });
   }
+  if (e.code === "42703" && table && /"meta"/.test(e.message ?? "")) {
+    return new Error(
+      `latchkey: PostgreSQL table ${table} at ${address} predates per-session lifetimes and impersonation (no column "meta"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`,
+      { cause: error },
+    );
+  }
   if (e.code === "22P05") {
     return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);
   }

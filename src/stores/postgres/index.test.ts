@@ -102,10 +102,10 @@ if (skip) {
         );
         assert.deepEqual(
           columns.rows.map((c) => `${c.column_name} ${c.data_type}`),
-          ["id text", "user_id text", "data jsonb", "created_at bigint", "last_seen_at bigint", "expires_at bigint", "absolute_expires_at bigint", "version integer", "device text"],
+          ["id text", "user_id text", "data jsonb", "created_at bigint", "last_seen_at bigint", "expires_at bigint", "absolute_expires_at bigint", "version integer", "device text", "meta jsonb"],
         );
         const indexes = await admin.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [table]);
-        assert.deepEqual(indexes.rows.map((i) => i.indexname), [`${table}_expires_at_idx`, `${table}_pkey`, `${table}_user_id_idx`]);
+        assert.deepEqual(indexes.rows.map((i) => i.indexname), [`${table}_expires_at_idx`, `${table}_impersonator_idx`, `${table}_pkey`, `${table}_user_id_idx`]);
       } finally {
         await store.close();
       }
@@ -123,9 +123,10 @@ if (skip) {
       await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`, [old.id, old.userId, JSON.stringify(old.data), old.createdAt, old.lastSeenAt, old.expiresAt, old.absoluteExpiresAt, old.version]);
       const strict = postgresStore({ connectionString: url, table, createSchema: false });
       try {
-        await assert.rejects(strict.listUser("olaf"), /predates device recording.*run upgradeSchema\(\)/);
-        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run upgradeSchema\(\)/);
-        assert.ok(await strict.get(old.id), "reads of existing sessions keep working");
+        // Reads need the meta column too (per-session lifetimes are enforced on every read).
+        await assert.rejects(strict.listUser("olaf"), /predates .*run upgradeSchema\(\)/);
+        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates .*run upgradeSchema\(\)/);
+        await assert.rejects(strict.get(old.id), /predates per-session lifetimes.*no column "meta".*run upgradeSchema\(\)/);
       } finally {
         await strict.close();
       }

@@ -335,7 +335,8 @@ if (redis.skip) {
         await store.destroyUser("nobody");
         assert.deepEqual(await commandsDuring(async () => assert.equal((await client.get(`${url}/whoami`)).body.userId, "counted")), { hgetall: 1 });
         assert.deepEqual(await commandsDuring(async () => assert.equal((await client.post(`${url}/set/theme?value=%22x%22`)).status, 200)), { hgetall: 1, evalsha: 1 });
-        assert.deepEqual(await commandsDuring(async () => assert.equal((await new Client().post(`${url}/revoke-user/counted`)).body.count, 1)), { evalsha: 1 });
+        // revokeUser first reads the index (ZRANGE) for impersonations of the user, which live in other slots and are ended first.
+        assert.deepEqual(await commandsDuring(async () => assert.equal((await new Client().post(`${url}/revoke-user/counted`)).body.count, 1)), { zrange: 1, evalsha: 1 });
       } finally {
         server.close();
         server.closeAllConnections();

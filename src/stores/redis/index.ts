@@ -1,20 +1,27 @@
 import {
   applyChange,
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
+  encodeSessionMeta,
   routeOfId,
   SessionExistsError,
+  sessionMetaOf,
   userRoute,
   type ChangeSet,
   type DestroyOptions,
   type DestroyUserOptions,
   type EndedSession,
+  type CreateInput,
+  type CreateResult,
   type JsonValue,
   type PatchInput,
   type PatchResult,
   type RotateInput,
   type RotateResult,
   type TooLargeResult,
+  type SessionLimit,
+  type SessionMeta,
   type SessionRecord,
   type SessionStore,
 } from "../../store/index.js";
@@ -23,7 +30,7 @@ import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withD
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
 import type { Script } from "./scripts.js";
-import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 
@@ -177,6 +184,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
 
 class RedisStore implements RedisSessionStore {
   readonly processLocal = false;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly #redis: RedisCommands;
   readonly #prefix: string;
@@ -217,22 +225,35 @@ class RedisStore implements RedisSessionStore {
     return this.#redis.ready();
   }
 
-  async create(record: SessionRecord): Promise<void> {
-    const index = this.#userIndex(record.id, record.userId);
+  async create(record: SessionRecord, input: CreateInput = {}): Promise<void | CreateResult> {
+    const index = this.#userIndex(record.id, record.impersonator ?? record.userId);
     const expireAt = expiryMs(record.expiresAt);
     const keys = [this.#sessionKey(record.id), this.#deviceKey(record.id)];
     if (index) keys.push(index);
-    const created = await this.#write("the new session", this.#durability?.everyWrite === true, CREATE, keys, [
+    await this.#refer(record);
+    const reply = await this.#write("the new session", this.#durability?.everyWrite === true || input.notice !== undefined, CREATE, keys, [
       expireAt,
       expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)),
       record.id,
       encodeDevice(record.device) ?? "",
+      ...this.#notify(input.notice),
+      this.#prefix,
+      ...limitArgs(input.limit, record.userId),
       ...encodeMeta(record),
       "v",
       String(record.version),
       ...encodeData(record.data),
     ]);
-    if (Number(created) !== 1) throw new SessionExistsError(record.id);
+    const [status, ...ended] = Array.isArray(reply) ? reply.map(String) : [String(reply)];
+    if (status === "2") return { status: "limit" };
+    if (status !== "1") throw new SessionExistsError(record.id);
+    if (input.limit) return { status: "ok", ended };
+  }
+
+  /** An impersonation: its id goes into the viewed user's index too (another slot), before the session exists. */
+  async #refer(record: Pick<SessionRecord, "id" | "userId" | "absoluteExpiresAt" | "impersonator">): Promise<void> {
+    if (record.impersonator === undefined || record.userId === null) return;
+    await this.#redis.run(REFER, [this.#indexKey(userRoute(record.userId), record.userId)], [record.id, expiryMs(record.absoluteExpiresAt)]);
   }
 
   /** Exactly one command: HGETALL (the device lives in its own key, so it is not fetched). */
@@ -265,7 +286,8 @@ class RedisStore implements RedisSessionStore {
   }
 
   async rotate(id: string, input: RotateInput): Promise<RotateResult> {
-    const newIndex = this.#userIndex(input.newId, input.userId);
+    const newIndex = this.#userIndex(input.newId, input.impersonator ?? input.userId);
+    await this.#refer({ ...input, id: input.newId });
     const expireAt = expiryMs(input.expiresAt);
     const indexUntil = expiryMs(Math.max(input.absoluteExpiresAt, input.expiresAt));
 
@@ -283,19 +305,25 @@ class RedisStore implements RedisSessionStore {
         indexUntil,
         encodeDevice(input.device) ?? "",
         limitArg(input.maxDataBytes),
+        ...limitArgs(input.limit, input.userId),
         String(unset.length),
         ...unset,
         ...encodeMeta(input), // v is incremented by the script
         ...set,
       ]);
       if (reply === null || reply === undefined) return { status: "gone" };
-      if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
+      if (!Array.isArray(reply)) {
+        if (Number(reply) === -2) return { status: "limit" };
+        throw new SessionExistsError(input.newId);
+      }
       const tooLarge = tooLargeReply(reply);
       if (tooLarge) return tooLarge;
-      const record = decodeRecord(input.newId, toFields(reply));
+      const fields = toFields(reply);
+      const record = decodeRecord(input.newId, fields);
       if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
       if (encodeDevice(input.device) !== null) record.device = input.device!;
-      return { status: "ok", record };
+      if (!input.limit) return { status: "ok", record };
+      return { status: "ok", record, ended: fields["!ended"] ? fields["!ended"].split(" ") : [] };
     }
 
     // Different routes (anonymous → signed in, or another user) hash to different
@@ -325,10 +353,16 @@ class RedisStore implements RedisSessionStore {
       expiresAt: input.expiresAt,
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
+      ...sessionMetaOf(input),
     };
     if (encodeDevice(input.device) !== null) record.device = input.device!;
-    await this.create(record);
-    return { status: "ok", record };
+    if (!input.limit) {
+      await this.create(record);
+      return { status: "ok", record };
+    }
+    // The old token is already dead: a refusal now leaves the user signed out of it (previousEnded).
+    const created = (await this.create(record, { limit: input.limit })) as CreateResult;
+    return created.status === "limit" ? { status: "limit", previousEnded: true } : { status: "ok", record, ended: created.ended };
   }
 
   async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
@@ -343,8 +377,17 @@ class RedisStore implements RedisSessionStore {
    * no sweep would report them).
    */
   async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
-    const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
+    const index = this.#indexKey(userRoute(userId), userId);
     const ended: EndedSession[] = [];
+    // Impersonations of this user live in their impersonators' slots: ended first, one script each,
+    // then the user's own sessions in one step, which publishes the notice naming the user.
+    for (const id of (await this.#redis.zrange(index)).filter((id) => routeOfId(id) !== userRoute(userId) && id !== except)) {
+      const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
+      if (record?.userId !== userId) continue;
+      const reply = (await this.#write("the user's revocation", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], ["", "", this.#prefix, id])) as unknown[];
+      if (Number(reply[0]) === 1) ended.push(endedSession(id, userId, String(reply[2] ?? "")));
+    }
+    const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [index], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
     for (let i = 0; i + 2 < reply.length; i += 3) {
       const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
       if (Number(reply[i + 2]) !== 1) session.expired = true;
@@ -355,15 +398,23 @@ class RedisStore implements RedisSessionStore {
 
   /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
   async listUser(userId: string): Promise<SessionRecord[]> {
-    const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    const listed = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    // Grouped by route: the DEVICES script reads one slot (impersonations of this user have another route).
+    const ids = [...listed].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
     const devices: Promise<unknown>[] = [];
-    for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
+    for (let i = 0; i < ids.length; ) {
+      const route = routeOfId(ids[i]!);
+      let end = i;
+      while (end < ids.length && end - i < 100 && routeOfId(ids[end]!) === route) end++;
+      devices.push(this.#redis.run(DEVICES, ids.slice(i, end).map((id) => this.#deviceKey(id)), []));
+      i = end;
+    }
     const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);
     const deviceTexts = (deviceChunks as unknown[][]).flat();
     const records: SessionRecord[] = [];
     ids.forEach((id, i) => {
       const record = decodeRecord(id, hashes[i]!);
-      if (!record || record.userId !== userId) return;
+      if (!record || (record.userId !== userId && record.impersonator !== userId)) return;
       const device = decodeDevice(String(deviceTexts[i] ?? ""));
       if (device) record.device = device;
       records.push(record);
@@ -449,11 +500,23 @@ function json(value: JsonValue): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** Fields c l e a and u (signed in only) as field/value pairs; v is written by the caller. */
-function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">): string[] {
+/**
+ * Fields c l e a, u (signed in only), x (the meta fields as JSON) and i (the
+ * impersonator, which scripts read to find the index) as field/value pairs; v
+ * is written by the caller.
+ */
+function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt"> & SessionMeta): string[] {
   const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
   if (record.userId !== null) pairs.push("u", record.userId);
+  const meta = encodeSessionMeta(record);
+  if (meta !== null) pairs.push("x", meta);
+  if (record.impersonator !== undefined) pairs.push("i", record.impersonator);
   return pairs;
+}
+
+/** The scripts' limit arguments: max ('' for none), mode, now, user. */
+function limitArgs(limit: SessionLimit | undefined, userId: string | null): string[] {
+  return limit && userId !== null ? [String(limit.max), limit.onLimit, String(Math.floor(limit.now)), userId] : ["", "", "", ""];
 }
 
 function encodeData(data: Record<string, JsonValue>): string[] {
@@ -494,14 +557,17 @@ function decodeRecord(id: string, fields: Record<string, string>): SessionRecord
     if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
     else data[key] = parsed;
   }
-  return {
-    id,
-    userId: fields.u ?? null,
-    data,
-    createdAt: Number(c),
-    lastSeenAt: Number(l),
-    expiresAt: Number(e),
-    absoluteExpiresAt: Number(a),
-    version: Number(v),
-  };
+  return applySessionMeta(
+    {
+      id,
+      userId: fields.u ?? null,
+      data,
+      createdAt: Number(c),
+      lastSeenAt: Number(l),
+      expiresAt: Number(e),
+      absoluteExpiresAt: Number(a),
+      version: Number(v),
+    },
+    fields.x,
+  );
 }

@@ -48,7 +48,7 @@ test("a new database file, its -wal and its -shm are readable by their owner onl
   }
 });
 
-test("a file from before device recording gets its device column; existing sessions survive", async () => {
+test("a file from before device recording gets its device and meta columns; existing sessions survive", async () => {
   const path = join(dir, "old.db");
   const db = new Database(path);
   db.exec(`CREATE TABLE latchkey_sessions (id TEXT PRIMARY KEY, user_id TEXT, data TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -62,8 +62,9 @@ test("a file from before device recording gets its device column; existing sessi
   try {
     assert.deepEqual(await first.get(old.id), old);
     const device = { userAgent: "curl/8.5.0", ip: "192.0.2.1" };
-    const fresh = sampleRecord({ userId: "olaf", device });
+    const fresh = sampleRecord({ userId: "olaf", device, authenticatedAt: 1_700_000_000_000, persistent: false });
     await second.create(fresh);
+    assert.deepEqual([(await first.get(fresh.id))?.authenticatedAt, (await first.get(fresh.id))?.persistent], [1_700_000_000_000, false], "the meta column was added");
     const listed = new Map((await first.listUser("olaf")).map((r) => [r.id, r.device]));
     assert.deepEqual([...listed.keys()].sort(), [old.id, fresh.id].sort());
     assert.equal(listed.get(old.id), undefined);

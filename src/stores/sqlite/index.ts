@@ -6,11 +6,16 @@ import {
   applyChange,
   dataBytes,
   overLimit,
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
   SessionExistsError,
   type DestroyUserOptions,
   type EndedSession,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type JsonValue,
   type SessionExpiry,
   type PatchInput,
@@ -46,6 +51,8 @@ interface Row {
   version: number;
   /** Selected by listUser only: the read path never needs it. */
   device?: string | null;
+  /** The meta fields as JSON (see encodeSessionMeta), or null. */
+  meta: string | null;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -106,12 +113,14 @@ function createPrivately(path: string): void {
 
 class SqliteStore implements SessionStore {
   readonly processLocal: boolean;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly #db: BetterSqlite3.Database;
   readonly #ownsDb: boolean;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #patchTx: (id: string, input: PatchInput) => PatchResult;
   readonly #rotateTx: (id: string, input: RotateInput) => RotateResult;
+  readonly #createTx: (record: SessionRecord, input: CreateInput) => CreateResult;
 
   constructor(options: SqliteStoreOptions, table: string, busyTimeout: number, synchronous: string) {
     this.#ownsDb = !options.database;
@@ -132,12 +141,16 @@ class SqliteStore implements SessionStore {
         expires_at INTEGER NOT NULL,
         absolute_expires_at INTEGER NOT NULL,
         version INTEGER NOT NULL,
-        device TEXT
+        device TEXT,
+        meta TEXT
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${table}_user ON ${table} (user_id) WHERE user_id IS NOT NULL;
       CREATE INDEX IF NOT EXISTS ${table}_expiry ON ${table} (expires_at);
     `);
-    addDeviceColumn(this.#db, table);
+    addColumn(this.#db, table, "device");
+    addColumn(this.#db, table, "meta");
+    // revokeUser(impersonator) finds impersonations through this (a partial index: only they have one).
+    this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`);
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -159,12 +172,31 @@ class SqliteStore implements SessionStore {
     });
     this.#patchTx = (id, input) => patch.immediate(id, input);
 
+    // The user's live sessions, counted and the oldest ended inside the same IMMEDIATE transaction as the write.
+    const enforceLimit = (userId: string | null, input: CreateInput, exceptId?: string): string[] | "refused" => {
+      if (!input.limit || userId === null) return [];
+      const mine = (sql.limitRows.all(userId) as Row[]).map(toRecord);
+      const ended = sessionsOverLimit(mine, userId, input.limit, exceptId);
+      if (ended !== "refused") for (const endedId of ended) sql.destroy.run(endedId);
+      return ended;
+    };
+
+    const create = this.#db.transaction((record: SessionRecord, input: CreateInput): CreateResult => {
+      const ended = enforceLimit(record.userId, input);
+      if (ended === "refused") return { status: "limit" };
+      this.#insert(record);
+      return { status: "ok", ended };
+    });
+    this.#createTx = (record, input) => create.immediate(record, input);
+
     const rotate = this.#db.transaction((id: string, input: RotateInput): RotateResult => {
       const row = sql.get.get(id) as Row | undefined;
       if (!row) return { status: "gone" };
       const data = applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change);
       const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
       if (tooLarge) return tooLarge;
+      const ended = enforceLimit(input.userId, input, id);
+      if (ended === "refused") return { status: "limit" };
       sql.destroy.run(id);
       const record: SessionRecord = {
         id: input.newId,
@@ -175,15 +207,17 @@ class SqliteStore implements SessionStore {
         expiresAt: input.expiresAt,
         absoluteExpiresAt: input.absoluteExpiresAt,
         version: row.version + 1,
+        ...sessionMetaOf(input),
       };
       if (input.device && encodeDevice(input.device) !== null) record.device = input.device;
       this.#insert(record);
-      return { status: "ok", record };
+      return input.limit ? { status: "ok", record, ended: ended as string[] } : { status: "ok", record };
     });
     this.#rotateTx = (id, input) => rotate.immediate(id, input);
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult> {
+    if (input?.limit) return this.#createTx(record, input);
     this.#insert(record);
   }
 
@@ -195,11 +229,15 @@ class SqliteStore implements SessionStore {
   /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
   async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
     if (ids.length === 0) return [];
-    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at">[];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & { idle_timeout: number | null })[];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
       const row = byId.get(id);
-      return row ? { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at } : null;
+      if (!row) return null;
+      const expiry: SessionExpiry = { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at };
+      // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
+      if (typeof row.idle_timeout === "number") expiry.idleTimeout = row.idle_timeout;
+      return expiry;
     });
   }
 
@@ -221,12 +259,12 @@ class SqliteStore implements SessionStore {
   }
 
   async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
-    const rows = (except === undefined ? this.#sql.destroyUser.all(userId) : this.#sql.destroyUserExcept.all(userId, except)) as EndedRow[];
+    const rows = (except === undefined ? this.#sql.destroyUser.all(userId, userId) : this.#sql.destroyUserExcept.all(userId, userId, except)) as EndedRow[];
     return rows.map(toEnded);
   }
 
   async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
+    return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
   }
 
   async sweep(now: number): Promise<EndedSession[]> {
@@ -254,34 +292,39 @@ class SqliteStore implements SessionStore {
 }
 
 /**
- * Files written by latchkey before devices were recorded have no `device`
- * column: add it. Another process may do the same at the same moment, so a
+ * Files written by an older latchkey lack the later columns (`device`, then
+ * `meta`): add them. Another process may do the same at the same moment, so a
  * "duplicate column" from that race is fine.
  */
-function addDeviceColumn(db: BetterSqlite3.Database, table: string): void {
+function addColumn(db: BetterSqlite3.Database, table: string, name: "device" | "meta"): void {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-  if (columns.some((column) => column.name === "device")) return;
+  if (columns.some((column) => column.name === name)) return;
   try {
-    db.exec(`ALTER TABLE ${table} ADD COLUMN device TEXT`);
+    db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} TEXT`);
   } catch (error) {
     if (!/duplicate column/i.test((error as Error).message)) throw error;
   }
 }
 
 function prepare(db: BetterSqlite3.Database, table: string) {
-  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta";
+  // A user's sessions: their own and those where they are the impersonator (the partial index above).
+  const ofUser = `(user_id = ? OR json_extract(meta, '$.impersonator') = ?)`;
   return {
-    insert: db.prepare(`INSERT INTO ${table} (${columns}, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(`INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
-    expiries: db.prepare(`SELECT id, user_id, last_seen_at, expires_at, absolute_expires_at FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`),
+    expiries: db.prepare(
+      `SELECT id, user_id, last_seen_at, expires_at, absolute_expires_at, json_extract(meta, '$.idleTimeout') AS idle_timeout FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
     destroyReturning: db.prepare(`DELETE FROM ${table} WHERE id = ? RETURNING ${ENDED}`),
-    destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ? RETURNING ${ENDED}`),
-    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ? RETURNING ${ENDED}`),
-    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
+    destroyUser: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} RETURNING ${ENDED}`),
+    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ? RETURNING ${ENDED}`),
+    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
+    limitRows: db.prepare(`SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
 }
@@ -310,5 +353,5 @@ function toRecord(row: Row): SessionRecord {
   };
   const device = decodeDevice(row.device);
   if (device) record.device = device;
-  return record;
+  return applySessionMeta(record, row.meta);
 }
