@@ -5,8 +5,8 @@ import express from "express";
 import { readCookie } from "../src/core/cookie.js";
 import { SessionInputError, StoreUnavailableError, type Sessions, type SessionInfo } from "../src/core/index.js";
 import { expressSessions } from "../src/adapters/express/index.js";
-import { BadInput, capital, session, UNTIL, untilCookie, type Data, type Ended } from "./http.js";
-import { page } from "./page.js";
+import { ADMIN, BadInput, capital, MAX_DEVICES, session, UNTIL, untilCookie, type Data, type Ended } from "./http.js";
+import { page, type View } from "./page.js";
 import { routes, type Send } from "./routes.js";
 
 export type { Data } from "./http.js";
@@ -47,7 +47,10 @@ export function demoApp(sessions: Sessions<Data>, worker: string): express.Expre
       }
       if (s.expiresAt) res.append("Set-Cookie", untilCookie(s.expiresAt));
     }
-    const view = { worker, userId: s?.userId ?? null, note: s?.get("note") ?? "", handle: s?.handle ?? null, sessions: list, csrf: s ? s.csrfToken : null, now: Date.now() };
+    const view: View = {
+      ...{ worker, userId: s?.userId ?? null, note: s?.get("note") ?? "", handle: s?.handle ?? null, sessions: list, csrf: s ? s.csrfToken : null, now: Date.now() },
+      ...{ impersonator: s?.impersonator ?? null, admin: s?.userId === ADMIN, maxDevices: MAX_DEVICES },
+    };
     res.status(status).set("Cache-Control", "no-store").type("html").send(page({ ...view, ...extra }));
   };
 

@@ -1,7 +1,9 @@
 // The demo as people use it, in real headless Chromium: the real `npm start`
 // server (2 cluster workers, its own temporary SQLite file) on a free port, two
 // browsers (a desktop and a phone) signed in as one user, "Log out other
-// devices" from one, CSRF tokens and flash messages, and bad input answered on the page. Without Chromium the
+// devices" from one, CSRF tokens, flash messages, "Keep me signed in", the
+// 5-device limit, the password prompt before "Log out everywhere", the admin's
+// "view as", and bad input answered on the page. Without Chromium the
 // tests are skipped loudly (fail with CI=true). DEMO_SCREENSHOTS=dir keeps a
 // desktop and a phone screenshot there.
 import assert from "node:assert/strict";
@@ -32,6 +34,9 @@ const SCREENSHOTS = process.env.DEMO_SCREENSHOTS;
 // A stack trace line ("    at fn (file.ts:1:2)") or an error class name must never reach the page.
 const TRACE = /\n\s+at \S|\w+Error\b|node_modules/;
 
+const FRESH_MS = 4000;
+const DAY = 86_400_000;
+
 let demo: ChildProcess;
 let base = "";
 let dir = "";
@@ -43,7 +48,8 @@ async function startDemo(): Promise<void> {
   const root = fileURLToPath(new URL("..", import.meta.url));
   demo = spawn(process.execPath, ["--import", "tsx", "demo/server.ts"], {
     cwd: root,
-    env: { ...process.env, PORT: "0", DEMO_DB: join(dir, "sessions.db") },
+    // Sensitive actions ask for the password 4 s after signing in (5 minutes in the real demo), so a test can get there.
+    env: { ...process.env, PORT: "0", DEMO_DB: join(dir, "sessions.db"), DEMO_FRESH_MS: String(FRESH_MS) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so cleanup reaches the workers too
   });
@@ -90,10 +96,18 @@ async function press(page: Page, name: string): Promise<void> {
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name, exact: true }).click()]);
 }
 
-async function logIn(page: Page, name: string): Promise<void> {
+async function logIn(page: Page, name: string, { keep = false } = {}): Promise<void> {
   await page.goto(`${base}/`);
   await page.fill("#name", name);
+  if (keep) await page.check('input[name="remember"]');
   await press(page, "Log in");
+}
+
+/** After pressing a sensitive action's button: when the page asks for the password (the sign-in is not recent), gives it. */
+async function confirmIfAsked(page: Page, button: string): Promise<void> {
+  if ((await page.locator("#password").count()) === 0) return;
+  await page.fill("#password", "demo");
+  await press(page, button);
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -179,7 +193,7 @@ if (skip) {
       const onPhone = await phone.newPage();
       await logIn(onDesktop, "dana");
       await logIn(onPhone, "dana");
-      assert.equal(await onPhone.textContent(".notice"), "Signed in on this device.");
+      assert.equal(await onPhone.textContent(".notice"), "Signed in on this device until you close the browser.");
       await onDesktop.reload();
 
       for (const page of [onDesktop, onPhone]) {
@@ -242,6 +256,7 @@ if (skip) {
       assert.equal(await second!.inputValue("#note"), "", "the value was not saved");
 
       await press(first!, "Log out everywhere");
+      await confirmIfAsked(first!, "Log out everywhere");
       assert.equal(await first!.textContent(".notice"), "Signed out everywhere: ended 1 session, this one included.");
       await first!.reload();
       assert.equal(await first!.locator(".notice").count(), 0, "signing out here is not reported as 'from another device'");
@@ -260,7 +275,7 @@ if (skip) {
         { name: "demo_signed_in_until", value: String(Date.now() - 1000), url: base },
       ]);
       await first!.reload();
-      assert.equal(await first!.textContent(".notice"), "This device's session expired (30 minutes without activity, or 12 hours after signing in).");
+      assert.equal(await first!.textContent(".notice"), "This device's session expired (30 minutes without activity, or 12 hours after signing in; 30 days with “Keep me signed in”).");
     } finally {
       await Promise.all(contexts.map((context) => context.close()));
     }
@@ -326,6 +341,119 @@ if (skip) {
       assert.equal(await page.inputValue("#note"), "kept");
     } finally {
       await context.close();
+    }
+  });
+
+  test("'Keep me signed in' gives a 30-day cookie; without it the cookie ends with the browser", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const sid = async () => (await context.cookies()).find((cookie) => cookie.name === "sid")!;
+      await logIn(page, "kim");
+      assert.equal(await page.textContent(".notice"), "Signed in on this device until you close the browser.");
+      assert.equal((await sid()).expires, -1, "a browser-session cookie (no Expires)");
+      assert.equal(await page.textContent(".device.mine .lifetime"), "until the browser closes");
+      await press(page, "Log out");
+
+      await logIn(page, "kim", { keep: true });
+      assert.equal(await page.textContent(".notice"), "Signed in on this device for 30 days.");
+      const days = ((await sid()).expires * 1000 - Date.now()) / DAY;
+      assert.ok(days > 29.9 && days <= 30.01, `the cookie expires in ${days.toFixed(3)} days`);
+      assert.equal(await page.textContent(".device.mine .lifetime"), "kept signed in");
+      await screenshot(page, "desktop-kept-signed-in");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("at most 5 devices: a 6th login signs out the one used longest ago, which is told why", async () => {
+    const contexts = await Promise.all(Array.from({ length: 6 }, () => browser.newContext()));
+    try {
+      const pages = await Promise.all(contexts.map((context) => context.newPage()));
+      for (const page of pages) await logIn(page, "lee");
+      const sixth = pages[5]!;
+      assert.deepEqual(await sixth.locator(".notice").allTextContents(), [
+        "At most 5 devices stay signed in: the one used longest ago was signed out.",
+        "Signed in on this device until you close the browser.",
+      ]);
+      assert.equal(await sixth.locator(".device").count(), 5);
+
+      await pages[0]!.reload();
+      assert.equal(await pages[0]!.textContent(".notice"), "This device was signed out from another device.");
+      assert.equal(await pages[0]!.locator("#user").count(), 0, "the oldest device is signed out");
+      for (const page of pages.slice(1)) {
+        await page.reload();
+        assert.equal(await page.textContent("#user"), "lee", "the 5 newest stay signed in");
+      }
+    } finally {
+      await Promise.all(contexts.map((context) => context.close()));
+    }
+  });
+
+  test("'Log out everywhere' asks for the password when the sign-in is not recent; a wrong one changes nothing", async () => {
+    const contexts = [await browser.newContext(), await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true })];
+    try {
+      const [first, second] = await Promise.all(contexts.map((context) => context.newPage()));
+      await logIn(first!, "max");
+      await logIn(second!, "max");
+      await second!.waitForTimeout(FRESH_MS + 500);
+
+      await press(second!, "Log out everywhere");
+      assert.equal(await second!.locator("#password").count(), 1, "the password is asked for");
+      assert.equal(await second!.textContent("#demo-password"), "demo", "the demo's password is on the page");
+      assert.equal(await second!.locator("input[name=_csrf]").count(), 1, "the prompt's form carries the CSRF token");
+      await assertFits(second!);
+      await screenshot(second!, "phone-password-prompt");
+
+      await second!.fill("#password", "wrong");
+      const [refused] = await Promise.all([second!.waitForNavigation(), second!.getByRole("button", { name: "Log out everywhere", exact: true }).click()]);
+      assert.equal(refused!.status(), 403);
+      assert.equal(await second!.textContent(".error"), "That is not the password; in this demo it is “demo”.");
+      await first!.reload();
+      assert.equal(await first!.textContent("#user"), "max", "nothing was ended");
+
+      await second!.fill("#password", "demo");
+      await press(second!, "Log out everywhere");
+      assert.equal(await second!.textContent(".notice"), "Signed out everywhere: ended 2 sessions, this one included.");
+      await first!.reload();
+      assert.equal(await first!.textContent(".notice"), "This device was signed out from another device.");
+    } finally {
+      await Promise.all(contexts.map((context) => context.close()));
+    }
+  });
+
+  test("the admin views as another user under a banner, and stops; nobody else can", async () => {
+    const contexts = [await browser.newContext(), await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true })];
+    try {
+      const [admin, bob] = await Promise.all(contexts.map((context) => context.newPage()));
+      await logIn(bob!, "bob");
+      assert.equal(await bob!.locator("#view-as").count(), 0, "no 'View as' for other users");
+      const [token] = await formTokens(bob!);
+      const refused = await bob!.request.post(`${base}/view-as`, { form: { name: "admin", _csrf: token! }, maxRedirects: 0 });
+      assert.equal(refused.status(), 403);
+      assert.match(await refused.text(), /Only the user named “admin” can view as another user\./);
+
+      await logIn(admin!, "admin");
+      await admin!.fill("#view-as", "bob");
+      await press(admin!, "View as");
+      await confirmIfAsked(admin!, "View as");
+      assert.match((await admin!.textContent(".impersonating"))!, /^Viewing as bob \(you are admin\) —\s*Stop$/);
+      assert.equal(await admin!.textContent("#user"), "bob");
+      assert.equal(await admin!.textContent(".notice"), "Now viewing as bob. Press Stop to be admin again.");
+      await screenshot(admin!, "desktop-viewing-as");
+      await bob!.reload();
+      assert.match((await bob!.locator(".device").allTextContents()).join(" "), /admin viewing as bob/, "bob sees who is viewing as him");
+      await assertFits(bob!);
+      await screenshot(bob!, "phone-viewed-by-admin");
+
+      await press(admin!, "Stop");
+      assert.equal(await admin!.textContent("#user"), "admin");
+      assert.equal(await admin!.locator(".impersonating").count(), 0);
+      assert.equal(await admin!.textContent(".notice"), "Stopped viewing as another user: you are admin again.");
+      await bob!.reload();
+      assert.equal(await bob!.locator(".device").count(), 1, "the impersonation is gone from bob's list");
+    } finally {
+      await Promise.all(contexts.map((context) => context.close()));
     }
   });
 

@@ -8,6 +8,12 @@ export type Data = { note?: string };
 /** The request's latchkey session, typed with the demo's data. */
 export const session = (req: express.Request) => req.session as unknown as Session<Data>;
 
+/** At most this many sessions per user: a login beyond it ends the one used longest ago. */
+export const MAX_DEVICES = 5;
+
+/** The user who may view as others ("Support" on the page). */
+export const ADMIN = "admin";
+
 /** A request the page refuses, with the sentence it shows. */
 export class BadInput extends Error {
   constructor(
@@ -51,6 +57,6 @@ export function untilCookie(until: number | null, now = Date.now()): string {
 /** Why a device finds itself signed out: keys of the `?signed-out=` redirect, and the sentences shown. */
 export const ENDED = {
   elsewhere: "This device was signed out from another device.",
-  expired: "This device's session expired (30 minutes without activity, or 12 hours after signing in).",
+  expired: "This device's session expired (30 minutes without activity, or 12 hours after signing in; 30 days with “Keep me signed in”).",
 } as const;
 export type Ended = keyof typeof ENDED;

@@ -13,6 +13,7 @@ import { createSessions } from "../src/core/index.js";
 import { loadUpgradeSession } from "../src/adapters/node/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
 import { demoApp, type Data } from "./app.js";
+import { MAX_DEVICES } from "./http.js";
 
 const PORT = Number(process.env.PORT ?? 3000);
 const WORKERS = 2;
@@ -45,6 +46,9 @@ if (cluster.isPrimary) {
     cookie: { name: "sid", sameSite: "lax" },
     // Every form carries session.csrfToken in its _csrf field; a form post's session stays locked until verifyCsrf() accepts it.
     csrf: true,
+    // A 6th device's login signs out the one used longest ago, in the login's own atomic step.
+    maxSessionsPerUser: MAX_DEVICES,
+    onSessionLimit: "end-oldest",
   });
   const worker = `worker ${cluster.worker!.id} (pid ${process.pid})`;
   const app = demoApp(sessions, worker);
