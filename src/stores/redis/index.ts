@@ -26,9 +26,13 @@ import {
   type SessionStore,
 } from "../../store/index.js";
 import { redactUrl } from "../../store/redact.js";
-import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { adapterFor, clientKind } from "./adapter.js";
+import { toFields, type RedisCommands } from "./commands.js";
+import { withDeadline } from "./deadline.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
+import { ioredisKeyPrefix } from "./ioredis.js";
+import { ownedAdapter } from "./owned-connection.js";
 import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
