@@ -5,6 +5,7 @@ import {
   SessionExistsError,
   type DestroyOptions,
   type DestroyUserOptions,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -233,8 +234,10 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+    // Keyset, not OFFSET: the (user_id, id) index starts each page where the last one ended.
+    return (await this.#query<Row>(this.#sql.listUserPage, [userId, options.after ?? "", options.limit ?? null])).rows.map(toRecord);
   }
 
   async sweep(now: number): Promise<number> {
@@ -345,6 +348,7 @@ function statements(table: string) {
     destroy: `DELETE FROM ${table} WHERE id = $1`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
+    listUserPage: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
     // The same writes publishing a notice (the last two parameters) in the same statement, on every
     // outcome: each returns exactly one row, also when nothing matched (see withNotice).
     patchNotify: withNotice(patch, "(SELECT version FROM w) AS version", 6),

@@ -8,6 +8,7 @@ import {
   type ChangeSet,
   type DestroyOptions,
   type DestroyUserOptions,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -324,9 +325,29 @@ class RedisStore implements RedisSessionStore {
     return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+  /**
+   * ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot).
+   * A page sorts the index's ids here (the index is scored by expiry, which every touch moves, so
+   * a cursor on the score would skip a session touched mid-listing) and fetches only that page.
+   */
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    let ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    if (options?.limit === undefined && options?.after === undefined) return this.#records(userId, ids);
+    const after = options.after;
+    ids = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
+    const limit = options.limit ?? ids.length;
+    const page: SessionRecord[] = [];
+    // Index entries of sessions that just ended are skipped: read on until the page is full or the index ends.
+    for (let start = 0; page.length < limit && start < ids.length; ) {
+      const chunk = ids.slice(start, start + (limit - page.length));
+      start += chunk.length;
+      page.push(...(await this.#records(userId, chunk)));
+    }
+    return page;
+  }
+
+  /** The live records among `ids` that belong to `userId`, in the order of `ids`, with their devices. */
+  async #records(userId: string, ids: string[]): Promise<SessionRecord[]> {
     const devices: Promise<unknown>[] = [];
     for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
     const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);

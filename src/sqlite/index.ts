@@ -8,6 +8,7 @@ import {
   encodeDevice,
   SessionExistsError,
   type DestroyUserOptions,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -202,8 +203,10 @@ class SqliteStore implements SessionStore {
     return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
+    // Keyset on the user index: in a WITHOUT ROWID table it holds (user_id, id), already in id order.
+    return (this.#sql.listUserPage.all(userId, options.after ?? "", options.limit ?? -1) as Row[]).map(toRecord);
   }
 
   async sweep(now: number): Promise<number> {
@@ -257,6 +260,7 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ?`),
     destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ?`),
     listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
+    listUserPage: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?`),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?)`),
   };
 }

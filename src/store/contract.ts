@@ -90,6 +90,18 @@ export interface DestroyUserOptions {
   except?: string;
 }
 
+/** Options of {@link SessionStore.listUser}: one page of a user's sessions. */
+export interface ListUserOptions {
+  /**
+   * At most this many records (a positive whole number). With it, records
+   * come in ascending order of id (ids never change, so pages stay stable
+   * while sessions are added and removed).
+   */
+  limit?: number;
+  /** Only records whose id sorts after this one (the last id of the previous page). */
+  after?: string;
+}
+
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
 
 export interface SessionStore {
@@ -120,8 +132,15 @@ export interface SessionStore {
    * id is `options.except` (log out other devices). Resolves to how many were deleted.
    */
   destroyUser(userId: string, options?: DestroyUserOptions): Promise<number>;
-  /** Records of one user (expired ones may be included; the manager filters them). */
-  listUser(userId: string): Promise<SessionRecord[]>;
+  /**
+   * Records of one user (expired ones may be included; the manager filters them).
+   * Without options: all of them, in any order. With `limit` and/or `after`:
+   * the records with id > `after`, in ascending order of id (the store's own
+   * string order, the same for `after` as for sorting),
+   * at most `limit` of them, read through an index (keyset), so a page of a
+   * user with 10^4 sessions costs about what a page of a user with 10 does.
+   */
+  listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]>;
   /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
   sweep(now: number): Promise<number>;
   close(): Promise<void>;

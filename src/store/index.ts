@@ -9,6 +9,7 @@ export type {
   FeedListener,
   FeedSubscription,
   JsonValue,
+  ListUserOptions,
   LiveLease,
   PatchInput,
   PatchResult,
