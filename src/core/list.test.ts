@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memoryStore } from "../memory/index.js";
-import { createSessions } from "./index.js";
+import { createSessions, type SessionPage } from "./index.js";
 
 const MIN = 60_000;
 
@@ -23,7 +23,7 @@ describe("sessions.list(userId, { limit, cursor })", () => {
     const sizes: number[] = [];
     let cursor: string | null = null;
     do {
-      const page = await sessions.list("lena", { limit: 3, cursor });
+      const page: SessionPage = await sessions.list("lena", { limit: 3, cursor });
       sizes.push(page.items.length);
       seen.push(...page.items.map((info) => info.handle));
       cursor = page.next;
