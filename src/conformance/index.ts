@@ -9,6 +9,7 @@ import {
 } from "../store/index.js";
 import { mintToken } from "../store/token.js";
 import { dataLimitCases } from "./limits.js";
+import { paginationCases } from "./pagination.js";
 import { sampleRecord } from "./records.js";
 
 export { sampleRecord };
@@ -391,6 +392,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
     });
 
     signInStoreCases(fresh, sampleRecord);
+
+    paginationCases(fresh);
   });
 }
 

@@ -5,7 +5,7 @@
 // option nothing here runs at all.
 import type { DestroyReason } from "./types.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { CreateInput, DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
+import type { CreateInput, DestroyOptions, DestroyUserOptions, ListUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
 
 /** The store operations whose durations are reported. */
 export type StoreOperation = "get" | "create" | "patch" | "touch" | "rotate" | "destroy" | "destroyUser" | "listUser" | "sweep";
@@ -96,8 +96,8 @@ class TimedStore implements SessionStore {
   destroyUser(userId: string, options?: DestroyUserOptions) {
     return this.#timed("destroyUser", () => this.#store.destroyUser(userId, options));
   }
-  listUser(userId: string) {
-    return this.#timed("listUser", () => this.#store.listUser(userId));
+  listUser(userId: string, options?: ListUserOptions) {
+    return this.#timed("listUser", () => this.#store.listUser(userId, options));
   }
   sweep(now: number) {
     return this.#timed("sweep", () => this.#store.sweep(now));

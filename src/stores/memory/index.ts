@@ -3,6 +3,7 @@ import {
   type DestroyUserOptions,
   dataBytes,
   overLimit,
+  type ListUserOptions,
   SessionExistsError,
   type EndedSession,
   sessionMetaOf,
@@ -146,9 +147,15 @@ class MemoryStore implements SessionStore {
     });
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
     this.#open();
-    return [...(this.#byUser.get(userId) ?? [])].map((id) => structuredClone(this.#records.get(id)!));
+    let ids = [...(this.#byUser.get(userId) ?? [])];
+    if (options?.limit !== undefined || options?.after !== undefined) {
+      const after = options.after;
+      ids = ids.filter((id) => after === undefined || id > after).sort();
+      if (options.limit !== undefined) ids = ids.slice(0, options.limit);
+    }
+    return ids.map((id) => structuredClone(this.#records.get(id)!));
   }
 
   async sweep(now: number): Promise<EndedSession[]> {

@@ -12,6 +12,7 @@ import {
   type DestroyOptions,
   type DestroyUserOptions,
   type EndedSession,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -316,8 +317,10 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+    // Keyset, not OFFSET: the (user_id, id) index starts each page where the last one ended.
+    return (await this.#query<Row>(this.#sql.listUserPage, [userId, options.after ?? "", options.limit ?? null])).rows.map(toRecord);
   }
 
   async sweep(now: number): Promise<EndedSession[]> {
@@ -467,6 +470,7 @@ function statements(table: string) {
     destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser}`,
+    listUserPage: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser} AND id > $2 ORDER BY id LIMIT $3`,
     limitRows: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
     destroyIds: `DELETE FROM ${table} WHERE id = ANY($1::text[])`,
     lockId: `SELECT 1 FROM ${table} WHERE id = $1 FOR UPDATE`,

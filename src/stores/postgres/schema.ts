@@ -73,7 +73,7 @@ export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string):
 ALTER TABLE ${qualified} ADD COLUMN IF NOT EXISTS device text;
 ALTER TABLE ${qualified} ADD COLUMN IF NOT EXISTS meta jsonb;
 CREATE INDEX IF NOT EXISTS "${table}_impersonator_idx" ON ${qualified} ((meta->>'impersonator')) WHERE (meta->>'impersonator') IS NOT NULL;
-CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id, id) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
 ${leasesSchemaSQL(leases.qualified)}`;
 }

@@ -14,6 +14,7 @@ import {
   type EndedSession,
   type CreateInput,
   type CreateResult,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -400,11 +401,32 @@ class RedisStore implements RedisSessionStore {
     return ended;
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    const listed = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+  /**
+   * ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot).
+   * A page sorts the index's ids here (the index is scored by expiry, which every touch moves, so
+   * a cursor on the score would skip a session touched mid-listing) and fetches only that page.
+   */
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    let ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    if (options?.limit === undefined && options?.after === undefined) return this.#records(userId, ids);
+    const after = options.after;
+    ids = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
+    const limit = options.limit ?? ids.length;
+    const page: SessionRecord[] = [];
+    // Index entries of sessions that just ended are skipped: read on until the page is full or the index ends.
+    for (let start = 0; page.length < limit && start < ids.length; ) {
+      const chunk = ids.slice(start, start + (limit - page.length));
+      start += chunk.length;
+      page.push(...(await this.#records(userId, chunk)));
+    }
+    // #records groups ids by route (one DEVICES script per slot): the page goes back to id order.
+    return page.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The live records among `ids` that belong to `userId`, in the order of `ids`, with their devices. */
+  async #records(userId: string, unsorted: string[]): Promise<SessionRecord[]> {
     // Grouped by route: the DEVICES script reads one slot (impersonations of this user have another route).
-    const ids = [...listed].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
+    const ids = [...unsorted].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
     const devices: Promise<unknown>[] = [];
     for (let i = 0; i < ids.length; ) {
       const route = routeOfId(ids[i]!);

@@ -74,3 +74,29 @@ test("a file from before device recording gets its device and meta columns; exis
     await second.close();
   }
 });
+
+test("sweep deletes in batches and lets this process's requests run between them", async () => {
+  const store = sqliteStore({ path: join(dir, "sweep-batches.db") });
+  try {
+    const now = Date.now();
+    const expired = Array.from({ length: 1600 }, () => sampleRecord({ expiresAt: now - 1000, lastSeenAt: now - 2000 }));
+    for (const record of expired) await store.create(record);
+    const live = sampleRecord();
+    await store.create(live);
+    let readsBetween = 0;
+    const sweeping = store.sweep(now);
+    // A read issued while the sweep runs is answered before the sweep ends, with some expired rows still there.
+    const remainingSeen: number[] = [];
+    await new Promise<void>((resolve) => setImmediate(() => void Promise.all(expired.map((r) => store.get(r.id))).then((rows) => {
+      readsBetween += 1;
+      remainingSeen.push(rows.filter((row) => row !== null).length);
+      resolve();
+    })));
+    assert.equal(await sweeping, 1600);
+    assert.equal(readsBetween, 1);
+    assert.ok(remainingSeen[0]! > 0 && remainingSeen[0]! < 1600, `a read ran between batches (saw ${remainingSeen[0]} of 1600 expired rows left)`);
+    assert.ok(await store.get(live.id));
+  } finally {
+    await store.close();
+  }
+});

@@ -16,6 +16,7 @@ import {
   sessionsOverLimit,
   type CreateInput,
   type CreateResult,
+  type ListUserOptions,
   type JsonValue,
   type SessionExpiry,
   type PatchInput,
@@ -263,17 +264,22 @@ class SqliteStore implements SessionStore {
     return rows.map(toEnded);
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
+    // Keyset on the user index: in a WITHOUT ROWID table it holds (user_id, id), already in id order.
+    return (this.#sql.listUserPage.all(userId, userId, options.after ?? "", options.limit ?? -1) as Row[]).map(toRecord);
   }
 
   async sweep(now: number): Promise<EndedSession[]> {
-    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch.
+    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch;
+    // and this process's own requests run between batches (better-sqlite3 is synchronous: without the
+    // yield, sweeping 10^5 sessions would hold the event loop for seconds).
     const removed: EndedSession[] = [];
     for (;;) {
       const rows = this.#sql.sweep.all(now, SWEEP_BATCH) as EndedRow[];
       for (const row of rows) removed.push(toEnded(row));
       if (rows.length < SWEEP_BATCH) return removed;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -324,6 +330,7 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     destroyUser: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} RETURNING ${ENDED}`),
     destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ? RETURNING ${ENDED}`),
     listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
+    listUserPage: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser} AND id > ? ORDER BY id LIMIT ?`),
     limitRows: db.prepare(`SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
