@@ -7,8 +7,13 @@
 //   npm run bench:cpu -- --only koa,hono --rounds 7     some frameworks
 //   npm run bench:cpu -- --rate 2000                    every row at 2000 req/s (like for like: no batching gain)
 //   npm run bench:cpu -- --variants baseline,latchkey-redis-nc
+//   npm run bench:cpu -- --inject 20000              in-process: each server answers 20000 requests through its own
+//                                                    request listener (light-my-request, no sockets, no client): the
+//                                                    server's JavaScript alone, the figure load disturbs least
+//   npm run bench:cpu -- --against ../before         also the latchkey rows of another checkout (its bench/ and a
+//                                                    built dist/), interleaved with these: before/after in one run
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -34,6 +39,8 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
     rate: { type: "string" },
+    against: { type: "string" },
+    inject: { type: "string" },
   },
 });
 const only = values.only?.split(",") ?? Object.keys(servers);
@@ -48,7 +55,14 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 for (const [name, value] of Object.entries({ duration, rounds, warmup, connections, ...(rate === undefined ? {} : { rate }) })) {
   if (!Number.isFinite(value) || value < 0 || (name !== "warmup" && value === 0)) throw new Error(`--${name} must be a positive number`);
 }
-if ((duration * rounds + warmup) * only.length * variants.length > 60) console.warn(`!! about ${Math.round((duration * rounds + warmup) * only.length * variants.length)} s of load: on a shared machine run one framework at a time (--only koa)`);
+
+const against = values.against;
+const inject = values.inject === undefined ? undefined : Number(values.inject);
+if (inject !== undefined && !(Number.isInteger(inject) && inject > 0)) throw new Error("--inject must be a number of requests per round, e.g. 20000");
+if (against !== undefined && !existsSync(join(against, "dist/core/index.js"))) throw new Error(`--against ${against}: no built dist/ there (run npm run build in it)`);
+
+const perFramework = (duration * rounds + warmup) * (variants.length + (against === undefined ? 0 : variants.length - 1));
+if (perFramework * only.length > 60) console.warn(`!! about ${Math.round(perFramework * only.length)} s of load: on a shared machine run one framework at a time (--only koa)`);
 
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-cpu-"));
 
@@ -61,16 +75,19 @@ function cpuSeconds(pid: number): number {
 interface Row {
   framework: string;
   variant: string;
+  /** The row's name in the table: the variant, with "@against" for the other checkout's. */
+  label: string;
   url: string;
   child: ChildProcess;
   cookie: string;
   samples: { cpu: number; rps: number; hits: number | null }[];
 }
 
-async function start(framework: string, variant: string, redisUrl: string): Promise<Row> {
-  const child = spawn(process.execPath, [servers[framework]!], {
-    env: { ...process.env, BENCH_VARIANT: variant, BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: `bench-cpu:${framework}:${variant}:`, NODE_ENV: "production" },
-    stdio: ["ignore", "pipe", "inherit"],
+async function start(framework: string, variant: string, redisUrl: string, tree?: string): Promise<Row> {
+  const label = tree === undefined ? variant : `${variant}@against`;
+  const child = spawn(process.execPath, [tree === undefined ? servers[framework]! : join(tree, servers[framework]!)], {
+    env: { ...process.env, BENCH_VARIANT: variant, BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: `bench-cpu:${framework}:${label}:`, NODE_ENV: "production" },
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
   });
   const line = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${framework}:${variant} server exited with ${code}`)));
@@ -87,27 +104,41 @@ async function start(framework: string, variant: string, redisUrl: string): Prom
   const cookie = response.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
   const check = await fetch(`${url}/page`, { headers: { cookie } });
   if (check.status !== 200) throw new Error(`${framework}:${variant}: the authenticated read answered ${check.status}`);
-  return { framework, variant, url, child, cookie, samples: [] };
+  return { framework, variant, label, url, child, cookie, samples: [] };
 }
 
 async function stats(url: string): Promise<{ serving: boolean; hits: number; misses: number; bypasses: number } | null> {
   return (await (await fetch(`${url}/__stats`)).json()) as { serving: boolean; hits: number; misses: number; bypasses: number } | null;
 }
 
+/** One round of --inject: the server drives itself and reports its CPU µs per request. */
+async function measureInjected(row: Row): Promise<void> {
+  const before = row.variant.endsWith("-nc") ? await stats(row.url) : null;
+  const reply = new Promise<{ cpu: number; seconds: number; failures: number }>((resolve) => row.child.once("message", resolve as (m: unknown) => void));
+  row.child.send({ cookie: row.cookie, requests: inject, concurrency: connections });
+  const result = await reply;
+  if (result.failures > 0) throw new Error(`${row.framework}:${row.label}: ${result.failures} requests did not answer 200`);
+  const after = before ? await stats(row.url) : null;
+  const reads = before && after ? after.hits + after.misses + after.bypasses - (before.hits + before.misses + before.bypasses) : 0;
+  row.samples.push({ cpu: result.cpu, rps: inject! / result.seconds, hits: before && after && reads > 0 ? (after.hits - before.hits) / reads : null });
+  console.log(`  ${`${row.framework}:${row.label}`.padEnd(36)} ${result.cpu.toFixed(1).padStart(6)} µs/request  ${(inject! / result.seconds).toFixed(0).padStart(6)} req/s (in-process)`);
+}
+
 async function measure(row: Row): Promise<void> {
+  if (inject !== undefined) return measureInjected(row);
   const before = row.variant.endsWith("-nc") ? await stats(row.url) : null;
   const cpuBefore = cpuSeconds(row.child.pid!);
   const result = await autocannon({ url: `${row.url}/page`, connections, duration, headers: { cookie: row.cookie }, ...(rate ? { overallRate: rate } : {}) });
   const cpuAfter = cpuSeconds(row.child.pid!);
   const after = before ? await stats(row.url) : null;
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${row.framework}:${row.variant}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${row.framework}:${row.label}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   const reads = before && after ? after.hits + after.misses + after.bypasses - (before.hits + before.misses + before.bypasses) : 0;
   row.samples.push({
     cpu: ((cpuAfter - cpuBefore) * 1e6) / result.requests.total,
     rps: result.requests.average,
     hits: before && after && reads > 0 ? (after.hits - before.hits) / reads : null,
   });
-  console.log(`  ${`${row.framework}:${row.variant}`.padEnd(28)} ${row.samples.at(-1)!.cpu.toFixed(1).padStart(6)} µs/request  ${result.requests.average.toFixed(0).padStart(6)} req/s`);
+  console.log(`  ${`${row.framework}:${row.label}`.padEnd(36)} ${row.samples.at(-1)!.cpu.toFixed(1).padStart(6)} µs/request  ${result.requests.average.toFixed(0).padStart(6)} req/s`);
 }
 
 const median = (xs: number[]) => {
@@ -120,7 +151,10 @@ const summary = (xs: number[], digits: number) => `${median(xs).toFixed(digits)}
 const redis = await startPrivateRedis(mkdtempSync(join(work, "redis-")));
 const rows: Row[] = [];
 try {
-  for (const framework of only) for (const variant of variants) rows.push(await start(framework, variant, redis.url));
+  for (const framework of only) {
+    for (const variant of variants) rows.push(await start(framework, variant, redis.url));
+    if (against !== undefined) for (const variant of variants.slice(1)) rows.push(await start(framework, variant, redis.url, against));
+  }
   // A JIT-cold server would lose its first round.
   if (warmup > 0) for (const row of rows) await autocannon({ url: `${row.url}/page`, connections, duration: warmup, headers: { cookie: row.cookie } });
   console.log(`${rounds} rounds × ${rows.length} rows × ${duration} s, ${connections} connections${rate ? `, ${rate} req/s` : ""}, GET /page with a signed-in cookie`);
@@ -141,13 +175,13 @@ try {
       const byCpu = row.samples.map((s, i) => base.samples[i]!.cpu / s.cpu);
       const byRps = row.samples.map((s, i) => s.rps / base.samples[i]!.rps);
       const hits = row.samples[0]!.hits === null ? "—" : Math.min(...row.samples.map((s) => s.hits!)).toFixed(4);
-      lines.push(`| ${row.framework} | ${row.variant} | ${summary(row.samples.map((s) => s.cpu), 1)} | ${summary(byCpu, 2)} | ${summary(row.samples.map((s) => s.rps), 0)} | ${summary(byRps, 2)} | ${hits} |`);
+      lines.push(`| ${row.framework} | ${row.label} | ${summary(row.samples.map((s) => s.cpu), 1)} | ${summary(byCpu, 2)} | ${summary(row.samples.map((s) => s.rps), 0)} | ${summary(byRps, 2)} | ${hits} |`);
     }
   }
-  const command = `npm run bench:cpu -- --rounds ${rounds} --duration ${duration} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants !== "baseline,latchkey-redis,latchkey-redis-nc" ? ` --variants ${values.variants}` : ""}${rate ? ` --rate ${rate}` : ""}`;
+  const command = `npm run bench:cpu -- --rounds ${rounds} --duration ${duration} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants !== "baseline,latchkey-redis,latchkey-redis-nc" ? ` --variants ${values.variants}` : ""}${rate ? ` --rate ${rate}` : ""}${against ? ` --against ${against}` : ""}${inject ? ` --inject ${inject}` : ""}`;
   const report = [
     `Command: ${command}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; median (min–max) over ${rounds} interleaved rounds; ratios per round against the same framework's baseline (by CPU: baseline's µs over this row's, so higher is better, as for req/s); -nc: with nearCache.`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${inject ? `in-process (light-my-request, ${inject} requests per round, ${connections} at a time: the server's JavaScript alone, no sockets); ` : ""}median (min–max) over ${rounds} interleaved rounds; ratios per round against the same framework's baseline (by CPU: baseline's µs over this row's, so higher is better, as for req/s); -nc: with nearCache${against ? `; @against: the same variant from ${against}` : ""}.`,
     "",
     ...lines,
   ].join("\n");

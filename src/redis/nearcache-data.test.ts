@@ -101,5 +101,19 @@ if (redis.skip) {
       assert.deepEqual(shown.notice, [{ text: "changed" }]);
       assert.equal(await reader.commit(), "saved");
     });
+
+    it("a token served from the near-cache again and again is refused once its session is revoked (the remembered id decides nothing)", async () => {
+      const own = await sessions.load([]);
+      await own.login("bob");
+      const bobToken = (own.cookieInstruction() as { token: string }).token;
+      await until(async () => (await sessions.load([bobToken])) !== undefined && sessions.loadCached([bobToken]) !== undefined, "bob's session is cached");
+      for (let i = 0; i < 3; i++) assert.equal(sessions.loadCached([bobToken])?.userId, "bob");
+      assert.equal(await sessions.revoke(own.handle!), true);
+      assert.equal(sessions.loadCached([bobToken]), undefined);
+      assert.equal((await sessions.load([bobToken])).userId, null);
+      assert.equal(sessions.loadCached([bobToken]), undefined);
+      // A token of the wrong shape is never looked up, remembered or not.
+      assert.equal(sessions.loadCached([`${bobToken}x`]), undefined);
+    });
   });
 }
