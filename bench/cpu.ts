@@ -5,7 +5,7 @@
 // against the same framework's baseline (seconds apart), then the median and the range over rounds.
 //   npm run bench:cpu -- --only koa                     one framework (about 35 s; all six: about 3.5 min)
 //   npm run bench:cpu -- --only koa,hono --rounds 7     some frameworks
-//   npm run bench:cpu -- --rate 2000                    every row at 2000 req/s (like for like: no batching gain)
+//   npm run bench:cpu -- --rate 0                       every row at full load (default: 1000 req/s each, like for like)
 //   npm run bench:cpu -- --variants baseline,latchkey-redis-nc
 //   npm run bench:cpu -- --inject 20000              in-process: each server answers 20000 requests through its own
 //                                                    request listener (light-my-request, no sockets, no client): the
@@ -13,7 +13,7 @@
 //   npm run bench:cpu -- --against ../before         also the latchkey rows of another checkout (its bench/ and a
 //                                                    built dist/), interleaved with these: before/after in one run
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -38,7 +38,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
-    rate: { type: "string" },
+    rate: { type: "string", default: "1000" },
     against: { type: "string" },
     inject: { type: "string" },
   },
@@ -51,7 +51,9 @@ const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const warmup = Number(values.warmup);
 const connections = Number(values.connections);
-const rate = values.rate === undefined ? undefined : Number(values.rate);
+// A fixed rate by default: at full load a server's CPU per request depends on how many requests each event-loop
+// turn finds waiting (a faster row batches more), and on a loaded machine on how often it runs at all. --rate 0: full load.
+const rate = Number(values.rate) === 0 ? undefined : Number(values.rate);
 for (const [name, value] of Object.entries({ duration, rounds, warmup, connections, ...(rate === undefined ? {} : { rate }) })) {
   if (!Number.isFinite(value) || value < 0 || (name !== "warmup" && value === 0)) throw new Error(`--${name} must be a positive number`);
 }
@@ -66,8 +68,24 @@ if (perFramework * only.length > 60) console.warn(`!! about ${Math.round(perFram
 
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-cpu-"));
 
-/** CPU seconds (user + system, every thread) a process has used so far. */
+/**
+ * CPU seconds a process has used so far, every thread: from /proc/PID/task/TID/schedstat (nanoseconds),
+ * else /proc/PID/stat (utime + stime, in 10 ms ticks: too coarse for short rounds at a fixed rate).
+ */
 function cpuSeconds(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // a thread that just ended
+      }
+    }
+    if (ns > 0) return ns / 1e9;
+  } catch {
+    // no schedstat (kernel without CONFIG_SCHEDSTATS)
+  }
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
 }
@@ -150,6 +168,15 @@ const summary = (xs: number[], digits: number) => `${median(xs).toFixed(digits)}
 
 const redis = await startPrivateRedis(mkdtempSync(join(work, "redis-")));
 const rows: Row[] = [];
+// Interrupted (Ctrl-C, a timeout): leave no server or redis-server behind.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const row of rows) row.child.kill("SIGKILL");
+    redis.stop();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 try {
   for (const framework of only) {
     for (const variant of variants) rows.push(await start(framework, variant, redis.url));
