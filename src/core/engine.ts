@@ -36,6 +36,8 @@ interface Start {
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;
+/** Tokens whose id loadCached() remembers (see #ids). */
+const MAX_REMEMBERED_IDS = 1024;
 
 /**
  * The manager's internals: token → id, load, expiry (G4), and every store
@@ -58,6 +60,14 @@ export class Engine {
   readonly metrics: SessionsMetrics | null;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
+  /**
+   * token → id (SHA-256) for tokens whose session the near-cache answered: a
+   * hit then hashes nothing. Only tokens of cached sessions get in (a stream
+   * of made-up tokens cannot churn it); an entry goes when its lookup misses
+   * (revoked, expired, evicted), and the oldest when it is full. It decides
+   * nothing: the id is still looked up, and refused once revoked (G3).
+   */
+  readonly #ids = new Map<string, string>();
   readonly #migration: SessionMigration | null;
   readonly #migrationHost: MigrationHost;
   /** Watched sessions (sessions.watch), created on the first watch. */
@@ -169,9 +179,22 @@ export class Engine {
     const coherence = this.coherence;
     if (!coherence?.cache || cookieValues.length !== 1) return undefined;
     const token = cookieValues[0]!;
-    if (!isWellFormedToken(token)) return undefined;
-    const record = coherence.lookup(idOfToken(token), this.#servable);
-    return record ? new Session<Data>(this, record, token, false, request, undefined, transport) : undefined;
+    let id = this.#ids.get(token);
+    const remembered = id !== undefined;
+    if (!remembered) {
+      if (!isWellFormedToken(token)) return undefined;
+      id = idOfToken(token);
+    }
+    const record = coherence.lookup(id!, this.#servable);
+    if (!record) {
+      if (remembered) this.#ids.delete(token);
+      return undefined;
+    }
+    if (!remembered) {
+      if (this.#ids.size >= MAX_REMEMBERED_IDS) this.#ids.delete(this.#ids.keys().next().value!);
+      this.#ids.set(token, id!);
+    }
+    return new Session<Data>(this, record, token, false, request, undefined, transport);
   }
 
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */
