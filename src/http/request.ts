@@ -2,7 +2,6 @@
 // objects the node:http adapters keep per request: the watched exchange
 // (Express) and the hold-on-change (Fastify, Koa, node:http).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RequestContext } from "../core/request.js";
 import type { CookieScope, HttpRequestContext, Lifecycle, SessionFailure } from "./lifecycle.js";
 import { isLocalRequest } from "./transport.js";
 
