@@ -227,7 +227,7 @@ async function failover(): Promise<void> {
 }
 
 const users = Array.from({ length: clientCount }, (_, i) => user(i));
-let sentinelClients: number[] = [];
+let sentinelClients: number[];
 /** The test topology itself failed (a node that did not come back, on a starved machine): not latchkey's verdict. */
 let topologyError: Error | null = null;
 try {

@@ -75,7 +75,7 @@ export class SoakClient {
     const response = await fetch(this.#o.servers[server] + path, { method, headers: cookie ? { cookie } : {}, redirect: "manual" });
     const text = await response.text();
     const answeredAt = now();
-    let body: any = null;
+    let body: any;
     try {
       body = JSON.parse(text);
     } catch {

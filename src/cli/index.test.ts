@@ -34,7 +34,7 @@ function newest(dir: string): number {
 }
 
 function ensureBuilt(): void {
-  let built = 0;
+  let built: number;
   try {
     built = statSync(BIN).mtimeMs;
   } catch {

@@ -4,7 +4,6 @@ import {
   idOfToken,
   SessionExistsError,
   type JsonValue,
-  type SessionRecord,
   type SessionStore,
 } from "../store/index.js";
 import { mintToken } from "../store/token.js";

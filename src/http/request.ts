@@ -3,7 +3,6 @@
 // (Express) and the hold-on-change (Fastify, Koa, node:http).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { RequestContext } from "../core/request.js";
 import type { CookieScope, HttpRequestContext, Lifecycle, SessionFailure } from "./lifecycle.js";
 import { isLocalRequest } from "./transport.js";
 

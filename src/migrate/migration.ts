@@ -5,7 +5,7 @@ import type { MigrationHost, MigrationResult, SessionMigration } from "../core/m
 import type { JsonValue } from "../store/contract.js";
 import { idOfToken } from "../store/token.js";
 import { assertKey, assertUserId, toJsonValue } from "../core/validate.js";
-import { claimKeyOf, decodeCookieValue, openToken, sealToken, unsign, userKeyOf } from "./signature.js";
+import { claimKeyOf, decodeCookieValue, openToken, sealToken, userKeyOf } from "./signature.js";
 import type { LegacySource } from "./source.js";
 
 const DAY = 86_400_000;

@@ -14,7 +14,7 @@ export { SessionFailureError } from "../../http/lifecycle.js";
  *   interface Register { data: { cart?: string[]; theme?: string } }
  * }
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an app fills it in by declaration merging
 export interface Register {}
 
 export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
@@ -29,7 +29,7 @@ declare module "fastify" {
 
 export interface FastifySessionsOptions {
   /** The object returned by createSessions(). */
-  sessions: Sessions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  sessions: Sessions<any>;
 }
 
 const HOLD = Symbol("latchkey.hold");

@@ -43,6 +43,7 @@ for (const [version, Koa] of [["2", Koa2], ["3", Koa3]] as const) {
         if (ctx.path === "/login") await ctx.session.login("jo");
         ctx.body = { userId: ctx.session.userId };
       });
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Koa's callback catches its own rejections
       const server = createServer(app.callback()).listen(0, "127.0.0.1");
       await new Promise((resolve) => server.once("listening", resolve));
       try {

@@ -128,7 +128,7 @@ if (skip) {
     });
 
     it("createSchemaSQL() includes the leases table, which upgradeSchema() and the first use create", async () => {
-      assert.match(createSchemaSQL("s", "auth"), /\nCREATE TABLE IF NOT EXISTS "auth"\."s_leases" \(\n  inbox text PRIMARY KEY,\n  expires_at bigint NOT NULL\n\);\n$/);
+      assert.match(createSchemaSQL("s", "auth"), /\nCREATE TABLE IF NOT EXISTS "auth"\."s_leases" \(\n {2}inbox text PRIMARY KEY,\n {2}expires_at bigint NOT NULL\n\);\n$/);
       assert.match(createSchemaSQL("s"), /\nCREATE TABLE IF NOT EXISTS "s_leases" \(/);
       // A feed used before any session query still finds its tables.
       const table = newTable();

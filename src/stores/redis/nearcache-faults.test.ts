@@ -78,7 +78,7 @@ describe("near-cache faults on a private Redis", { skip: tools.skip }, () => {
 
   it("Redis killed and restarted: no answer from the cache once it is gone, 503 meanwhile, recovery without restarting the app", async () => {
     const port = await sparePort();
-    let server = await redis(PERSISTENT, port);
+    const server = await redis(PERSISTENT, port);
     const apps = await fleet(2, server.url, { nearCache: { lease: LEASE }, revocation: "strict" }, { commandTimeout: 1000 });
     const users = Array.from({ length: 8 }, (_, i) => `restart-${i}`);
     const clients = await signIn(apps, users);
@@ -88,7 +88,7 @@ describe("near-cache faults on a private Redis", { skip: tools.skip }, () => {
     await server.kill();
     await sleep(600);
     const restartedAt = process.hrtime.bigint();
-    server = await redis(PERSISTENT, port);
+    await redis(PERSISTENT, port); // the restarted server: killed with the others in after()
     await Promise.all(apps.map((app) => waitServing(app, 15_000)));
     const resolvedAt = await revokeAll(apps, new Map([...clients].slice(0, 4)));
     await sleep(200);
