@@ -41,7 +41,10 @@ export async function latchkeySessions(full = variant) {
     if (store === "redis-migrate") migrateFrom = expressSessionMigration({ secret: "bench secret", source: { redis: client, prefix: `${prefix}sess:` } });
   } else if (store === "postgres") {
     // BENCH_PG_POOL_MAX: many processes on one database (bench:revoke --processes 16) stay under max_connections.
-    const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test", max: Number(process.env.BENCH_PG_POOL_MAX ?? 10) });
+    const pool = new pg.Pool({
+      connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+      max: Number(process.env.BENCH_PG_POOL_MAX ?? 10),
+    });
     const query = pool.query.bind(pool);
     pool.query = (...args) => {
       counters.statements += 1;

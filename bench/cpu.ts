@@ -61,10 +61,12 @@ for (const [name, value] of Object.entries({ duration, rounds, warmup, connectio
 const against = values.against;
 const inject = values.inject === undefined ? undefined : Number(values.inject);
 if (inject !== undefined && !(Number.isInteger(inject) && inject > 0)) throw new Error("--inject must be a number of requests per round, e.g. 20000");
-if (against !== undefined && !existsSync(join(against, "dist/core/index.js"))) throw new Error(`--against ${against}: no built dist/ there (run npm run build in it)`);
+if (against !== undefined && !existsSync(join(against, "dist/core/index.js")))
+  throw new Error(`--against ${against}: no built dist/ there (run npm run build in it)`);
 
 const perFramework = (duration * rounds + warmup) * (variants.length + (against === undefined ? 0 : variants.length - 1));
-if (perFramework * only.length > 60) console.warn(`!! about ${Math.round(perFramework * only.length)} s of load: on a shared machine run one framework at a time (--only koa)`);
+if (perFramework * only.length > 60)
+  console.warn(`!! about ${Math.round(perFramework * only.length)} s of load: on a shared machine run one framework at a time (--only koa)`);
 
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-cpu-"));
 
@@ -119,7 +121,10 @@ async function start(framework: string, variant: string, redisUrl: string, tree?
     }
   }
   const response = await fetch(`${url}/login`, { method: "POST" });
-  const cookie = response.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
   const check = await fetch(`${url}/page`, { headers: { cookie } });
   if (check.status !== 200) throw new Error(`${framework}:${variant}: the authenticated read answered ${check.status}`);
   return { framework, variant, label, url, child, cookie, samples: [] };
@@ -139,7 +144,9 @@ async function measureInjected(row: Row): Promise<void> {
   const after = before ? await stats(row.url) : null;
   const reads = before && after ? after.hits + after.misses + after.bypasses - (before.hits + before.misses + before.bypasses) : 0;
   row.samples.push({ cpu: result.cpu, rps: inject! / result.seconds, hits: before && after && reads > 0 ? (after.hits - before.hits) / reads : null });
-  console.log(`  ${`${row.framework}:${row.label}`.padEnd(36)} ${result.cpu.toFixed(1).padStart(6)} µs/request  ${(inject! / result.seconds).toFixed(0).padStart(6)} req/s (in-process)`);
+  console.log(
+    `  ${`${row.framework}:${row.label}`.padEnd(36)} ${result.cpu.toFixed(1).padStart(6)} µs/request  ${(inject! / result.seconds).toFixed(0).padStart(6)} req/s (in-process)`,
+  );
 }
 
 async function measure(row: Row): Promise<void> {
@@ -156,7 +163,9 @@ async function measure(row: Row): Promise<void> {
     rps: result.requests.average,
     hits: before && after && reads > 0 ? (after.hits - before.hits) / reads : null,
   });
-  console.log(`  ${`${row.framework}:${row.label}`.padEnd(36)} ${row.samples.at(-1)!.cpu.toFixed(1).padStart(6)} µs/request  ${result.requests.average.toFixed(0).padStart(6)} req/s`);
+  console.log(
+    `  ${`${row.framework}:${row.label}`.padEnd(36)} ${row.samples.at(-1)!.cpu.toFixed(1).padStart(6)} µs/request  ${result.requests.average.toFixed(0).padStart(6)} req/s`,
+  );
 }
 
 const median = (xs: number[]) => {
@@ -184,7 +193,9 @@ try {
   }
   // A JIT-cold server would lose its first round.
   if (warmup > 0) for (const row of rows) await autocannon({ url: `${row.url}/page`, connections, duration: warmup, headers: { cookie: row.cookie } });
-  console.log(`${rounds} rounds × ${rows.length} rows × ${duration} s, ${connections} connections${rate ? `, ${rate} req/s` : ""}, GET /page with a signed-in cookie`);
+  console.log(
+    `${rounds} rounds × ${rows.length} rows × ${duration} s, ${connections} connections${rate ? `, ${rate} req/s` : ""}, GET /page with a signed-in cookie`,
+  );
   const groups = only.map((f) => rows.filter((r) => r.framework === f));
   const rotate = <T>(xs: T[], by: number) => xs.map((_, i) => xs[(i + by) % xs.length]!);
   for (let round = 0; round < rounds; round++) {
@@ -202,7 +213,15 @@ try {
       const byCpu = row.samples.map((s, i) => base.samples[i]!.cpu / s.cpu);
       const byRps = row.samples.map((s, i) => s.rps / base.samples[i]!.rps);
       const hits = row.samples[0]!.hits === null ? "—" : Math.min(...row.samples.map((s) => s.hits!)).toFixed(4);
-      lines.push(`| ${row.framework} | ${row.label} | ${summary(row.samples.map((s) => s.cpu), 1)} | ${summary(byCpu, 2)} | ${summary(row.samples.map((s) => s.rps), 0)} | ${summary(byRps, 2)} | ${hits} |`);
+      lines.push(
+        `| ${row.framework} | ${row.label} | ${summary(
+          row.samples.map((s) => s.cpu),
+          1,
+        )} | ${summary(byCpu, 2)} | ${summary(
+          row.samples.map((s) => s.rps),
+          0,
+        )} | ${summary(byRps, 2)} | ${hits} |`,
+      );
     }
   }
   const command = `npm run bench:cpu -- --rounds ${rounds} --duration ${duration} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants !== "baseline,latchkey-redis,latchkey-redis-nc" ? ` --variants ${values.variants}` : ""}${rate ? ` --rate ${rate}` : ""}${against ? ` --against ${against}` : ""}${inject ? ` --inject ${inject}` : ""}`;

@@ -54,7 +54,8 @@ const durationMs = Number(values.duration) * 1000;
 const concurrency = count("concurrency", values.concurrency!);
 const anchorSample = count("anchor-sample", values["anchor-sample"]!);
 const stores = values.stores!.split(",");
-for (const store of stores) if (!["redis", "postgres", "sqlite"].includes(store)) throw new TypeError(`--stores: ${store} is not one of redis, postgres, sqlite`);
+for (const store of stores)
+  if (!["redis", "postgres", "sqlite"].includes(store)) throw new TypeError(`--stores: ${store} is not one of redis, postgres, sqlite`);
 
 const HOUR = 3_600_000;
 const DATA = { theme: "dark", cart: ["sku-1041", "sku-2203"], locale: "en-GB" };
@@ -67,7 +68,17 @@ function session(userId: string, now: number, expiresAt = now + HOUR): { token: 
   const token = mintToken(userId);
   return {
     token,
-    record: { id: idOfToken(token), userId, data: DATA, createdAt: now, lastSeenAt: now, expiresAt, absoluteExpiresAt: now + 12 * HOUR, version: 1, device: { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" } },
+    record: {
+      id: idOfToken(token),
+      userId,
+      data: DATA,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt,
+      absoluteExpiresAt: now + 12 * HOUR,
+      version: 1,
+      device: { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" },
+    },
   };
 }
 
@@ -136,7 +147,17 @@ async function openRedis(): Promise<Bench> {
       const fields = JSON.stringify(Object.entries(DATA).flatMap(([key, value]) => [`d:${key}`, JSON.stringify(value)]));
       const calls: Promise<unknown>[] = [];
       for (let i = 0; i < records.length; i += 1000) {
-        const args = records.slice(i, i + 1000).flatMap((r) => [r.id, r.userId!, String(r.createdAt), String(r.lastSeenAt), String(Math.ceil(r.expiresAt)), String(r.absoluteExpiresAt), JSON.stringify(r.device)]);
+        const args = records
+          .slice(i, i + 1000)
+          .flatMap((r) => [
+            r.id,
+            r.userId!,
+            String(r.createdAt),
+            String(r.lastSeenAt),
+            String(Math.ceil(r.expiresAt)),
+            String(r.absoluteExpiresAt),
+            JSON.stringify(r.device),
+          ]);
         calls.push(info.sendCommand(["EVAL", BULK_CREATE, "0", "scale:", fields, ...args]));
       }
       await Promise.all(calls);
@@ -205,10 +226,18 @@ async function openSqlite(size: number): Promise<Bench> {
 
 const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
 
-interface Reads { latencies: number[]; perSecond: number; failures: number }
+interface Reads {
+  latencies: number[];
+  perSecond: number;
+  failures: number;
+}
 
 /** Authenticated reads of random sampled tokens, `concurrency` at a time, until `stop()` resolves; each latency with its start. */
-async function readWhile(sessions: Sessions, tokens: string[], stop: Promise<unknown>): Promise<{ samples: Array<[number, number]>; failures: number; elapsed: number }> {
+async function readWhile(
+  sessions: Sessions,
+  tokens: string[],
+  stop: Promise<unknown>,
+): Promise<{ samples: Array<[number, number]>; failures: number; elapsed: number }> {
   let running = true;
   void stop.finally(() => (running = false));
   const samples: Array<[number, number]> = [];
@@ -237,7 +266,12 @@ async function idleReads(sessions: Sessions, tokens: string[]): Promise<Reads> {
 }
 
 /** Runs `operation` while reads go on; the reads that overlapped it, and how long it took. */
-async function readsDuring<T>(sessions: Sessions, tokens: string[], operation: () => Promise<T>, atLeastMs = 0): Promise<{ result: T; ms: number; latencies: number[] }> {
+async function readsDuring<T>(
+  sessions: Sessions,
+  tokens: string[],
+  operation: () => Promise<T>,
+  atLeastMs = 0,
+): Promise<{ result: T; ms: number; latencies: number[] }> {
   let done!: () => void;
   const stopped = new Promise<void>((resolve) => (done = resolve));
   const reading = readWhile(sessions, tokens, stopped);
@@ -249,7 +283,10 @@ async function readsDuring<T>(sessions: Sessions, tokens: string[], operation: (
   await sleep(end - performance.now());
   done();
   const { samples } = await reading;
-  const latencies = samples.filter(([begin, took]) => begin <= end && begin + took >= start).map(([, took]) => took).sort((a, b) => a - b);
+  const latencies = samples
+    .filter(([begin, took]) => begin <= end && begin + took >= start)
+    .map(([, took]) => took)
+    .sort((a, b) => a - b);
   return { result, ms, latencies };
 }
 
@@ -278,7 +315,13 @@ interface Row {
 
 async function measure(kind: string, size: number): Promise<Row> {
   const bench = kind === "redis" ? await openRedis() : kind === "postgres" ? await openPostgres(size) : await openSqlite(size);
-  const sessions = createSessions({ store: bench.store, idleTimeout: HOUR, absoluteTimeout: 12 * HOUR, sweepInterval: false, logger: { warn: () => undefined, error: console.error } });
+  const sessions = createSessions({
+    store: bench.store,
+    idleTimeout: HOUR,
+    absoluteTimeout: 12 * HOUR,
+    sweepInterval: false,
+    logger: { warn: () => undefined, error: console.error },
+  });
   try {
     const now = Date.now();
     const tokens: string[] = [];
@@ -290,7 +333,9 @@ async function measure(kind: string, size: number): Promise<Row> {
     console.log(`  ${kind} ${size}: loaded in ${f(loadSeconds, 1)} s, ${f(bytesPerSession, 0)} bytes/session`);
 
     const idle = await idleReads(sessions, tokens);
-    console.log(`  ${kind} ${size}: reads p50 ${f(quantile(idle.latencies, 0.5), 3)} ms p99 ${f(quantile(idle.latencies, 0.99), 3)} ms, ${f(idle.perSecond, 0)}/s`);
+    console.log(
+      `  ${kind} ${size}: reads p50 ${f(quantile(idle.latencies, 0.5), 3)} ms p99 ${f(quantile(idle.latencies, 0.99), 3)} ms, ${f(idle.perSecond, 0)}/s`,
+    );
 
     // One user with `heavyCount` sessions.
     const heavy: SessionRecord[] = Array.from({ length: heavyCount }, () => session("heavy-user", now).record);
@@ -304,7 +349,9 @@ async function measure(kind: string, size: number): Promise<Row> {
     }
     pageTimes.sort((a, b) => a - b);
     const revoke = await readsDuring(sessions, tokens, () => sessions.revokeUser("heavy-user"));
-    console.log(`  ${kind} ${size}: list first page p50 ${f(quantile(pageTimes, 0.5))} ms; revokeUser(${revoke.result}) ${f(revoke.ms, 1)} ms, reads p99 during ${f(quantile(revoke.latencies, 0.99), 3)} ms (${revoke.latencies.length} reads)`);
+    console.log(
+      `  ${kind} ${size}: list first page p50 ${f(quantile(pageTimes, 0.5))} ms; revokeUser(${revoke.result}) ${f(revoke.ms, 1)} ms, reads p99 during ${f(quantile(revoke.latencies, 0.99), 3)} ms (${revoke.latencies.length} reads)`,
+    );
 
     // `expiredCount` sessions past their expiry. Redis refuses to be given an expiry in the past the
     // way the store writes it, so there they run out just after loading, and Redis deletes them itself.
@@ -313,7 +360,9 @@ async function measure(kind: string, size: number): Promise<Row> {
     if (kind === "redis") await sleep(expireAt - Date.now());
     // Redis: reads over the 3 s in which its active expiry deletes them (sweep() only prunes indexes).
     const sweep = await readsDuring(sessions, tokens, () => sessions.sweep(), kind === "redis" ? 3000 : 0);
-    console.log(`  ${kind} ${size}: sweep ${sweep.result} in ${f(sweep.ms, 1)} ms, reads p99 during ${f(quantile(sweep.latencies, 0.99), 3)} ms (${sweep.latencies.length} reads)`);
+    console.log(
+      `  ${kind} ${size}: sweep ${sweep.result} in ${f(sweep.ms, 1)} ms, reads p99 during ${f(quantile(sweep.latencies, 0.99), 3)} ms (${sweep.latencies.length} reads)`,
+    );
     return {
       store: kind,
       sessions: size,
@@ -405,7 +454,11 @@ const ratio = (row: Row, value: (r: Row) => number) => {
 const argv = process.argv.slice(2).join(" ");
 const report = [
   `Command: npm run bench:scale${argv ? ` -- ${argv}` : ""}`,
-  `Date: ${started.toISOString()}; Node ${process.version}; ${cpus().length} CPUs shared with other work, load average ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at the start, ${loadavg().map((l) => l.toFixed(1)).join(" ")} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process.`,
+  `Date: ${started.toISOString()}; Node ${process.version}; ${cpus().length} CPUs shared with other work, load average ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at the start, ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(
+      " ",
+    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process.`,
   "",
   "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | sweep ms | swept | read p99 during sweep ms (n) |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -418,7 +471,9 @@ const report = [
   "Redis deletes expired sessions itself (PEXPIREAT; its active expiry works in slices of at most ~25 ms): there the sweep row's reads are those of the 3 s after the expired sessions ran out, while Redis removed them, and `swept` counts the index entries sweep() pruned.",
   "Bytes per session — Redis: used_memory (INFO memory) delta over the load; PostgreSQL: pg_total_relation_size (table, TOAST, indexes) after VACUUM ANALYZE; SQLite: page_count × page_size after a WAL checkpoint (the whole file).",
   ...(anchor
-    ? [`Redis, the same signed-in session (user id, theme, cart, locale, user agent), ${anchorSample} sessions each on a fresh redis-server: latchkey ${f(anchor.latchkey, 0)} bytes/session (session hash, device key, user index), connect-redis ${f(anchor.connectRedis, 0)} bytes/session (one JSON string, no user index).`]
+    ? [
+        `Redis, the same signed-in session (user id, theme, cart, locale, user agent), ${anchorSample} sessions each on a fresh redis-server: latchkey ${f(anchor.latchkey, 0)} bytes/session (session hash, device key, user index), connect-redis ${f(anchor.connectRedis, 0)} bytes/session (one JSON string, no user index).`,
+      ]
     : []),
   ...(rows.some((r) => r.failures > 0) ? [`!! reads that found no session: ${rows.map((r) => `${r.store} ${r.sessions}: ${r.failures}`).join(", ")}`] : []),
 ].join("\n");

@@ -163,8 +163,14 @@ if (skip) {
       for (const page of [onDesktop, onPhone]) {
         const labels = await page.locator(".device .label").allTextContents();
         assert.equal(labels.length, 2, `two devices listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Chrom/.test(label)), `a Chrome device is listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Safari|iOS/.test(label)), `an iPhone is listed: ${labels.join(", ")}`);
+        assert.ok(
+          labels.some((label) => /Chrom/.test(label)),
+          `a Chrome device is listed: ${labels.join(", ")}`,
+        );
+        assert.ok(
+          labels.some((label) => /Safari|iOS/.test(label)),
+          `an iPhone is listed: ${labels.join(", ")}`,
+        );
         assert.equal(await page.locator(".device.mine .badge").textContent(), "This device");
         assert.match((await page.locator(".device.mine .last-active").textContent())!, /just now|minute/);
         assert.match((await page.textContent("#worker"))!, /^worker \d+ \(pid \d+\)$/);

@@ -6,7 +6,12 @@ import type { SessionRecord, SessionStore } from "../store/index.js";
 import { sampleRecord } from "./records.js";
 
 /** Every page of `userId`'s sessions, `limit` at a time, calling `between` after each page. */
-async function allPages(store: SessionStore, userId: string, limit: number, between: (pageIndex: number) => Promise<void> = async () => undefined): Promise<SessionRecord[][]> {
+async function allPages(
+  store: SessionStore,
+  userId: string,
+  limit: number,
+  between: (pageIndex: number) => Promise<void> = async () => undefined,
+): Promise<SessionRecord[][]> {
   const pages: SessionRecord[][] = [];
   let after: string | undefined;
   for (;;) {
@@ -33,7 +38,10 @@ export function paginationCases(fresh: () => Promise<SessionStore>): void {
     const mine = await createMany(store, "paula", 23);
     await createMany(store, "quinn", 4);
     const pages = await allPages(store, "paula", 5);
-    assert.deepEqual(pages.map((page) => page.length), [5, 5, 5, 5, 3]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [5, 5, 5, 5, 3],
+    );
     const ids = pages.flat().map((record) => record.id);
     assert.equal(new Set(ids).size, ids.length, "no session is listed twice");
     assert.deepEqual(new Set(ids), new Set(mine.map((record) => record.id)), "every session of the user, no one else's");
@@ -45,12 +53,25 @@ export function paginationCases(fresh: () => Promise<SessionStore>): void {
     const store = await fresh();
     const mine = await createMany(store, "rhea", 3);
     const sorted = mine.map((record) => record.id).sort();
-    assert.deepEqual((await store.listUser("rhea", { limit: 1 })).map((record) => record.id), [sorted[0]]);
-    assert.deepEqual((await store.listUser("rhea", { limit: 50 })).map((record) => record.id), sorted);
-    assert.deepEqual((await store.listUser("rhea", { limit: 2, after: sorted[0] })).map((record) => record.id), sorted.slice(1));
+    assert.deepEqual(
+      (await store.listUser("rhea", { limit: 1 })).map((record) => record.id),
+      [sorted[0]],
+    );
+    assert.deepEqual(
+      (await store.listUser("rhea", { limit: 50 })).map((record) => record.id),
+      sorted,
+    );
+    assert.deepEqual(
+      (await store.listUser("rhea", { limit: 2, after: sorted[0] })).map((record) => record.id),
+      sorted.slice(1),
+    );
     assert.deepEqual(await store.listUser("rhea", { limit: 5, after: sorted[2] }), []);
     assert.deepEqual(await store.listUser("nobody", { limit: 5 }), []);
-    assert.deepEqual((await store.listUser("rhea", { after: sorted[0] })).map((record) => record.id), sorted.slice(1), "after without limit: the rest");
+    assert.deepEqual(
+      (await store.listUser("rhea", { after: sorted[0] })).map((record) => record.id),
+      sorted.slice(1),
+      "after without limit: the rest",
+    );
   });
 
   it("listUser pages stay stable while sessions are created and destroyed mid-listing: no duplicates, no skipped survivor", async () => {

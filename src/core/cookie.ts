@@ -10,7 +10,7 @@ import type { ResolvedCookieOptions } from "./options.js";
 export function readCookie(header: string | undefined, name: string): string[] {
   if (!header || header.length > 16_384) return [];
   const found: string[] = [];
-  for (let start = 0; start < header.length; ) {
+  for (let start = 0; start < header.length;) {
     let end = header.indexOf(";", start);
     if (end === -1) end = header.length;
     const eq = header.indexOf("=", start);

@@ -1,5 +1,12 @@
 import { Engine } from "./engine.js";
-import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type ResolvedCsrfOptions, type SessionsOptions } from "./options.js";
+import {
+  assertStoreFitsDeployment,
+  resolveOptions,
+  type Logger,
+  type ResolvedCookieOptions,
+  type ResolvedCsrfOptions,
+  type SessionsOptions,
+} from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
@@ -9,7 +16,19 @@ import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionEndedEvent, SessionHooks, SessionsOptions } from "./options.js";
+export type {
+  CookieOptions,
+  CsrfOptions,
+  DestroyReason,
+  Logger,
+  NearCacheOptions,
+  ResolvedCookieOptions,
+  ResolvedCsrfOptions,
+  SameSite,
+  SessionEndedEvent,
+  SessionHooks,
+  SessionsOptions,
+} from "./options.js";
 export type { WatchEvent, WatchListener, WatchReason } from "./watch.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
@@ -299,7 +318,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
   async sweep(): Promise<number> {
     const removed = await this.#engine.sweep();
     // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
-    await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
+    await this.#engine.options.migrateFrom
+      ?.sweep?.()
+      .catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
     return removed;
   }
 
@@ -322,7 +343,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    */
   watch(handle: string, listener: WatchListener): () => void {
     assertHandle(handle, "watch");
-    if (typeof listener !== "function") throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
+    if (typeof listener !== "function")
+      throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
     return this.#engine.watchers().watch(handle, listener);
   }
 

@@ -56,7 +56,10 @@ describe("sessions.list(userId, { limit, cursor })", () => {
   it("a bad limit or cursor is a TypeError that says what to pass", async () => {
     const { sessions } = await signedIn(1, "olga");
     for (const limit of [0, 1001, 1.5, "10"]) {
-      await assert.rejects(sessions.list("olga", { limit: limit as number }), (error: Error) => error instanceof TypeError && /limit must be a whole number from 1 to 1000/.test(error.message));
+      await assert.rejects(
+        sessions.list("olga", { limit: limit as number }),
+        (error: Error) => error instanceof TypeError && /limit must be a whole number from 1 to 1000/.test(error.message),
+      );
     }
     await assert.rejects(sessions.list("olga", { cursor: "not-a-cursor" }), /list: cursor must be a session handle/);
     await assert.rejects(sessions.list("olga", null as never), /options must be an object/);

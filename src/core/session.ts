@@ -9,10 +9,7 @@ import type { RequestContext } from "./request.js";
 import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
-export type CookieInstruction =
-  | { action: "set"; token: string; expires: number | undefined }
-  | { action: "clear" }
-  | { action: "none" };
+export type CookieInstruction = { action: "set"; token: string; expires: number | undefined } | { action: "clear" } | { action: "none" };
 
 /** How a commit ended. Adapters map gone → 401, conflict → 409, store errors → 503. */
 export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
@@ -40,7 +37,14 @@ export interface SessionHost {
   };
   cookieExpiry(record: SessionRecord): number | undefined;
   create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
-  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo, settings?: LoginSettings): Promise<Issued | Refused>;
+  login(
+    previous: SessionRecord | null,
+    userId: string,
+    change: ChangeSet,
+    data: Record<string, JsonValue>,
+    device?: DeviceInfo,
+    settings?: LoginSettings,
+  ): Promise<Issued | Refused>;
   replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued>;
   patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
   commitDue(record: SessionRecord): boolean;
@@ -352,9 +356,12 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     assertUserId(userId, "login");
     const settings = resolveLoginOptions(options);
     const transport = options.transport ?? this.#transport;
-    if (transport !== "cookie" && transport !== "bearer") throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
+    if (transport !== "cookie" && transport !== "bearer")
+      throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
     if (transport === "bearer" && !this.#engine.options.bearer) {
-      throw new TypeError('latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back');
+      throw new TypeError(
+        'latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back',
+      );
     }
     this.#assertOpen();
     const switching = this.#record?.userId != null && (this.#record.userId !== userId || this.#record.impersonator !== undefined);
@@ -535,9 +542,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       return "saved";
     }
     const record = this.#record!;
-    const outcome = hasChange
-      ? await this.#engine.patch(record, change, this.#data)
-      : await this.#engine.touchIfDue(record);
+    const outcome = hasChange ? await this.#engine.patch(record, change, this.#data) : await this.#engine.touchIfDue(record);
     if (outcome === "gone") {
       this.#record = null;
       this.#token = null;
@@ -581,7 +586,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       throw new SessionSealedError();
     }
     if (this.#csrfLocked) {
-      throw new CsrfError("latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it");
+      throw new CsrfError(
+        "latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it",
+      );
     }
     const hook = this.#beforeFirstChange;
     if (hook) {

@@ -60,7 +60,14 @@ function isPlainLocal(req: IncomingMessage, adapter: RawAdapter, owner: unknown)
   const { headers } = req;
   const forwardedHost = headers["x-forwarded-host"];
   const forwardedProto = headers["x-forwarded-proto"];
-  if (!isLocalRequest(headers.host, Array.isArray(forwardedHost) ? forwardedHost.join(",") : forwardedHost, Array.isArray(forwardedProto) ? forwardedProto.join(",") : forwardedProto)) return false;
+  if (
+    !isLocalRequest(
+      headers.host,
+      Array.isArray(forwardedHost) ? forwardedHost.join(",") : forwardedHost,
+      Array.isArray(forwardedProto) ? forwardedProto.join(",") : forwardedProto,
+    )
+  )
+    return false;
   // Without X-Forwarded-Proto every framework's https is the socket's TLS (Express, Koa, Fastify alike): their
   // trust-proxy rules, slower to ask, are asked only when a proxy said something.
   if (forwardedProto === undefined) return (req.socket as TLSSocket | null)?.encrypted !== true;

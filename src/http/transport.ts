@@ -82,7 +82,9 @@ export function resolveTrustProxy(value: unknown, adapter: string): number {
     );
   }
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 32) {
-    throw new TypeError(`latchkey: ${adapter} trustProxy must be the number of reverse proxies in front of the app, a whole number from 0 to 32 (got ${String(value)}); e.g. trustProxy: 1`);
+    throw new TypeError(
+      `latchkey: ${adapter} trustProxy must be the number of reverse proxies in front of the app, a whole number from 0 to 32 (got ${String(value)}); e.g. trustProxy: 1`,
+    );
   }
   return value;
 }

@@ -150,7 +150,15 @@ test("feed messages round-trip, and anything else decodes to null", () => {
   assert.deepEqual(decodeMessage(encodeNotice(notice)), { kind: "notice", ...notice });
   assert.deepEqual(decodeMessage(encodeAck("me", 7)), { kind: "ack", from: "me", seq: 7 });
   assert.deepEqual(decodeMessage(encodePing(3)), { kind: "ping", round: 3 });
-  for (const bad of ["", "nope", "{}", '{"v":2,"p":"a","s":1,"t":1}', '{"v":1,"p":"a","s":-1,"t":1}', '{"v":1,"p":"a","s":1,"t":1,"i":[1]}', '{"v":1,"k":"ack","p":1,"s":1}']) {
+  for (const bad of [
+    "",
+    "nope",
+    "{}",
+    '{"v":2,"p":"a","s":1,"t":1}',
+    '{"v":1,"p":"a","s":-1,"t":1}',
+    '{"v":1,"p":"a","s":1,"t":1,"i":[1]}',
+    '{"v":1,"k":"ack","p":1,"s":1}',
+  ]) {
     assert.equal(decodeMessage(bad), null, bad);
   }
 });
@@ -181,7 +189,11 @@ describe("nearCache and revocation options", () => {
       [{ nearCache: { lease: 60_001 } }, /nearCache.lease must be at most 60000 ms/],
       [{ revocation: "eventual" as never }, /revocation must be "bounded" or "strict"/],
     ];
-    for (const [options, message] of bad) assert.throws(() => createSessions({ store, ...options }), (error: Error) => error instanceof TypeError && message.test(error.message));
+    for (const [options, message] of bad)
+      assert.throws(
+        () => createSessions({ store, ...options }),
+        (error: Error) => error instanceof TypeError && message.test(error.message),
+      );
   });
 
   it("stats() without a feed: off and zero", () => {

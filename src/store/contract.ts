@@ -109,11 +109,7 @@ export interface PatchInput {
 /** The merged data would be over `maxDataBytes`: nothing was written. `bytes`: its size by {@link dataBytes}. */
 export type TooLargeResult = { status: "too-large"; bytes: number };
 
-export type PatchResult =
-  | { status: "ok"; version: number }
-  | { status: "gone" }
-  | { status: "conflict"; version: number }
-  | TooLargeResult;
+export type PatchResult = { status: "ok"; version: number } | { status: "gone" } | { status: "conflict"; version: number } | TooLargeResult;
 
 /** The new record's meta fields (SessionMeta) are exactly those given: an absent one is absent from the new record. */
 export interface RotateInput extends SessionMeta {
@@ -169,10 +165,7 @@ export interface ListUserOptions {
  * "too-large": over `maxDataBytes`; nothing was written.
  */
 export type RotateResult =
-  | { status: "ok"; record: SessionRecord; ended?: string[] }
-  | { status: "gone" }
-  | { status: "limit"; previousEnded?: boolean }
-  | TooLargeResult;
+  { status: "ok"; record: SessionRecord; ended?: string[] } | { status: "gone" } | { status: "limit"; previousEnded?: boolean } | TooLargeResult;
 
 /** What watchers need of a session: who, and when it ends. */
 export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "idleTimeout">;

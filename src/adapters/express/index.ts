@@ -96,4 +96,3 @@ function attach(exchange: Exchange, session: Session<object>, next: NextFunction
 function defaultFailureResponse(failure: SessionFailure, _req: Request, res: Response): void {
   writeFailure(failure, res as ServerResponse);
 }
-

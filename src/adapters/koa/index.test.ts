@@ -13,7 +13,10 @@ import { koaSessions } from "./index.js";
 
 const quiet = { warn: () => undefined, error: () => undefined };
 
-for (const [version, Koa] of [["2", Koa2], ["3", Koa3]] as const) {
+for (const [version, Koa] of [
+  ["2", Koa2],
+  ["3", Koa3],
+] as const) {
   runHttpSuite({ name: `Koa ${version}`, makeServer: koaServer(Koa) });
 
   describe(`koaSessions on Koa ${version}`, () => {

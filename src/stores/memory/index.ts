@@ -68,7 +68,13 @@ class MemoryStore implements SessionStore {
     return ids.map((id) => {
       const record = this.#records.get(id);
       if (!record) return null;
-      const expiry: SessionExpiry = { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt };
+      const expiry: SessionExpiry = {
+        id,
+        userId: record.userId,
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+        absoluteExpiresAt: record.absoluteExpiresAt,
+      };
       // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
       if (record.idleTimeout !== undefined) expiry.idleTimeout = record.idleTimeout;
       return expiry;

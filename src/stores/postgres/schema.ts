@@ -101,7 +101,9 @@ export function resolveNames(fn: string, options: UpgradeSchemaOptions, needsCon
   }
   const schema = options.schema;
   if (schema !== undefined && (typeof schema !== "string" || !IDENTIFIER.test(schema))) {
-    throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
+    throw new TypeError(
+      `latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`,
+    );
   }
   // Quoted, so reserved words ("user", "order") work; the pattern above keeps the quotes safe.
   return {

@@ -85,7 +85,13 @@ export abstract class Adapter implements RedisCommands {
   abstract readonly endpoint: string;
   abstract readonly topology: "standalone" | "cluster" | "sentinel";
   /** EVAL (not EVALSHA: no NOSCRIPT round trip to untangle in a pipeline) then WAIT, on one connection. */
-  protected abstract evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }>;
+  protected abstract evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }>;
   protected abstract evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   abstract hgetall(key: string): Promise<Record<string, string>>;

@@ -42,9 +42,19 @@ export class IoRedisAdapter extends Adapter {
     if (this.topology === "sentinel" && typeof client.on === "function") reconnectWhenEndedBySentinelRace(client);
   }
 
-  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+  protected async evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
     const connection = this.#connections;
-    const replies = (await this.#client.pipeline().eval(source, keys.length, ...keys, ...args).call("WAIT", replicas, timeout).exec()) as Array<[Error | null, unknown]>;
+    const replies = (await this.#client
+      .pipeline()
+      .eval(source, keys.length, ...keys, ...args)
+      .call("WAIT", replicas, timeout)
+      .exec()) as Array<[Error | null, unknown]>;
     const [[scriptError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
     if (scriptError) throw scriptError;
     if (waitError) throw waitError;

@@ -26,7 +26,8 @@ if (redis.skip) {
     };
 
     /** Reads through the store until the near-cache holds the current version (this process's own notices may drop a fill). */
-    const refill = () => until(async () => (await sessions.load([token])) !== undefined && sessions.loadCached([token]) !== undefined, "the near-cache holds the session");
+    const refill = () =>
+      until(async () => (await sessions.load([token])) !== undefined && sessions.loadCached([token]) !== undefined, "the near-cache holds the session");
 
     before(async () => {
       sessions = createSessions<Data>({ store: redisStore({ url: REDIS_URL, prefix }), nearCache: true, sweepInterval: false });

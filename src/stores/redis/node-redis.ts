@@ -42,9 +42,18 @@ export class NodeRedisAdapter extends Adapter {
     return this.#isCluster() ? "cluster" : "standalone";
   }
 
-  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+  protected async evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
     // node-redis rejects commands in flight when their socket closes, so both replies come from one connection.
-    const [reply, acknowledged] = (await this.client.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline()) as [unknown, number];
+    const [reply, acknowledged] = (await this.client.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline()) as [
+      unknown,
+      number,
+    ];
     return { reply, acknowledged: Number(acknowledged) };
   }
 

@@ -40,13 +40,10 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     this.#ready = new Promise<void>((resolve, reject) => {
       const fail = (error: unknown) => reject(cannotReach(this.endpoint, error));
       client.once("error", fail);
-      (client.connect() as Promise<unknown>).then(
-        () => {
-          client.off("error", fail);
-          resolve();
-        },
-        fail,
-      );
+      (client.connect() as Promise<unknown>).then(() => {
+        client.off("error", fail);
+        resolve();
+      }, fail);
     }).finally(() => {
       this.#settled = true;
     });
@@ -79,11 +76,16 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
   }
 
-  protected override evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+  protected override evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
     const run = () => super.evalThenWait(source, keys, args, replicas, timeout);
     return this.client.isReady ? run() : this.#gate().then(run);
   }
-
 
   override ready(): Promise<void> {
     return this.#ready;

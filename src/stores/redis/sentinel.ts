@@ -34,9 +34,12 @@ export function reconnectWhenEndedBySentinelRace(client: AnyClient): void {
     // manuallyClosing: set by disconnect()/quit(), and still set when the owner's close interrupted a connect.
     if (!endedWhileConnecting || client.manuallyClosing === true) return;
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      if (client.status === "end" && client.manuallyClosing !== true) client.connect().catch(() => undefined);
-    }, Math.min(2000, 50 * 2 ** attempts++));
+    timer = setTimeout(
+      () => {
+        if (client.status === "end" && client.manuallyClosing !== true) client.connect().catch(() => undefined);
+      },
+      Math.min(2000, 50 * 2 ** attempts++),
+    );
     timer.unref();
   });
 }
@@ -99,20 +102,24 @@ export class NodeRedisSentinelAdapter extends NodeRedisAdapter {
       const waitForPrimary = (): void => {
         timer = setTimeout(() => {
           gaveUp = true;
-          reject(new Error(`latchkey: no Redis primary to send ${operation} to within ${PRIMARY_WAIT_MS} ms (${this.endpoint}; a Sentinel failover in progress?)`));
+          reject(
+            new Error(`latchkey: no Redis primary to send ${operation} to within ${PRIMARY_WAIT_MS} ms (${this.endpoint}; a Sentinel failover in progress?)`),
+          );
         }, PRIMARY_WAIT_MS);
       };
       waitForPrimary();
-      (this.client._execute(false, async (primary: AnyClient) => {
-        if (gaveUp) throw new Error(`latchkey: ${operation} was given up while there was no primary; not sent`);
-        clearTimeout(timer);
-        try {
-          return await send(primary);
-        } catch (error) {
-          if (!gaveUp) waitForPrimary(); // node-redis may retry on the next primary
-          throw error;
-        }
-      }) as Promise<T>).then(
+      (
+        this.client._execute(false, async (primary: AnyClient) => {
+          if (gaveUp) throw new Error(`latchkey: ${operation} was given up while there was no primary; not sent`);
+          clearTimeout(timer);
+          try {
+            return await send(primary);
+          } catch (error) {
+            if (!gaveUp) waitForPrimary(); // node-redis may retry on the next primary
+            throw error;
+          }
+        }) as Promise<T>
+      ).then(
         (value) => {
           clearTimeout(timer);
           if (!gaveUp) resolve(value);
@@ -133,7 +140,13 @@ export class NodeRedisSentinelAdapter extends NodeRedisAdapter {
     return this.#onPrimary("a script", (primary) => primary.eval(source, { keys, arguments: args }));
   }
 
-  protected override async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+  protected override async evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
     const [reply, acknowledged] = (await this.#onPrimary("a script and WAIT", (primary) =>
       primary.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline(),
     )) as [unknown, number];

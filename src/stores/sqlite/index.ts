@@ -151,7 +151,9 @@ class SqliteStore implements SessionStore {
     addColumn(this.#db, table, "device");
     addColumn(this.#db, table, "meta");
     // revokeUser(impersonator) finds impersonations through this (a partial index: only they have one).
-    this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`);
+    this.#db.exec(
+      `CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`,
+    );
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -230,12 +232,20 @@ class SqliteStore implements SessionStore {
   /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
   async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
     if (ids.length === 0) return [];
-    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & { idle_timeout: number | null })[];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & {
+      idle_timeout: number | null;
+    })[];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
       const row = byId.get(id);
       if (!row) return null;
-      const expiry: SessionExpiry = { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at };
+      const expiry: SessionExpiry = {
+        id,
+        userId: row.user_id,
+        lastSeenAt: row.last_seen_at,
+        expiresAt: row.expires_at,
+        absoluteExpiresAt: row.absolute_expires_at,
+      };
       // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
       if (typeof row.idle_timeout === "number") expiry.idleTimeout = row.idle_timeout;
       return expiry;
@@ -317,7 +327,9 @@ function prepare(db: BetterSqlite3.Database, table: string) {
   // A user's sessions: their own and those where they are the impersonator (the partial index above).
   const ofUser = `(user_id = ? OR json_extract(meta, '$.impersonator') = ?)`;
   return {
-    insert: db.prepare(`INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(
+      `INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
@@ -331,7 +343,9 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ? RETURNING ${ENDED}`),
     listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
     listUserPage: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser} AND id > ? ORDER BY id LIMIT ?`),
-    limitRows: db.prepare(`SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`),
+    limitRows: db.prepare(
+      `SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`,
+    ),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
 }
