@@ -48,10 +48,22 @@ export function demoApp(sessions: Sessions<Data>, worker: string): express.Expre
       if (s.expiresAt) res.append("Set-Cookie", untilCookie(s.expiresAt));
     }
     const view: View = {
-      ...{ worker, userId: s?.userId ?? null, note: s?.get("note") ?? "", handle: s?.handle ?? null, sessions: list, csrf: s ? s.csrfToken : null, now: Date.now() },
+      ...{
+        worker,
+        userId: s?.userId ?? null,
+        note: s?.get("note") ?? "",
+        handle: s?.handle ?? null,
+        sessions: list,
+        csrf: s ? s.csrfToken : null,
+        now: Date.now(),
+      },
       ...{ impersonator: s?.impersonator ?? null, admin: s?.userId === ADMIN, maxDevices: MAX_DEVICES },
     };
-    res.status(status).set("Cache-Control", "no-store").type("html").send(page({ ...view, ...extra }));
+    res
+      .status(status)
+      .set("Cache-Control", "no-store")
+      .type("html")
+      .send(page({ ...view, ...extra }));
   };
 
   app.use(
@@ -71,7 +83,11 @@ export function demoApp(sessions: Sessions<Data>, worker: string): express.Expre
   });
   // Forms post application/x-www-form-urlencoded; anything else is refused before it is read.
   app.post("*splat", (req, _res, next) => {
-    next(req.is("application/x-www-form-urlencoded") === false ? new BadInput(415, `This page takes form posts (application/x-www-form-urlencoded), not ${String(req.headers["content-type"]).slice(0, 60)}.`) : undefined);
+    next(
+      req.is("application/x-www-form-urlencoded") === false
+        ? new BadInput(415, `This page takes form posts (application/x-www-form-urlencoded), not ${String(req.headers["content-type"]).slice(0, 60)}.`)
+        : undefined,
+    );
   });
   app.use(express.urlencoded({ extended: false, limit: "16kb" }));
   app.post("*splat", (req, res, next) => {

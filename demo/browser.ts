@@ -51,12 +51,12 @@ async function startDemo(): Promise<void> {
     detached: true, // its own process group, so cleanup reaches the workers too
   });
   let output = "";
-  demo.stderr!.on("data", (chunk: Buffer) => (output += chunk));
+  demo.stderr!.on("data", (chunk: Buffer) => (output += String(chunk)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the demo did not start in 60 s:\n${output}`)), 60_000);
     demo.once("exit", (code) => reject(new Error(`the demo exited (${code}) before listening:\n${output}`)));
     demo.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk;
+      output += String(chunk);
       const ports = [...output.matchAll(/listening on http:\/\/localhost:(\d+)/g)].map((m) => m[1]);
       if (ports.length === 2) {
         clearTimeout(timer);
@@ -82,7 +82,7 @@ export function workerOnFreshConnection(): Promise<string> {
   return new Promise((resolve, reject) => {
     get(`${base}/`, { agent: false }, (res) => {
       let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk));
+      res.on("data", (chunk: Buffer) => (body += String(chunk)));
       res.on("end", () => resolve(/id="worker">([^<]+)</.exec(body)?.[1] ?? "none"));
     }).on("error", reject);
   });

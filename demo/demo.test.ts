@@ -7,7 +7,21 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import { request, type BrowserContext } from "playwright-core";
-import { assertFits, base, browser, confirmIfAsked, dir, IPHONE, logIn, press, screenshot, submitName, TRACE, useDemo, workerOnFreshConnection } from "./browser.js";
+import {
+  assertFits,
+  base,
+  browser,
+  confirmIfAsked,
+  dir,
+  IPHONE,
+  logIn,
+  press,
+  screenshot,
+  submitName,
+  TRACE,
+  useDemo,
+  workerOnFreshConnection,
+} from "./browser.js";
 
 if (useDemo()) {
   test("both workers answer, and every response says which one did", async () => {
@@ -33,8 +47,14 @@ if (useDemo()) {
       for (const page of [onDesktop, onPhone]) {
         const labels = await page.locator(".device .label").allTextContents();
         assert.equal(labels.length, 2, `two devices listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Chrom/.test(label)), `a Chrome device is listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Safari|iOS/.test(label)), `an iPhone is listed: ${labels.join(", ")}`);
+        assert.ok(
+          labels.some((label) => /Chrom/.test(label)),
+          `a Chrome device is listed: ${labels.join(", ")}`,
+        );
+        assert.ok(
+          labels.some((label) => /Safari|iOS/.test(label)),
+          `an iPhone is listed: ${labels.join(", ")}`,
+        );
         assert.equal(await page.locator(".device.mine .badge").textContent(), "This device");
         assert.match((await page.locator(".device.mine .last-active").textContent())!, /just now|minute/);
         assert.match((await page.textContent("#worker"))!, /^worker \d+ \(pid \d+\)$/);
@@ -109,7 +129,10 @@ if (useDemo()) {
         { name: "demo_signed_in_until", value: String(Date.now() - 1000), url: base },
       ]);
       await first!.reload();
-      assert.equal(await first!.textContent(".notice"), "This device's session expired (30 minutes without activity, or 12 hours after signing in; 30 days with “Keep me signed in”).");
+      assert.equal(
+        await first!.textContent(".notice"),
+        "This device's session expired (30 minutes without activity, or 12 hours after signing in; 30 days with “Keep me signed in”).",
+      );
     } finally {
       await Promise.all(contexts.map((context) => context.close()));
     }

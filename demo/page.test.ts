@@ -22,8 +22,28 @@ test("page() escapes what users typed and marks this device", () => {
     note: `"><script>alert(2)</script>`,
     handle: "h1",
     sessions: [
-      { handle: "h1", userId: "u", createdAt: now - 3_600_000, lastSeenAt: now - 120_000, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "Firefox on Linux", persistent: true, idleTimeout: 1_800_000 },
-      { handle: "h2", userId: "u", createdAt: now, lastSeenAt: now, expiresAt: now + 1, absoluteExpiresAt: now + 1, device: "<b>Evil</b>", persistent: true, idleTimeout: 1_800_000 },
+      {
+        handle: "h1",
+        userId: "u",
+        createdAt: now - 3_600_000,
+        lastSeenAt: now - 120_000,
+        expiresAt: now + 1,
+        absoluteExpiresAt: now + 1,
+        device: "Firefox on Linux",
+        persistent: true,
+        idleTimeout: 1_800_000,
+      },
+      {
+        handle: "h2",
+        userId: "u",
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + 1,
+        absoluteExpiresAt: now + 1,
+        device: "<b>Evil</b>",
+        persistent: true,
+        idleTimeout: 1_800_000,
+      },
     ],
     csrf: `tok"en`,
     now,
@@ -49,14 +69,25 @@ test("page() without a CSRF token is bare: the sentence and a link back, no form
 
 test("page() asks for the password in place of the page, carrying the action's fields; the admin's banner and 'View as'", () => {
   const base = { worker: "w", note: "", handle: "h1", sessions: [], csrf: "tok", now: Date.now() };
-  const prompt = page({ ...base, userId: "admin", admin: true, confirm: { action: "/view-as", label: "View as", fields: { name: `<bob>` }, within: "5 minutes", password: "demo" } });
-  assert.match(prompt, /<form method="post" action="\/view-as"[^>]*><input type="hidden" name="_csrf" value="tok"><input type="hidden" name="name" value="&lt;bob&gt;">/);
+  const prompt = page({
+    ...base,
+    userId: "admin",
+    admin: true,
+    confirm: { action: "/view-as", label: "View as", fields: { name: `<bob>` }, within: "5 minutes", password: "demo" },
+  });
+  assert.match(
+    prompt,
+    /<form method="post" action="\/view-as"[^>]*><input type="hidden" name="_csrf" value="tok"><input type="hidden" name="name" value="&lt;bob&gt;">/,
+  );
   assert.match(prompt, /<input id="password" name="password" type="password"/);
   assert.match(prompt, /the password is <b id="demo-password">demo<\/b>/);
   assert.doesNotMatch(prompt, /action="\/logout-everywhere"|id="view-as"/, "the prompt replaces the page");
 
   assert.match(page({ ...base, userId: "admin", admin: true }), /id="view-as"/);
   const viewing = page({ ...base, userId: "bob", impersonator: "admin", admin: false });
-  assert.match(viewing, /<div class="impersonating" role="status"><span>Viewing as <b>bob<\/b> <span class="meta">\(you are admin\)<\/span> —<\/span><form method="post" action="\/stop-viewing">/);
+  assert.match(
+    viewing,
+    /<div class="impersonating" role="status"><span>Viewing as <b>bob<\/b> <span class="meta">\(you are admin\)<\/span> —<\/span><form method="post" action="\/stop-viewing">/,
+  );
   assert.doesNotMatch(viewing, /id="view-as"/);
 });

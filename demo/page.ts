@@ -45,8 +45,7 @@ export interface Confirm {
   password: string;
 }
 
-export const escape = (value: string) =>
-  value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+export const escape = (value: string) => value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -91,8 +90,12 @@ function signedIn(view: View): string {
   const others = ordered.length - 1;
   return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>. <span id="live" class="live" data-state="connecting" role="status">Signed in</span></p>
 <section>
-  <h2>Your devices</h2>${view.maxDevices ? `
-  <p class="meta limit">At most ${view.maxDevices} stay signed in: signing in on another signs out the one used longest ago.</p>` : ""}
+  <h2>Your devices</h2>${
+    view.maxDevices
+      ? `
+  <p class="meta limit">At most ${view.maxDevices} stay signed in: signing in on another signs out the one used longest ago.</p>`
+      : ""
+  }
   <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
   <div class="actions">
     ${form(view, "/logout-others", `<button${others > 0 ? "" : " disabled"}>Log out other devices</button>`)}
@@ -102,8 +105,13 @@ function signedIn(view: View): string {
 </section>
 <section>
   <h2>Your session</h2>
-  ${form(view, "/note", `<label for="note">A value kept in your session</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`, "row")}
+  ${form(
+    view,
+    "/note",
+    `<label for="note">A value kept in your session</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`,
+    "row",
+  )}
 </section>${view.admin && !view.impersonator ? support(view) : ""}`;
 }
 
@@ -111,32 +119,54 @@ function support(view: View): string {
   return `
 <section>
   <h2>Support</h2>
-  ${form(view, "/view-as", `<label for="view-as">View the demo as another user (you can stop at any time)</label>
-    <input id="view-as" name="name" maxlength="40" required placeholder="e.g. bob"><button>View as</button>`, "row")}
+  ${form(
+    view,
+    "/view-as",
+    `<label for="view-as">View the demo as another user (you can stop at any time)</label>
+    <input id="view-as" name="name" maxlength="40" required placeholder="e.g. bob"><button>View as</button>`,
+    "row",
+  )}
 </section>`;
 }
 
 function prompt(view: View, confirm: Confirm): string {
-  const fields = Object.entries(confirm.fields).map(([name, value]) => `<input type="hidden" name="${escape(name)}" value="${escape(value)}">`).join("");
+  const fields = Object.entries(confirm.fields)
+    .map(([name, value]) => `<input type="hidden" name="${escape(name)}" value="${escape(value)}">`)
+    .join("");
   return `<section class="confirm">
   <h2>Confirm it is you</h2>
   <p>You signed in more than ${escape(confirm.within)} ago. Enter your password to continue.</p>
   <p class="meta">This demo has no real passwords: the password is <b id="demo-password">${escape(confirm.password)}</b>.</p>
-  ${form(view, confirm.action, `${fields}<label for="password">Password for ${escape(view.userId!)}</label>
-    <input id="password" name="password" type="password" autocomplete="current-password" required><button>${escape(confirm.label)}</button>`, "row")}
+  ${form(
+    view,
+    confirm.action,
+    `${fields}<label for="password">Password for ${escape(view.userId!)}</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" required><button>${escape(confirm.label)}</button>`,
+    "row",
+  )}
   <p><a href="/">Cancel</a></p>
 </section>`;
 }
 
 function signedOut(view: View): string {
-  return `${form(view, "/login", `<label for="name">Your name</label>
+  return `${form(
+    view,
+    "/login",
+    `<label for="name">Your name</label>
   <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button>
-  <label class="check"><input type="checkbox" name="remember" value="yes"> Keep me signed in (30 days; otherwise until the browser closes)</label>`, "row")}
+  <label class="check"><input type="checkbox" name="remember" value="yes"> Keep me signed in (30 days; otherwise until the browser closes)</label>`,
+    "row",
+  )}
 <p class="meta">Log in with the same name in another browser (or a private window) to see two devices. Log in as <b>admin</b> to view as another user.</p>
 <section>
   <h2>Without signing in</h2>
-  ${form(view, "/note", `<label for="note">A value (works signed out too)</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`, "row")}
+  ${form(
+    view,
+    "/note",
+    `<label for="note">A value (works signed out too)</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`,
+    "row",
+  )}
 </section>`;
 }
 
@@ -193,7 +223,14 @@ export function page(view: View): string {
   const banner = view.error
     ? `<p class="error" role="alert">${escape(view.error)}</p>`
     : (view.notices ?? []).map((notice) => `<p class="notice" role="status">${escape(notice)}</p>`).join("");
-  const body = view.csrf === null ? `<p><a href="/">Back to the page</a></p>` : !view.userId ? signedOut(view) : view.confirm ? prompt(view, view.confirm) : signedIn(view) + LIVE_SCRIPT;
+  const body =
+    view.csrf === null
+      ? `<p><a href="/">Back to the page</a></p>`
+      : !view.userId
+        ? signedOut(view)
+        : view.confirm
+          ? prompt(view, view.confirm)
+          : signedIn(view) + LIVE_SCRIPT;
   const viewing =
     view.impersonator && view.userId && view.csrf !== null
       ? `<div class="impersonating" role="status"><span>Viewing as <b>${escape(view.userId)}</b> <span class="meta">(you are ${escape(view.impersonator)})</span> —</span>${form(view, "/stop-viewing", `<button class="small">Stop</button>`)}</div>`

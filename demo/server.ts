@@ -60,7 +60,8 @@ if (cluster.isPrimary) {
   server.on("upgrade", (req, socket, head) => {
     if (req.url !== "/live") return void socket.destroy();
     // Only this page's own script: another site's page could open it with the visitor's cookie (cross-site WebSocket hijacking).
-    if (req.headers.origin !== undefined && new URL(req.headers.origin).host !== req.headers.host) return void socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
+    if (req.headers.origin !== undefined && new URL(req.headers.origin).host !== req.headers.host)
+      return void socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\n\r\n");
     loadUpgradeSession(sessions, req).then(
       (s) => {
         if (s.handle === null || s.userId === null) return void socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");

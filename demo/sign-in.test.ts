@@ -117,7 +117,10 @@ if (useDemo()) {
   });
 
   test("'Log out everywhere' asks for the password when the sign-in is not recent; a wrong one changes nothing", async () => {
-    const contexts = [await browser.newContext(), await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true })];
+    const contexts = [
+      await browser.newContext(),
+      await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true }),
+    ];
     try {
       const [first, second] = await Promise.all(contexts.map((context) => context.newPage()));
       await logIn(first!, "max");
@@ -149,7 +152,10 @@ if (useDemo()) {
   });
 
   test("the admin views as another user under a banner, and stops; nobody else can", async () => {
-    const contexts = [await browser.newContext(), await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true })];
+    const contexts = [
+      await browser.newContext(),
+      await browser.newContext({ viewport: { width: 375, height: 740 }, userAgent: IPHONE, isMobile: true, hasTouch: true }),
+    ];
     try {
       const [admin, bob] = await Promise.all(contexts.map((context) => context.newPage()));
       await logIn(bob!, "bob");

@@ -89,8 +89,18 @@ export function runSignInConformance(options: SignInConformanceOptions): void {
       skew = 0;
       // Bad options are a TypeError naming the fix, before any store call.
       const session = await sessions.load(undefined);
-      for (const bad of [{ idleTimeout: 0 }, { absoluteTimeout: -1 }, { idleTimeout: Infinity }, { persistent: "yes" }, { idleTimeout: 2000, absoluteTimeout: 1000 }]) {
-        await assert.rejects(session.login("lt-user", bad as never), (e: Error) => e instanceof TypeError && /login\(userId, \{/.test(e.message), JSON.stringify(bad));
+      for (const bad of [
+        { idleTimeout: 0 },
+        { absoluteTimeout: -1 },
+        { idleTimeout: Infinity },
+        { persistent: "yes" },
+        { idleTimeout: 2000, absoluteTimeout: 1000 },
+      ]) {
+        await assert.rejects(
+          session.login("lt-user", bad as never),
+          (e: Error) => e instanceof TypeError && /login\(userId, \{/.test(e.message),
+          JSON.stringify(bad),
+        );
       }
       assert.equal(session.handle, null);
     });
@@ -154,10 +164,19 @@ export function runSignInConformance(options: SignInConformanceOptions): void {
       assert.deepEqual(admin.toJSON(), {}, "the admin's data is not carried into the impersonation");
       const viewing = await reload(sessions, admin);
       assert.deepEqual([viewing.userId, viewing.impersonator], ["im-target", "im-admin"]);
-      assert.deepEqual(events.at(-1), { kind: "rotated", previousHandle: events.at(-1)!.previousHandle, handle: admin.handle, userId: "im-target", impersonator: "im-admin" });
+      assert.deepEqual(events.at(-1), {
+        kind: "rotated",
+        previousHandle: events.at(-1)!.previousHandle,
+        handle: admin.handle,
+        userId: "im-target",
+        impersonator: "im-admin",
+      });
       const forTarget = await sessions.list("im-target");
       assert.deepEqual(forTarget.map((s) => s.impersonator ?? null).sort(), ["im-admin", null]);
-      assert.deepEqual((await sessions.list("im-admin")).map((s) => [s.userId, s.impersonator]), [["im-target", "im-admin"]]);
+      assert.deepEqual(
+        (await sessions.list("im-admin")).map((s) => [s.userId, s.impersonator]),
+        [["im-target", "im-admin"]],
+      );
       await assert.rejects(viewing.impersonate("someone"), (e: Error) => e instanceof ImpersonationError && /already impersonating/.test(e.message));
       await assert.rejects(target.impersonate("im-target"), ImpersonationError);
       await assert.rejects((await sessions.load(undefined)).impersonate("im-target"), /needs a signed-in session/);
@@ -167,7 +186,10 @@ export function runSignInConformance(options: SignInConformanceOptions): void {
       await viewing.stopImpersonating();
       assert.deepEqual([viewing.userId, viewing.impersonator, viewing.toJSON()], ["im-admin", null, {}]);
       assert.equal((await sessions.load(tokenOf(admin))).userId, null, "the impersonation's token is dead");
-      assert.deepEqual((await sessions.list("im-target")).map((s) => s.impersonator ?? null), [null]);
+      assert.deepEqual(
+        (await sessions.list("im-target")).map((s) => s.impersonator ?? null),
+        [null],
+      );
       // revokeUser(admin) ends a running impersonation (and not the target's own session).
       await viewing.impersonate("im-target");
       const running = tokenOf(viewing);
@@ -225,7 +247,10 @@ export function runSignInConformance(options: SignInConformanceOptions): void {
       second.set("cart" as never, ["kept"] as never);
       await second.commit();
       const anonymous = tokenOf(second);
-      const error = await second.login("sr-user").then(() => null, (e: unknown) => e);
+      const error = await second.login("sr-user").then(
+        () => null,
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof SessionLimitError, String(error));
       assert.equal(error.status, 409);
       assert.match(error.message, /maxSessionsPerUser: 1/);
@@ -248,10 +273,16 @@ export function runSignInConformance(options: SignInConformanceOptions): void {
       try {
         assert.throws(() => createSessions({ store, maxSessionsPerUser: 0, allowProcessLocalStore: true }), /maxSessionsPerUser must be a whole number/);
         assert.throws(() => createSessions({ store, maxSessionsPerUser: 2.5, allowProcessLocalStore: true }), TypeError);
-        assert.throws(() => createSessions({ store, maxSessionsPerUser: 2, onSessionLimit: "oldest" as never, allowProcessLocalStore: true }), /onSessionLimit must be/);
+        assert.throws(
+          () => createSessions({ store, maxSessionsPerUser: 2, onSessionLimit: "oldest" as never, allowProcessLocalStore: true }),
+          /onSessionLimit must be/,
+        );
         assert.throws(() => createSessions({ store, onSessionLimit: "refuse", allowProcessLocalStore: true }), /needs maxSessionsPerUser/);
         const limited = Object.create(store, { sessionLimits: { value: false } }) as SessionStore;
-        assert.throws(() => createSessions({ store: limited, maxSessionsPerUser: 2, allowProcessLocalStore: true }), /needs a store that enforces it atomically/);
+        assert.throws(
+          () => createSessions({ store: limited, maxSessionsPerUser: 2, allowProcessLocalStore: true }),
+          /needs a store that enforces it atomically/,
+        );
       } finally {
         await store.close();
       }

@@ -36,6 +36,8 @@ interface Start {
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;
+/** Tokens whose id loadCached() remembers (see #ids). */
+const MAX_REMEMBERED_IDS = 1024;
 
 /**
  * The manager's internals: token → id, load, expiry (G4), and every store
@@ -58,6 +60,14 @@ export class Engine {
   readonly metrics: SessionsMetrics | null;
   /** Whether a cached copy may answer (one function for every read, not a closure per read). */
   readonly #servable = (record: SessionRecord): boolean => !this.isExpired(record);
+  /**
+   * token → id (SHA-256) for tokens whose session the near-cache answered: a
+   * hit then hashes nothing. Only tokens of cached sessions get in (a stream
+   * of made-up tokens cannot churn it); an entry goes when its lookup misses
+   * (revoked, expired, evicted), and the oldest when it is full. It decides
+   * nothing: the id is still looked up, and refused once revoked (G3).
+   */
+  readonly #ids = new Map<string, string>();
   readonly #migration: SessionMigration | null;
   readonly #migrationHost: MigrationHost;
   /** Watched sessions (sessions.watch), created on the first watch. */
@@ -70,7 +80,9 @@ export class Engine {
     this.store = metrics ? timedStore(options.store, metrics) : options.store;
     const feed = options.store.feed;
     const timings = metrics && { propagation: (ms: number) => metrics.propagation(ms / 1000), strictWait: (ms: number) => metrics.strictWait(ms / 1000) };
-    this.coherence = feed ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict, timings }) : null;
+    this.coherence = feed
+      ? new Coherence({ feed, storeName: this.store.name, logger: options.logger, cache: options.nearCache, strict: options.strict, timings })
+      : null;
     // PostgreSQL's NOTIFY serialises commits: patches publish only where needed.
     this.#publishChanges = feed !== undefined && (feed.publishByDefault === true || options.nearCache !== null || options.strict);
     this.#migration = options.migrateFrom;
@@ -107,7 +119,8 @@ export class Engine {
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (transport === "cookie" && this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
+    if (transport === "cookie" && this.#migration && header?.includes(this.#migration.cookieName))
+      return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
     return new Session<Data>(this, null, null, clear, request, vanished, transport);
   }
 
@@ -169,9 +182,22 @@ export class Engine {
     const coherence = this.coherence;
     if (!coherence?.cache || cookieValues.length !== 1) return undefined;
     const token = cookieValues[0]!;
-    if (!isWellFormedToken(token)) return undefined;
-    const record = coherence.lookup(idOfToken(token), this.#servable);
-    return record ? new Session<Data>(this, record, token, false, request, undefined, transport) : undefined;
+    let id = this.#ids.get(token);
+    const remembered = id !== undefined;
+    if (!remembered) {
+      if (!isWellFormedToken(token)) return undefined;
+      id = idOfToken(token);
+    }
+    const record = coherence.lookup(id!, this.#servable);
+    if (!record) {
+      if (remembered) this.#ids.delete(token);
+      return undefined;
+    }
+    if (!remembered) {
+      if (this.#ids.size >= MAX_REMEMBERED_IDS) this.#ids.delete(this.#ids.keys().next().value!);
+      this.#ids.set(token, id!);
+    }
+    return new Session<Data>(this, record, token, false, request, undefined, transport);
   }
 
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */
@@ -191,7 +217,14 @@ export class Engine {
    * revocation a write that ends a token (`ack`) resolves only once no
    * process can still accept it.
    */
-  async #write<T>(ids: string[], users: string[], ack: boolean, write: (notice: string | undefined) => Promise<T>, effect?: "change" | WatchReason, ended?: (result: T) => void): Promise<T> {
+  async #write<T>(
+    ids: string[],
+    users: string[],
+    ack: boolean,
+    write: (notice: string | undefined) => Promise<T>,
+    effect?: "change" | WatchReason,
+    ended?: (result: T) => void,
+  ): Promise<T> {
     const coherence = this.coherence;
     const change = effect === "change";
     const reason = change ? undefined : effect;
@@ -232,7 +265,7 @@ export class Engine {
   }
 
   cookieExpiry(record: SessionRecord): number | undefined {
-    return record.persistent ?? this.options.cookie.persistent ? record.absoluteExpiresAt : undefined;
+    return (record.persistent ?? this.options.cookie.persistent) ? record.absoluteExpiresAt : undefined;
   }
 
   async create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued> {
@@ -271,14 +304,17 @@ export class Engine {
       const result = endOldest
         ? await this.#write([], [userId!], true, (notice) => this.store.create(record, notice === undefined ? { limit } : { limit, notice }))
         : await this.call(() => this.store.create(record, { limit }));
-      if (!result) throw new Error(`latchkey: ${this.store.name} was given a session limit but create() reported no result; the store must implement sessionLimits`);
+      if (!result)
+        throw new Error(`latchkey: ${this.store.name} was given a session limit but create() reported no result; the store must implement sessionLimits`);
       if (result.status === "limit") return { refused: true, previousEnded: false };
       this.#endedByLimit(result.ended, userId!);
     } else {
       await this.call(() => this.store.create(record));
     }
     this.metrics?.created(userId !== null);
-    this.hook(() => this.options.hooks.created?.({ handle: record.id, userId, ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }) }));
+    this.hook(() =>
+      this.options.hooks.created?.({ handle: record.id, userId, ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }) }),
+    );
     return { record, token };
   }
 
@@ -305,7 +341,8 @@ export class Engine {
       [previous.id],
       endOldest ? [input.userId!] : [],
       true,
-      (notice) => this.store.rotate(previous.id, { ...input, newId: idOfToken(token), notice, maxDataBytes: this.options.maxDataBytes, ...(limit ? { limit } : {}) }),
+      (notice) =>
+        this.store.rotate(previous.id, { ...input, newId: idOfToken(token), notice, maxDataBytes: this.options.maxDataBytes, ...(limit ? { limit } : {}) }),
       // Sessions the limit ends are the ones live connections watch: they hear "limit"; the rotated handle, "rotated", here.
       endOldest ? "limit" : "rotated",
       () => this.#watchers?.ended([previous.id], "rotated"),
@@ -315,7 +352,12 @@ export class Engine {
     this.metrics?.rotated();
     const { record } = result;
     this.hook(() =>
-      this.options.hooks.rotated?.({ previousHandle: previous.id, handle: record.id, userId: record.userId, ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }) }),
+      this.options.hooks.rotated?.({
+        previousHandle: previous.id,
+        handle: record.id,
+        userId: record.userId,
+        ...(record.impersonator === undefined ? {} : { impersonator: record.impersonator }),
+      }),
     );
     return result;
   }
@@ -374,13 +416,7 @@ export class Engine {
    * with SessionGoneError when the session ended meanwhile: none of these
    * may bring an ended session back.
    */
-  async replace(
-    previous: SessionRecord,
-    next: ReplaceTarget,
-    change: ChangeSet,
-    data: Record<string, JsonValue>,
-    device?: DeviceInfo,
-  ): Promise<Issued> {
+  async replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued> {
     this.#assertSize(data);
     const now = this.options.now();
     if (await this.#expired(previous, now)) {
@@ -415,15 +451,19 @@ export class Engine {
     const now = this.options.now();
     if (await this.#expired(record, now)) return this.#expiredDuringRequest(record);
     const expiresAt = this.expiresAt(now, record.absoluteExpiresAt, this.idleTimeoutOf(record));
-    const result = await this.#write([record.id], [], false, (notice) =>
-      this.store.patch(record.id, {
-        change,
-        lastSeenAt: now,
-        expiresAt,
-        ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
-        maxDataBytes: this.options.maxDataBytes,
-        notice,
-      }),
+    const result = await this.#write(
+      [record.id],
+      [],
+      false,
+      (notice) =>
+        this.store.patch(record.id, {
+          change,
+          lastSeenAt: now,
+          expiresAt,
+          ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
+          maxDataBytes: this.options.maxDataBytes,
+          notice,
+        }),
       "change",
     );
     if (result.status === "gone") return "gone";
@@ -462,14 +502,23 @@ export class Engine {
 
   async destroy(record: Pick<SessionRecord, "id" | "userId" | "impersonator">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
-    const ended = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }), reason, (ended) => {
-      // Watchers are told even when another write got there first: the session is gone either way.
-      this.#watchers?.ended([record.id], reason);
-      if (ended) this.#ended([ended], reason);
-    });
+    const ended = await this.#write(
+      [record.id],
+      [],
+      reason !== "expired",
+      (notice) => this.store.destroy(record.id, { notice }),
+      reason,
+      (ended) => {
+        // Watchers are told even when another write got there first: the session is gone either way.
+        this.#watchers?.ended([record.id], reason);
+        if (ended) this.#ended([ended], reason);
+      },
+    );
     if (ended) {
       const impersonator = record.impersonator;
-      this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: ended.userId, reason, count: 1, ...(impersonator === undefined ? {} : { impersonator }) }));
+      this.hook(() =>
+        this.options.hooks.destroyed?.({ handle: record.id, userId: ended.userId, reason, count: 1, ...(impersonator === undefined ? {} : { impersonator }) }),
+      );
     }
     return ended !== null;
   }
@@ -488,7 +537,13 @@ export class Engine {
     const hook = this.options.hooks.ended;
     if (!hook) return;
     for (const session of sessions) {
-      const event: SessionEndedEvent = { handle: session.id, userId: session.userId, reason: session.expired ? "expired" : reason, device: session.device ?? null, at };
+      const event: SessionEndedEvent = {
+        handle: session.id,
+        userId: session.userId,
+        reason: session.expired ? "expired" : reason,
+        device: session.device ?? null,
+        at,
+      };
       this.hook(() => hook(event));
     }
   }
@@ -559,7 +614,12 @@ export class Engine {
     const reason = except === undefined ? "revoke-user" : "logout-others";
     // The user's sessions of the library being migrated from end first (see SessionMigration.revokeUser);
     // if the old store fails, the latchkey sessions still end, then the failure is reported.
-    const legacyFailure = this.#migration?.revokeUser ? await this.#migration.revokeUser(userId, this.#migrationHost).then(() => null, (error: unknown) => ({ error })) : null;
+    const legacyFailure = this.#migration?.revokeUser
+      ? await this.#migration.revokeUser(userId, this.#migrationHost).then(
+          () => null,
+          (error: unknown) => ({ error }),
+        )
+      : null;
     const ended = await this.#write(
       [],
       [userId],

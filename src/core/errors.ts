@@ -71,7 +71,9 @@ export class SessionDataTooLargeError extends SessionValueError {
 /** The response has started, so the session was already committed: change it before sending. */
 export class SessionSealedError extends Error {
   constructor() {
-    super("latchkey: the response has already started, so the session was committed; change the session (set, unset, login, logout) before sending the response");
+    super(
+      "latchkey: the response has already started, so the session was committed; change the session (set, unset, login, logout) before sending the response",
+    );
     this.name = "SessionSealedError";
   }
 }

@@ -1,15 +1,34 @@
 import { Engine } from "./engine.js";
-import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type ResolvedCsrfOptions, type SessionsOptions } from "./options.js";
+import {
+  assertStoreFitsDeployment,
+  resolveOptions,
+  type Logger,
+  type ResolvedCookieOptions,
+  type ResolvedCsrfOptions,
+  type SessionsOptions,
+} from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue } from "../store/contract.js";
+import type { JsonValue, SessionRecord } from "../store/contract.js";
 import type { WatchListener } from "./watch.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionEndedEvent, SessionHooks, SessionsOptions } from "./options.js";
+export type {
+  CookieOptions,
+  CsrfOptions,
+  DestroyReason,
+  Logger,
+  NearCacheOptions,
+  ResolvedCookieOptions,
+  ResolvedCsrfOptions,
+  SameSite,
+  SessionEndedEvent,
+  SessionHooks,
+  SessionsOptions,
+} from "./options.js";
 export type { WatchEvent, WatchListener, WatchReason } from "./watch.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
@@ -80,6 +99,25 @@ export interface RevokeUserOptions {
   /** A handle to keep (the caller's own session): "log out other devices". */
   except?: string;
 }
+
+/** Options of {@link Sessions.list} that ask for one page. */
+export interface ListOptions {
+  /** At most this many sessions per page: a whole number from 1 to 1000. Default 100. */
+  limit?: number;
+  /** `next` of the previous page; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/** One page of a user's sessions, from {@link Sessions.list} with options. */
+export interface SessionPage {
+  /** The live sessions of this page, in a fixed order (by handle) that adding or ending sessions does not disturb. */
+  items: SessionInfo[];
+  /** Pass as `cursor` for the next page; null after the last. */
+  next: string | null;
+}
+
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
 
 /** Options of {@link Sessions.revoke}. */
 export interface RevokeOptions {
@@ -176,15 +214,52 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * The live sessions of a user, most recently seen first, each with the
    * device that signed in (parsed here, never on the read path), its own
    * lifetime, and `impersonator` on impersonations (listed for the user viewed
-   * as and for the impersonator).
+   * as and for the impersonator). This reads every session of the user: when
+   * a user may have thousands, ask for pages.
    * @example
    * for (const s of await sessions.list("alice")) console.log(s.handle, s.device, new Date(s.lastSeenAt));
    * // 2J9x:kq…  Firefox on Linux  2026-12-01T21:04:11.000Z
    */
-  async list(userId: string): Promise<SessionInfo[]> {
+  list(userId: string): Promise<SessionInfo[]>;
+  /**
+   * One page of a user's live sessions: `{ items, next }`. Pages come in a
+   * fixed order (by handle), read through the store's index: each page costs
+   * the same however many sessions the user has, and a session that lives
+   * throughout the listing is listed exactly once, whatever is added or ended
+   * meanwhile. A page may hold fewer than `limit` sessions (expired ones are
+   * left out); keep going while `next` is not null.
+   * @example
+   * let cursor: string | null = null;
+   * do {
+   *   const page = await sessions.list("alice", { limit: 100, cursor });
+   *   for (const s of page.items) console.log(s.handle, s.device);
+   *   cursor = page.next;
+   * } while (cursor !== null);
+   */
+  list(userId: string, options: ListOptions): Promise<SessionPage>;
+  async list(userId: string, options?: ListOptions): Promise<SessionInfo[] | SessionPage> {
     assertUserId(userId, "list");
+    if (options === undefined) {
+      const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
+      return this.#infos(userId, records).sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("latchkey: list(userId, options): options must be an object such as { limit: 100, cursor: page.next }");
+    }
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw new TypeError(`latchkey: list(userId, { limit }): limit must be a whole number from 1 to ${MAX_PAGE_SIZE} (got ${String(limit)})`);
+    }
+    const cursor = options.cursor ?? undefined;
+    if (cursor !== undefined) assertHandle(cursor, "list", "cursor");
+    const records = await this.#engine.call(() => this.#engine.store.listUser(userId, cursor === undefined ? { limit } : { limit, after: cursor }));
+    const next = records.length >= limit ? records[records.length - 1]!.id : null;
+    return { items: this.#infos(userId, records.slice(0, limit)), next };
+  }
+
+  /** Records as listed: the user's unexpired sessions, in the order given. */
+  #infos(userId: string, records: SessionRecord[]): SessionInfo[] {
     const now = this.#engine.options.now();
-    const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
     return records
       .filter((record) => (record.userId === userId || record.impersonator === userId) && !this.#engine.isExpired(record, now))
       .map((record) => {
@@ -204,8 +279,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
         if (record.device?.userAgent !== undefined) info.userAgent = record.device.userAgent;
         if (record.device?.ip !== undefined) info.ip = record.device.ip;
         return info;
-      })
-      .sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+      });
   }
 
   /**
@@ -244,7 +318,9 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
   async sweep(): Promise<number> {
     const removed = await this.#engine.sweep();
     // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
-    await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
+    await this.#engine.options.migrateFrom
+      ?.sweep?.()
+      .catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
     return removed;
   }
 
@@ -267,7 +343,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    */
   watch(handle: string, listener: WatchListener): () => void {
     assertHandle(handle, "watch");
-    if (typeof listener !== "function") throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
+    if (typeof listener !== "function")
+      throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
     return this.#engine.watchers().watch(handle, listener);
   }
 

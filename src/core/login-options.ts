@@ -32,7 +32,9 @@ export interface LoginOptions {
 function positiveMs(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`latchkey: login(userId, { ${name} }) must be a positive number of milliseconds (got ${String(value)}); e.g. ${name}: 30 * 24 * 3_600_000 for 30 days`);
+    throw new TypeError(
+      `latchkey: login(userId, { ${name} }) must be a positive number of milliseconds (got ${String(value)}); e.g. ${name}: 30 * 24 * 3_600_000 for 30 days`,
+    );
   }
   return Math.max(1, Math.round(value)); // whole milliseconds: stores keep integers
 }
@@ -45,13 +47,16 @@ export function resolveLoginOptions(options: LoginOptions | undefined): LoginSet
   }
   const settings: LoginSettings = {};
   if (options.persistent !== undefined) {
-    if (typeof options.persistent !== "boolean") throw new TypeError(`latchkey: login(userId, { persistent }) must be true or false (got ${String(options.persistent)})`);
+    if (typeof options.persistent !== "boolean")
+      throw new TypeError(`latchkey: login(userId, { persistent }) must be true or false (got ${String(options.persistent)})`);
     settings.persistent = options.persistent;
   }
   const idleTimeout = positiveMs("idleTimeout", options.idleTimeout);
   const absoluteTimeout = positiveMs("absoluteTimeout", options.absoluteTimeout);
   if (idleTimeout !== undefined && absoluteTimeout !== undefined && absoluteTimeout < idleTimeout) {
-    throw new TypeError(`latchkey: login(userId, { absoluteTimeout }) (${absoluteTimeout} ms) is shorter than its idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`);
+    throw new TypeError(
+      `latchkey: login(userId, { absoluteTimeout }) (${absoluteTimeout} ms) is shorter than its idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`,
+    );
   }
   if (idleTimeout !== undefined) settings.idleTimeout = idleTimeout;
   if (absoluteTimeout !== undefined) settings.absoluteTimeout = absoluteTimeout;

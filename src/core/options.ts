@@ -266,11 +266,15 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   const idleTimeout = positiveMs("idleTimeout", options.idleTimeout, 30 * 60_000);
   const absoluteTimeout = positiveMs("absoluteTimeout", options.absoluteTimeout, 12 * 3_600_000);
   if (absoluteTimeout < idleTimeout) {
-    throw new TypeError(`latchkey: absoluteTimeout (${absoluteTimeout} ms) is shorter than idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`);
+    throw new TypeError(
+      `latchkey: absoluteTimeout (${absoluteTimeout} ms) is shorter than idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`,
+    );
   }
   const touchInterval = options.touchInterval === 0 ? 0 : positiveMs("touchInterval", options.touchInterval, Math.min(60_000, Math.floor(idleTimeout / 10)));
   if (touchInterval >= idleTimeout) {
-    throw new TypeError(`latchkey: touchInterval (${touchInterval} ms) must be shorter than idleTimeout (${idleTimeout} ms), or sessions would idle out between touches`);
+    throw new TypeError(
+      `latchkey: touchInterval (${touchInterval} ms) must be shorter than idleTimeout (${idleTimeout} ms), or sessions would idle out between touches`,
+    );
   }
   const maxDataBytes = positiveMs("maxDataBytes", options.maxDataBytes, 64 * 1024);
   const sweepInterval = options.sweepInterval === false ? false : positiveMs("sweepInterval", options.sweepInterval, 5 * 60_000);
@@ -305,7 +309,9 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   }
   const cookie = resolveCookie(options.cookie ?? {});
   if (migrateFrom !== null && (migrateFrom.cookieName === cookie.name || migrateFrom.cookieName === cookie.secureName)) {
-    throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
+    throw new TypeError(
+      `latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`,
+    );
   }
   const bearer = options.bearer ?? false;
   if (typeof bearer !== "boolean") {
@@ -344,7 +350,8 @@ function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | nul
     throw new TypeError(`latchkey: csrf must be true, false or { header, forms } (got ${String(option)})`);
   }
   const settings = option === true ? {} : option;
-  if (settings.header !== undefined && typeof settings.header !== "string") throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
+  if (settings.header !== undefined && typeof settings.header !== "string")
+    throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
   const header = (settings.header ?? "x-csrf-token").toLowerCase();
   if (!HEADER_NAME.test(header) || ["cookie", "authorization", "content-type"].includes(header)) {
     throw new TypeError(`latchkey: csrf.header ${JSON.stringify(settings.header)} is not a header name latchkey can use; e.g. "x-csrf-token"`);
@@ -357,7 +364,8 @@ function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | nul
 function resolveSessionLimit(options: SessionsOptions, store: SessionStore): ResolvedOptions["sessionLimit"] {
   const { maxSessionsPerUser: max, onSessionLimit } = options;
   if (max === undefined) {
-    if (onSessionLimit !== undefined) throw new TypeError("latchkey: onSessionLimit needs maxSessionsPerUser, e.g. { maxSessionsPerUser: 5, onSessionLimit: \"end-oldest\" }");
+    if (onSessionLimit !== undefined)
+      throw new TypeError('latchkey: onSessionLimit needs maxSessionsPerUser, e.g. { maxSessionsPerUser: 5, onSessionLimit: "end-oldest" }');
     return null;
   }
   if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
@@ -415,7 +423,9 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
     throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} is not a valid cookie name; use letters, digits and - _ . only`);
   }
   if (/^__(host|secure)-/i.test(base)) {
-    throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`);
+    throw new TypeError(
+      `latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`,
+    );
   }
   const sameSite = cookie.sameSite ?? "lax";
   if (!["lax", "strict", "none"].includes(sameSite)) {
@@ -437,15 +447,20 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   }
   const hostPrefix = cookie.hostPrefix;
   if (hostPrefix !== undefined && typeof hostPrefix !== "boolean") {
-    throw new TypeError(`latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`);
+    throw new TypeError(
+      `latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`,
+    );
   }
-  if (hostPrefix === true && secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  if (hostPrefix === true && secure === false)
+    throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
   // __Host- means host-only and Path=/: a Domain or another path turns the prefix off, and only when the app says so
   // (a Domain cookie can be set by every subdomain, which is the cookie tossing the prefix prevents).
   if (hostPrefix === true || (hostPrefix === undefined && secure !== false)) {
     const how = hostPrefix ? "cookie.hostPrefix" : "The __Host- cookie name (the default on Secure cookies)";
     if (cookie.domain !== undefined) {
-      throw new TypeError(`latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`);
+      throw new TypeError(
+        `latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`,
+      );
     }
     if (path !== "/") throw new TypeError(`latchkey: ${how} needs cookie.path "/"; remove path, or set cookie.hostPrefix: false`);
   }

@@ -9,10 +9,7 @@ import type { RequestContext } from "./request.js";
 import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
-export type CookieInstruction =
-  | { action: "set"; token: string; expires: number | undefined }
-  | { action: "clear" }
-  | { action: "none" };
+export type CookieInstruction = { action: "set"; token: string; expires: number | undefined } | { action: "clear" } | { action: "none" };
 
 /** How a commit ended. Adapters map gone → 401, conflict → 409, store errors → 503. */
 export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
@@ -40,7 +37,14 @@ export interface SessionHost {
   };
   cookieExpiry(record: SessionRecord): number | undefined;
   create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
-  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo, settings?: LoginSettings): Promise<Issued | Refused>;
+  login(
+    previous: SessionRecord | null,
+    userId: string,
+    change: ChangeSet,
+    data: Record<string, JsonValue>,
+    device?: DeviceInfo,
+    settings?: LoginSettings,
+  ): Promise<Issued | Refused>;
   replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued>;
   patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
   commitDue(record: SessionRecord): boolean;
@@ -51,6 +55,8 @@ export interface SessionHost {
 }
 
 const NO_COOKIES: readonly string[] = Object.freeze([]);
+/** The cookie instruction of most requests, shared: one object less per request. */
+const KEEP_COOKIE: CookieInstruction = Object.freeze({ action: "none" });
 
 /**
  * One request's view of a session. Reads come from the record loaded at the
@@ -66,10 +72,16 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #record: SessionRecord | null;
   #token: string | null;
   #data: Record<string, JsonValue>;
+  /**
+   * True while #data is the near-cache's shared, deeply frozen copy: it is
+   * copied (deeply, see #writable) before this request reads an object value
+   * or changes anything, so a read that only asks for userId copies nothing.
+   */
+  #borrowed = false;
   // Created on the first change: most requests only read.
   #set: Map<string, JsonValue> | null = null;
   #unset: Set<string> | null = null;
-  #cookie: CookieInstruction = { action: "none" };
+  #cookie: CookieInstruction = KEEP_COOKIE;
   #sealed = false;
   #beforeFirstChange: (() => void) | FirstChangeHook | null = null;
   /** Set-Cookie values beyond latchkey's own (a migration clearing the old library's cookie). */
@@ -101,7 +113,11 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#record = record;
     this.#token = record ? token : null;
     this.#state = record ? "stored" : "fresh";
-    this.#data = record ? { ...record.data } : {};
+    if (record === null) this.#data = {};
+    else if (Object.isFrozen(record.data)) {
+      this.#data = record.data;
+      this.#borrowed = true;
+    } else this.#data = { ...record.data };
     this.#transport = transport;
     if (clearCookie && transport === "cookie") this.#cookie = { action: "clear" };
   }
@@ -198,7 +214,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const names = Object.keys(this.#data).filter((name) => name.startsWith(FLASH_PREFIX));
     if (names.length === 0) return {};
     this.#assertOpen();
-    const shown = shownFlashes(names, this.#data);
+    const shown = shownFlashes(names, this.#writable());
     for (const name of names) this.#remove(name);
     return shown;
   }
@@ -248,7 +264,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   get<K extends keyof Data & string>(key: K): Data[K] | undefined {
     // Only the data's own keys: never Object.prototype's ("constructor", "toString", "__proto__").
     if (this.#csrfLocked || key.startsWith(RESERVED_KEY_PREFIX) || !Object.hasOwn(this.#data, key)) return undefined;
-    return this.#data[key] as Data[K];
+    const value = this.#data[key]!;
+    // An object value is the request's own (mutable, as without a near-cache): the shared copy is never handed out.
+    if (this.#borrowed && value !== null && typeof value === "object") return this.#writable()[key] as Data[K];
+    return value as Data[K];
   }
 
   has(key: keyof Data & string): boolean {
@@ -259,7 +278,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   toJSON(): Partial<Data> {
     if (this.#csrfLocked) return {};
     const copy: Record<string, JsonValue> = {};
-    for (const key of Object.keys(this.#data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = this.#data[key]!;
+    const data = this.#writable();
+    for (const key of Object.keys(data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = data[key]!;
     return copy as Partial<Data>;
   }
 
@@ -276,14 +296,23 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#write(key, toJsonValue<JsonValue>(key, value));
   }
 
+  /** This request's own copy of the data, made on first need when it was borrowed from the near-cache. */
+  #writable(): Record<string, JsonValue> {
+    if (this.#borrowed) {
+      this.#data = mutableCopy(this.#data) as Record<string, JsonValue>;
+      this.#borrowed = false;
+    }
+    return this.#data;
+  }
+
   #write(key: string, stored: JsonValue): void {
-    this.#data[key] = stored;
+    this.#writable()[key] = stored;
     (this.#set ??= new Map()).set(key, stored);
     this.#unset?.delete(key);
   }
 
   #remove(key: string): void {
-    delete this.#data[key];
+    delete this.#writable()[key];
     this.#set?.delete(key);
     (this.#unset ??= new Set()).add(key);
   }
@@ -327,9 +356,12 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     assertUserId(userId, "login");
     const settings = resolveLoginOptions(options);
     const transport = options.transport ?? this.#transport;
-    if (transport !== "cookie" && transport !== "bearer") throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
+    if (transport !== "cookie" && transport !== "bearer")
+      throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
     if (transport === "bearer" && !this.#engine.options.bearer) {
-      throw new TypeError('latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back');
+      throw new TypeError(
+        'latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back',
+      );
     }
     this.#assertOpen();
     const switching = this.#record?.userId != null && (this.#record.userId !== userId || this.#record.impersonator !== undefined);
@@ -343,7 +375,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (this.#engine.options.csrf) this.#write(CSRF_KEY, newCsrfToken());
     const change = this.#takeChange();
     const device = deviceOf(this.request, this.#engine.options.recordIp);
-    const result = await this.#engine.login(this.#record, userId, change, this.#data, device, settings);
+    const result = await this.#engine.login(this.#record, userId, change, this.#writable(), device, settings);
     this.#transport = transport;
     this.#adoptOrRefuse(result, change);
     if (dropCookie) this.#cookie = { action: "clear" };
@@ -413,7 +445,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const device = deviceOf(this.request, this.#engine.options.recordIp);
     let result: Issued;
     try {
-      result = await this.#engine.replace(record, next, change, this.#data, device);
+      result = await this.#engine.replace(record, next, change, this.#writable(), device);
     } catch (error) {
       if ((error as Error).name === "SessionGoneError") this.#becomeAnonymous();
       throw error;
@@ -482,6 +514,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#set = null;
     this.#unset = null;
     this.#data = {};
+    this.#borrowed = false;
     if (record) await this.#engine.destroy(record, "logout");
     await this.#settleVanished();
     this.#record = null;
@@ -509,14 +542,13 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       return "saved";
     }
     const record = this.#record!;
-    const outcome = hasChange
-      ? await this.#engine.patch(record, change, this.#data)
-      : await this.#engine.touchIfDue(record);
+    const outcome = hasChange ? await this.#engine.patch(record, change, this.#data) : await this.#engine.touchIfDue(record);
     if (outcome === "gone") {
       this.#record = null;
       this.#token = null;
       this.#state = "fresh";
       this.#data = {};
+      this.#borrowed = false;
       this.#issued = null;
       if (this.#transport === "cookie") this.#cookie = { action: "clear" };
     }
@@ -554,7 +586,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       throw new SessionSealedError();
     }
     if (this.#csrfLocked) {
-      throw new CsrfError("latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it");
+      throw new CsrfError(
+        "latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it",
+      );
     }
     const hook = this.#beforeFirstChange;
     if (hook) {
@@ -649,7 +683,21 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#token = token;
     this.#state = "stored";
     this.#data = { ...record.data };
+    this.#borrowed = false;
     if (this.#transport === "bearer") this.#issued = token;
     else this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
   }
+}
+
+/** A deep, mutable copy of a JSON value (a "__proto__" key stays an own property, as JSON.parse makes it). */
+function mutableCopy(value: JsonValue): JsonValue {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(mutableCopy);
+  const copy: Record<string, JsonValue> = {};
+  for (const key of Object.keys(value)) {
+    const item = mutableCopy(value[key]!);
+    if (key === "__proto__") Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy;
 }

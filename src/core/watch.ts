@@ -161,7 +161,9 @@ export class WatchRegistry {
         records = await this.#host.readMany(chunk);
       } catch (error) {
         // Fail closed would mean telling every connection its session ended; a retry is the next poll, timer or notice.
-        this.#host.warn(`latchkey: watched sessions could not be read (${(error as Error).message}); they are checked again on the next poll, expiry or notice`);
+        this.#host.warn(
+          `latchkey: watched sessions could not be read (${(error as Error).message}); they are checked again on the next poll, expiry or notice`,
+        );
         for (const handle of chunk) {
           const watched = this.#sessions.get(handle);
           if (watched && watched.deadline === 0) this.#arm(watched, this.#host.now() + 1000);

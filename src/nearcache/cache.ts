@@ -14,8 +14,12 @@ interface Entry {
   version: number;
   /** #uses when it was last moved to the most-recent end. */
   movedAt: number;
-  /** The data as JSON: every hit parses its own copy, so no request can mutate another's. */
-  json: string;
+  /**
+   * The data, decoded once and deeply frozen: every hit shares it, and a
+   * Session copies it only when the request reads an object value or writes
+   * (a read that changes nothing decodes nothing).
+   */
+  data: Readonly<Record<string, JsonValue>>;
   bytes: number;
   /** The record's meta fields (per-session lifetime, authenticatedAt, impersonator), or null when it has none. */
   meta: SessionMeta | null;
@@ -61,7 +65,11 @@ export class NearCache {
     return this.#bytes;
   }
 
-  /** A private copy of the cached record, or undefined. Marks it most recently used. */
+  /**
+   * A copy of the cached record (its own object: the caller may update its
+   * times and version) whose `data` is shared and deeply frozen, or
+   * undefined. Marks it most recently used.
+   */
   get(id: string): SessionRecord | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
@@ -75,7 +83,7 @@ export class NearCache {
     return {
       id,
       userId: entry.userId,
-      data: JSON.parse(entry.json) as Record<string, JsonValue>,
+      data: entry.data as Record<string, JsonValue>,
       createdAt: entry.createdAt,
       lastSeenAt: entry.lastSeenAt,
       expiresAt: entry.expiresAt,
@@ -167,7 +175,8 @@ export class NearCache {
       absoluteExpiresAt: record.absoluteExpiresAt,
       version: record.version,
       movedAt: this.#uses,
-      json,
+      // Decoded from the JSON, not copied from record.data: JSON.parse makes a "__proto__" key an own property.
+      data: deepFreeze(JSON.parse(json) as Record<string, JsonValue>),
       bytes,
       meta: Object.keys(meta).length === 0 ? null : meta,
     });
@@ -198,4 +207,13 @@ export class NearCache {
     }
     return true;
   }
+}
+
+/** Freezes a decoded JSON value and everything in it, in place. */
+function deepFreeze<T extends JsonValue>(value: T): T {
+  if (value !== null && typeof value === "object") {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, JsonValue>)[key]!);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -131,7 +131,8 @@ export class Coherence {
         this.#warnOnce(`the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
       },
       silent: (error) => this.#silent(error),
-      failed: (error) => this.#warnOnce(`could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`),
+      failed: (error) =>
+        this.#warnOnce(`could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`),
       renewed: () => {
         if (!this.#troubled) return;
         this.#troubled = false;
@@ -205,10 +206,13 @@ export class Coherence {
         if (pending === 0) break;
         if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            wait.wake = null;
-            resolve();
-          }, Math.ceil(next - now));
+          const timer = setTimeout(
+            () => {
+              wait.wake = null;
+              resolve();
+            },
+            Math.ceil(next - now),
+          );
           wait.wake = () => {
             clearTimeout(timer);
             wait.wake = null;
@@ -410,7 +414,8 @@ export class Coherence {
   /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */
   #silent(error: Error): void {
     this.#warnOnce(`the invalidation feed of ${this.#storeName} went silent (${error.message}); the near-cache is bypassed and the feed reconnected`);
-    if (this.#subscription?.reset) this.#subscription.reset(); // → down → fence → up
+    if (this.#subscription?.reset)
+      this.#subscription.reset(); // → down → fence → up
     else this.#fence();
   }
 

@@ -23,10 +23,7 @@ export interface Notice {
   reason?: string;
 }
 
-export type FeedMessage =
-  | ({ kind: "notice" } & Notice)
-  | { kind: "ack"; from: string; seq: number }
-  | { kind: "ping"; round: number };
+export type FeedMessage = ({ kind: "notice" } & Notice) | { kind: "ack"; from: string; seq: number } | { kind: "ping"; round: number };
 
 /** Wall-clock ms with sub-ms precision (performance.now() on the epoch). */
 export function preciseNow(): number {

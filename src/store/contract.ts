@@ -109,11 +109,7 @@ export interface PatchInput {
 /** The merged data would be over `maxDataBytes`: nothing was written. `bytes`: its size by {@link dataBytes}. */
 export type TooLargeResult = { status: "too-large"; bytes: number };
 
-export type PatchResult =
-  | { status: "ok"; version: number }
-  | { status: "gone" }
-  | { status: "conflict"; version: number }
-  | TooLargeResult;
+export type PatchResult = { status: "ok"; version: number } | { status: "gone" } | { status: "conflict"; version: number } | TooLargeResult;
 
 /** The new record's meta fields (SessionMeta) are exactly those given: an absent one is absent from the new record. */
 export interface RotateInput extends SessionMeta {
@@ -150,6 +146,18 @@ export interface DestroyUserOptions {
   except?: string;
 }
 
+/** Options of {@link SessionStore.listUser}: one page of a user's sessions. */
+export interface ListUserOptions {
+  /**
+   * At most this many records (a positive whole number). With it, records
+   * come in ascending order of id (ids never change, so pages stay stable
+   * while sessions are added and removed).
+   */
+  limit?: number;
+  /** Only records whose id sorts after this one (the last id of the previous page). */
+  after?: string;
+}
+
 /**
  * "ok": `ended` lists the sessions a limit ended (when given one). "limit": the
  * limit refused the new session; nothing was written, unless `previousEnded`
@@ -157,10 +165,7 @@ export interface DestroyUserOptions {
  * "too-large": over `maxDataBytes`; nothing was written.
  */
 export type RotateResult =
-  | { status: "ok"; record: SessionRecord; ended?: string[] }
-  | { status: "gone" }
-  | { status: "limit"; previousEnded?: boolean }
-  | TooLargeResult;
+  { status: "ok"; record: SessionRecord; ended?: string[] } | { status: "gone" } | { status: "limit"; previousEnded?: boolean } | TooLargeResult;
 
 /** What watchers need of a session: who, and when it ends. */
 export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "idleTimeout">;
@@ -214,7 +219,14 @@ export interface SessionStore {
    */
   destroyUser(userId: string, options?: DestroyUserOptions): Promise<EndedSession[]>;
   /** Records of one user (expired ones may be included; the manager filters them). */
-  listUser(userId: string): Promise<SessionRecord[]>;
+  /**
+   * Without options: all of them, in any order. With \`limit\` and/or \`after\`:
+   * the records with id > \`after\`, in ascending order of id (the store's own
+   * string order, the same for \`after\` as for sorting), at most \`limit\` of
+   * them, read through an index (keyset), so a page of a user with 10^4
+   * sessions costs about what a page of a user with 10 does.
+   */
+  listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]>;
   /**
    * Delete records whose expiry passed before `now`. Resolves to the records it
    * deleted, each reported by exactly one sweep across processes (Redis: those

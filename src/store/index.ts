@@ -14,6 +14,7 @@ export type {
   FeedListener,
   FeedSubscription,
   JsonValue,
+  ListUserOptions,
   LiveLease,
   PatchInput,
   PatchResult,

@@ -19,7 +19,8 @@ export interface HttpSuiteOptions {
 const quiet = { warn: () => undefined, error: () => undefined };
 
 /** Waits until `count` slow requests are parked on the server. */
-const parked = (url: string, count: number) => waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
+const parked = (url: string, count: number) =>
+  waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
 
 export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
   runCookieSuite({ name, makeServer });
@@ -140,7 +141,14 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     }
 
     it("non-ASCII and control characters in the cookie are anonymous or 400, never a 5xx", async () => {
-      const nonAscii = await rawRequest(server.port, Buffer.concat([Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="), Buffer.from("çé☃ü", "utf8"), Buffer.from("\r\nConnection: close\r\n\r\n")]));
+      const nonAscii = await rawRequest(
+        server.port,
+        Buffer.concat([
+          Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="),
+          Buffer.from("çé☃ü", "utf8"),
+          Buffer.from("\r\nConnection: close\r\n\r\n"),
+        ]),
+      );
       assert.equal(nonAscii.status, 200);
       assert.match(nonAscii.text, /"userId":null/);
       const control = await rawRequest(server.port, "GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid=a\x01b\x7fc\r\nConnection: close\r\n\r\n");
@@ -176,7 +184,9 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const client = new Client();
       await client.post(`${url}/login/eve`);
       const controller = new AbortController();
-      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch((error: Error) => error);
+      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch(
+        (error: Error) => error,
+      );
       await parked(url, 1);
       controller.abort();
       assert.ok((await cut) instanceof Error, "the client went away");
@@ -251,7 +261,11 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         assert.equal(response.body.userId, null, `${header}: anonymous, the cookie is not read`);
         assert.deepEqual(mixed.lastSetCookie, [], `${header}: the cookie is left alone`);
       }
-      assert.equal((await new Client(browser.cookie).get(`${url}/whoami`, { authorization: "Basic eDp5" })).body.userId, "jon", "another scheme: the cookie decides");
+      assert.equal(
+        (await new Client(browser.cookie).get(`${url}/whoami`, { authorization: "Basic eDp5" })).body.userId,
+        "jon",
+        "another scheme: the cookie decides",
+      );
     });
 
     it("CSRF: 403 to a cookie-carrying POST without the header or with a wrong one; 200 with it; no cookie passes", async () => {
@@ -330,7 +344,9 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         assert.doesNotMatch(browser.lastSetCookie[0]!, /Expires=|Max-Age=/i, "a browser-session cookie");
         const remembered = new Client();
         const days30 = 30 * 24 * 3_600_000;
-        await remembered.post(`${server.url}/login/ivy?options=${encodeURIComponent(JSON.stringify({ persistent: true, idleTimeout: days30, absoluteTimeout: days30 }))}`);
+        await remembered.post(
+          `${server.url}/login/ivy?options=${encodeURIComponent(JSON.stringify({ persistent: true, idleTimeout: days30, absoluteTimeout: days30 }))}`,
+        );
         const expires = Date.parse(/Expires=([^;]+)/.exec(remembered.lastSetCookie[0]!)![1]!);
         assert.ok(Math.abs(expires - (Date.now() + days30)) < 60_000, `Expires ${new Date(expires).toISOString()} is 30 days out`);
         // A third login of ivy is refused (409, a sentence naming the limit); the client keeps no new cookie.
@@ -384,7 +400,8 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxDataBytes: 1024 });
       const server = await makeServer(sessions);
       const big = encodeURIComponent(JSON.stringify("x".repeat(600)));
-      const stored = async (client: Client) => (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
+      const stored = async (client: Client) =>
+        (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
       try {
         const tab = new Client();
         await tab.post(`${server.url}/login/ivan`);
@@ -441,7 +458,10 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         assert.equal(commitFailure.headers.get("cache-control"), "no-store", "an outage answer is never cached");
         assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
         assert.match(commitFailure.text, /session store cannot be reached/);
-        assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
+        assert.ok(
+          logged.some((line) => line.includes("/srv/app/private/sessions.db")),
+          `the log has the details:\n${logged.join("\n")}`,
+        );
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");

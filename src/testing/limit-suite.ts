@@ -52,7 +52,10 @@ export function runSessionLimitSuite(options: SessionLimitSuiteOptions): void {
       const logins = await Promise.all(burst.map((client, i) => client.post(`${(i % 2 ? a : b).url}/login/${user}`)));
       polling = false;
       await poll;
-      assert.ok(logins.every((response) => response.status === 200), logins.map((r) => r.status).join(","));
+      assert.ok(
+        logins.every((response) => response.status === 200),
+        logins.map((r) => r.status).join(","),
+      );
 
       // Checked at once after the logins resolved, with no waiting: the ended tokens are refused everywhere.
       const everyone = [...first, ...burst];
@@ -64,7 +67,10 @@ export function runSessionLimitSuite(options: SessionLimitSuiteOptions): void {
       }
       assert.ok(alive.length <= LIMIT, `${alive.length} sessions still accepted: ${alive.join(",")}`);
       assert.equal(alive.length, LIMIT, "the newest ones stay signed in");
-      assert.ok(alive.every((i) => i >= LIMIT), "the three sessions from before the burst were the least recently used");
+      assert.ok(
+        alive.every((i) => i >= LIMIT),
+        "the three sessions from before the burst were the least recently used",
+      );
       const listed = (await new Client().get(`${b.url}/list/${user}`)).body as Array<{ handle: string }>;
       assert.equal(listed.length, LIMIT);
       assert.ok(maxListed <= LIMIT, `list showed ${maxListed} sessions during the burst`);

@@ -87,7 +87,11 @@ export function runWatchSuite(options: WatchSuiteOptions): void {
       const heard = await heardBy(watcher, handles, ended.length);
       await sleep(WATCH_INTERVAL_MS * 3); // anything more would be a false alarm or a second call
       const all = (await watcher.run<Heard[]>({ op: "heard" })).result;
-      assert.deepEqual(all.map((event) => event.handle).sort(), ended.map((session) => session.handle).sort(), "each ended session told once; kept, later, rotated-to and bystander sessions never");
+      assert.deepEqual(
+        all.map((event) => event.handle).sort(),
+        ended.map((session) => session.handle).sort(),
+        "each ended session told once; kept, later, rotated-to and bystander sessions never",
+      );
       const reasonOf = new Map(heard.map((event) => [event.handle, event.reason]));
       const expected = (reason: string) => (options.feed ? reason : "gone");
       assert.equal(reasonOf.get(loggedOut.handle), expected("logout"));
@@ -104,8 +108,8 @@ export function runWatchSuite(options: WatchSuiteOptions): void {
 
     it("expiry is told at the expiry time without any request, and activity elsewhere (touch) postpones it", async () => {
       const [actor, watcher] = await Promise.all([start(), start()]);
-      const idle = (await actor.run<Login>({ op: "login", user: "x-idle" }));
-      const busy = (await actor.run<Login>({ op: "login", user: "x-busy" }));
+      const idle = await actor.run<Login>({ op: "login", user: "x-idle" });
+      const busy = await actor.run<Login>({ op: "login", user: "x-busy" });
       await watcher.run({ op: "watch", handles: [idle.result.handle, busy.result.handle] });
       await sleep(1000);
       const touched = await actor.run<boolean>({ op: "touch", handle: busy.result.handle });
@@ -129,7 +133,11 @@ export function runWatchSuite(options: WatchSuiteOptions): void {
       await Promise.all([a.run({ op: "revokeUser", user: "e-race" }), ...revokedRace.map((login) => b.run({ op: "logout", token: login.result.token }))]);
       await sleep(IDLE_MS + 300);
       // Both sweep while both read (touch) the expired sessions.
-      await Promise.all([a.run({ op: "sweep" }), b.run({ op: "sweep" }), ...expiring.flatMap((login) => [a, b].map((node) => node.run({ op: "touch", handle: login.result.handle })))]);
+      await Promise.all([
+        a.run({ op: "sweep" }),
+        b.run({ op: "sweep" }),
+        ...expiring.flatMap((login) => [a, b].map((node) => node.run({ op: "touch", handle: login.result.handle }))),
+      ]);
       await Promise.all([a.run({ op: "sweep" }), b.run({ op: "sweep" })]);
       const events = [...(await a.run<SessionEndedEvent[]>({ op: "ended" })).result, ...(await b.run<SessionEndedEvent[]>({ op: "ended" })).result];
       const count = (handle: string) => events.filter((event) => event.handle === handle).length;
@@ -158,7 +166,10 @@ export function runWatchSuite(options: WatchSuiteOptions): void {
       const at = (handle: string) => heard.find((event) => event.handle === handle)?.at;
       assert.ok(at(one.handle) !== undefined && BigInt(at(one.handle)!) <= logout.resolvedAt, "the listener ran before logout resolved");
       for (const login of many) {
-        assert.ok(at(login.handle) !== undefined && BigInt(at(login.handle)!) <= revokeUser.resolvedAt, "revokeUser resolved after the re-checked listeners ran");
+        assert.ok(
+          at(login.handle) !== undefined && BigInt(at(login.handle)!) <= revokeUser.resolvedAt,
+          "revokeUser resolved after the re-checked listeners ran",
+        );
       }
     });
 

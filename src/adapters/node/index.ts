@@ -124,7 +124,11 @@ export function nodeSessions<Data extends object>(
  *   });
  * });
  */
-export function loadUpgradeSession<Data extends object>(sessions: Sessions<Data>, req: IncomingMessage, options: Pick<NodeSessionsOptions, "trustProxy"> = {}): Promise<Session<Data>> {
+export function loadUpgradeSession<Data extends object>(
+  sessions: Sessions<Data>,
+  req: IncomingMessage,
+  options: Pick<NodeSessionsOptions, "trustProxy"> = {},
+): Promise<Session<Data>> {
   const proxies = resolveTrustProxy(options.trustProxy, "loadUpgradeSession");
   const { headers } = req;
   const forwardedProto = proxies > 0 ? forwardedEntry(headers["x-forwarded-proto"], proxies) : undefined;

@@ -3,6 +3,7 @@ import {
   type DestroyUserOptions,
   dataBytes,
   overLimit,
+  type ListUserOptions,
   SessionExistsError,
   type EndedSession,
   sessionMetaOf,
@@ -67,7 +68,13 @@ class MemoryStore implements SessionStore {
     return ids.map((id) => {
       const record = this.#records.get(id);
       if (!record) return null;
-      const expiry: SessionExpiry = { id, userId: record.userId, lastSeenAt: record.lastSeenAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt };
+      const expiry: SessionExpiry = {
+        id,
+        userId: record.userId,
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+        absoluteExpiresAt: record.absoluteExpiresAt,
+      };
       // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
       if (record.idleTimeout !== undefined) expiry.idleTimeout = record.idleTimeout;
       return expiry;
@@ -146,9 +153,15 @@ class MemoryStore implements SessionStore {
     });
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
     this.#open();
-    return [...(this.#byUser.get(userId) ?? [])].map((id) => structuredClone(this.#records.get(id)!));
+    let ids = [...(this.#byUser.get(userId) ?? [])];
+    if (options?.limit !== undefined || options?.after !== undefined) {
+      const after = options.after;
+      ids = ids.filter((id) => after === undefined || id > after).sort();
+      if (options.limit !== undefined) ids = ids.slice(0, options.limit);
+    }
+    return ids.map((id) => structuredClone(this.#records.get(id)!));
   }
 
   async sweep(now: number): Promise<EndedSession[]> {

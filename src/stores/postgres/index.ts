@@ -12,6 +12,7 @@ import {
   type DestroyOptions,
   type DestroyUserOptions,
   type EndedSession,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -154,11 +155,17 @@ class PostgresStore implements SessionStore {
 
   async create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult> {
     if (input?.limit && record.userId !== null) {
-      return this.#limited(record.userId, input, undefined, async (client, ended) => {
-        if (ended === "refused") return { status: "limit" };
-        await client.query(this.#sql.insert, recordColumns(record));
-        return { status: "ok", ended };
-      }, record.id);
+      return this.#limited(
+        record.userId,
+        input,
+        undefined,
+        async (client, ended) => {
+          if (ended === "refused") return { status: "limit" };
+          await client.query(this.#sql.insert, recordColumns(record));
+          return { status: "ok", ended };
+        },
+        record.id,
+      );
     }
     try {
       await this.#query(this.#sql.insert, recordColumns(record));
@@ -213,12 +220,18 @@ class PostgresStore implements SessionStore {
       ...this.#notice(input.notice),
     ];
     if (input.limit && input.userId !== null) {
-      return this.#limited(input.userId, input, id, async (client, ended): Promise<RotateResult> => {
-        if (ended === "refused") return { status: "limit" };
-        const { rows } = await client.query<Row & { bytes: string | null }>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
-        if (rows[0]?.id) return { status: "ok", record: toRecord(rows[0]), ended };
-        return overLimit(Number(rows[0]?.bytes ?? 0), input.maxDataBytes) ?? { status: "gone" };
-      }, input.newId);
+      return this.#limited(
+        input.userId,
+        input,
+        id,
+        async (client, ended): Promise<RotateResult> => {
+          if (ended === "refused") return { status: "limit" };
+          const { rows } = await client.query<Row & { bytes: string | null }>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
+          if (rows[0]?.id) return { status: "ok", record: toRecord(rows[0]), ended };
+          return overLimit(Number(rows[0]?.bytes ?? 0), input.maxDataBytes) ?? { status: "gone" };
+        },
+        input.newId,
+      );
     }
     try {
       // One row, all null but `bytes` when nothing moved: gone, or too large (the notify must run either way).
@@ -281,7 +294,13 @@ class PostgresStore implements SessionStore {
    * another), ends the oldest live sessions or refuses, then `write`s. A
    * notice is published on every outcome (pg_notify runs at COMMIT, so with the write).
    */
-  async #limited<T>(userId: string, input: CreateInput, exceptId: string | undefined, write: (client: PoolClient, ended: string[] | "refused") => Promise<T>, newId: string): Promise<T> {
+  async #limited<T>(
+    userId: string,
+    input: CreateInput,
+    exceptId: string | undefined,
+    write: (client: PoolClient, ended: string[] | "refused") => Promise<T>,
+    newId: string,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         await (this.#ready ??= this.#prepare());
@@ -316,8 +335,10 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+    // Keyset, not OFFSET: the (user_id, id) index starts each page where the last one ended.
+    return (await this.#query<Row>(this.#sql.listUserPage, [userId, options.after ?? "", options.limit ?? null])).rows.map(toRecord);
   }
 
   async sweep(now: number): Promise<EndedSession[]> {
@@ -467,6 +488,7 @@ function statements(table: string) {
     destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser}`,
+    listUserPage: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser} AND id > $2 ORDER BY id LIMIT $3`,
     limitRows: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
     destroyIds: `DELETE FROM ${table} WHERE id = ANY($1::text[])`,
     lockId: `SELECT 1 FROM ${table} WHERE id = $1 FOR UPDATE`,

@@ -14,6 +14,7 @@ import {
   type EndedSession,
   type CreateInput,
   type CreateResult,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -26,9 +27,13 @@ import {
   type SessionStore,
 } from "../../store/index.js";
 import { redactUrl } from "../../store/redact.js";
-import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { adapterFor, clientKind } from "./adapter.js";
+import { toFields, type RedisCommands } from "./commands.js";
+import { withDeadline } from "./deadline.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
+import { ioredisKeyPrefix } from "./ioredis.js";
+import { ownedAdapter } from "./owned-connection.js";
 import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
@@ -143,7 +148,9 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
-      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`);
+      throw new TypeError(
+        `latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`,
+      );
     }
     try {
       new URL(options.url);
@@ -154,7 +161,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   } else {
     if (clientKind(options.client) === null) {
       throw new TypeError(
-        "latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from \"redis\") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())",
+        'latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from "redis") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())',
       );
     }
     const keyPrefix = ioredisKeyPrefix(options.client);
@@ -164,7 +171,12 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
       );
     }
     const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
-    if (clientKind(options.client) === "ioredis" && Array.isArray(ioredisOptions?.sentinels) && ioredisOptions.sentinels.length > 0 && ioredisOptions.failoverDetector !== true) {
+    if (
+      clientKind(options.client) === "ioredis" &&
+      Array.isArray(ioredisOptions?.sentinels) &&
+      ioredisOptions.sentinels.length > 0 &&
+      ioredisOptions.failoverDetector !== true
+    ) {
       throw new TypeError(
         "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
           "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
@@ -262,17 +274,23 @@ class RedisStore implements RedisSessionStore {
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id), this.#deviceKey(id)], [
-      ...this.#notify(input.notice),
-      this.#prefix,
-      id,
-      input.expectVersion === undefined ? "" : String(input.expectVersion),
-      String(input.lastSeenAt),
-      String(input.expiresAt),
-      expiryMs(input.expiresAt),
-      limitArg(input.maxDataBytes),
-      ...encodeChange(input.change),
-    ])) as number[];
+    const reply = (await this.#write(
+      "the patch",
+      this.#durability?.everyWrite === true,
+      PATCH,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [
+        ...this.#notify(input.notice),
+        this.#prefix,
+        id,
+        input.expectVersion === undefined ? "" : String(input.expectVersion),
+        String(input.lastSeenAt),
+        String(input.expiresAt),
+        expiryMs(input.expiresAt),
+        limitArg(input.maxDataBytes),
+        ...encodeChange(input.change),
+      ],
+    )) as number[];
     const [status, version] = reply.map(Number);
     if (status === 0) return { status: "gone" };
     if (status === 2) return { status: "conflict", version: version! };
@@ -281,7 +299,11 @@ class RedisStore implements RedisSessionStore {
   }
 
   async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
-    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id), this.#deviceKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
+    const reply = await this.#redis.run(
+      TOUCH,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)],
+    );
     return Number(reply) === 1;
   }
 
@@ -332,13 +354,13 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [
-      ...this.#notify(input.notice),
-      this.#prefix,
-      id,
-      limitArg(input.maxDataBytes),
-      ...encodeChange(input.change),
-    ]);
+    const taken = await this.#write(
+      "the rotation",
+      true,
+      TAKE,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [...this.#notify(input.notice), this.#prefix, id, limitArg(input.maxDataBytes), ...encodeChange(input.change)],
+    );
     if (taken === null || taken === undefined) return { status: "gone" };
     const tooLarge = tooLargeReply(taken);
     if (tooLarge) return tooLarge;
@@ -366,7 +388,13 @@ class RedisStore implements RedisSessionStore {
   }
 
   async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
-    const reply = (await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) as unknown[];
+    const reply = (await this.#write(
+      "the logout",
+      true,
+      DESTROY,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [...this.#notify(notice), this.#prefix, id],
+    )) as unknown[];
     if (Number(reply[0]) !== 1) return null;
     return endedSession(id, String(reply[1]) === "" ? null : String(reply[1]), String(reply[2] ?? ""));
   }
@@ -384,7 +412,13 @@ class RedisStore implements RedisSessionStore {
     for (const id of (await this.#redis.zrange(index)).filter((id) => routeOfId(id) !== userRoute(userId) && id !== except)) {
       const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
       if (record?.userId !== userId) continue;
-      const reply = (await this.#write("the user's revocation", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], ["", "", this.#prefix, id])) as unknown[];
+      const reply = (await this.#write(
+        "the user's revocation",
+        true,
+        DESTROY,
+        [this.#sessionKey(id), this.#deviceKey(id)],
+        ["", "", this.#prefix, id],
+      )) as unknown[];
       if (Number(reply[0]) === 1) ended.push(endedSession(id, userId, String(reply[2] ?? "")));
     }
     const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [index], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
@@ -396,17 +430,44 @@ class RedisStore implements RedisSessionStore {
     return ended;
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    const listed = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+  /**
+   * ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot).
+   * A page sorts the index's ids here (the index is scored by expiry, which every touch moves, so
+   * a cursor on the score would skip a session touched mid-listing) and fetches only that page.
+   */
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    let ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    if (options?.limit === undefined && options?.after === undefined) return this.#records(userId, ids);
+    const after = options.after;
+    ids = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
+    const limit = options.limit ?? ids.length;
+    const page: SessionRecord[] = [];
+    // Index entries of sessions that just ended are skipped: read on until the page is full or the index ends.
+    for (let start = 0; page.length < limit && start < ids.length;) {
+      const chunk = ids.slice(start, start + (limit - page.length));
+      start += chunk.length;
+      page.push(...(await this.#records(userId, chunk)));
+    }
+    // #records groups ids by route (one DEVICES script per slot): the page goes back to id order.
+    return page.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The live records among `ids` that belong to `userId`, in the order of `ids`, with their devices. */
+  async #records(userId: string, unsorted: string[]): Promise<SessionRecord[]> {
     // Grouped by route: the DEVICES script reads one slot (impersonations of this user have another route).
-    const ids = [...listed].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
+    const ids = [...unsorted].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
     const devices: Promise<unknown>[] = [];
-    for (let i = 0; i < ids.length; ) {
+    for (let i = 0; i < ids.length;) {
       const route = routeOfId(ids[i]!);
       let end = i;
       while (end < ids.length && end - i < 100 && routeOfId(ids[end]!) === route) end++;
-      devices.push(this.#redis.run(DEVICES, ids.slice(i, end).map((id) => this.#deviceKey(id)), []));
+      devices.push(
+        this.#redis.run(
+          DEVICES,
+          ids.slice(i, end).map((id) => this.#deviceKey(id)),
+          [],
+        ),
+      );
       i = end;
     }
     const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);

@@ -16,6 +16,7 @@ import {
   sessionsOverLimit,
   type CreateInput,
   type CreateResult,
+  type ListUserOptions,
   type JsonValue,
   type SessionExpiry,
   type PatchInput,
@@ -150,7 +151,9 @@ class SqliteStore implements SessionStore {
     addColumn(this.#db, table, "device");
     addColumn(this.#db, table, "meta");
     // revokeUser(impersonator) finds impersonations through this (a partial index: only they have one).
-    this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`);
+    this.#db.exec(
+      `CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`,
+    );
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -229,12 +232,20 @@ class SqliteStore implements SessionStore {
   /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
   async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
     if (ids.length === 0) return [];
-    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & { idle_timeout: number | null })[];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & {
+      idle_timeout: number | null;
+    })[];
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => {
       const row = byId.get(id);
       if (!row) return null;
-      const expiry: SessionExpiry = { id, userId: row.user_id, lastSeenAt: row.last_seen_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at };
+      const expiry: SessionExpiry = {
+        id,
+        userId: row.user_id,
+        lastSeenAt: row.last_seen_at,
+        expiresAt: row.expires_at,
+        absoluteExpiresAt: row.absolute_expires_at,
+      };
       // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
       if (typeof row.idle_timeout === "number") expiry.idleTimeout = row.idle_timeout;
       return expiry;
@@ -263,17 +274,22 @@ class SqliteStore implements SessionStore {
     return rows.map(toEnded);
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
+    // Keyset on the user index: in a WITHOUT ROWID table it holds (user_id, id), already in id order.
+    return (this.#sql.listUserPage.all(userId, userId, options.after ?? "", options.limit ?? -1) as Row[]).map(toRecord);
   }
 
   async sweep(now: number): Promise<EndedSession[]> {
-    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch.
+    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch;
+    // and this process's own requests run between batches (better-sqlite3 is synchronous: without the
+    // yield, sweeping 10^5 sessions would hold the event loop for seconds).
     const removed: EndedSession[] = [];
     for (;;) {
       const rows = this.#sql.sweep.all(now, SWEEP_BATCH) as EndedRow[];
       for (const row of rows) removed.push(toEnded(row));
       if (rows.length < SWEEP_BATCH) return removed;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -311,7 +327,9 @@ function prepare(db: BetterSqlite3.Database, table: string) {
   // A user's sessions: their own and those where they are the impersonator (the partial index above).
   const ofUser = `(user_id = ? OR json_extract(meta, '$.impersonator') = ?)`;
   return {
-    insert: db.prepare(`INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(
+      `INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
@@ -324,7 +342,10 @@ function prepare(db: BetterSqlite3.Database, table: string) {
     destroyUser: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} RETURNING ${ENDED}`),
     destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ? RETURNING ${ENDED}`),
     listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
-    limitRows: db.prepare(`SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`),
+    listUserPage: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser} AND id > ? ORDER BY id LIMIT ?`),
+    limitRows: db.prepare(
+      `SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`,
+    ),
     sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
 }

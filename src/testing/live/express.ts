@@ -44,8 +44,11 @@ server.on("upgrade", (req, socket, head) => {
         const stop = sessions.watch(handle, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
         ws.on("close", stop);
         // Activity keeps the session alive, like a request (at most one write per touchInterval).
-        ws.on("message", async (message) => {
-          if (await sessions.touch(handle).catch(() => true)) ws.send(`echo ${String(message)}`);
+        ws.on("message", (message) => {
+          void sessions.touch(handle).then(
+            (live) => live && ws.send(`echo ${String(message)}`),
+            () => ws.send(`echo ${String(message)}`),
+          );
         });
         ws.send(JSON.stringify({ userId: session.userId }));
       });

@@ -19,20 +19,27 @@ app.post("/logout", async (request) => {
 });
 
 // --- recipe ------------------------------------------------------------------------
-app.get("/live", {
-  websocket: true,
-  // Refuse anonymous upgrades with a plain 401, before the handshake.
-  preValidation: async (request, reply) => {
-    if (request.session.userId === null) await reply.code(401).send({ error: "sign in first" });
+app.get(
+  "/live",
+  {
+    websocket: true,
+    // Refuse anonymous upgrades with a plain 401, before the handshake.
+    preValidation: async (request, reply) => {
+      if (request.session.userId === null) await reply.code(401).send({ error: "sign in first" });
+    },
   },
-}, (socket, request) => {
-  const handle = request.session.handle!;
-  const stop = sessions.watch(handle, ({ reason }) => socket.close(4401, `session ended: ${reason}`));
-  socket.on("close", stop);
-  socket.on("message", async (message: Buffer) => {
-    if (await sessions.touch(handle).catch(() => true)) socket.send(`echo ${message.toString()}`);
-  });
-  socket.send(JSON.stringify({ userId: request.session.userId }));
-});
+  (socket, request) => {
+    const handle = request.session.handle!;
+    const stop = sessions.watch(handle, ({ reason }) => socket.close(4401, `session ended: ${reason}`));
+    socket.on("close", stop);
+    socket.on("message", (message: Buffer) => {
+      void sessions.touch(handle).then(
+        (live) => live && socket.send(`echo ${message.toString()}`),
+        () => socket.send(`echo ${message.toString()}`),
+      );
+    });
+    socket.send(JSON.stringify({ userId: request.session.userId }));
+  },
+);
 await app.listen({ port: 0, host: "127.0.0.1" });
 announce((app.server.address() as { port: number }).port, sessions, () => app.close());

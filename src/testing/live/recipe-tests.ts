@@ -81,31 +81,31 @@ function recipe(env: Env, script: string, body: (a: ServerProcess, b: ServerProc
 }
 
 function wsRecipe(env: Env, script: string, path: string): void {
-    recipe(env, script, (a, b) => {
-      it("a WebSocket opened on B closes with 4401 'session ended: logout' when the browser logs out through A; activity is echoed", async () => {
-        const browser = await signIn(a, `ws-${script}`);
-        const ws = new WebSocket(`${b.url.replace("http", "ws")}${path}`, { headers: { cookie: browser.cookie! } });
-        const [hello] = await next<Buffer>(ws, "message");
-        assert.deepEqual(JSON.parse(String(hello)), { userId: `ws-${script}` });
-        ws.send("ping");
-        assert.equal(String((await next<Buffer>(ws, "message"))[0]), "echo ping");
-        const closed = next<unknown>(ws, "close");
-        const started = Date.now();
-        await browser.post(`${a.url}/logout`);
-        const [code, reason] = await closed;
-        assert.equal(code, 4401);
-        assert.equal(String(reason), "session ended: logout");
-        assert.ok(Date.now() - started < BOUND_MS, `closed ${Date.now() - started} ms after the logout`);
-      });
-
-      it("an upgrade without a session is refused with 401", async () => {
-        const ws = new WebSocket(`${b.url.replace("http", "ws")}${path}`);
-        ws.on("error", () => undefined); // terminate() of a refused handshake reports one
-        const [, response] = await next<any>(ws, "unexpected-response");
-        assert.equal(response.statusCode, 401);
-        ws.terminate();
-      });
+  recipe(env, script, (a, b) => {
+    it("a WebSocket opened on B closes with 4401 'session ended: logout' when the browser logs out through A; activity is echoed", async () => {
+      const browser = await signIn(a, `ws-${script}`);
+      const ws = new WebSocket(`${b.url.replace("http", "ws")}${path}`, { headers: { cookie: browser.cookie! } });
+      const [hello] = await next<Buffer>(ws, "message");
+      assert.deepEqual(JSON.parse(String(hello)), { userId: `ws-${script}` });
+      ws.send("ping");
+      assert.equal(String((await next<Buffer>(ws, "message"))[0]), "echo ping");
+      const closed = next<unknown>(ws, "close");
+      const started = Date.now();
+      await browser.post(`${a.url}/logout`);
+      const [code, reason] = await closed;
+      assert.equal(code, 4401);
+      assert.equal(String(reason), "session ended: logout");
+      assert.ok(Date.now() - started < BOUND_MS, `closed ${Date.now() - started} ms after the logout`);
     });
+
+    it("an upgrade without a session is refused with 401", async () => {
+      const ws = new WebSocket(`${b.url.replace("http", "ws")}${path}`);
+      ws.on("error", () => undefined); // terminate() of a refused handshake reports one
+      const [, response] = await next<any>(ws, "unexpected-response");
+      assert.equal(response.statusCode, 401);
+      ws.terminate();
+    });
+  });
 }
 
 function socketIoRecipe(env: Env, script: string): void {
@@ -142,25 +142,25 @@ function socketIoRecipe(env: Env, script: string): void {
 }
 
 function sseRecipe(env: Env, script: string): void {
-    recipe(env, script, (a, b) => {
-      it("a server-sent-events stream on B gets 'session-ended' { reason } and ends when the browser logs out through A", async () => {
-        const browser = await signIn(a, `sse-${script}`);
-        const response = await fetch(`${b.url}/events`, { headers: { cookie: browser.cookie! } });
-        assert.equal(response.status, 200);
-        assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
-        const hello = await readEvents(response, (text) => text.includes("\n\n"));
-        assert.match(hello.text, /event: hello\ndata: \{"userId":"sse-/);
-        const started = Date.now();
-        const rest = readEvents(response, () => false);
-        await browser.post(`${a.url}/logout`);
-        const { text, ended } = await rest;
-        assert.match(text, /event: session-ended\ndata: \{"reason":"logout"\}/);
-        assert.equal(ended, true, "the stream ends");
-        assert.ok(Date.now() - started < BOUND_MS, `ended ${Date.now() - started} ms after the logout`);
-      });
-
-      it("a stream without a session is refused with 401", async () => {
-        assert.equal((await fetch(`${b.url}/events`)).status, 401);
-      });
+  recipe(env, script, (a, b) => {
+    it("a server-sent-events stream on B gets 'session-ended' { reason } and ends when the browser logs out through A", async () => {
+      const browser = await signIn(a, `sse-${script}`);
+      const response = await fetch(`${b.url}/events`, { headers: { cookie: browser.cookie! } });
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
+      const hello = await readEvents(response, (text) => text.includes("\n\n"));
+      assert.match(hello.text, /event: hello\ndata: \{"userId":"sse-/);
+      const started = Date.now();
+      const rest = readEvents(response, () => false);
+      await browser.post(`${a.url}/logout`);
+      const { text, ended } = await rest;
+      assert.match(text, /event: session-ended\ndata: \{"reason":"logout"\}/);
+      assert.equal(ended, true, "the stream ends");
+      assert.ok(Date.now() - started < BOUND_MS, `ended ${Date.now() - started} ms after the logout`);
     });
+
+    it("a stream without a session is refused with 401", async () => {
+      assert.equal((await fetch(`${b.url}/events`)).status, 401);
+    });
+  });
 }
