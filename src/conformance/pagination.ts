@@ -82,7 +82,7 @@ export function paginationCases(fresh: () => Promise<SessionStore>): void {
     const added: string[] = [];
     const pages = await allPages(store, "sid", 6, async (pageIndex) => {
       // After each page: end two sessions (behind or ahead of the cursor) and start two.
-      for (const id of doomed.slice(pageIndex * 2, pageIndex * 2 + 2)) assert.equal(await store.destroy(id), true);
+      for (const id of doomed.slice(pageIndex * 2, pageIndex * 2 + 2)) assert.equal((await store.destroy(id))?.id, id);
       for (const record of await createMany(store, "sid", 2)) added.push(record.id);
       // A touched session keeps its place (its id, unlike its expiry, never changes).
       await store.touch(survivors[survivors.length - 1 - pageIndex]!, Date.now(), Date.now() + 7_200_000);
