@@ -90,7 +90,8 @@ describe("latchkey CLI: usage and errors", () => {
     ["a user id with a control character", ["--store", sqlite, "sessions", "revoke-user", "a\u0001b"], {}, /userId must not contain control characters/],
     ["a malformed handle", ["--store", sqlite, "sessions", "revoke", "nope"], {}, /handle must be a session handle/],
     ["--prefix on SQLite", ["--store", sqlite, "--prefix", "x:", "sweep"], {}, /--prefix does not apply to a SQLite store/],
-    ["migrate on Redis", ["--store", REDIS_URL, "migrate"], {}, /Redis needs no migration/],
+    ["schema upgrade on Redis", ["--store", REDIS_URL, "schema", "upgrade"], {}, /Redis has no schema to upgrade/],
+    ["schema without upgrade", ["--store", sqlite, "schema"], {}, /"schema" needs upgrade/],
   ];
   for (const [label, args, env, message] of usageErrors) {
     it(`${label}: exit 2, a sentence on stderr, nothing on stdout (--json too)`, async () => {
@@ -111,6 +112,23 @@ describe("latchkey CLI: usage and errors", () => {
     const pgRun = await latchkey(["--store", "postgres://postgres@127.0.0.1:1/test", "sessions", "list", "alice"]);
     assert.equal(pgRun.code, 1);
     assert.match(pgRun.stderr, /cannot reach PostgreSQL at 127\.0\.0\.1:1/);
+  });
+
+  it("never prints the password of a store URL (unreachable, malformed, or an unknown scheme)", async () => {
+    const urls = [
+      "redis://default:S3cretPW@127.0.0.1:1",
+      "redis://default:S3cretPW@redis.internal:63x79",
+      "rediss://:S3cretPW@127.0.0.1:1",
+      "postgres://app:S3cretPW@127.0.0.1:1/app",
+      "mysql://app:S3cretPW@127.0.0.1:1/app",
+    ];
+    const commands = urls.flatMap((url) => [["--store", url, "sessions", "list", "x"], ["--store", url, "--json", "legacy", "count"]]);
+    const runs = await Promise.all(commands.map((args) => latchkey(args)));
+    runs.forEach((run, i) => {
+      assert.notEqual(run.code, 0, `${commands[i]!.join(" ")} failed`);
+      assert.match(run.stderr, /latchkey: /);
+      assert.doesNotMatch(`${run.stdout}${run.stderr}`, /S3cretPW/, `${commands[i]!.join(" ")}:\n${run.stderr}`);
+    });
   });
 });
 
@@ -151,7 +169,8 @@ describe("latchkey CLI against a running app on SQLite", () => {
     assert.equal(revokeUser.stdout, "Revoked 1 session of alice\n");
     assert.equal((await laptop.get(`${app.url}/whoami`)).body.userId, null);
     assert.deepEqual(json(await latchkey(["--store", `sqlite:${path}`, "--json", "sweep"])), { removed: 0 });
-    assert.match(json(await latchkey(["--store", `sqlite:${path}`, "--json", "migrate"])).migrated, /SQLite table latchkey_sessions/);
+    assert.match(json(await latchkey(["--store", `sqlite:${path}`, "--json", "schema", "upgrade"])).upgraded, /SQLite table latchkey_sessions/);
+    assert.match(json(await latchkey(["--store", `sqlite:${path}`, "--json", "migrate"])).upgraded, /SQLite table latchkey_sessions/, "migrate: the older name of schema upgrade");
   });
 });
 
@@ -204,9 +223,9 @@ describe("latchkey CLI on PostgreSQL", { skip: postgres.skip }, () => {
     await admin.end();
   });
 
-  it("migrate creates the table (idempotently); list and revoke-user use it", async () => {
+  it("schema upgrade creates the table (idempotently); list and revoke-user use it", async () => {
     for (let i = 0; i < 2; i++) {
-      assert.deepEqual(json(await latchkey(["--store", databaseUrl, "--table", table, "--json", "migrate"])), { migrated: `PostgreSQL table ${table}` });
+      assert.deepEqual(json(await latchkey(["--store", databaseUrl, "--table", table, "--json", "schema", "upgrade"])), { upgraded: `PostgreSQL table ${table}` });
     }
     const columns = await admin.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = $1", [table]);
     assert.ok(columns.rows.some((c) => c.column_name === "device"));

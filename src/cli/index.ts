@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `latchkey` admin CLI: list and end sessions, sweep, migrate — from a
+// The `latchkey` admin CLI: list and end sessions, sweep, upgrade the schema — from a
 // shell, against the store the app uses. Revocations go through the session
 // manager, so they publish on the store's feed like any other: running apps
 // with a near-cache stop accepting the session at once.
@@ -7,6 +7,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSessions, StoreUnavailableError, type SessionInfo, type Sessions } from "../core/index.js";
+import { redactCredentials } from "../store/redact.js";
 import { countLegacy } from "./legacy.js";
 import { openStore, StoreUrlError, type StoreSettings } from "./store.js";
 
@@ -17,7 +18,8 @@ Commands:
   sessions revoke <handle>       end one session (handle from "sessions list")
   sessions revoke-user <userId>  end every session of the user ("log out everywhere")
   sweep                          delete expired sessions now
-  migrate                        create or update the PostgreSQL table (and SQLite file)
+  schema upgrade                 create or update the PostgreSQL table (and SQLite file);
+                                 "migrate" is the same command under its older name
   legacy count                   live sessions left in the store of the library you switched from
                                  (connect-redis: --prefix, default "sess:"; connect-pg-simple: --table,
                                  default "session"): when it reaches 0, remove migrateFrom
@@ -84,12 +86,12 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       print(io, json, { count }, `${count} old session${count === 1 ? "" : "s"} left (${source})`);
       return 0;
     }
-    if (command.name === "migrate") {
-      const done = await openStore(settings, { migrate: true });
-      print(io, json, { migrated: done.description }, `Migrated ${done.description}`);
+    if (command.name === "schema-upgrade") {
+      const done = await openStore(settings, { upgradeSchema: true });
+      print(io, json, { upgraded: done.description }, `Upgraded ${done.description}`);
       return 0;
     }
-    const { store } = await openStore(settings, { migrate: false });
+    const { store } = await openStore(settings, { upgradeSchema: false });
     const sessions = createSessions({ store, sweepInterval: false, revocation: values.strict ? "strict" : "bounded", logger: quietLogger(io) });
     try {
       await run(command, sessions, io, json);
@@ -107,7 +109,7 @@ type Command =
   | { name: "revoke"; handle: string }
   | { name: "revoke-user"; userId: string }
   | { name: "sweep" }
-  | { name: "migrate" }
+  | { name: "schema-upgrade" }
   | { name: "legacy-count" };
 
 function parseCommand(positionals: string[]): Command {
@@ -115,9 +117,15 @@ function parseCommand(positionals: string[]): Command {
   const none = (extra: unknown[], what: string) => {
     if (extra.some((x) => x !== undefined)) throw new UsageError(`${what} takes no more arguments (got ${JSON.stringify(extra.filter((x) => x !== undefined))})`);
   };
-  if (first === "sweep" || first === "migrate") {
+  if (first === "sweep") {
     none([second, third, ...rest], first);
     return { name: first };
+  }
+  // "migrate" is the schema upgrade's older name (DESIGN.md's); switching from express-session is migrateFrom, not a CLI verb.
+  if (first === "migrate" || first === "schema") {
+    if (first === "schema" && second !== "upgrade") throw new UsageError(`"schema" needs upgrade (got ${second === undefined ? "nothing" : JSON.stringify(second)})`);
+    none(first === "schema" ? [third, ...rest] : [second, third, ...rest], first === "schema" ? "schema upgrade" : first);
+    return { name: "schema-upgrade" };
   }
   if (first === "legacy") {
     if (second !== "count") throw new UsageError(`"legacy" needs count (got ${second === undefined ? "nothing" : JSON.stringify(second)})`);
@@ -136,7 +144,7 @@ function parseCommand(positionals: string[]): Command {
   throw new UsageError(first === undefined ? "no command given (see latchkey --help)" : `unknown command ${JSON.stringify(first)} (see latchkey --help)`);
 }
 
-async function run(command: Exclude<Command, { name: "migrate" } | { name: "legacy-count" }>, sessions: Sessions, io: Io, json: boolean): Promise<void> {
+async function run(command: Exclude<Command, { name: "schema-upgrade" } | { name: "legacy-count" }>, sessions: Sessions, io: Io, json: boolean): Promise<void> {
   switch (command.name) {
     case "list": {
       const listed = await sessions.list(command.userId);
@@ -175,7 +183,7 @@ function print(io: Io, json: boolean, value: unknown, text: string): void {
 }
 
 function fail(io: Io, json: boolean, error: unknown): number {
-  const message = error instanceof Error ? error.message.replace(/^latchkey: /, "") : String(error);
+  const message = redactCredentials(error instanceof Error ? error.message.replace(/^latchkey: /, "") : String(error));
   const usage = error instanceof UsageError || error instanceof StoreUrlError || (error instanceof TypeError && !(error instanceof StoreUnavailableError));
   const parse = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
   io.err(`latchkey: ${message}\n`);
@@ -188,7 +196,7 @@ function fail(io: Io, json: boolean, error: unknown): number {
 
 /** Warnings of the manager (a feed reconnecting…) go to stderr, never into --json output. */
 function quietLogger(io: Io) {
-  return { warn: (message: string) => io.err(`${message}\n`), error: (message: string) => io.err(`${message}\n`) };
+  return { warn: (message: string) => io.err(`${redactCredentials(message)}\n`), error: (message: string) => io.err(`${redactCredentials(message)}\n`) };
 }
 
 function defaultIo(): Io {

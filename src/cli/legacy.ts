@@ -2,6 +2,7 @@
 // from are still live in its store — when it reaches zero (or the migration's
 // `until` date passes), `migrateFrom` can be removed. Reads the old store only.
 import { countLegacySessions } from "../migrate/index.js";
+import { redactUrl } from "../store/redact.js";
 import { StoreUrlError, type StoreSettings } from "./store.js";
 
 /**
@@ -38,5 +39,5 @@ export async function countLegacy(settings: StoreSettings): Promise<{ count: num
       await pool.end();
     }
   }
-  throw new StoreUrlError(`legacy count reads the old library's store: a redis:// or postgres:// URL (got ${JSON.stringify(settings.url.replace(/\/\/[^@/]*@/, "//…@"))})`);
+  throw new StoreUrlError(`legacy count reads the old library's store: a redis:// or postgres:// URL (got ${JSON.stringify(redactUrl(settings.url))})`);
 }

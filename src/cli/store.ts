@@ -1,5 +1,6 @@
 // The CLI's store, from a URL: sqlite:<path>, redis://…, rediss://…, postgres://… (postgresql://…).
-import type { SessionStore } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
+import { redactUrl } from "../store/redact.js";
 
 export interface StoreSettings {
   url: string;
@@ -12,13 +13,13 @@ export interface StoreSettings {
 export class StoreUrlError extends Error {}
 
 /**
- * Opens the store `settings.url` names. With `migrate`, brings its schema up
- * to date instead (PostgreSQL: migrate(); SQLite: opening the file does it)
- * and resolves to what was migrated, without a store.
+ * Opens the store `settings.url` names. With `upgradeSchema`, brings its schema up
+ * to date instead (PostgreSQL: upgradeSchema(); SQLite: opening the file does it)
+ * and resolves to what was upgraded, without a store.
  */
-export async function openStore(settings: StoreSettings, options: { migrate: true }): Promise<{ description: string }>;
-export async function openStore(settings: StoreSettings, options: { migrate: false }): Promise<{ store: SessionStore }>;
-export async function openStore(settings: StoreSettings, options: { migrate: boolean }): Promise<{ store?: SessionStore; description?: string }> {
+export async function openStore(settings: StoreSettings, options: { upgradeSchema: true }): Promise<{ description: string }>;
+export async function openStore(settings: StoreSettings, options: { upgradeSchema: false }): Promise<{ store: SessionStore }>;
+export async function openStore(settings: StoreSettings, options: { upgradeSchema: boolean }): Promise<{ store?: SessionStore; description?: string }> {
   const { url } = settings;
   const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase();
   const only = (allowed: string[], kind: string) => {
@@ -33,14 +34,14 @@ export async function openStore(settings: StoreSettings, options: { migrate: boo
       if (path === "" || path === ":memory:") throw new StoreUrlError(`a SQLite store URL names a file, e.g. sqlite:./sessions.db (got ${JSON.stringify(url)})`);
       const { sqliteStore } = await import("../sqlite/index.js");
       const store = sqliteStore({ path, ...(settings.table ? { table: settings.table } : {}) });
-      if (!options.migrate) return { store };
+      if (!options.upgradeSchema) return { store };
       await store.close(); // opening created the table and added any missing column
       return { description: `SQLite table ${settings.table ?? "latchkey_sessions"} in ${path}` };
     }
     case "redis":
     case "rediss": {
       only(["prefix"], "Redis");
-      if (options.migrate) throw new StoreUrlError("Redis needs no migration: migrate is for PostgreSQL (and SQLite)");
+      if (options.upgradeSchema) throw new StoreUrlError("Redis has no schema to upgrade: schema upgrade is for PostgreSQL (and SQLite)");
       const { redisStore } = await import("../redis/index.js");
       const store = redisStore({ url, ...(settings.prefix !== undefined ? { prefix: settings.prefix } : {}) });
       try {
@@ -55,16 +56,16 @@ export async function openStore(settings: StoreSettings, options: { migrate: boo
     case "postgresql": {
       only(["table", "schema"], "PostgreSQL");
       const names = { ...(settings.table ? { table: settings.table } : {}), ...(settings.schema ? { schema: settings.schema } : {}) };
-      const { migrate, postgresStore } = await import("../postgres/index.js");
-      if (options.migrate) {
-        await migrate({ connectionString: url, ...names });
+      const { upgradeSchema, postgresStore } = await import("../postgres/index.js");
+      if (options.upgradeSchema) {
+        await upgradeSchema({ connectionString: url, ...names });
         return { description: `PostgreSQL table ${settings.schema ? `${settings.schema}.` : ""}${settings.table ?? "latchkey_sessions"}` };
       }
       return { store: postgresStore({ connectionString: url, ...names }) };
     }
     default:
       throw new StoreUrlError(
-        `--store must be a sqlite:, redis://, rediss:// or postgres:// URL, e.g. sqlite:./sessions.db (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, "//…@"))})`,
+        `--store must be a sqlite:, redis://, rediss:// or postgres:// URL, e.g. sqlite:./sessions.db (got ${JSON.stringify(redactUrl(url))})`,
       );
   }
 }

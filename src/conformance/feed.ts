@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, it } from "node:test";
-import { idOfToken, type FeedListener, type FeedSubscription, type SessionStore, type StoreFeed } from "../core/index.js";
-import { mintToken } from "../core/token.js";
-import { sampleRecord } from "./index.js";
+import { idOfToken, type FeedListener, type FeedSubscription, type SessionStore, type StoreFeed } from "../store/index.js";
+import { mintToken } from "../store/token.js";
+import { sampleRecord } from "./records.js";
 
 export interface FeedConformanceOptions {
   name: string;
@@ -113,13 +113,13 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const anonymous = sampleRecord();
       await store.create(anonymous);
       assert.equal((await store.rotate(anonymous.id, rotateInput("olga", "rotate-across-routes"))).status, "ok");
-      assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", "destroy-existing"), true);
-      assert.equal(await store.destroy(record.id, "destroy-missing"), false);
+      assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", { notice: "destroy-existing" }), true);
+      assert.equal(await store.destroy(record.id, { notice: "destroy-missing" }), false);
       const kept = sampleRecord({ userId: "olga" });
       await store.create(kept);
-      assert.equal(await store.destroyUser("olga", "destroy-user-except", kept.id), 1);
-      assert.equal(await store.destroyUser("olga", "destroy-user"), 1);
-      assert.equal(await store.destroyUser("olga", "destroy-user-none"), 0);
+      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-except", except: kept.id }), 1);
+      assert.equal(await store.destroyUser("olga", { notice: "destroy-user" }), 1);
+      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-none" }), 0);
       const expected = [
         "patch-ok", "patch-conflict", "rotate-ok", "rotate-gone", "patch-gone", "rotate-across-routes",
         "destroy-existing", "destroy-missing", "destroy-user-except", "destroy-user", "destroy-user-none",
@@ -143,7 +143,7 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
         const id = records[Number(payload)]!.id;
         checks.push(store.get(id).then((found) => void seenGone.push(found === null)));
       };
-      await Promise.all(records.map((record, i) => store.destroy(record.id, String(i))));
+      await Promise.all(records.map((record, i) => store.destroy(record.id, { notice: String(i) })));
       await until(() => checks.length === records.length, "every notice");
       await Promise.all(checks);
       assert.ok(seenGone.every(Boolean), "a reader woken by the notice never sees the destroyed session");
@@ -155,7 +155,7 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const two = await listen(feed);
       await feed.send(one.inbox, "for one");
       await feed.send(two.inbox, "for two");
-      await store.destroy(sampleRecord().id, "for all");
+      await store.destroy(sampleRecord().id, { notice: "for all" });
       await until(() => one.recorder.messages.length >= 2 && two.recorder.messages.length >= 2, "deliveries");
       await later(50);
       assert.deepEqual(one.recorder.messages.sort(), ["for all", "for one"]);
@@ -167,7 +167,7 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const { recorder, inbox, subscription } = await listen(feed);
       await subscription.close();
       await feed.send(inbox, "late");
-      await store.destroy(sampleRecord().id, "late notice");
+      await store.destroy(sampleRecord().id, { notice: "late notice" });
       await later(100);
       assert.deepEqual(recorder.messages, []);
     });
@@ -208,7 +208,7 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       if (!subscription.reset) return;
       subscription.reset();
       await until(() => recorder.downs === 1 && recorder.ups === 2, "down, then up again");
-      await store.destroy(sampleRecord().id, "after the reset");
+      await store.destroy(sampleRecord().id, { notice: "after the reset" });
       await until(() => recorder.messages.includes("after the reset"), "delivery after the reset");
     });
 
@@ -218,7 +218,7 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       await options.killListeners!();
       await until(() => recorder.downs === 1, "down after the connection was cut");
       await until(() => recorder.ups === 2, "up after the feed reconnected");
-      await store.destroy(sampleRecord().id, "after the cut");
+      await store.destroy(sampleRecord().id, { notice: "after the cut" });
       await until(() => recorder.messages.includes("after the cut"), "delivery after reconnecting");
     });
   });

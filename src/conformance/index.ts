@@ -6,8 +6,11 @@ import {
   type JsonValue,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
-import { mintToken } from "../core/token.js";
+} from "../store/index.js";
+import { mintToken } from "../store/token.js";
+import { sampleRecord } from "./records.js";
+
+export { sampleRecord };
 
 export interface ConformanceOptions {
   /** Shown as the suite's title. */
@@ -19,23 +22,6 @@ export interface ConformanceOptions {
 }
 
 const HOUR = 3_600_000;
-
-/** A record as createSessions would write it. */
-export function sampleRecord(overrides: Partial<SessionRecord> & { userId?: string | null } = {}): SessionRecord {
-  const userId = overrides.userId ?? null;
-  const now = Date.now();
-  return {
-    id: idOfToken(mintToken(userId)),
-    userId,
-    data: { theme: "dark", cart: ["a", "b"] },
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt: now + HOUR,
-    absoluteExpiresAt: now + 12 * HOUR,
-    version: 1,
-    ...overrides,
-  };
-}
 
 const newIdFor = (userId: string | null) => idOfToken(mintToken(userId));
 
@@ -273,12 +259,12 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const others = [sampleRecord({ userId: "kate" }), sampleRecord({ userId: "kate" })];
       const stranger = sampleRecord({ userId: "liam" });
       for (const record of [keep, ...others, stranger]) await store.create(record);
-      assert.equal(await store.destroyUser("kate", undefined, keep.id), 2);
+      assert.equal(await store.destroyUser("kate", { except: keep.id }), 2);
       for (const record of others) assert.equal(await store.get(record.id), null);
       assert.ok(await store.get(keep.id), "the kept session is alive");
       assert.ok(await store.get(stranger.id));
       assert.deepEqual((await store.listUser("kate")).map((r) => r.id), [keep.id], "the kept session is still listed");
-      assert.equal(await store.destroyUser("kate", undefined, keep.id), 0);
+      assert.equal(await store.destroyUser("kate", { except: keep.id }), 0);
       // The kept session can still be patched, and a plain destroyUser ends it.
       assert.equal((await store.patch(keep.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: keep.lastSeenAt, expiresAt: keep.expiresAt })).status, "ok");
       assert.equal(await store.destroyUser("kate"), 1);
@@ -286,7 +272,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
       // An id that is not the user's keeps nothing back.
       const mine = sampleRecord({ userId: "kate" });
       await store.create(mine);
-      assert.equal(await store.destroyUser("kate", undefined, stranger.id), 1);
+      assert.equal(await store.destroyUser("kate", { except: stranger.id }), 1);
       assert.ok(await store.get(stranger.id));
     });
 
@@ -301,7 +287,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const newId = newIdFor("mona");
         await Promise.all([
           store.rotate(record.id, { newId, userId: "mona", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
-          store.destroyUser("mona", undefined, keep.id),
+          store.destroyUser("mona", { except: keep.id }),
         ]);
         assert.equal(await store.get(record.id), null, `round ${round}: old id`);
         assert.equal(await store.get(newId), null, `round ${round}: the rotated session survived`);

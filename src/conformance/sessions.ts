@@ -3,7 +3,8 @@
 // before the store is called), log out other devices, and the device list.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type SessionStore, type Sessions } from "../core/index.js";
+import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type Sessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 
 export interface SessionsConformanceOptions {
   /** Shown as the suite's title. */
@@ -85,7 +86,7 @@ const BAD_VALUES: Array<[string, unknown]> = [
 export function runSessionsConformance(options: SessionsConformanceOptions): void {
   describe(`sessions conformance: ${options.name}`, () => {
     const opened: Sessions[] = [];
-    const fresh = async (settings: { recordIp?: boolean } = {}) => {
+    const fresh = async (settings: { recordIp?: boolean; bearer?: boolean; csrf?: boolean } = {}) => {
       const { store, calls } = counted(await options.createStore());
       const sessions = createSessions({ store, sweepInterval: false, allowProcessLocalStore: true, ...settings });
       opened.push(sessions);
@@ -108,6 +109,29 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       assert.equal(cookie.action, "set");
       return (cookie as { token: string }).token;
     };
+
+    it("bearer tokens, CSRF tokens and flash messages (latchkey's reserved keys) work alike on this store", async () => {
+      const { sessions } = await fresh({ bearer: true, csrf: true });
+      const bearer = { transport: "bearer" } as const;
+      const api = await sessions.load(undefined);
+      await api.login("bearer-user", bearer);
+      const csrf = api.csrfToken;
+      api.flash("notice", "Saved");
+      api.flash("notice", { n: 2 });
+      assert.equal(await api.commit(), "saved");
+      assert.equal(api.cookieInstruction().action, "none", "a bearer login sets no cookie");
+      const token = api.token!;
+      const next = await sessions.load(token, undefined, bearer);
+      assert.equal(next.userId, "bearer-user");
+      assert.equal(next.verifyCsrf(csrf), true);
+      assert.deepEqual(next.flashes(), { notice: ["Saved", { n: 2 }] });
+      assert.deepEqual(next.toJSON(), {}, "reserved keys never show");
+      assert.equal(await next.commit(), "saved");
+      const third = await sessions.load(token, undefined, bearer);
+      assert.deepEqual(third.flashes(), {}, "shown once");
+      await third.logout();
+      assert.equal((await sessions.load(token, undefined, bearer)).userId, null);
+    });
 
     it("a bad user id is a TypeError naming userId, before any store call", async () => {
       const { sessions, calls } = await fresh();

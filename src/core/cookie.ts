@@ -26,9 +26,14 @@ export interface CookieWrite {
   secure: boolean;
 }
 
+/** The cookie's name: `__Host-sid` when it goes out Secure (unless hostPrefix: false), else `sid`. */
+export function cookieName(options: ResolvedCookieOptions, secure: boolean): string {
+  return secure ? options.secureName : options.name;
+}
+
 /** A Set-Cookie header value. HttpOnly always: the token is never for scripts. */
 export function serializeCookie(options: ResolvedCookieOptions, write: CookieWrite): string {
-  const parts = [`${options.name}=${write.value}`, `Path=${options.path}`, "HttpOnly", `SameSite=${capitalize(options.sameSite)}`];
+  const parts = [`${cookieName(options, write.secure)}=${write.value}`, `Path=${options.path}`, "HttpOnly", `SameSite=${capitalize(options.sameSite)}`];
   if (options.domain) parts.push(`Domain=${options.domain}`);
   if (write.secure) parts.push("Secure");
   if (write.expires !== undefined) {

@@ -1,12 +1,12 @@
 import { Coherence } from "../nearcache/index.js";
-import { SessionGoneError, SessionValueError, StoreUnavailableError } from "./errors.js";
+import { SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
-import { Session, type CommitOutcome } from "./session.js";
+import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "./store.js";
-import { idOfToken, isWellFormedToken, mintToken } from "./token.js";
+import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;
@@ -56,8 +56,12 @@ export class Engine {
     };
   }
 
-  async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Promise<Session<Data>> {
-    const tokens = cookieValues.filter(isWellFormedToken).slice(0, MAX_COOKIE_CANDIDATES);
+  /** `transport` "bearer": the values came from an Authorization header; no cookie is read, set or cleared, and no migration is consulted. */
+  async load<Data extends object>(cookieValues: readonly string[], request?: RequestContext, transport: Transport = "cookie"): Promise<Session<Data>> {
+    const wellFormed = cookieValues.filter(isWellFormedToken);
+    const tokens = wellFormed.length > MAX_COOKIE_CANDIDATES ? wellFormed.slice(0, MAX_COOKIE_CANDIDATES) : wellFormed;
+    // Clearing deletes the host's own cookie, which may be among the unchecked (cookies tossed in ahead of it).
+    const clear = cookieValues.length > 0 && wellFormed.length <= MAX_COOKIE_CANDIDATES;
     let vanished: string[] | undefined;
     for (const token of tokens) {
       const id = idOfToken(token);
@@ -71,12 +75,12 @@ export class Engine {
         continue;
       }
       // A live session that was not the first cookie still carries the ids of the vanished ones before it.
-      return new Session<Data>(this, record, token, false, request, vanished);
+      return new Session<Data>(this, record, token, false, request, vanished, transport);
     }
     // No live latchkey session: the only place a migration from another library is consulted.
     const header = request?.cookieHeader;
-    if (this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, cookieValues.length > 0, request, vanished);
-    return new Session<Data>(this, null, null, cookieValues.length > 0, request, vanished);
+    if (transport === "cookie" && this.#migration && header?.includes(this.#migration.cookieName)) return this.#migrate<Data>(this.#migration, header, clear, request, vanished);
+    return new Session<Data>(this, null, null, clear, request, vanished, transport);
   }
 
   /**
@@ -89,7 +93,7 @@ export class Engine {
    */
   async settleVanished(ids: readonly string[]): Promise<void> {
     if (!this.coherence?.strict || ids.length === 0) return;
-    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, notice))));
+    await Promise.all(ids.map((id) => this.#write([id], [], true, (notice) => this.store.destroy(id, { notice }))));
   }
 
   /**
@@ -132,13 +136,13 @@ export class Engine {
    * (no promise, no store): one well-formed token whose session is cached and
    * not expired. Undefined otherwise: then call load().
    */
-  loadCached<Data extends object>(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
+  loadCached<Data extends object>(cookieValues: readonly string[], request?: RequestContext, transport: Transport = "cookie"): Session<Data> | undefined {
     const coherence = this.coherence;
     if (!coherence?.cache || cookieValues.length !== 1) return undefined;
     const token = cookieValues[0]!;
     if (!isWellFormedToken(token)) return undefined;
     const record = coherence.lookup(idOfToken(token), this.#servable);
-    return record ? new Session<Data>(this, record, token, false, request) : undefined;
+    return record ? new Session<Data>(this, record, token, false, request, undefined, transport) : undefined;
   }
 
   /** A cache hit costs no store round trip; a cached copy that looks expired is re-read (another process may have touched it). */
@@ -298,7 +302,7 @@ export class Engine {
 
   async destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean> {
     // An expired session is refused everywhere already (G4): no need to wait for acknowledgements.
-    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, notice));
+    const existed = await this.#write([record.id], [], reason !== "expired", (notice) => this.store.destroy(record.id, { notice }));
     if (existed) {
       this.metrics?.ended(reason, 1);
       this.hook(() => this.options.hooks.destroyed?.({ handle: record.id, userId: record.userId, reason, count: 1 }));
@@ -312,14 +316,18 @@ export class Engine {
    * the kept one too (it is re-read on its next request).
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
+    // The user's sessions of the library being migrated from end first (see SessionMigration.revokeUser);
+    // if the old store fails, the latchkey sessions still end, then the failure is reported.
+    const legacyFailure = this.#migration?.revokeUser ? await this.#migration.revokeUser(userId, this.#migrationHost).then(() => null, (error: unknown) => ({ error })) : null;
     const count = await this.#write([], [userId], true, (notice) =>
-      except === undefined ? this.store.destroyUser(userId, notice) : this.store.destroyUser(userId, notice, except),
+      this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
     );
     if (count > 0) {
       const reason = except === undefined ? "revoke-user" : "logout-others";
       this.metrics?.ended(reason, count);
       this.hook(() => this.options.hooks.destroyed?.({ handle: null, userId, reason, count }));
     }
+    if (legacyFailure) throw legacyFailure.error;
     return count;
   }
 
@@ -378,7 +386,7 @@ export class Engine {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof SessionExistsError || error instanceof SessionGoneError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
+      if (error instanceof SessionExistsError || error instanceof StoreUnavailableError || error instanceof SessionValueError) throw error;
       throw new StoreUnavailableError(this.store.name, error);
     }
   }

@@ -1,3 +1,5 @@
+import { redactCredentials } from "../store/redact.js";
+
 /** A store or feed failed: the request must not be treated as authenticated (G6). */
 export class StoreUnavailableError extends Error {
   readonly store: string;
@@ -5,27 +7,9 @@ export class StoreUnavailableError extends Error {
   readonly status = 503;
   constructor(store: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`latchkey: session store ${store} is unavailable: ${reason}`, { cause });
+    super(redactCredentials(`latchkey: session store ${store} is unavailable: ${reason}`), { cause });
     this.name = "StoreUnavailableError";
     this.store = store;
-  }
-}
-
-/** The session was destroyed (logout, revoke, expiry) while this request held it. */
-export class SessionGoneError extends Error {
-  readonly status = 401;
-  constructor(message = "latchkey: the session no longer exists (logged out, revoked or expired)") {
-    super(message);
-    this.name = "SessionGoneError";
-  }
-}
-
-/** `conflicts: "reject"` is on and another request changed the session first. */
-export class SessionConflictError extends Error {
-  readonly status = 409;
-  constructor() {
-    super("latchkey: the session was changed by another request since it was loaded (conflicts: \"reject\")");
-    this.name = "SessionConflictError";
   }
 }
 
@@ -60,5 +44,20 @@ export class SessionSealedError extends Error {
   constructor() {
     super("latchkey: the response has already started, so the session was committed; change the session (set, unset, login, logout) before sending the response");
     this.name = "SessionSealedError";
+  }
+}
+
+/**
+ * A request was refused for want of the session's CSRF token (`csrf` option):
+ * a cookie-authenticated POST, PUT, PATCH or DELETE without a matching
+ * `x-csrf-token` header, or a change to a form post's session before
+ * `session.verifyCsrf(field)` accepted its token.
+ */
+export class CsrfError extends Error {
+  /** HTTP status for frameworks that read `err.status`. */
+  readonly status = 403;
+  constructor(message: string) {
+    super(message);
+    this.name = "CsrfError";
   }
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memoryStore } from "../memory/index.js";
-import { createSessions, idOfToken, SessionValueError, type SessionsOptions } from "./index.js";
+import { createSessions, SessionValueError, type SessionsOptions } from "./index.js";
+import { idOfToken } from "../store/token.js";
 
 const MIN = 60_000;
 
@@ -47,6 +48,10 @@ describe("createSessions options", () => {
     ["bad cookie name", { cookie: { name: "s id" } }, /not a valid cookie name/],
     ["hostPrefix with domain", { cookie: { hostPrefix: true, domain: "example.com" } }, /forbids cookie.domain/],
     ["hostPrefix insecure", { cookie: { hostPrefix: true, secure: false } }, /needs Secure/],
+    ["a domain under the default __Host- name", { cookie: { domain: "example.com" } }, /forbids cookie.domain.*hostPrefix: false/],
+    ["a path under the default __Host- name", { cookie: { path: "/app" } }, /needs cookie.path "\/".*hostPrefix: false/],
+    ["a name that carries a prefix", { cookie: { name: "__Host-sid" } }, /give the bare name/],
+    ["a hostPrefix that is not a boolean", { cookie: { hostPrefix: "auto" as never } }, /hostPrefix must be true or false/],
     ["bad conflicts", { conflicts: "merge" as never }, /conflicts must be/],
   ];
   for (const [label, options, message] of bad) {
@@ -58,6 +63,16 @@ describe("createSessions options", () => {
     const sessions = createSessions({ store, sweepInterval: false, cookie: { hostPrefix: true } });
     assert.equal(sessions.cookie.name, "__Host-sid");
     assert.equal(sessions.cookie.secure, true);
+  });
+  it("names the cookie __Host-sid when Secure and sid otherwise, unless hostPrefix: false (which allows a domain and a path)", () => {
+    const names = (cookie: SessionsOptions["cookie"]) => {
+      const { name, secureName } = createSessions({ store, sweepInterval: false, cookie }).cookie;
+      return [name, secureName];
+    };
+    assert.deepEqual(names({}), ["sid", "__Host-sid"]);
+    assert.deepEqual(names({ name: "app" }), ["app", "__Host-app"]);
+    assert.deepEqual(names({ hostPrefix: false, domain: "example.com", path: "/app" }), ["sid", "sid"]);
+    assert.deepEqual(names({ secure: false, domain: "example.com" }), ["sid", "__Host-sid"], "never Secure, so never prefixed: a domain is allowed");
   });
 });
 
@@ -172,6 +187,18 @@ describe("session lifecycle", () => {
     await assert.rejects(session.commit(), (e: Error) => e instanceof SessionValueError && /over maxDataBytes/.test(e.message));
   });
 
+  it("get() and has() see only the session's own keys, never Object.prototype's", async () => {
+    const { request, sessions } = setup();
+    const { token } = await request(null, (s) => s.set("theme", "dark"));
+    for (const session of [await sessions.load(undefined), await sessions.load(token!)]) {
+      for (const key of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+        assert.equal(session.get(key), undefined, key);
+        assert.equal(session.has(key), false, key);
+      }
+    }
+    assert.equal((await sessions.load(token!)).get("theme"), "dark");
+  });
+
   it("revokeUser counts, list shows handles, revoke(handle) ends one", async () => {
     const { request, sessions, events } = setup();
     const a = await request(null, (s) => s.login("gina"));
@@ -185,6 +212,22 @@ describe("session lifecycle", () => {
     assert.equal((await sessions.load(a.token!)).userId, null);
     assert.equal((await sessions.load(b.token!)).userId, null);
     assert.ok(events.includes("destroyed revoke 1") && events.includes("destroyed revoke-user 1"));
+  });
+
+  it("revoke(handle, { userId }) refuses another user's (or an anonymous) session and revokes nothing", async () => {
+    const { request, sessions } = setup();
+    const gina = await request(null, (s) => s.login("gina"));
+    const hal = await request(null, (s) => s.login("hal"));
+    const anonymous = await request(null, (s) => s.set("theme", "dark"));
+    const halHandle = (await sessions.list("hal"))[0]!.handle;
+    assert.equal(await sessions.revoke(halHandle, { userId: "gina" }), false);
+    assert.equal((await sessions.load(hal.token!)).userId, "hal", "hal is still signed in");
+    assert.equal(await sessions.revoke((await sessions.load(anonymous.token!)).handle!, { userId: "gina" }), false);
+    assert.equal((await sessions.load(anonymous.token!)).get("theme"), "dark");
+    assert.equal(await sessions.revoke((await sessions.list("gina"))[0]!.handle, { userId: "gina" }), true);
+    assert.equal((await sessions.load(gina.token!)).userId, null);
+    await assert.rejects(sessions.revoke(halHandle, null as never), /options must be an object/);
+    await assert.rejects(sessions.revoke(halHandle, { userId: "" }), /revoke/);
   });
 
   it("a hook that throws is logged, never breaks the request", async () => {

@@ -1,26 +1,21 @@
 import { Engine } from "./engine.js";
-import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type SessionsOptions } from "./options.js";
+import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type ResolvedCsrfOptions, type SessionsOptions } from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { Session } from "./session.js";
+import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue } from "./store.js";
+import type { JsonValue } from "../store/contract.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
-export { multiProcessReason } from "./options.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
-export type { MigrationHost, MigrationResult, SessionMigration } from "./migration.js";
-export { Session, type CommitOutcome, type CookieInstruction, type FirstChangeHook } from "./session.js";
-export * from "./store.js";
-export { keepListening, type FeedConnection } from "./feed.js";
-export { readCookie, serializeCookie, type CookieWrite } from "./cookie.js";
-export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
-export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "./validate.js";
-export { deviceLabel, MAX_USER_AGENT_LENGTH } from "../devices/index.js";
+export type { Session, Flashes, LoginOptions, Transport } from "./session.js";
+export type { JsonValue } from "../store/contract.js";
+export { deviceLabel } from "../devices/index.js";
+export { RESERVED_KEY_PREFIX } from "./validate.js";
 
 /** What `sessions.stats()` returns. */
 export type SessionsStats = NearCacheStats;
@@ -61,10 +56,22 @@ export interface SessionInfo {
   ip?: string;
 }
 
+/** Options of {@link Sessions.load}. */
+export interface LoadOptions {
+  /** "bearer" when the values came from an `Authorization: Bearer` header (no cookie is set or cleared). Default "cookie". */
+  transport?: Transport;
+}
+
 /** Options of {@link Sessions.revokeUser}. */
 export interface RevokeUserOptions {
   /** A handle to keep (the caller's own session): "log out other devices". */
   except?: string;
+}
+
+/** Options of {@link Sessions.revoke}. */
+export interface RevokeOptions {
+  /** Revoke only if the session belongs to this user; another user's handle is refused (false). */
+  userId?: string;
 }
 
 /** The session manager returned by {@link createSessions}. */
@@ -91,6 +98,16 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     return this.#engine.options.cookie;
   }
 
+  /** For adapters: whether `Authorization: Bearer` is accepted (the `bearer` option). */
+  get bearer(): boolean {
+    return this.#engine.options.bearer;
+  }
+
+  /** For adapters: the `csrf` option, or null when off. */
+  get csrf(): ResolvedCsrfOptions | null {
+    return this.#engine.options.csrf;
+  }
+
   get logger(): Logger {
     return this.#engine.options.logger;
   }
@@ -105,11 +122,12 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * (adapters call this). Malformed values are never looked up. Rejects with
    * StoreUnavailableError when the store cannot answer (G6).
    * @example
-   * const session = await sessions.load(readCookie(req.headers.cookie, sessions.cookie.name));
+   * const secure = true; // false only for plain HTTP to localhost (see cookie.secure)
+   * const session = await sessions.load(readCookie(req.headers.cookie, cookieName(sessions.cookie, secure)));
    */
-  load(cookieValues: string | readonly string[] | undefined, request?: RequestContext): Promise<Session<Data>> {
+  load(cookieValues: string | readonly string[] | undefined, request?: RequestContext, options?: LoadOptions): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
-    return this.#engine.load<Data>(values, request);
+    return this.#engine.load<Data>(values, request, options?.transport);
   }
 
   /**
@@ -117,8 +135,8 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * once (one cached, unexpired session), else undefined — then use load().
    * Saves a promise and a microtask on the common authenticated read.
    */
-  loadCached(cookieValues: readonly string[], request?: RequestContext): Session<Data> | undefined {
-    return this.#engine.loadCached<Data>(cookieValues, request);
+  loadCached(cookieValues: readonly string[], request?: RequestContext, options?: LoadOptions): Session<Data> | undefined {
+    return this.#engine.loadCached<Data>(cookieValues, request, options?.transport);
   }
 
   /**
@@ -173,13 +191,30 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
 
   /**
    * Destroy one session by its public handle (from `list()` or `session.handle`).
-   * @returns true if it existed
+   * With `userId`, only if the session belongs to that user: a handle of
+   * another user's (or an anonymous) session is refused and nothing is
+   * revoked — pass it when the handle comes from the client ("sign out this
+   * device" on an account page).
+   * @returns true if it existed (and, with `userId`, was that user's)
    * @example
    * await sessions.revoke(handle);
+   * @example
+   * // A handle posted by a signed-in user: never end someone else's session.
+   * const revoked = await sessions.revoke(req.body.handle, { userId: req.session.userId! });
    */
-  async revoke(handle: string): Promise<boolean> {
+  async revoke(handle: string, options: RevokeOptions = {}): Promise<boolean> {
     assertHandle(handle, "revoke");
-    return this.#engine.destroy({ id: handle, userId: null }, "revoke");
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("latchkey: revoke(handle, options): options must be an object such as { userId }");
+    }
+    if (options.userId === undefined) return this.#engine.destroy({ id: handle, userId: null }, "revoke");
+    assertUserId(options.userId, "revoke");
+    // Check, then destroy, is safe: a handle's user never changes (every change of user — login,
+    // rotation — moves the session to a fresh handle, and handles are never reused), so a record that
+    // names this user now can be ended only as this user's, and one that does not never will.
+    const record = await this.#engine.call(() => this.#engine.store.get(handle));
+    if (record === null || record.userId !== options.userId) return false;
+    return this.#engine.destroy({ id: handle, userId: options.userId }, "revoke");
   }
 
   /**
@@ -187,8 +222,11 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * @example
    * const removed = await sessions.sweep();
    */
-  sweep(): Promise<number> {
-    return this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+  async sweep(): Promise<number> {
+    const removed = await this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+    // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
+    await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
+    return removed;
   }
 
   /**

@@ -3,9 +3,9 @@
 // are not pushed per read: the backend reads them from `stats()` when it
 // collects, so a read costs nothing more with metrics on. Without a `metrics`
 // option nothing here runs at all.
-import type { DestroyReason } from "./options.js";
+import type { DestroyReason } from "./types.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { PatchInput, RotateInput, SessionRecord, SessionStore } from "./store.js";
+import type { DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
 
 /** The store operations whose durations are reported. */
 export type StoreOperation = "get" | "create" | "patch" | "touch" | "rotate" | "destroy" | "destroyUser" | "listUser" | "sweep";
@@ -88,11 +88,11 @@ class TimedStore implements SessionStore {
   rotate(id: string, input: RotateInput) {
     return this.#timed("rotate", () => this.#store.rotate(id, input));
   }
-  destroy(id: string, notice?: string) {
-    return this.#timed("destroy", () => this.#store.destroy(id, notice));
+  destroy(id: string, options?: DestroyOptions) {
+    return this.#timed("destroy", () => this.#store.destroy(id, options));
   }
-  destroyUser(userId: string, notice?: string, except?: string) {
-    return this.#timed("destroyUser", () => (except === undefined ? this.#store.destroyUser(userId, notice) : this.#store.destroyUser(userId, notice, except)));
+  destroyUser(userId: string, options?: DestroyUserOptions) {
+    return this.#timed("destroyUser", () => this.#store.destroyUser(userId, options));
   }
   listUser(userId: string) {
     return this.#timed("listUser", () => this.#store.listUser(userId));

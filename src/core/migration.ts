@@ -1,5 +1,5 @@
-import type { Logger } from "./options.js";
-import type { JsonValue, SessionRecord } from "./store.js";
+import type { Logger } from "./types.js";
+import type { JsonValue, SessionRecord } from "../store/contract.js";
 
 /**
  * What the manager lends a migration (`createSessions({ migrateFrom })`): it
@@ -44,4 +44,13 @@ export interface SessionMigration {
   migrate(cookieHeader: string, host: MigrationHost): Promise<MigrationResult | null>;
   /** The Set-Cookie value that deletes the old cookie, with the path and domain it was set with. */
   clearCookie(secure: boolean): string;
+  /**
+   * Called by every log out everywhere (`revokeUser`, `logoutOthers`) before
+   * the user's latchkey sessions are destroyed: from then on none of the
+   * user's old sessions not migrated yet signs anyone in. Rejects with
+   * StoreUnavailableError when the old store cannot answer.
+   */
+  revokeUser?(userId: string, host: MigrationHost): Promise<void>;
+  /** Called by `sessions.sweep()`: delete what has run out in the old store (sealed tokens, claims). */
+  sweep?(): Promise<void>;
 }

@@ -1,7 +1,10 @@
 import cluster from "node:cluster";
-import type { SessionStore } from "./store.js";
+import type { SessionStore } from "../store/contract.js";
 import type { SessionMigration } from "./migration.js";
+import type { DestroyReason, Logger } from "./types.js";
 import { assertMetrics, type SessionsMetrics } from "./metrics.js";
+
+export type { DestroyReason, Logger };
 
 export type SameSite = "lax" | "strict" | "none";
 
@@ -10,28 +13,41 @@ export interface CookieOptions {
   name?: string;
   /** Default "lax". "none" requires `secure: true`. */
   sameSite?: SameSite;
-  /** "auto" (default): Secure when the request came over https (trust proxy honoured by the adapter). */
+  /**
+   * "auto" (default): Secure on every request except plain HTTP to this
+   * machine (Host localhost, *.localhost, 127.x.x.x or [::1]), so a
+   * TLS-terminating proxy needs no "trust proxy" for the cookie to be Secure.
+   * false: never Secure (plain HTTP in production must say so).
+   * true: always Secure.
+   */
   secure?: boolean | "auto";
-  /** Default "/". */
+  /** Default "/". A path other than "/" needs `hostPrefix: false`. */
   path?: string;
-  /** Default: none (host-only cookie). */
+  /** Default: none (host-only cookie). Sharing the cookie with subdomains needs `hostPrefix: false`. */
   domain?: string;
-  /** Prefix the name with `__Host-` (forces Secure, Path=/, no Domain). Default false. */
+  /**
+   * The `__Host-` name prefix, which no other host (a sibling subdomain) can
+   * set, so a tossed cookie is never read. Default: on every Secure cookie
+   * (`__Host-sid`), the plain name on plain-HTTP localhost (`sid`).
+   * true: always `__Host-` and always Secure. false: never (0.1's `sid`
+   * everywhere; needed for `domain` or a `path` other than "/").
+   */
   hostPrefix?: boolean;
   /** true (default): Expires = the absolute expiry. false: a browser-session cookie. */
   persistent?: boolean;
 }
 
 export interface ResolvedCookieOptions {
+  /** The cookie's name when it goes out without Secure (plain-HTTP localhost, or `secure: false`). */
   name: string;
+  /** The cookie's name when it goes out Secure: `__Host-` + name, unless `hostPrefix: false`. */
+  secureName: string;
   sameSite: SameSite;
   secure: boolean | "auto";
   path: string;
   domain: string | undefined;
   persistent: boolean;
 }
-
-export type DestroyReason = "logout" | "revoke" | "revoke-user" | "logout-others" | "expired";
 
 export interface SessionHooks {
   /** A session was first written to the store. */
@@ -40,11 +56,6 @@ export interface SessionHooks {
   rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
   destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
-}
-
-export interface Logger {
-  warn(message: string): void;
-  error(message: string): void;
 }
 
 export interface SessionsOptions {
@@ -111,6 +122,41 @@ export interface SessionsOptions {
    * `latchkey/migrate`. See "Switching from express-session" in the README.
    */
   migrateFrom?: SessionMigration;
+  /**
+   * Also accept `Authorization: Bearer <token>` (API and mobile clients) in
+   * every adapter. A request with that header is authenticated by it alone
+   * (its cookie is not read), never gets a Set-Cookie and needs no CSRF
+   * token; `session.login(userId, { transport: "bearer" })` issues a token
+   * the app returns in its body (`session.token`). Default false.
+   */
+  bearer?: boolean;
+  /**
+   * CSRF protection bound to the session: every adapter answers 403 to a
+   * cookie-carrying POST, PUT, PATCH or DELETE without `session.csrfToken`
+   * in the `x-csrf-token` header; HTML form posts are admitted locked until
+   * `session.verifyCsrf(field)`. `true` takes the defaults. Default false.
+   */
+  csrf?: boolean | CsrfOptions;
+}
+
+export interface CsrfOptions {
+  /** The request header that carries `session.csrfToken`. Default "x-csrf-token". */
+  header?: string;
+  /**
+   * A cookie-carrying form post (Content-Type application/x-www-form-urlencoded,
+   * multipart/form-data or text/plain: what an HTML form sends) without the
+   * header is admitted with its session locked — it reads as anonymous and
+   * refuses changes — until the app calls `session.verifyCsrf(form field)`.
+   * false: such posts get 403 like any other request without the header
+   * (an app without HTML forms). Default true.
+   */
+  forms?: boolean;
+}
+
+export interface ResolvedCsrfOptions {
+  /** Lower case. */
+  header: string;
+  forms: boolean;
 }
 
 export interface NearCacheOptions {
@@ -124,7 +170,7 @@ export interface NearCacheOptions {
    * (store or feed down, frozen, stalled) stops serving from it before the
    * lease ends. Also the longest a strict revocation waits for an
    * unresponsive process, and the hard bound on revocation lag in bounded
-   * mode. Default 2000.
+   * mode. Default 2000; at most 60000.
    */
   lease?: number;
 }
@@ -152,6 +198,8 @@ export interface ResolvedOptions {
   migrateFrom: SessionMigration | null;
   recordIp: boolean;
   metrics: SessionsMetrics | null;
+  bearer: boolean;
+  csrf: ResolvedCsrfOptions | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -213,15 +261,20 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   if (migrateFrom !== null && (typeof migrateFrom !== "object" || typeof migrateFrom.migrate !== "function" || typeof migrateFrom.clearCookie !== "function")) {
     throw new TypeError("latchkey: migrateFrom must come from latchkey/migrate, e.g. migrateFrom: expressSessionMigration({ secret, source })");
   }
-  if (migrateFrom !== null && migrateFrom.cookieName === resolveCookie(options.cookie ?? {}).name) {
+  const cookie = resolveCookie(options.cookie ?? {});
+  if (migrateFrom !== null && (migrateFrom.cookieName === cookie.name || migrateFrom.cookieName === cookie.secureName)) {
     throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
+  }
+  const bearer = options.bearer ?? false;
+  if (typeof bearer !== "boolean") {
+    throw new TypeError(`latchkey: bearer must be true or false (got ${String(bearer)})`);
   }
   return {
     store,
     idleTimeout,
     absoluteTimeout,
     touchInterval,
-    cookie: resolveCookie(options.cookie ?? {}),
+    cookie,
     conflicts,
     maxDataBytes,
     sweepInterval,
@@ -233,7 +286,27 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     migrateFrom,
     recordIp,
     metrics,
+    bearer,
+    csrf: resolveCsrf(options.csrf),
   };
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
+function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | null {
+  if (option === undefined || option === false) return null;
+  if (option !== true && (option === null || typeof option !== "object")) {
+    throw new TypeError(`latchkey: csrf must be true, false or { header, forms } (got ${String(option)})`);
+  }
+  const settings = option === true ? {} : option;
+  if (settings.header !== undefined && typeof settings.header !== "string") throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
+  const header = (settings.header ?? "x-csrf-token").toLowerCase();
+  if (!HEADER_NAME.test(header) || ["cookie", "authorization", "content-type"].includes(header)) {
+    throw new TypeError(`latchkey: csrf.header ${JSON.stringify(settings.header)} is not a header name latchkey can use; e.g. "x-csrf-token"`);
+  }
+  const forms = settings.forms ?? true;
+  if (typeof forms !== "boolean") throw new TypeError(`latchkey: csrf.forms must be true or false (got ${String(forms)})`);
+  return { header, forms };
 }
 
 function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {
@@ -252,14 +325,30 @@ function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCac
   return {
     maxEntries: whole("maxEntries", settings.maxEntries, 10_000, 1, 10_000_000),
     maxBytes: whole("maxBytes", settings.maxBytes, 32 * 1024 * 1024, 1024, 2 ** 40),
-    leaseMs: whole("lease", settings.lease, 2000, 200, 600_000),
+    leaseMs: resolveLease(settings.lease, whole),
   };
+}
+
+/** The longest lease: it bounds how long a revoked session can still be accepted (bounded mode) or a strict revoke waits. */
+const MAX_LEASE_MS = 60_000;
+
+function resolveLease(lease: unknown, whole: (name: string, value: unknown, fallback: number, min: number, max: number) => number): number {
+  if (typeof lease === "number" && Number.isInteger(lease) && lease > MAX_LEASE_MS) {
+    throw new TypeError(
+      `latchkey: nearCache.lease must be at most ${MAX_LEASE_MS} ms (got ${lease}): a process that loses its invalidation feed keeps serving revoked sessions for up to one lease, ` +
+        "and a strict revocation waits that long for a silent process. Leave it at the default 2000, or raise it a little (e.g. 5000) on a slow network",
+    );
+  }
+  return whole("lease", lease, 2000, 200, MAX_LEASE_MS);
 }
 
 function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   const base = cookie.name ?? "sid";
   if (!COOKIE_NAME.test(base)) {
     throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} is not a valid cookie name; use letters, digits and - _ . only`);
+  }
+  if (/^__(host|secure)-/i.test(base)) {
+    throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`);
   }
   const sameSite = cookie.sameSite ?? "lax";
   if (!["lax", "strict", "none"].includes(sameSite)) {
@@ -279,15 +368,26 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   if (cookie.domain !== undefined && !/^\.?[A-Za-z0-9.-]+$/.test(cookie.domain)) {
     throw new TypeError(`latchkey: cookie.domain ${JSON.stringify(cookie.domain)} is not a host name`);
   }
-  if (cookie.hostPrefix) {
-    if (cookie.domain !== undefined) throw new TypeError("latchkey: cookie.hostPrefix forbids cookie.domain (a __Host- cookie is host-only); remove one");
-    if (path !== "/") throw new TypeError('latchkey: cookie.hostPrefix needs cookie.path "/"');
-    if (secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  const hostPrefix = cookie.hostPrefix;
+  if (hostPrefix !== undefined && typeof hostPrefix !== "boolean") {
+    throw new TypeError(`latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`);
   }
+  if (hostPrefix === true && secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  // __Host- means host-only and Path=/: a Domain or another path turns the prefix off, and only when the app says so
+  // (a Domain cookie can be set by every subdomain, which is the cookie tossing the prefix prevents).
+  if (hostPrefix === true || (hostPrefix === undefined && secure !== false)) {
+    const how = hostPrefix ? "cookie.hostPrefix" : "The __Host- cookie name (the default on Secure cookies)";
+    if (cookie.domain !== undefined) {
+      throw new TypeError(`latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`);
+    }
+    if (path !== "/") throw new TypeError(`latchkey: ${how} needs cookie.path "/"; remove path, or set cookie.hostPrefix: false`);
+  }
+  const prefixed = hostPrefix === false ? base : `__Host-${base}`;
   return {
-    name: cookie.hostPrefix ? `__Host-${base}` : base,
+    name: hostPrefix === true ? prefixed : base,
+    secureName: prefixed,
     sameSite,
-    secure: cookie.hostPrefix ? true : secure,
+    secure: hostPrefix === true ? true : secure,
     path,
     domain: cookie.domain,
     persistent: cookie.persistent ?? true,

@@ -1,9 +1,10 @@
-import { SessionSealedError } from "./errors.js";
+import { CsrfError, SessionSealedError } from "./errors.js";
 import { deviceOf } from "../devices/index.js";
-import { assertKey, assertUserId, toJsonValue } from "./validate.js";
-import type { Engine } from "./engine.js";
+import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
+import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
+import type { DestroyReason } from "./types.js";
 import type { RequestContext } from "./request.js";
-import type { ChangeSet, JsonValue, SessionRecord } from "./store.js";
+import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
 export type CookieInstruction =
@@ -16,9 +17,33 @@ export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
 
 type State = "fresh" | "stored";
 
-/** @internal What an adapter installs with onFirstChange(), as an object. */
+export type { Flashes, LoginOptions, Transport } from "./sign-in.js";
+
+/** For adapters: what an adapter installs with onFirstChange(), as an object. */
 export interface FirstChangeHook {
   beforeFirstChange(): void;
+}
+
+/**
+ * What a Session asks of the manager (the Engine implements it): a narrow
+ * interface, so this file does not import the engine that creates sessions.
+ */
+export interface SessionHost {
+  readonly options: {
+    readonly recordIp: boolean;
+    readonly now: () => number;
+    readonly bearer: boolean;
+    readonly csrf: { readonly header: string; readonly forms: boolean } | null;
+  };
+  cookieExpiry(record: SessionRecord): number | undefined;
+  create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
+  commitDue(record: SessionRecord): boolean;
+  touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
+  destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean>;
+  destroyUser(userId: string, except?: string): Promise<number>;
+  settleVanished(ids: readonly string[]): Promise<void>;
 }
 
 const NO_COOKIES: readonly string[] = Object.freeze([]);
@@ -32,7 +57,7 @@ const NO_COOKIES: readonly string[] = Object.freeze([]);
  * not saved: call set() with the new value.
  */
 export class Session<Data extends object = Record<string, JsonValue>> {
-  #engine: Engine;
+  #engine: SessionHost;
   #state: State;
   #record: SessionRecord | null;
   #token: string | null;
@@ -50,9 +75,22 @@ export class Session<Data extends object = Record<string, JsonValue>> {
 
   /** Ids of the tokens this request presented that the store no longer knew (see Engine.settleVanished). */
   #vanished: readonly string[] | undefined;
+  #transport: Transport;
+  /** A token this request issued to a bearer client (session.token). */
+  #issued: string | null = null;
+  /** A form post admitted without its CSRF header: anonymous and read-only until verifyCsrf() accepts its field. */
+  #csrfLocked = false;
 
   /** @internal Adapters get sessions from `sessions.load()`. */
-  constructor(engine: Engine, record: SessionRecord | null, token: string | null, clearCookie: boolean, request?: RequestContext, vanished?: readonly string[]) {
+  constructor(
+    engine: SessionHost,
+    record: SessionRecord | null,
+    token: string | null,
+    clearCookie: boolean,
+    request?: RequestContext,
+    vanished?: readonly string[],
+    transport: Transport = "cookie",
+  ) {
     this.#engine = engine;
     this.request = request;
     this.#vanished = vanished;
@@ -60,17 +98,105 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#token = record ? token : null;
     this.#state = record ? "stored" : "fresh";
     this.#data = record ? { ...record.data } : {};
-    if (clearCookie) this.#cookie = { action: "clear" };
+    this.#transport = transport;
+    if (clearCookie && transport === "cookie") this.#cookie = { action: "clear" };
   }
 
-  /** The signed-in user, or null. */
+  /** The signed-in user, or null (also null in a form post locked for want of its CSRF token). */
   get userId(): string | null {
-    return this.#record?.userId ?? null;
+    return this.#csrfLocked ? null : (this.#record?.userId ?? null);
   }
 
   /** The public handle (as in `sessions.list()`), or null until the session is stored. Never the token. */
   get handle(): string | null {
-    return this.#record?.id ?? null;
+    return this.#csrfLocked ? null : (this.#record?.id ?? null);
+  }
+
+  /** How this request's client carries its token: "bearer" when it presented `Authorization: Bearer` (or login() asked for it), else "cookie". */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /**
+   * The token issued in this request to a bearer client — by login() or
+   * another rotation — for the app to return in its response body; null in
+   * every other request, and always for cookie sessions (their token stays
+   * in an HttpOnly cookie). The previous token is dead once it is issued.
+   * @example
+   * await session.login(user.id, { transport: "bearer" });
+   * res.json({ token: session.token });
+   */
+  get token(): string | null {
+    return this.#issued;
+  }
+
+  /**
+   * The session's CSRF synchronizer token (with `createSessions({ csrf: true })`):
+   * created at first read (a change committed with the response), replaced
+   * at login. Send it back in the `x-csrf-token` header, or in a form field
+   * checked with verifyCsrf().
+   * @example
+   * res.send(`<form method="post"><input type="hidden" name="_csrf" value="${req.session.csrfToken}">…</form>`);
+   */
+  get csrfToken(): string {
+    this.#assertCsrfEnabled("session.csrfToken");
+    const existing = this.#data[CSRF_KEY];
+    if (typeof existing === "string") return existing;
+    this.#assertOpen();
+    this.#assertStorable("session.csrfToken");
+    const token = newCsrfToken();
+    this.#write(CSRF_KEY, token);
+    return token;
+  }
+
+  /**
+   * True when `value` is this session's CSRF token (compared in constant
+   * time). A form post admitted without the header is unlocked by it: until
+   * then its session reads as anonymous and refuses changes.
+   * @example
+   * app.post("/transfer", express.urlencoded({ extended: false }), (req, res) => {
+   *   if (!req.session.verifyCsrf(req.body._csrf)) return res.status(403).send("Reload the page and try again");
+   *   // req.session.userId is the signed-in user again
+   * });
+   */
+  verifyCsrf(value: unknown): boolean {
+    this.#assertCsrfEnabled("session.verifyCsrf()");
+    const expected = this.#data[CSRF_KEY];
+    if (!csrfMatches(value, expected)) return false;
+    this.#csrfLocked = false;
+    return true;
+  }
+
+  /**
+   * Leave a message for the next request that reads flashes() (on any
+   * process): stored with this request's commit, before the response (a
+   * redirect) goes out. Several values under one key are kept in order.
+   * @example
+   * req.session.flash("notice", "Saved");
+   * res.redirect(303, "/");
+   */
+  flash(key: string, value: JsonValue): void {
+    this.#assertOpen();
+    assertKey(key);
+    this.#assertStorable("session.flash()");
+    const stored = toJsonValue<JsonValue>(key, value);
+    this.#write(flashKey(this.#engine.options.now()), [key, stored]);
+  }
+
+  /**
+   * Every pending flash message, then none: reading them removes them (a
+   * change, committed with this request), so they are shown once.
+   * @example
+   * const { notice = [] } = req.session.flashes(); // e.g. { notice: ["Saved"] }
+   */
+  flashes(): Flashes {
+    if (this.#csrfLocked) return {};
+    const names = Object.keys(this.#data).filter((name) => name.startsWith(FLASH_PREFIX));
+    if (names.length === 0) return {};
+    this.#assertOpen();
+    const shown = shownFlashes(names, this.#data);
+    for (const name of names) this.#remove(name);
+    return shown;
   }
 
   /** True until the session has been written to the store. */
@@ -92,16 +218,21 @@ export class Session<Data extends object = Record<string, JsonValue>> {
    * const cart = req.session.get("cart") ?? [];
    */
   get<K extends keyof Data & string>(key: K): Data[K] | undefined {
-    return this.#data[key] as Data[K] | undefined;
+    // Only the data's own keys: never Object.prototype's ("constructor", "toString", "__proto__").
+    if (this.#csrfLocked || key.startsWith(RESERVED_KEY_PREFIX) || !Object.hasOwn(this.#data, key)) return undefined;
+    return this.#data[key] as Data[K];
   }
 
   has(key: keyof Data & string): boolean {
-    return Object.hasOwn(this.#data, key);
+    return !this.#csrfLocked && !key.startsWith(RESERVED_KEY_PREFIX) && Object.hasOwn(this.#data, key);
   }
 
-  /** A shallow copy of all values as this request sees them. */
+  /** A shallow copy of all values as this request sees them (without latchkey's own keys). */
   toJSON(): Partial<Data> {
-    return { ...this.#data } as Partial<Data>;
+    if (this.#csrfLocked) return {};
+    const copy: Record<string, JsonValue> = {};
+    for (const key of Object.keys(this.#data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = this.#data[key]!;
+    return copy as Partial<Data>;
   }
 
   /**
@@ -113,10 +244,20 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   set<K extends keyof Data & string>(key: K, value: Data[K]): void {
     this.#assertOpen();
     assertKey(key);
-    const stored = toJsonValue<JsonValue>(key, value);
+    this.#assertStorable("session.set()");
+    this.#write(key, toJsonValue<JsonValue>(key, value));
+  }
+
+  #write(key: string, stored: JsonValue): void {
     this.#data[key] = stored;
     (this.#set ??= new Map()).set(key, stored);
     this.#unset?.delete(key);
+  }
+
+  #remove(key: string): void {
+    delete this.#data[key];
+    this.#set?.delete(key);
+    (this.#unset ??= new Set()).add(key);
   }
 
   /**
@@ -127,30 +268,45 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   unset(key: keyof Data & string): void {
     this.#assertOpen();
     assertKey(key);
-    delete this.#data[key];
-    this.#set?.delete(key);
-    (this.#unset ??= new Set()).add(key);
+    this.#remove(key);
   }
 
   /**
    * Sign `userId` in. Always issues a new token (fixation-safe); the old token
    * is dead everywhere once this resolves. Data is kept, unless a different
-   * user was signed in, in which case the new session starts empty.
+   * user was signed in, in which case the new session starts empty. With
+   * `csrf`, the CSRF token is replaced. With `transport: "bearer"` no cookie
+   * is set and `session.token` holds the new token.
    * @example
    * await req.session.login(user.id);
+   * @example
+   * await req.session.login(user.id, { transport: "bearer" });
+   * res.json({ token: req.session.token });
    */
-  async login(userId: string): Promise<void> {
+  async login(userId: string, options: LoginOptions = {}): Promise<void> {
     assertUserId(userId, "login");
+    if (options === null || typeof options !== "object") throw new TypeError('latchkey: login(userId, options): options must be an object such as { transport: "bearer" }');
+    const transport = options.transport ?? this.#transport;
+    if (transport !== "cookie" && transport !== "bearer") throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
+    if (transport === "bearer" && !this.#engine.options.bearer) {
+      throw new TypeError('latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back');
+    }
     this.#assertOpen();
     const switching = this.#record?.userId != null && this.#record.userId !== userId;
     if (switching) {
       await this.logout();
     }
+    // A browser's cookie session handed over to a bearer client: the browser's (now dead) cookie is cleared.
+    const dropCookie = transport === "bearer" && this.#transport === "cookie" && this.#record !== null;
     await this.#settleVanished();
+    // A new CSRF token: one planted before login (login CSRF) or seen by another user of this browser stops working.
+    if (this.#engine.options.csrf) this.#write(CSRF_KEY, newCsrfToken());
     const change = this.#takeChange();
     const device = deviceOf(this.request, this.#engine.options.recordIp);
     const result = await this.#engine.login(this.#record, userId, change, this.#data, device);
+    this.#transport = transport;
     this.#adopt(result.record, result.token);
+    if (dropCookie) this.#cookie = { action: "clear" };
   }
 
   /**
@@ -190,8 +346,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     await this.#settleVanished();
     this.#record = null;
     this.#token = null;
+    this.#issued = null;
     this.#state = "fresh";
-    this.#cookie = { action: "clear" };
+    if (this.#transport === "cookie") this.#cookie = { action: "clear" };
   }
 
   /**
@@ -217,7 +374,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       this.#token = null;
       this.#state = "fresh";
       this.#data = {};
-      this.#cookie = { action: "clear" };
+      this.#issued = null;
+      if (this.#transport === "cookie") this.#cookie = { action: "clear" };
     }
     return outcome;
   }
@@ -252,12 +410,40 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (this.#sealed) {
       throw new SessionSealedError();
     }
+    if (this.#csrfLocked) {
+      throw new CsrfError("latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it");
+    }
     const hook = this.#beforeFirstChange;
     if (hook) {
       this.#beforeFirstChange = null;
       if (typeof hook === "function") hook();
       else hook.beforeFirstChange();
     }
+  }
+
+  /**
+   * A bearer client gets its token only from login(): an anonymous session it
+   * changed could never be presented again, so the change is refused.
+   */
+  #assertStorable(what: string): void {
+    if (this.#transport === "bearer" && this.#state === "fresh") {
+      throw new TypeError(
+        `latchkey: ${what} on an anonymous bearer session cannot be stored (its Authorization: Bearer token is missing, expired or revoked, and a bearer client receives a token only from login()); sign the client in first, or answer 401`,
+      );
+    }
+  }
+
+  #assertCsrfEnabled(what: string): void {
+    if (!this.#engine.options.csrf) throw new TypeError(`latchkey: ${what} needs createSessions({ csrf: true })`);
+  }
+
+  /**
+   * @internal The lifecycle admitted a form post without its CSRF header:
+   * until verifyCsrf() accepts the form's field, the session reads as
+   * anonymous and refuses changes.
+   */
+  lockUntilCsrfVerified(): void {
+    this.#csrfLocked = true;
   }
 
   /** @internal For adapters: what to do with the cookie. */
@@ -320,6 +506,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#token = token;
     this.#state = "stored";
     this.#data = { ...record.data };
-    this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
+    if (this.#transport === "bearer") this.#issued = token;
+    else this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
   }
 }

@@ -3,12 +3,10 @@
 // SessionValueError naming the field — never a store error that looks like
 // an outage (a NUL in a PostgreSQL text column, a lone surrogate in jsonb).
 import { SessionInputError, SessionValueError } from "./errors.js";
-import { isWellFormedId } from "./token.js";
+import { isWellFormedId } from "../store/token.js";
+import { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH } from "../store/limits.js";
 
-/** The longest user id accepted. */
-export const MAX_USER_ID_LENGTH = 256;
-/** The longest session key accepted. */
-export const MAX_KEY_LENGTH = 200;
+export { MAX_KEY_LENGTH, MAX_USER_ID_LENGTH };
 
 /** C0 controls (NUL included) and DEL. */
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -18,6 +16,12 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
 const ESCAPED_SURROGATE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i;
 const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+/**
+ * Session keys latchkey keeps for itself (the CSRF token, pending flash
+ * messages) start with this: an app cannot set them, and get(), has() and
+ * toJSON() never show them.
+ */
+export const RESERVED_KEY_PREFIX = "__latchkey:";
 
 function describe(value: unknown): string {
   if (typeof value === "string") return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
@@ -64,6 +68,9 @@ export function assertKey(key: unknown): asserts key is string {
   }
   if (RESERVED_KEYS.has(key)) {
     throw new SessionValueError(`latchkey: ${JSON.stringify(key)} cannot be a session key`);
+  }
+  if (key.startsWith(RESERVED_KEY_PREFIX)) {
+    throw new SessionValueError(`latchkey: session keys starting with ${JSON.stringify(RESERVED_KEY_PREFIX)} are latchkey's own (CSRF token, flash messages); choose another name than ${JSON.stringify(key)}`);
   }
 }
 

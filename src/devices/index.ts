@@ -2,17 +2,25 @@
 // readable label `sessions.list()` shows. Recorded at login only; parsed only
 // when listed, so the authenticated read path never pays for it.
 import Bowser from "bowser";
-import type { RequestContext } from "../core/request.js";
-import type { DeviceInfo } from "../core/store.js";
+import type { DeviceInfo } from "../store/contract.js";
+import { MAX_USER_AGENT_LENGTH } from "../store/limits.js";
 
-/** The longest User-Agent kept; longer ones are cut (some bots send kilobytes). */
-export const MAX_USER_AGENT_LENGTH = 512;
+export { MAX_USER_AGENT_LENGTH };
+
+/** What a login tells of its device (the session's RequestContext has these). */
+export interface DeviceSource {
+  readonly userAgent: string | undefined;
+  ip(): string | undefined;
+}
 /** An IPv6 address with a zone fits easily; anything longer is not an address. */
 const MAX_IP_LENGTH = 64;
 
-/** Control characters have no business in a header or an address (and NUL breaks some stores). */
-const CONTROL = /[\u0000-\u001f\u007f]/g;
-const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * Control characters have no business in a header or an address (NUL breaks some stores; C1 controls,
+ * U+0080–U+009F, which a header's raw bytes 0x80–0x9F decode to, drive some terminals as escapes).
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * What to record for a login from `request`: the User-Agent (cut to
@@ -21,13 +29,12 @@ const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
  * @example
  * deviceOf({ cookieHeader: undefined, userAgent: "curl/8.5.0", ip: () => "10.0.0.1" }, false); // { userAgent: "curl/8.5.0" }
  */
-export function deviceOf(request: RequestContext | undefined, recordIp: boolean): DeviceInfo | undefined {
+export function deviceOf(request: DeviceSource | undefined, recordIp: boolean): DeviceInfo | undefined {
   if (!request) return undefined;
   const device: DeviceInfo = {};
   const userAgent = request.userAgent;
-  if (typeof userAgent === "string" && userAgent !== "") {
-    device.userAgent = userAgent.replace(CONTROL, "").slice(0, MAX_USER_AGENT_LENGTH);
-  }
+  const cleaned = typeof userAgent === "string" ? userAgent.replace(CONTROL, "").slice(0, MAX_USER_AGENT_LENGTH) : "";
+  if (cleaned !== "") device.userAgent = cleaned;
   if (recordIp) {
     const ip = request.ip();
     if (typeof ip === "string" && ip !== "" && ip.length <= MAX_IP_LENGTH && !HAS_CONTROL.test(ip)) device.ip = ip;

@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import express5 from "express";
 import express4 from "express4";
-import { createSessions, SessionSealedError, type Sessions, type SessionStore } from "../core/index.js";
+import { createSessions, SessionSealedError, type Sessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client } from "../testing/client.js";
@@ -422,6 +423,35 @@ describe("expressSessions: devices", () => {
           close();
           await sessions.close();
         }
+      }
+    });
+  }
+});
+
+describe("expressSessions: express.static", () => {
+  for (const [version, express] of [["4", express4], ["5", express5]] as const) {
+    it(`Express ${version}: a static file answered with the session cookie cleared is no-store, though express.static said public`, async () => {
+      const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+      const { tmpdir } = await import("node:os");
+      const { join } = await import("node:path");
+      const dir = mkdtempSync(join(tmpdir(), "latchkey-static-"));
+      writeFileSync(join(dir, "app.css"), "body{}");
+      const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet });
+      const app = (express as unknown as () => import("express").Express)();
+      app.use(expressSessions(sessions));
+      app.use((express as unknown as { static: typeof express5.static }).static(dir));
+      const server = await serve(app);
+      try {
+        const plain = await fetch(`${server.base}/app.css`);
+        assert.match(plain.headers.get("cache-control") ?? "", /public/, "no session cookie: express.static's caching stands");
+        const dead = await fetch(`${server.base}/app.css`, { headers: { cookie: `sid=${"D".repeat(43)}.DDDD` } });
+        assert.equal(dead.status, 200);
+        assert.match(dead.headers.getSetCookie()[0] ?? "", /^sid=; /);
+        assert.equal(dead.headers.get("cache-control"), "no-store");
+      } finally {
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+        await sessions.close();
       }
     });
   }

@@ -73,7 +73,7 @@ export function expressSessions<Data extends object>(sessions: Sessions<Data>, o
   return function latchkeySession(req: Request, res: Response, next: NextFunction): void {
     // One object per request: the response watcher, the session's RequestContext and its first-change hook.
     const exchange = new Exchange(lifecycle, adapter, req, res);
-    const opened = lifecycle.open(req.headers.cookie, exchange);
+    const opened = lifecycle.open(req.headers.cookie, exchange, exchange.scope);
     if (!(opened instanceof Promise)) {
       attach(exchange, opened, next);
       return;

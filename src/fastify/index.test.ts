@@ -51,7 +51,19 @@ describe("fastifySessions", () => {
     }
   });
 
-  it("is visible in sibling and child scopes (fastify-plugin), and a hijacked reply's change made after the hijack is committed first", async () => {
+  it("Fastify knows the plugin by name without fastify-plugin installed (apps install only fastify)", async () => {
+    const sessions = createSessions({ store: memoryStore(), sweepInterval: false });
+    const app = Fastify();
+    try {
+      await app.register(fastifySessions, { sessions });
+      assert.equal(app.hasPlugin("latchkey"), true);
+    } finally {
+      await app.close();
+      await sessions.close();
+    }
+  });
+
+  it("is visible in sibling and child scopes (not encapsulated), and a hijacked reply's change made after the hijack is committed first", async () => {
     const store = memoryStore();
     const sessions = createSessions({ store, sweepInterval: false });
     const app = Fastify();

@@ -1,8 +1,8 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
-import fp from "fastify-plugin";
 import type { JsonValue, Session, Session as LatchkeySession, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
-import { failureAnswer, Lifecycle, SessionFailureError } from "../http/lifecycle.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
+import { failureAnswer, Lifecycle, SessionFailureError, type CookieScope } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
 export { SessionFailureError } from "../http/lifecycle.js";
@@ -56,7 +56,7 @@ type Held = FastifyRequest & { [HOLD]: HoldOnChange | null };
  *   return "hello alice";
  * });
  */
-export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp<FastifySessionsOptions>(
+export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = withPluginMeta(
   function latchkey(app, options, done) {
     let lifecycle: Lifecycle;
     try {
@@ -85,7 +85,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
     app.addHook("onRequest", function loadSession(request, reply, next) {
       // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
       const holder = new HoldOnChange(lifecycle, adapter, request.raw, reply.raw, request);
-      const opened = lifecycle.open(request.headers.cookie, holder);
+      const opened = lifecycle.open(request.headers.cookie, holder, holder.scope);
       if (!(opened instanceof Promise)) {
         attach(request, holder, opened);
         next();
@@ -111,7 +111,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
       const session = holder.session;
       const settling = lifecycle.settle(session, request.method, request.url);
       if (!settling) {
-        if (session.hasCookiesToSend) setCookie(lifecycle, session, request, reply);
+        if (lifecycle.mustHold(session)) setCookie(lifecycle, session, holder.scope, reply);
         next(null, payload);
         return;
       }
@@ -119,7 +119,7 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
         // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
         if (reply.raw.headersSent) return;
         if (!failure) {
-          setCookie(lifecycle, session, request, reply);
+          setCookie(lifecycle, session, holder.scope, reply);
           next(null, payload);
           return;
         }
@@ -128,23 +128,36 @@ export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = fp
         for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
         const answer = failureAnswer(failure);
         reply.code(answer.status).headers(answer.headers);
-        setCookie(lifecycle, session, request, reply);
+        setCookie(lifecycle, session, holder.scope, reply);
         next(null, answer.body);
       }, next);
     });
     done();
   },
-  { fastify: "5.x", name: "latchkey" },
 );
 
 export default fastifySessions;
 
-function setCookie(lifecycle: Lifecycle, session: Session<object>, request: FastifyRequest, reply: FastifyReply): void {
-  const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), request.protocol === "https");
-  if (!cookies) return;
-  // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
-  reply.removeHeader("set-cookie");
-  reply.header("set-cookie", cookies);
-  // A response that carries a session token must never be stored by a shared cache.
-  if (lifecycle.setsToken(session) && !reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
+/**
+ * What `fastify-plugin` would do, without making apps install it: skip Fastify's encapsulation (so the
+ * hooks and `request.session` reach the scope the plugin is registered in and its children), and give
+ * Fastify the name and the version range it checks at registration.
+ */
+function withPluginMeta(plugin: FastifyPluginCallback<FastifySessionsOptions>): FastifyPluginCallback<FastifySessionsOptions> {
+  Object.assign(plugin, {
+    [Symbol.for("skip-override")]: true,
+    [Symbol.for("fastify.display-name")]: "latchkey",
+    [Symbol.for("plugin-meta")]: { fastify: "5.x", name: "latchkey" },
+  });
+  return plugin;
+}
+
+function setCookie(lifecycle: Lifecycle, session: Session<object>, scope: CookieScope, reply: FastifyReply): void {
+  const cookies = lifecycle.setCookie(session, reply.getHeader("set-cookie"), scope);
+  if (cookies) {
+    // reply.header() appends to set-cookie: replace the list (it already holds the app's cookies).
+    reply.removeHeader("set-cookie");
+    reply.header("set-cookie", cookies);
+  }
+  if (lifecycle.mustNotStore(session)) reply.header("cache-control", "no-store");
 }

@@ -1,8 +1,9 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { Lifecycle, type SessionFailure } from "../http/lifecycle.js";
-import { discard, failureResponse, firstForwarded, isSecure, WebRequestContext, withSessionCookies } from "../http/web.js";
+import { Lifecycle, type CookieScope, type SessionFailure } from "../http/lifecycle.js";
+import { resolveTrustProxy } from "../http/transport.js";
+import { discard, failureResponse, forwardedFor, WebRequestContext, webScope, withSessionCookies } from "../http/web.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
 
@@ -20,11 +21,14 @@ export type SessionEnv<Data extends object = Record<string, JsonValue>> = {
 
 export interface HonoSessionsOptions {
   /**
-   * Behind a reverse proxy: take https from X-Forwarded-Proto and the client
-   * address from X-Forwarded-For. Only when every request comes through that
-   * proxy. Default false.
+   * The number of reverse proxies in front of the app (each appends to
+   * X-Forwarded-For): the client address is the entry that many from the
+   * right, and https is read from X-Forwarded-Proto the same way, as Express's
+   * `trust proxy` with a count. Entries further left are written by the client
+   * and never used. Only when every request comes through those proxies.
+   * Default 0: nothing forwarded is trusted. (`true` is refused: give a count.)
    */
-  trustProxy?: boolean;
+  trustProxy?: number | false;
   /**
    * The client address, for the device list. Default: the socket's address on
    * @hono/node-server; elsewhere pass your runtime's, e.g.
@@ -59,34 +63,33 @@ export interface HonoSessionsOptions {
 export function honoSessions<Data extends object>(sessions: Sessions<Data>, options: HonoSessionsOptions = {}): MiddlewareHandler<SessionEnv<Data>> {
   const lifecycle = new Lifecycle(sessions as Sessions<object>, "honoSessions");
   if (options.ip !== undefined && typeof options.ip !== "function") throw new TypeError("latchkey: honoSessions option ip must be a function (c) => string | undefined");
-  const trustProxy = options.trustProxy === true;
+  const proxies = resolveTrustProxy(options.trustProxy, "honoSessions");
   const address = options.ip;
   const ip = (context: WebRequestContext): string | undefined => {
     const c = context.owner as Context<{ Bindings: { incoming?: { socket?: { remoteAddress?: string } } } }>;
     if (address) return address(c);
-    return (trustProxy ? firstForwarded(context.headers, "x-forwarded-for") : undefined) ?? c.env?.incoming?.socket?.remoteAddress;
+    return forwardedFor(context.headers, proxies) ?? c.env?.incoming?.socket?.remoteAddress;
   };
 
   const failed = (failure: SessionFailure, cookies?: readonly string[]): HTTPException =>
     new HTTPException(failure.status, { res: failureResponse(failure, cookies), message: failure.message, cause: failure.error });
 
-  const run = async (c: Context<SessionEnv<Data>>, next: Next, session: Session<object>): Promise<void> => {
+  const run = async (c: Context<SessionEnv<Data>>, next: Next, session: Session<object>, scope: CookieScope): Promise<void> => {
     c.set("session", session as Session<Data>);
     await next();
     // The handler threw and Hono's onError answered: keep none of its changes.
     if (c.error) return void session.seal();
     // A read: nothing to commit and no cookie, so nothing to compute.
     if (!lifecycle.mustHold(session)) return void session.seal();
-    const secure = isSecure(c.req.url, c.req.raw.headers, trustProxy);
     const settling = lifecycle.settle(session, c.req.method, c.req.url);
     const failure = settling && (await settling);
     if (failure) {
       discard(c.res);
       c.res = undefined; // else Hono merges the handler's headers into the failure's response
-      throw failed(failure, lifecycle.setCookie(session, undefined, secure));
+      throw failed(failure, lifecycle.setCookie(session, undefined, scope));
     }
     const response = c.res;
-    const sent = withSessionCookies(lifecycle, session, response, secure);
+    const sent = withSessionCookies(lifecycle, session, response, scope);
     if (sent !== response) {
       c.res = undefined; // the copy already has the handler's headers; setting it over c.res would merge them again
       c.res = sent;
@@ -95,11 +98,12 @@ export function honoSessions<Data extends object>(sessions: Sessions<Data>, opti
 
   return function latchkeySession(c, next) {
     const headers = c.req.raw.headers;
-    const context = new WebRequestContext(headers, ip, c);
-    const opened = lifecycle.open(headers.get("cookie") ?? undefined, context);
-    if (!(opened instanceof Promise)) return run(c, next, opened);
+    const context = new WebRequestContext(headers, ip, c, c.req.method);
+    const scope = webScope(lifecycle, headers, c.req.url, proxies);
+    const opened = lifecycle.open(headers.get("cookie") ?? undefined, context, scope);
+    if (!(opened instanceof Promise)) return run(c, next, opened, scope);
     return opened.then(
-      (session) => run(c, next, session),
+      (session) => run(c, next, session, scope),
       (error: unknown) => {
         throw failed(lifecycle.loadFailure(error, c.req.method, c.req.url));
       },

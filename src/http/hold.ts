@@ -3,63 +3,19 @@
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
-import { describe, failureAnswer, type Lifecycle, type SessionFailure } from "./lifecycle.js";
-import { NodeRequestContext } from "./request.js";
-import { holdResponse, type Exchange, type HeldName, type Method } from "./watch.js";
+import type { Session } from "../core/session.js";
+import { describe, failureAnswer, type CookieScope, type Lifecycle, type SessionFailure } from "./lifecycle.js";
+import type { NodeRequestContext, RawAdapter } from "./request.js";
 
-/** What an adapter tells the hold about its framework. One object per adapter instance. */
-export interface RawAdapter {
-  /** Whether the request came over https (for the cookie's Secure attribute); `owner`: the framework's request object, if the adapter passed one. */
-  secure(req: IncomingMessage, owner: unknown): boolean;
-  /** The URL to name in log lines. */
-  url(req: IncomingMessage): string | undefined;
-  /** The client address through the framework's trust-proxy rules (default: the socket's). */
-  ip?(req: IncomingMessage, owner: unknown): string | undefined;
-  /** Writes the answer for a failure on a response whose headers were cleared. */
-  respond(failure: SessionFailure, req: IncomingMessage, res: ServerResponse): void;
-}
+export type { RawAdapter };
 
-/**
- * For adapters that do not watch every response (node:http, Fastify, Koa):
- * holds the response now when a commit is already due, else on the session's
- * first change, unless the response has started by then (SessionSealedError).
- * A read installs nothing on the response. Also the session's RequestContext,
- * so a read allocates this one object.
- */
-export class HoldOnChange extends NodeRequestContext implements FirstChangeHook {
-  hold: Hold | null = null;
-  /** Set by attach() once the session is loaded. */
-  session!: Session<object>;
+/** The response methods latchkey may hold back, in the order Node calls them. */
+export const HELD = ["writeHead", "write", "end", "flushHeaders"] as const;
+export type HeldName = (typeof HELD)[number];
+export type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
 
-  attach(session: Session<object>): this {
-    this.session = session;
-    if (this.lifecycle.mustHold(session)) this.hold = holdResponse(this.lifecycle, this.adapter, session, this.req, this.res, this.owner);
-    else session.onFirstChange(this);
-    return this;
-  }
-
-  beforeFirstChange(): void {
-    if (this.res.headersSent) {
-      this.session.seal();
-      throw new SessionSealedError();
-    }
-    this.hold = holdResponse(this.lifecycle, this.adapter, this.session, this.req, this.res, this.owner);
-  }
-
-  /**
-   * For frameworks that commit in their own hook (Fastify's onSend, Koa after
-   * next()): true when that hook commits (the hold, if any, steps aside and
-   * later writes pass through); false when a raw write already reached the
-   * hold, which then commits and answers itself.
-   */
-  takeOver(): boolean {
-    if (!this.hold) return true;
-    if (this.hold.engaged) return false;
-    this.hold.release();
-    return true;
-  }
-}
+/** What a hold needs of the response it holds: its request, session and original methods (watch.ts's Exchange is one). */
+export type HeldExchange = NodeRequestContext & { readonly session: Session<object> } & Record<HeldName, Method>;
 
 /**
  * Holds back writeHead/write/end until the session is committed, then sets the
@@ -77,7 +33,7 @@ export class Hold {
   #backpressure = false;
   #warned = false;
 
-  constructor(readonly exchange: Exchange) {}
+  constructor(readonly exchange: HeldExchange) {}
 
   /** True once a write reached the hold: it commits and answers itself. */
   get engaged(): boolean {
@@ -167,9 +123,9 @@ export class Hold {
   }
 
   #applyCookie(): void {
-    const { res, req, adapter, lifecycle, session, owner } = this.exchange;
+    const { res, lifecycle, session, scope } = this.exchange;
     if (res.headersSent) return;
-    applySetCookie(lifecycle, session, res, adapter.secure(req, owner));
+    applySetCookie(lifecycle, session, res, scope);
   }
 
   // After end(), late calls (an error handler that still sees headersSent ===
@@ -195,13 +151,11 @@ export class Hold {
   }
 }
 
-/** Sets latchkey's cookie (and Cache-Control: no-store with a token) on a node:http response. */
-export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, secure: boolean): void {
-  const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), secure);
-  if (!cookies) return;
-  res.setHeader("Set-Cookie", cookies);
-  // A response that carries a session cookie must never be stored by a shared cache.
-  if (lifecycle.setsToken(session) && !res.hasHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+/** Sets latchkey's cookie, and Cache-Control: no-store when it sets or clears the session cookie or hands out a bearer token, on a node:http response. */
+export function applySetCookie(lifecycle: Lifecycle, session: Session<object>, res: ServerResponse, scope: CookieScope): void {
+  const cookies = lifecycle.setCookie(session, res.getHeader("set-cookie"), scope);
+  if (cookies) res.setHeader("Set-Cookie", cookies);
+  if (lifecycle.mustNotStore(session)) res.setHeader("Cache-Control", "no-store");
 }
 
 /** Writes the default failure answer on a node:http response (or cuts it, when it has started). */

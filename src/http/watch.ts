@@ -3,15 +3,13 @@
 // Express watches every response (on its shared response prototype); other
 // adapters watch one only once the session changes (HoldOnChange).
 import { ServerResponse, type IncomingMessage } from "node:http";
-import { SessionSealedError, type FirstChangeHook, type Session } from "../core/index.js";
-import { Hold, type RawAdapter } from "./hold.js";
+import { SessionSealedError } from "../core/errors.js";
+import type { FirstChangeHook, Session } from "../core/session.js";
+import { HELD, Hold, type HeldName, type Method } from "./hold.js";
 import type { Lifecycle } from "./lifecycle.js";
-import { NodeRequestContext } from "./request.js";
+import { NodeRequestContext, type RawAdapter } from "./request.js";
 
-/** The response methods latchkey may hold back, in the order Node calls them. */
-export const HELD = ["writeHead", "write", "end", "flushHeaders"] as const;
-export type HeldName = (typeof HELD)[number];
-export type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+export { HELD, type HeldName, type Method };
 
 /**
  * One response latchkey watches: the response's methods when watching began
@@ -109,6 +107,47 @@ export function watch(exchange: Exchange, session: Session<object>): void {
   install(exchange);
   if (exchange.lifecycle.mustHold(session)) exchange.hold = held(exchange);
   else session.onFirstChange(exchange);
+}
+
+/**
+ * For adapters that do not watch every response (node:http, Fastify, Koa):
+ * holds the response now when a commit is already due, else on the session's
+ * first change, unless the response has started by then (SessionSealedError).
+ * A read installs nothing on the response. Also the session's RequestContext,
+ * so a read allocates this one object.
+ */
+export class HoldOnChange extends NodeRequestContext implements FirstChangeHook {
+  hold: Hold | null = null;
+  /** Set by attach() once the session is loaded. */
+  session!: Session<object>;
+
+  attach(session: Session<object>): this {
+    this.session = session;
+    if (this.lifecycle.mustHold(session)) this.hold = holdResponse(this.lifecycle, this.adapter, session, this.req, this.res, this.owner);
+    else session.onFirstChange(this);
+    return this;
+  }
+
+  beforeFirstChange(): void {
+    if (this.res.headersSent) {
+      this.session.seal();
+      throw new SessionSealedError();
+    }
+    this.hold = holdResponse(this.lifecycle, this.adapter, this.session, this.req, this.res, this.owner);
+  }
+
+  /**
+   * For frameworks that commit in their own hook (Fastify's onSend, Koa after
+   * next()): true when that hook commits (the hold, if any, steps aside and
+   * later writes pass through); false when a raw write already reached the
+   * hold, which then commits and answers itself.
+   */
+  takeOver(): boolean {
+    if (!this.hold) return true;
+    if (this.hold.engaged) return false;
+    this.hold.release();
+    return true;
+  }
 }
 
 /** Holds the response now (a change was made, or a commit is due), for adapters that do not watch every response. */

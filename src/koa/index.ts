@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from "koa";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
 import { Lifecycle, SessionFailureError } from "../http/lifecycle.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
@@ -72,18 +73,16 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
     if (!holder.takeOver()) return;
     const settling = lifecycle.settle(session, ctx.method, ctx.originalUrl);
     const failure = settling && (await settling);
-    const cookies = lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, ctx.secure);
+    const cookies = lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, holder.scope);
     if (failure) throw new SessionFailureError(failure, cookies ? { "set-cookie": cookies } : {});
-    if (!cookies) return;
-    ctx.set("set-cookie", cookies);
-    // A response that carries a session token must never be stored by a shared cache.
-    if (lifecycle.setsToken(session) && !ctx.response.get("cache-control")) ctx.set("cache-control", "no-store");
+    if (cookies) ctx.set("set-cookie", cookies);
+    if (lifecycle.mustNotStore(session)) ctx.set("cache-control", "no-store");
   };
 
   return function latchkeySession(ctx: Context, next: Next): Promise<void> {
     // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
     const holder = new HoldOnChange(lifecycle, adapter, ctx.req, ctx.res, ctx);
-    const opened = lifecycle.open(ctx.headers.cookie, holder);
+    const opened = lifecycle.open(ctx.headers.cookie, holder, holder.scope);
     if (!(opened instanceof Promise)) return run(ctx, next, holder, opened);
     return opened.then(
       (session) => run(ctx, next, holder, session),

@@ -1,5 +1,6 @@
 import {
   applyChange,
+  type DestroyUserOptions,
   SessionExistsError,
   type PatchInput,
   type PatchResult,
@@ -7,7 +8,7 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
 
 export interface MemoryStoreOptions {
   /** Name shown in logs. Default "memory". */
@@ -100,7 +101,7 @@ class MemoryStore implements SessionStore {
     return true;
   }
 
-  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
     this.#open();
     const ids = [...(this.#byUser.get(userId) ?? [])].filter((id) => id !== except);
     for (const id of ids) this.#delete(this.#records.get(id)!);

@@ -106,6 +106,26 @@ describe("migration failures (private redis-servers)", { skip: tools.skip }, () 
     assert.deepEqual(back.body.data, { cart: ["olga-item"] });
   });
 
+  it("revokeUser while the old store is down: the latchkey sessions still end, then 503; the retry ends the old ones", async () => {
+    const url = await app({});
+    const migrated = await oldSession("tess");
+    assert.equal((await migrated.jar.get(`${url}/whoami`)).body.userId, "tess");
+    const waiting = await oldSession("tess");
+    const port = oldRedis.port;
+    await oldRedis.kill();
+    try {
+      const revoke = await new CookieJar().post(`${url}/revoke-user/tess`);
+      assert.equal(revoke.status, 503, "a password reset is told that old sessions may still be alive");
+    } finally {
+      oldRedis = await startRedisServer({ port, dir, args: ["--appendonly", "yes", "--appendfsync", "always"] });
+      await until(async () => client.isReady);
+    }
+    assert.equal((await migrated.jar.get(`${url}/whoami`)).body.userId, null, "the latchkey session ended all the same");
+    const retry = await new CookieJar().post(`${url}/revoke-user/tess`);
+    assert.equal(retry.status, 200);
+    assert.equal((await waiting.jar.get(`${url}/whoami`)).body.userId, null, "after the retry the old session is refused");
+  });
+
   it("the latchkey store fails after the claim: 503, the old record and claim untouched; then the user migrates", async () => {
     const latchkeyRedis = await startRedisServer({ port: await sparePort(), dir });
     const store = redisStore({ url: latchkeyRedis.url, prefix: "new:", commandTimeout: 500 });

@@ -1,4 +1,4 @@
-import type { JsonValue } from "../core/store.js";
+import type { JsonValue } from "../store/contract.js";
 import { LegacyMigration, cookieOf, timeOf, type LegacyFormat, type ResolvedMigration } from "./migration.js";
 import { postgresSource, type PostgresSourceOptions } from "./postgres.js";
 import { redisSource, type RedisSourceOptions } from "./redis.js";

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { readCookie } from "../core/cookie.js";
-import { StoreUnavailableError } from "../core/errors.js";
+import { SessionInputError, SessionValueError, StoreUnavailableError } from "../core/errors.js";
 import type { MigrationHost, MigrationResult, SessionMigration } from "../core/migration.js";
-import type { JsonValue } from "../core/store.js";
-import { idOfToken } from "../core/token.js";
-import { claimKeyOf, decodeCookieValue, openToken, sealToken, unsign } from "./signature.js";
+import type { JsonValue } from "../store/contract.js";
+import { idOfToken } from "../store/token.js";
+import { assertKey, assertUserId, toJsonValue } from "../core/validate.js";
+import { claimKeyOf, decodeCookieValue, openToken, sealToken, unsign, userKeyOf } from "./signature.js";
 import type { LegacySource } from "./source.js";
 
 const DAY = 86_400_000;
@@ -77,6 +78,28 @@ export class LegacyMigration implements SessionMigration {
     return `${cookieName}=; Path=${path}${domain ? `; Domain=${domain}` : ""}; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly${secure ? "; Secure" : ""}`;
   }
 
+  /**
+   * A log out everywhere of `userId` (revokeUser, logoutOthers) ends their
+   * old sessions too: a mark in the old store, kept as long as an old session
+   * can live, refuses every one of them not migrated yet. It is written before
+   * the latchkey sessions are destroyed, and a migration checks it again after
+   * creating its session: a migration racing the revoke either sees the mark
+   * or created its session before the revoke destroyed the user's sessions.
+   */
+  async revokeUser(userId: string, host: MigrationHost): Promise<void> {
+    const { until, source } = this.#options;
+    const now = host.now();
+    if (until !== null && now >= until) return; // the migration signs nobody in any more
+    const ttlMs = Math.round(Math.min(LONGEST_TOMBSTONE, until === null ? LONGEST_TOMBSTONE : until - now + DAY));
+    await this.#call(() => source.markUserRevoked(userKeyOf(userId), ttlMs));
+  }
+
+  /** Delete what has run out in the old store (sealed tokens past `grace`); `sessions.sweep()` calls it. */
+  async sweep(): Promise<void> {
+    const { source } = this.#options;
+    if (source.sweep) await this.#call(() => source.sweep!());
+  }
+
   async migrate(cookieHeader: string, host: MigrationHost): Promise<MigrationResult | null> {
     if (!cookieHeader.includes(this.cookieName)) return null;
     const values = readCookie(cookieHeader, this.cookieName);
@@ -143,26 +166,58 @@ export class LegacyMigration implements SessionMigration {
     // rewriting the record: with rolling sessions the store's is the real one, else the record's cookie.
     const storeSaysLater = this.#options.rolling && storeExpiresAt !== null && storeExpiresAt > now;
     const expired = (storeExpiresAt !== null && storeExpiresAt <= now) || (ownExpiry !== null && ownExpiry <= now && !storeSaysLater);
+    const tombstone = async (): Promise<MigrationResult> => {
+      // Nobody to sign in. The tombstone keeps a written-back copy from ever counting.
+      await this.#finishOrRelease(() => source.finish(sid, claimKey, owner, null, 0, tombstoneMs), claimKey, owner, host);
+      return { token: null };
+    };
+    const refuse = (error: unknown): Promise<MigrationResult> => {
+      host.logger.warn(`latchkey: an old ${this.#format.library} session was not carried over (its cookie is cleared): ${(error as Error).message}`);
+      return tombstone();
+    };
     let mapped: { userId: string | null; data: Record<string, JsonValue> } | null = null;
     if (old && !expired) {
       try {
         mapped = this.#map(old);
       } catch (error) {
+        // What login() and set() refuse (a NUL in the user id, a "constructor" key): this record never migrates.
+        if (error instanceof SessionInputError || error instanceof SessionValueError) return refuse(error);
         await this.#releaseQuietly(claimKey, owner, host);
         throw error;
       }
     }
-    if (!mapped || (mapped.userId === null && Object.keys(mapped.data).length === 0)) {
-      // Expired, unreadable or empty: nobody to sign in. The tombstone keeps a written-back copy from ever counting.
-      await this.#finishOrRelease(() => source.finish(sid, claimKey, owner, null, 0, tombstoneMs), claimKey, owner, host);
-      return { token: null };
-    }
-    let created: { record: import("../core/store.js").SessionRecord; token: string };
+    if (!mapped || (mapped.userId === null && Object.keys(mapped.data).length === 0)) return tombstone(); // expired, unreadable or empty
+    const userId = mapped.userId;
+    const revoked = async (): Promise<boolean> => userId !== null && (await this.#call(() => source.isUserRevoked(userKeyOf(userId))));
+    let revokedBefore: boolean;
     try {
-      created = await host.create(mapped.userId, mapped.data);
+      revokedBefore = await revoked();
     } catch (error) {
       await this.#releaseQuietly(claimKey, owner, host);
       throw error;
+    }
+    if (revokedBefore) return tombstone(); // logged out everywhere since: the old sessions ended with the rest
+    let created: { record: import("../store/contract.js").SessionRecord; token: string };
+    try {
+      created = await host.create(userId, mapped.data);
+    } catch (error) {
+      if (error instanceof SessionValueError) return refuse(error); // over maxDataBytes
+      await this.#releaseQuietly(claimKey, owner, host);
+      throw error;
+    }
+    // Checked again now that the session exists: a revoke that marked the user after the check above
+    // destroys the user's sessions after marking, so it either is seen here or destroys this one.
+    let revokedMeanwhile: boolean;
+    try {
+      revokedMeanwhile = await revoked();
+    } catch (error) {
+      await host.discard(created.record.id).catch(() => undefined);
+      await this.#releaseQuietly(claimKey, owner, host);
+      throw error;
+    }
+    if (revokedMeanwhile) {
+      await host.discard(created.record.id).catch(() => undefined); // the revoke may have destroyed it already; nobody ever held its token
+      return tombstone();
     }
     const sealed = sealToken(created.token, sid, secret, claimKey);
     // If this fails after the store applied it, the retry finds it done; if it did not apply,
@@ -182,13 +237,18 @@ export class LegacyMigration implements SessionMigration {
     if (user === null || user === undefined || user === "") userId = null;
     else if (typeof user === "string" || (typeof user === "number" && Number.isFinite(user)) || typeof user === "bigint") userId = String(user);
     else throw new TypeError(`latchkey: migrateFrom userId(old) returned ${typeof user}; return the user's id as a string or number (or null) — e.g. userId: (old) => old.passport?.user?.id ?? null`);
-    if (userId !== null && userId.length > 256) throw new TypeError(`latchkey: migrateFrom userId(old) returned an id longer than 256 characters`);
+    // The same checks as login() and set(): a record that fails them is refused (SessionInputError / SessionValueError).
+    if (userId !== null) assertUserId(userId, "migrateFrom userId(old)");
     const data = this.#options.data(old);
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new TypeError(`latchkey: migrateFrom data(old) must return a plain object of the values to keep from the ${library} session`);
     }
     const kept: Record<string, JsonValue> = {};
-    for (const [key, value] of Object.entries(data as Record<string, unknown>)) if (value !== undefined) kept[key] = value as JsonValue;
+    for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
+      if (value === undefined) continue;
+      assertKey(key);
+      kept[key] = toJsonValue<JsonValue>(key, value);
+    }
     return { userId, data: kept };
   }
 

@@ -54,6 +54,7 @@ it("a role without CREATE migrates through a claims table made beforehand", { sk
     assert.equal(session.cookieInstruction().action, "set");
     assert.match(session.extraSetCookies(true)[0]!, /^connect\.sid=; Path=\/; .*Max-Age=0; HttpOnly; Secure$/);
     assert.equal(await countLegacySessions(migration), 0);
+    assert.equal(await sessions.revokeUser("42"), 1, "a log out everywhere marks the user in the claims table made beforehand");
   } finally {
     await sessions.close();
     await pool.end();

@@ -55,6 +55,10 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
     ),
     written_back AS (
       DELETE FROM ${sessions} WHERE sid = $1 AND EXISTS (SELECT 1 FROM prior WHERE state = 'done')
+    ),
+    -- A sealed token past its grace period is deleted when its claim is read (never the row won above: until > now()).
+    scrubbed AS (
+      UPDATE ${claims} SET sealed = NULL, sealed_until = NULL WHERE claim = $2 AND until > now() AND sealed_until <= now()
     )
     SELECT (SELECT count(*) FROM won)::int AS won, (SELECT sess FROM old) AS sess, (SELECT expire FROM old) AS expire,
       p.state, p.session_id, p.sealed
@@ -72,6 +76,18 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
     scrubbed AS (UPDATE ${claims} SET sealed = NULL, sealed_until = NULL WHERE sealed_until < now()),
     forgotten AS (DELETE FROM ${claims} WHERE until < now() - interval '1 minute')
     SELECT (SELECT count(*) FROM done)::int AS done`;
+
+  // Sealed tokens past their grace period, claims past their time; then how long until the next seal runs out (ms), or null.
+  const SWEEP = `
+    WITH scrubbed AS (UPDATE ${claims} SET sealed = NULL, sealed_until = NULL WHERE sealed_until <= now() RETURNING 1),
+    forgotten AS (DELETE FROM ${claims} WHERE until < now() - interval '1 minute' RETURNING 1)
+    SELECT (extract(epoch FROM min(sealed_until) - now()) * 1000)::float8 AS next_ms
+    FROM ${claims} WHERE sealed IS NOT NULL AND sealed_until > now()`;
+
+  // A user logged out everywhere: a row of its own in the claims table ("user:" never starts a claim key, which is base64url).
+  const MARK_USER = `
+    INSERT INTO ${claims} AS c (claim, state, until) VALUES ($1, 'revoked', now() + $2::float8 * interval '1 millisecond')
+    ON CONFLICT (claim) DO UPDATE SET state = 'revoked', until = GREATEST(c.until, EXCLUDED.until)`;
 
   let ready: Promise<void> | null = null;
   const ensureClaims = (): Promise<void> =>
@@ -99,6 +115,30 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
       }
     })());
 
+  const sweep = async (): Promise<number | null> => {
+    await ensureClaims();
+    const next = (await pool.query(SWEEP)).rows[0]?.next_ms;
+    return next === null || next === undefined ? null : Number(next);
+  };
+  // The sealed token of a migration finished here is deleted as soon as its grace period is over, not at
+  // the next migration: one timer per process, re-armed while any seal (this process's or another's) is left.
+  let scrubTimer: NodeJS.Timeout | undefined;
+  const scrubIn = (delayMs: number): void => {
+    if (scrubTimer) return;
+    scrubTimer = setTimeout(() => {
+      sweep().then(
+        (nextMs) => {
+          scrubTimer = undefined;
+          if (nextMs !== null) scrubIn(nextMs + 50);
+        },
+        () => {
+          scrubTimer = undefined; // the pool ended or the database is away: the sweeper or the next migration scrubs it
+        },
+      );
+    }, Math.max(0, delayMs));
+    scrubTimer.unref();
+  };
+
   return {
     name: `connect-pg-simple(${options.schema ? `${options.schema}.` : ""}${tableName})`,
     async claim(sid, claimKey, owner, pendingMs): Promise<ClaimReply> {
@@ -116,11 +156,24 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
     async finish(sid, claimKey, owner, migrated, graceMs, tombstoneMs) {
       await ensureClaims();
       const row = (await pool.query(FINISH, [sid, claimKey, owner, migrated?.id ?? "", migrated?.sealed ?? "", graceMs, tombstoneMs])).rows[0]!;
+      if (row.done === 1 && migrated?.sealed) scrubIn(graceMs + 50);
       return row.done === 1;
     },
     async release(claimKey, owner) {
       await ensureClaims();
       await pool.query(`DELETE FROM ${claims} WHERE claim = $1 AND state = 'pending' AND owner = $2`, [claimKey, owner]);
+    },
+    async markUserRevoked(userKey, ttlMs) {
+      await ensureClaims();
+      await pool.query(MARK_USER, [`user:${userKey}`, ttlMs]);
+    },
+    async isUserRevoked(userKey) {
+      await ensureClaims();
+      const { rows } = await pool.query(`SELECT 1 FROM ${claims} WHERE claim = $1 AND state = 'revoked' AND until > now()`, [`user:${userKey}`]);
+      return rows.length > 0;
+    },
+    async sweep() {
+      await sweep();
     },
     async count() {
       const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${sessions} WHERE expire > now()`);

@@ -90,6 +90,13 @@ export function redisSource(options: RedisSourceOptions): LegacySource {
     async release(claimKey, owner) {
       await run(RELEASE, [claimPrefix + claimKey], [owner]);
     },
+    async markUserRevoked(userKey, ttlMs) {
+      const key = `${claimPrefix}user:${userKey}`;
+      await (ioredis ? client.set(key, "revoked", "PX", ttlMs) : client.set(key, "revoked", { PX: ttlMs }));
+    },
+    async isUserRevoked(userKey) {
+      return (await client.exists(`${claimPrefix}user:${userKey}`)) === 1;
+    },
     async count() {
       const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
       let cursor: string | number = "0";

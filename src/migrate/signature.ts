@@ -73,3 +73,11 @@ export function openToken(sealed: string, sid: string, secret: string | Buffer, 
 function tokenKey(sid: string, secret: string | Buffer): Buffer {
   return Buffer.from(hkdfSync("sha256", Buffer.from(sid), Buffer.from(secret), "latchkey/migrate/token", 32));
 }
+
+/**
+ * The key a user's "logged out everywhere" mark is stored under in the old
+ * store: a hash of the latchkey user id (the old store keeps no user ids of ours).
+ */
+export function userKeyOf(userId: string): string {
+  return createHash("sha256").update("latchkey/migrate/user\0").update(userId).digest("base64url");
+}

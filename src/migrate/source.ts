@@ -26,6 +26,19 @@ export interface LegacySource {
   release(claimKey: string, owner: string): Promise<void>;
   /** How many old sessions are left (not yet migrated, not expired by the store). */
   count(): Promise<number>;
+  /**
+   * Record that the user `userKey` (a hash of the user id) was logged out
+   * everywhere: from now on, for `ttlMs`, none of their old sessions migrates.
+   */
+  markUserRevoked(userKey: string, ttlMs: number): Promise<void>;
+  /** Whether {@link markUserRevoked} was called for `userKey` and has not run out. */
+  isUserRevoked(userKey: string): Promise<boolean>;
+  /**
+   * Delete what has run out: sealed tokens past their grace period, claims
+   * past their time. Only where the store does not expire data itself
+   * (PostgreSQL; Redis keys carry their own expiry).
+   */
+  sweep?(): Promise<void>;
 }
 
 export type ClaimReply =

@@ -1,5 +1,5 @@
-import type { JsonValue, SessionRecord } from "../core/store.js";
-import { routeOfId, userRoute } from "../core/token.js";
+import type { JsonValue, SessionRecord } from "../store/contract.js";
+import { routeOfId, userRoute } from "../store/token.js";
 
 /** Rough per-entry cost beyond its strings (Map slots, the entry object). */
 const ENTRY_OVERHEAD_BYTES = 160;

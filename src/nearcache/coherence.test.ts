@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { createClient } from "redis";
-import { createSessions, StoreUnavailableError, type FeedListener, type Sessions, type SessionsOptions, type SessionStore, type StoreFeed } from "../core/index.js";
+import { createSessions, StoreUnavailableError, type Sessions, type SessionsOptions } from "../core/index.js";
+import type { FeedListener, SessionStore, StoreFeed } from "../store/index.js";
 import { redisStore } from "../redis/index.js";
 import { deletePrefix, REDIS_URL, requireRedis, requireRedisServer, sparePort, startRedisServer, testPrefix, until, type RedisServer } from "../testing/redis-server.js";
 

@@ -1,16 +1,21 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../core/options.js";
-import type { FeedSubscription, SessionRecord, StoreFeed } from "../core/store.js";
+import { redactCredentials } from "../store/redact.js";
+import type { FeedSubscription, SessionRecord, StoreFeed } from "../store/contract.js";
 import { NearCache } from "./cache.js";
 import { Lease } from "./lease.js";
 import { decodeMessage, encodeAck, encodeNotice, preciseNow, type Notice } from "./messages.js";
 import { SequenceTracker } from "./sequence.js";
 import { LatencySamples, type LatencySummary } from "./stats.js";
 
+/** Where the near-cache reports feed loss and recovery (the sessions' logger fits). */
+export interface CoherenceLogger {
+  warn(message: string): void;
+}
+
 export interface CoherenceOptions {
   feed: StoreFeed;
   storeName: string;
-  logger: Logger;
+  logger: CoherenceLogger;
   /** A near-cache to keep coherent, or null: this process only publishes notices (and, when strict, collects acks). */
   cache: { maxEntries: number; maxBytes: number; leaseMs: number } | null;
   strict: boolean;
@@ -71,7 +76,7 @@ export class Coherence {
   readonly cache: NearCache | null;
   readonly #feed: StoreFeed;
   readonly #storeName: string;
-  readonly #logger: Logger;
+  readonly #logger: CoherenceLogger;
   readonly #lease: Lease | null;
   readonly #leaseMs: number;
   readonly #sequences: SequenceTracker;
@@ -292,7 +297,7 @@ export class Coherence {
   #warnOnce(message: string): void {
     if (this.#troubled) return;
     this.#troubled = true;
-    this.#logger.warn(`latchkey: ${message}`);
+    this.#logger.warn(redactCredentials(`latchkey: ${message}`));
   }
 
   #onUp(): void {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it, test } from "node:test";
 import { sampleRecord } from "../conformance/index.js";
-import { createSessions, userRoute, type SessionsOptions } from "../core/index.js";
+import { createSessions, type SessionsOptions } from "../core/index.js";
+import { userRoute } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { sqliteStore } from "../sqlite/index.js";
 import { decodeMessage, encodeAck, encodeNotice, encodePing, NearCache, SequenceTracker } from "./index.js";
@@ -155,7 +156,9 @@ describe("nearCache and revocation options", () => {
       [{ nearCache: "yes" as never }, /nearCache must be true, false or \{ maxEntries, maxBytes, lease \}/],
       [{ nearCache: { maxEntries: 0 } }, /nearCache.maxEntries must be a whole number from 1/],
       [{ nearCache: { maxBytes: 1.5 } }, /nearCache.maxBytes must be a whole number/],
-      [{ nearCache: { lease: 50 } }, /nearCache.lease must be a whole number from 200 to 600000/],
+      [{ nearCache: { lease: 50 } }, /nearCache.lease must be a whole number from 200 to 60000/],
+      [{ nearCache: { lease: 600_000 } }, /nearCache.lease must be at most 60000 ms \(got 600000\).*Leave it at the default 2000/],
+      [{ nearCache: { lease: 60_001 } }, /nearCache.lease must be at most 60000 ms/],
       [{ revocation: "eventual" as never }, /revocation must be "bounded" or "strict"/],
     ];
     for (const [options, message] of bad) assert.throws(() => createSessions({ store, ...options }), (error: Error) => error instanceof TypeError && message.test(error.message));

@@ -1,4 +1,4 @@
-import type { StoreFeed } from "../core/store.js";
+import type { StoreFeed } from "../store/contract.js";
 import { encodePing } from "./messages.js";
 
 /** Below this margin a lease could end on the store's clock before the process stops trusting its cache. */

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { HoldOnChange, writeFailure, type RawAdapter } from "../http/hold.js";
+import { writeFailure, type RawAdapter } from "../http/hold.js";
+import { HoldOnChange } from "../http/watch.js";
 import { describe, Lifecycle, type SessionFailure } from "../http/lifecycle.js";
+import { forwardedEntry, resolveTrustProxy } from "../http/transport.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
 
@@ -14,11 +16,14 @@ export type SessionHandler<Data extends object> = (req: SessionRequest<Data>, re
 
 export interface NodeSessionsOptions {
   /**
-   * Behind a reverse proxy on this machine: take https from X-Forwarded-Proto
-   * and the client address from X-Forwarded-For. Only when every request comes
-   * through that proxy. Default false.
+   * The number of reverse proxies in front of the app (each appends to
+   * X-Forwarded-For): the client address is the entry that many from the
+   * right, and https is read from X-Forwarded-Proto the same way, as Express's
+   * `trust proxy` with a count. Entries further left are written by the client
+   * and never used. Only when every request comes through those proxies.
+   * Default 0: the socket's address and TLS. (`true` is refused: give a count.)
    */
-  trustProxy?: boolean;
+  trustProxy?: number | false;
   /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict). */
   onError?: (failure: SessionFailure, req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -50,12 +55,15 @@ export function nodeSessions<Data extends object>(
   if (options.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError("latchkey: nodeSessions onError must be a function (failure, req, res) => void");
   }
-  const trustProxy = options.trustProxy === true;
+  const proxies = resolveTrustProxy(options.trustProxy, "nodeSessions");
   const respond = options.onError ?? ((failure: SessionFailure, _req: IncomingMessage, res: ServerResponse) => writeFailure(failure, res));
   const adapter: RawAdapter = {
-    secure: (req) => (trustProxy ? forwarded(req.headers["x-forwarded-proto"]) === "https" : (req.socket as TLSSocket).encrypted === true),
+    secure: (req) => {
+      const proto = forwardedEntry(req.headers["x-forwarded-proto"], proxies);
+      return proto !== undefined ? proto.toLowerCase() === "https" : (req.socket as TLSSocket).encrypted === true;
+    },
     url: (req) => req.url,
-    ip: (req) => (trustProxy ? forwarded(req.headers["x-forwarded-for"]) : undefined) ?? req.socket.remoteAddress,
+    ip: (req) => forwardedEntry(req.headers["x-forwarded-for"], proxies) ?? req.socket.remoteAddress,
     respond,
   };
 
@@ -83,7 +91,7 @@ export function nodeSessions<Data extends object>(
   return function latchkeySession(req: IncomingMessage, res: ServerResponse): void {
     // One object per request: the session's RequestContext and its first-change hook.
     const holder = new HoldOnChange(lifecycle, adapter, req, res);
-    const opened = lifecycle.open(req.headers.cookie, holder);
+    const opened = lifecycle.open(req.headers.cookie, holder, holder.scope);
     if (!(opened instanceof Promise)) {
       run(holder, opened, req, res);
       return;
@@ -93,9 +101,4 @@ export function nodeSessions<Data extends object>(
       (error: unknown) => respond(lifecycle.loadFailure(error, req.method, req.url), req, res),
     );
   };
-}
-
-function forwarded(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  return value?.split(",")[0]!.trim().toLowerCase();
 }

@@ -2,11 +2,15 @@
 // and imports every subpath of package.json `exports` (so a new subpath is checked without editing this
 // file) — from TypeScript with moduleResolution node16 and bundler, and from plain ESM JavaScript that
 // runs — plus publint and @arethetypeswrong/cli (ESM-only profile) on the same tarball.
-// Offline: the tarball installs from disk (latchkey has no dependencies), and the consumer's peer
-// libraries and @types are links to this repo's node_modules, as if the app had installed them.
+// The tarball installs from disk; its own dependencies (bowser) come from the registry as an app's would
+// (--prefer-offline: from the npm cache when it has them, so this passes on an empty cache too). The
+// consumer's peer libraries and @types are links to this repo's node_modules, as if the app had installed
+// them. Each subpath is also imported in a consumer of its own that holds only the library an app using
+// that subpath installs (`npm install latchkey fastify` for latchkey/fastify), so a runtime import of
+// anything else (a peer the app never installs) fails here.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { setPriority, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -24,7 +28,30 @@ const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as
 };
 /** `latchkey`, `latchkey/memory`, ... — one per entry of `exports`. */
 const specifiers = Object.keys(manifest.exports).map((key) => (key === "." ? manifest.name : `${manifest.name}/${key.slice(2)}`));
+/**
+ * The libraries an app that uses a subpath installs beside latchkey (one list per alternative): the
+ * subpath must import with only those. A new subpath fails the test until it is listed here.
+ */
+const librariesOf: Record<string, string[][]> = {
+  ".": [[]],
+  "./memory": [[]],
+  "./sqlite": [["better-sqlite3"]],
+  "./express": [["express"]],
+  "./fastify": [["fastify"]],
+  "./koa": [["koa"]],
+  "./node": [[]],
+  "./hono": [["hono"]],
+  "./web": [[]],
+  "./conformance": [[]],
+  "./store": [[]],
+  "./redis": [["redis"], ["ioredis"]],
+  "./postgres": [["pg"]],
+  "./migrate": [[]],
+  "./otel": [["@opentelemetry/api"]],
+};
 const work = mkdtempSync(join(tmpdir(), "latchkey-package-"));
+/** latchkey installed from the tarball with its dependencies, and nothing else: copied into each lone consumer. */
+const bare = join(work, "bare");
 const consumer = join(work, "consumer");
 let tarball = "";
 
@@ -37,8 +64,13 @@ function run(command: string, args: string[], cwd: string): string {
 
 /** Runs a Node CLI script of a dev dependency with this Node, as npx would; async, so checks overlap. */
 function runBin(script: string, args: string[], cwd: string): Promise<{ status: number | null; output: string }> {
+  return runNode([join(root, "node_modules", script), ...args], cwd);
+}
+
+/** Runs this Node with `args` in `cwd`; resolves to its exit status and output. */
+function runNode(args: string[], cwd: string): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "node_modules", script), ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk));
@@ -51,18 +83,22 @@ before(() => {
   // npm pack runs `prepare` (the build), so the tarball holds what the sources make now.
   const packed = JSON.parse(run("npm", ["pack", "--json", "--silent", "--pack-destination", work], root)) as { filename: string }[];
   tarball = join(work, packed[0]!.filename);
-  mkdirSync(consumer);
-  writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2));
-  run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock", tarball], consumer);
+  mkdirSync(bare);
+  writeFileSync(join(bare, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2));
+  run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock", tarball], bare);
+  cpSync(bare, consumer, { recursive: true });
   // The libraries an app brings (the optional peers) and their typings, linked from this repo.
   const modules = join(consumer, "node_modules");
-  for (const name of Object.keys(manifest.peerDependencies)) {
-    mkdirSync(dirname(join(modules, name)), { recursive: true }); // a scoped name (@opentelemetry/api) needs its scope folder
-    symlinkSync(join(root, "node_modules", name), join(modules, name), "dir");
-  }
+  for (const name of Object.keys(manifest.peerDependencies)) linkLibrary(modules, name);
   mkdirSync(join(modules, "@types"), { recursive: true });
   for (const name of readdirSync(join(root, "node_modules/@types"))) symlinkSync(join(root, "node_modules/@types", name), join(modules, "@types", name), "dir");
 });
+
+/** Links `name` from this repo's node_modules into `modules`, as if the app had installed it. */
+function linkLibrary(modules: string, name: string): void {
+  mkdirSync(dirname(join(modules, name)), { recursive: true }); // a scoped name (@opentelemetry/api) needs its scope folder
+  symlinkSync(join(root, "node_modules", name), join(modules, name), "dir");
+}
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -87,6 +123,24 @@ describe("the packed package", { concurrency: true }, () => {
     writeFileSync(join(consumer, "imports.mjs"), script);
     const output = run(process.execPath, ["imports.mjs"], consumer);
     for (const specifier of specifiers) assert.match(output, new RegExp(`^${specifier}: \\w`, "m"));
+  });
+
+  test("every subpath imports with only the library an app using it installs beside latchkey", async () => {
+    assert.deepEqual(Object.keys(librariesOf).sort(), Object.keys(manifest.exports).sort(), "librariesOf lists every subpath of exports");
+    for (const name of Object.values(librariesOf).flat(2)) assert.ok(name in manifest.peerDependencies, `${name} is a peer dependency`);
+    const checks = Object.entries(librariesOf).flatMap(([key, alternatives]) =>
+      alternatives.map(async (libraries) => {
+        const specifier = key === "." ? manifest.name : `${manifest.name}/${key.slice(2)}`;
+        // A real copy, not a link: Node resolves an import from the importing file's real path.
+        const dir = join(work, `lone-${key.slice(2) || "core"}-${libraries.join("+").replace(/[@/]/g, "") || "none"}`);
+        cpSync(bare, dir, { recursive: true });
+        for (const name of libraries) linkLibrary(join(dir, "node_modules"), name);
+        const script = `const module = await import(${JSON.stringify(specifier)}); if (Object.keys(module).length === 0) throw new Error("exports nothing");`;
+        const { status, output } = await runNode(["--input-type=module", "-e", script], dir);
+        return status === 0 ? null : `${specifier} with only [${libraries.join(", ")}] installed:\n${output}`;
+      }),
+    );
+    assert.deepEqual((await Promise.all(checks)).filter(Boolean), []);
   });
 
   // A TypeScript file importing every subpath, plus a typed use of the core, checked under both resolutions.

@@ -2,6 +2,7 @@
 import { createRequire } from "node:module";
 import type { ClientConfig, Pool } from "pg";
 import { SessionValueError } from "../core/index.js";
+import { redactCredentials } from "../store/redact.js";
 
 type Pg = typeof import("pg");
 
@@ -41,10 +42,10 @@ export function explain(error: unknown, address: string, table?: string): unknow
   const e = error as { code?: string; message?: string; errors?: Error[] } | null;
   if (!e || typeof e !== "object") return error;
   if (e.code === "42P01" && table) {
-    return new Error(`latchkey: PostgreSQL table ${table} does not exist at ${address}: run migrate() or the DDL of createSchemaSQL(), or leave createSchema on`, { cause: error });
+    return new Error(`latchkey: PostgreSQL table ${table} does not exist at ${address}: run upgradeSchema() or the DDL of createSchemaSQL(), or leave createSchema on`, { cause: error });
   }
   if (e.code === "42703" && table && /"device"/.test(e.message ?? "")) {
-    return new Error(`latchkey: PostgreSQL table ${table} at ${address} predates device recording (no column "device"): run migrate() (or \`latchkey migrate\`), or leave createSchema on`, { cause: error });
+    return new Error(`latchkey: PostgreSQL table ${table} at ${address} predates device recording (no column "device"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`, { cause: error });
   }
   if (e.code === "22P05") {
     return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);
@@ -52,7 +53,7 @@ export function explain(error: unknown, address: string, table?: string): unknow
   const connecting = (e.code && CONNECT_ERRORS.has(e.code)) || /timeout exceeded when trying to connect|connection timeout/i.test(e.message ?? "");
   if (connecting && !/cannot reach PostgreSQL/.test(e.message ?? "")) {
     const reason = e.message || e.errors?.map((inner) => inner.message).join("; ") || e.code;
-    return Object.assign(new Error(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`, { cause: error }), { code: e.code });
+    return Object.assign(new Error(redactCredentials(`latchkey: cannot reach PostgreSQL at ${address}: ${reason}`), { cause: error }), { code: e.code });
   }
   return error;
 }

@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { after, describe, it, test } from "node:test";
 import pg from "pg";
 import { runFeedConformance, sampleRecord } from "../conformance/index.js";
-import { createSessions, type FeedListener, type SessionsOptions, type StoreFeed } from "../core/index.js";
+import { createSessions, type SessionsOptions } from "../core/index.js";
+import type { FeedListener, StoreFeed } from "../store/index.js";
 import { waitFor } from "../testing/client.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { createSchemaSQL, postgresStore } from "./index.js";
@@ -126,7 +127,7 @@ if (skip) {
       }
     });
 
-    it("createSchemaSQL() includes the leases table, which migrate() and the first use create", async () => {
+    it("createSchemaSQL() includes the leases table, which upgradeSchema() and the first use create", async () => {
       assert.match(createSchemaSQL("s", "auth"), /\nCREATE TABLE IF NOT EXISTS "auth"\."s_leases" \(\n  inbox text PRIMARY KEY,\n  expires_at bigint NOT NULL\n\);\n$/);
       assert.match(createSchemaSQL("s"), /\nCREATE TABLE IF NOT EXISTS "s_leases" \(/);
       // A feed used before any session query still finds its tables.
@@ -180,7 +181,7 @@ if (skip) {
         }
         const cached = createSessions({ store: postgresStore({ connectionString: roleUrl, schema, table: "sessions" }), nearCache: true, sweepInterval: false, logger: quiet });
         try {
-          await waitFor(async () => errors.some((m) => m.includes(`need the table ${schema}.sessions_leases`) && m.includes("run migrate()")), "the log line");
+          await waitFor(async () => errors.some((m) => m.includes(`need the table ${schema}.sessions_leases`) && m.includes("run upgradeSchema()")), "the log line");
           assert.equal(cached.stats().serving, false);
           const session = await cached.load(undefined);
           await session.login("still-works");
@@ -254,7 +255,7 @@ if (skip) {
       const table = newTable();
       const s = store({ table, createSchema: false });
       try {
-        await assert.rejects(s.feed.renewLease("x", 1000), new RegExp(`table ${table}_leases does not exist .*run migrate\\(\\)`));
+        await assert.rejects(s.feed.renewLease("x", 1000), new RegExp(`table ${table}_leases does not exist .*run upgradeSchema\\(\\)`));
       } finally {
         await s.close();
       }
@@ -311,7 +312,7 @@ if (skip) {
         await s.create(sampleRecord({ userId: "rita" }));
         await blocker.query("BEGIN");
         await blocker.query(`UPDATE ${table} SET version = version + 1 WHERE user_id = 'rita'`);
-        const destroyed = s.destroyUser("rita", "revoke rita");
+        const destroyed = s.destroyUser("rita", { notice: "revoke rita" });
         await waitFor(
           async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`%DELETE FROM "${table}"%`])).rowCount === 1,
           "destroyUser to wait for the row lock",

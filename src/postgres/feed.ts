@@ -2,8 +2,8 @@
 // inboxes, and a small table of leases stamped by the server's clock.
 import { createHash } from "node:crypto";
 import type { Client, ClientConfig, QueryResult, QueryResultRow } from "pg";
-import { keepListening } from "../core/feed.js";
-import type { FeedListener, FeedSubscription, LiveLease, StoreFeed } from "../core/store.js";
+import { keepListening } from "../store/feed.js";
+import type { FeedListener, FeedSubscription, LiveLease, StoreFeed } from "../store/contract.js";
 
 /** Shown in pg_stat_activity, so operators (and tests) can tell the feed's connections apart. */
 export const LISTENER_NAME = "latchkey-feed";

@@ -6,7 +6,7 @@ import { after, describe, it, test } from "node:test";
 import pg from "pg";
 import { runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
-import { createSchemaSQL, migrate, postgresStore } from "./index.js";
+import { createSchemaSQL, upgradeSchema, postgresStore } from "./index.js";
 
 const url = databaseUrl;
 const { skip } = await requirePostgres();
@@ -66,7 +66,7 @@ if (skip) {
         assert.throws(() => postgresStore({ pool, schema: "my-schema" }), /schema "my-schema" must be/);
         assert.throws(() => postgresStore({ pool, createSchema: "no" as never }), /createSchema must be true or false/);
         assert.throws(() => createSchemaSQL("users; --"), /lowercase SQL identifier/);
-        await assert.rejects(migrate({} as never), /needs \{ pool \} or \{ connectionString \}/);
+        await assert.rejects(upgradeSchema({} as never), /needs \{ pool \} or \{ connectionString \}/);
       } finally {
         await pool.end();
       }
@@ -87,7 +87,7 @@ if (skip) {
       } finally {
         await store.close();
       }
-      await assert.rejects(migrate({ connectionString: "postgres://postgres@127.0.0.1:1/test" }), /cannot reach PostgreSQL at 127\.0\.0\.1:1\b/);
+      await assert.rejects(upgradeSchema({ connectionString: "postgres://postgres@127.0.0.1:1/test" }), /cannot reach PostgreSQL at 127\.0\.0\.1:1\b/);
     });
 
     it("creates the table with its indexes on first use, and the DDL is the one createSchemaSQL returns", async () => {
@@ -123,8 +123,8 @@ if (skip) {
       await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`, [old.id, old.userId, JSON.stringify(old.data), old.createdAt, old.lastSeenAt, old.expiresAt, old.absoluteExpiresAt, old.version]);
       const strict = postgresStore({ connectionString: url, table, createSchema: false });
       try {
-        await assert.rejects(strict.listUser("olaf"), /predates device recording.*run migrate\(\)/);
-        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run migrate\(\)/);
+        await assert.rejects(strict.listUser("olaf"), /predates device recording.*run upgradeSchema\(\)/);
+        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run upgradeSchema\(\)/);
         assert.ok(await strict.get(old.id), "reads of existing sessions keep working");
       } finally {
         await strict.close();
@@ -139,36 +139,36 @@ if (skip) {
       } finally {
         await store.close();
       }
-      await migrate({ connectionString: url, table }); // idempotent on a migrated table
+      await upgradeSchema({ connectionString: url, table }); // idempotent on a migrated table
     });
 
-    it("migrate() is idempotent and safe to run from many places at once", async () => {
+    it("upgradeSchema() is idempotent and safe to run from many places at once", async () => {
       const table = newTable();
-      await migrate({ connectionString: url, table });
-      await migrate({ connectionString: url, table });
+      await upgradeSchema({ connectionString: url, table });
+      await upgradeSchema({ connectionString: url, table });
       const pool = new pg.Pool({ connectionString: url, max: 8 });
       try {
         // Concurrent first runs on a fresh table: without the advisory lock, CREATE TABLE IF NOT EXISTS can fail with 23505.
         const fresh = newTable();
-        await Promise.all(Array.from({ length: 8 }, () => migrate({ pool, table: fresh })));
+        await Promise.all(Array.from({ length: 8 }, () => upgradeSchema({ pool, table: fresh })));
         await Promise.all(Array.from({ length: 8 }, () => postgresStore({ pool, table: newTable() })).map(async (store) => {
           await store.get(sampleRecord().id);
           await store.close();
         }));
-        assert.equal(pool.ended, false, "migrate({ pool }) leaves the pool open");
+        assert.equal(pool.ended, false, "upgradeSchema({ pool }) leaves the pool open");
         assert.ok(await exists(fresh));
       } finally {
         await pool.end();
       }
     });
 
-    it("createSchema: false never runs DDL; after migrate() the store works", async () => {
+    it("createSchema: false never runs DDL; after upgradeSchema() the store works", async () => {
       const table = newTable();
       const store = postgresStore({ connectionString: url, table, createSchema: false });
       try {
-        await assert.rejects(store.get(sampleRecord().id), new RegExp(`table ${table} does not exist.*run migrate\\(\\)`));
+        await assert.rejects(store.get(sampleRecord().id), new RegExp(`table ${table} does not exist.*run upgradeSchema\\(\\)`));
         assert.equal(await exists(table), false, "the store created nothing");
-        await migrate({ connectionString: url, table });
+        await upgradeSchema({ connectionString: url, table });
         const record = sampleRecord({ userId: "bea" });
         await store.create(record);
         assert.deepEqual(await store.get(record.id), record);

@@ -2,8 +2,9 @@ import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
   decodeDevice,
   encodeDevice,
-  recordColumns,
   SessionExistsError,
+  type DestroyOptions,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -11,13 +12,14 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { recordColumns } from "../store/sql.js";
 import { createPool, describeTarget, explain, loadPg } from "./connection.js";
 import { listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
 import { resolveNames, runMigration, type Names } from "./schema.js";
 
 export { PostgresFeed } from "./feed.js";
-export { createSchemaSQL, migrate, type MigrateOptions } from "./schema.js";
+export { createSchemaSQL, upgradeSchema, type UpgradeSchemaOptions } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
@@ -30,7 +32,7 @@ export interface PostgresStoreOptions {
   schema?: string;
   /**
    * true (default): create the table and its indexes on first use when missing.
-   * false: never run DDL; create the table with {@link migrate} or {@link createSchemaSQL}.
+   * false: never run DDL; create the table with {@link upgradeSchema} or {@link createSchemaSQL}.
    * The near-cache's `<table>_leases` is created on its first use the same way.
    */
   createSchema?: boolean;
@@ -192,12 +194,12 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async destroy(id: string, notice?: string): Promise<boolean> {
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
     if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
     return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
   }
 
-  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization
@@ -310,7 +312,7 @@ class PostgresStore implements SessionStore {
       this.#leasesReady = null;
       if ((error as { code?: string }).code === "42501") {
         const denied = new Error(
-          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run migrate() or the DDL of createSchemaSQL() as a role that can`,
+          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run upgradeSchema() or the DDL of createSchemaSQL() as a role that can`,
           { cause: error },
         );
         this.#leasesDenied = { error: denied, until: Date.now() + 60_000 };

@@ -3,7 +3,7 @@ import type { Pool } from "pg";
 import { createPool, describeTarget, explain } from "./connection.js";
 import { leasesSchemaSQL, leasesTable } from "./feed.js";
 
-export interface MigrateOptions {
+export interface UpgradeSchemaOptions {
   pool?: Pool;
   connectionString?: string;
   /** Table name. Default "latchkey_sessions". */
@@ -31,11 +31,11 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,47}$/;
  * and safe to run from many processes at once (an advisory lock serialises it).
  * For teams that run migrations themselves, with `createSchema: false` on the store.
  * @example
- * import { migrate } from "latchkey/postgres";
- * await migrate({ connectionString: process.env.DATABASE_URL, table: "sessions" });
+ * import { upgradeSchema } from "latchkey/postgres";
+ * await upgradeSchema({ connectionString: process.env.DATABASE_URL, table: "sessions" });
  */
-export async function migrate(options: MigrateOptions): Promise<void> {
-  const names = resolveNames("migrate", options);
+export async function upgradeSchema(options: UpgradeSchemaOptions): Promise<void> {
+  const names = resolveNames("upgradeSchema", options);
   const owned = options.pool ? null : createPool(options.connectionString!);
   const pool = options.pool ?? owned!;
   owned?.on("error", () => undefined); // the query in flight reports it
@@ -49,7 +49,7 @@ export async function migrate(options: MigrateOptions): Promise<void> {
 }
 
 /**
- * The DDL that {@link migrate} runs, as text for your own migration tool: the
+ * The DDL that {@link upgradeSchema} runs, as text for your own migration tool: the
  * sessions table with its indexes, and the feed's `<table>_leases`.
  * Every statement is idempotent (IF NOT EXISTS).
  * @example
@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at
 ${leasesSchemaSQL(leases.qualified)}`;
 }
 
-export function resolveNames(fn: string, options: MigrateOptions, needsConnection = true): Names {
+export function resolveNames(fn: string, options: UpgradeSchemaOptions, needsConnection = true): Names {
   if (needsConnection) {
     const example = `e.g. ${fn}({ connectionString: process.env.DATABASE_URL }) or ${fn}({ pool: new pg.Pool() })`;
     if (!options || (options.pool === undefined && options.connectionString === undefined)) {

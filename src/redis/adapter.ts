@@ -2,6 +2,7 @@
 // (Redis or Cluster): the store needs only EVALSHA/EVAL, HGETALL, ZRANGE,
 // PING, PUBLISH, and a subscriber connection for its feed.
 import { createRequire } from "node:module";
+import { redactCredentials, redactUrl } from "../store/redact.js";
 import type { Script } from "./scripts.js";
 import { ioredisSubscriber, nodeRedisClusterSubscriber, nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
 
@@ -109,7 +110,7 @@ function ioredisEndpoint(c: AnyClient): string {
   }
   if (c.isCluster) {
     const first = c.startupNodes?.[0];
-    if (typeof first === "string") return `cluster ${first}`;
+    if (typeof first === "string") return `cluster ${redactUrl(first)}`;
     if (typeof first === "number") return `cluster ${hostPort(undefined, first)}`;
     return `cluster ${hostPort(first?.host, first?.port)}`;
   }
@@ -358,7 +359,7 @@ export function adapterFor(client: unknown): RedisCommands {
 
 /** Turns a connection failure into the error the store reports. */
 export function cannotReach(endpoint: string, cause: unknown): Error {
-  return new Error(`latchkey: cannot reach Redis at ${endpoint}: ${describeError(cause)}`, { cause });
+  return new Error(redactCredentials(`latchkey: cannot reach Redis at ${endpoint}: ${describeError(cause)}`), { cause });
 }
 
 /**

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { runFeedConformance, runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
-import { routeOfId, userRoute } from "../core/index.js";
+import { routeOfId, userRoute } from "../store/index.js";
 import { requireClusterTools, startCluster } from "../testing/redis-cluster.js";
 import { testPrefix } from "../testing/redis-server.js";
 import { redisStore } from "./index.js";

@@ -1,5 +1,5 @@
-import { keepListening } from "../core/feed.js";
-import type { FeedListener, FeedSubscription, LiveLease, StoreFeed } from "../core/store.js";
+import { keepListening } from "../store/feed.js";
+import type { FeedListener, FeedSubscription, LiveLease, StoreFeed } from "../store/contract.js";
 import { toFields, type RedisCommands } from "./adapter.js";
 import { DROP_LEASE, LIVE_LEASES, RENEW_LEASE } from "./scripts.js";
 

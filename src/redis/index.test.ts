@@ -8,7 +8,8 @@ import express from "express";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { runSessionsConformance, runStoreConformance, sampleRecord } from "../conformance/index.js";
-import { createSessions, routeOfId, userRoute } from "../core/index.js";
+import { createSessions } from "../core/index.js";
+import { routeOfId, userRoute } from "../store/index.js";
 import { buildApp } from "../testing/app.js";
 import { Client } from "../testing/client.js";
 import {

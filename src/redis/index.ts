@@ -6,6 +6,8 @@ import {
   SessionExistsError,
   userRoute,
   type ChangeSet,
+  type DestroyOptions,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -13,7 +15,8 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { redactUrl } from "../store/redact.js";
 import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
@@ -131,12 +134,12 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
-      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(String(options.url))})`);
+      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`);
     }
     try {
       new URL(options.url);
     } catch {
-      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(options.url)} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
+      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(redactUrl(options.url))} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
     }
     commands = ownedAdapter(options.url, connectTimeout);
   } else {
@@ -313,11 +316,11 @@ class RedisStore implements RedisSessionStore {
     return { status: "ok", record };
   }
 
-  async destroy(id: string, notice?: string): Promise<boolean> {
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
     return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
   }
 
-  async destroyUser(userId: string, notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
     return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
   }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -33,6 +33,19 @@ test("an in-memory SQLite database counts as process-local (G7)", async () => {
   const file = sqliteStore({ path: join(dir, "file.db") });
   assert.equal(file.processLocal, false);
   await file.close();
+});
+
+test("a new database file, its -wal and its -shm are readable by their owner only (0600)", async () => {
+  const path = join(dir, "private.db");
+  const store = sqliteStore({ path });
+  try {
+    await store.create(sampleRecord());
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+      assert.equal((statSync(file).mode & 0o777).toString(8), "600", file);
+    }
+  } finally {
+    await store.close();
+  }
 });
 
 test("a file from before device recording gets its device column; existing sessions survive", async () => {

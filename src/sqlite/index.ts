@@ -1,3 +1,4 @@
+import { closeSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
@@ -5,8 +6,8 @@ import {
   applyChange,
   decodeDevice,
   encodeDevice,
-  recordColumns,
   SessionExistsError,
+  type DestroyUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -14,7 +15,8 @@ import {
   type RotateResult,
   type SessionRecord,
   type SessionStore,
-} from "../core/index.js";
+} from "../store/index.js";
+import { recordColumns } from "../store/sql.js";
 
 export interface SqliteStoreOptions {
   /** Database file, shared by every process of the app on this machine. ":memory:" is refused in clusters (G7). */
@@ -81,7 +83,21 @@ function openDatabase(path: string): BetterSqlite3.Database {
   } catch (error) {
     throw new Error("latchkey: sqliteStore needs the better-sqlite3 package: npm install better-sqlite3", { cause: error });
   }
+  createPrivately(path);
   return new Database(path);
+}
+
+/**
+ * Creates a new database file readable by its owner only (0600): it holds every session's data and
+ * user id. SQLite gives the -wal and -shm files the main file's mode. An existing file keeps its mode.
+ */
+function createPrivately(path: string): void {
+  if (path === "" || path === ":memory:") return;
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+  } catch {
+    // It exists (another process was first), or its folder does not: better-sqlite3 says so next.
+  }
 }
 
 class SqliteStore implements SessionStore {
@@ -182,7 +198,7 @@ class SqliteStore implements SessionStore {
     return this.#sql.destroy.run(id).changes === 1;
   }
 
-  async destroyUser(userId: string, _notice?: string, except?: string): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
     return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
   }
 

@@ -29,6 +29,7 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
       .then((outcome) => {
         if (outcome.kind === "json") {
           if (outcome.setCookie) res.append("set-cookie", outcome.setCookie);
+          if (outcome.cacheControl) res.set("cache-control", outcome.cacheControl);
           res.status(outcome.status).json(outcome.body);
         } else if (outcome.kind === "stream") {
           Readable.from(outcome.chunks).pipe(res.type("text/plain"));

@@ -1,13 +1,7 @@
 // Test helpers: spawn real server processes, and an HTTP client with a cookie jar.
-import type { ChildProcess } from "node:child_process";
-import { startScript } from "./process.js";
+import { startScript, type ServerProcess } from "./process.js";
 
-export interface ServerProcess {
-  url: string;
-  pid: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
+export type { ServerProcess };
 
 /** The test server (src/testing/server.ts) as its own OS process. */
 export function startServer(env: Record<string, string>): Promise<ServerProcess> {

@@ -3,9 +3,11 @@
 //   runHttpSuite({ name: "Fastify 5", makeServer: fastifyServer });
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createSessions, type Sessions, type SessionStore } from "../core/index.js";
+import { createSessions, type Sessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { Client, waitFor } from "./client.js";
+import { runCookieSuite } from "./cookie-suite.js";
 import { rawRequest } from "./raw.js";
 import type { MakeServer, TestServer } from "./servers.js";
 
@@ -20,6 +22,7 @@ const quiet = { warn: () => undefined, error: () => undefined };
 const parked = (url: string, count: number) => waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
 
 export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
+  runCookieSuite({ name, makeServer });
   describe(`HTTP suite: ${name}`, () => {
     let store: SessionStore;
     let sessions: Sessions;
@@ -196,6 +199,113 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     });
   });
 
+  describe(`HTTP suite: ${name}, bearer tokens, CSRF and flash`, () => {
+    let sessions: Sessions;
+    let server: TestServer;
+    let url: string;
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+    before(async () => {
+      sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, bearer: true, csrf: true });
+      server = await makeServer(sessions);
+      url = server.url;
+    });
+    after(async () => {
+      await server.close();
+      await sessions.close();
+    });
+
+    it("bearer: login answers the token in its body and sets no cookie; reads and writes work with it; logout ends it", async () => {
+      const api = new Client();
+      const login = await api.post(`${url}/login-bearer/ivy`);
+      assert.equal(login.status, 200, login.text);
+      assert.deepEqual(api.lastSetCookie, [], "a bearer login sets no cookie");
+      assert.equal(login.headers.get("cache-control"), "no-store", "a response carrying a token is never cached");
+      const token = login.body.token as string;
+      assert.match(token, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{4}$/);
+      const read = await api.get(`${url}/whoami`, bearer(token));
+      assert.equal(read.body.userId, "ivy");
+      const write = await api.post(`${url}/set/theme?value=%22dark%22`, bearer(token));
+      assert.equal(write.status, 200, "a bearer write needs no CSRF token");
+      assert.deepEqual(api.lastSetCookie, [], "a bearer-authenticated request never gets a Set-Cookie");
+      assert.equal((await api.get(`${url}/whoami`, bearer(token))).body.data.theme, "dark");
+      assert.equal((await api.post(`${url}/logout`, bearer(token))).status, 200);
+      assert.deepEqual(api.lastSetCookie, []);
+      assert.equal((await api.get(`${url}/whoami`, bearer(token))).body.userId, null, "the token is dead");
+      assert.equal((await sessions.list("ivy")).length, 0);
+    });
+
+    it("bearer: the Authorization header wins over a cookie; a forged or malformed token is anonymous, never 5xx", async () => {
+      const browser = new Client();
+      await browser.get(`${url}/csrf`);
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      await browser.post(`${url}/login/jon`, { "x-csrf-token": csrf });
+      const api = new Client();
+      const token = (await api.post(`${url}/login-bearer/kim`)).body.token as string;
+      const both = await new Client(browser.cookie).get(`${url}/whoami`, bearer(token));
+      assert.equal(both.body.userId, "kim");
+      for (const header of [`Bearer ${"C".repeat(43)}.CCCC`, "Bearer", "Bearer x y", "bearer   "]) {
+        const mixed = new Client(browser.cookie);
+        const response = await mixed.get(`${url}/whoami`, { authorization: header });
+        assert.equal(response.status, 200, header);
+        assert.equal(response.body.userId, null, `${header}: anonymous, the cookie is not read`);
+        assert.deepEqual(mixed.lastSetCookie, [], `${header}: the cookie is left alone`);
+      }
+      assert.equal((await new Client(browser.cookie).get(`${url}/whoami`, { authorization: "Basic eDp5" })).body.userId, "jon", "another scheme: the cookie decides");
+    });
+
+    it("CSRF: 403 to a cookie-carrying POST without the header or with a wrong one; 200 with it; no cookie passes", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      assert.ok(browser.cookie, "reading the token stored the session");
+      const missing = await browser.post(`${url}/set/cart?value=1`);
+      assert.equal(missing.status, 403);
+      assert.match(missing.text, /CSRF token/);
+      const wrong = await browser.post(`${url}/set/cart?value=1`, { "x-csrf-token": `${csrf.slice(1)}x` });
+      assert.equal(wrong.status, 403);
+      assert.equal((await browser.get(`${url}/whoami`)).body.data.cart, undefined, "a refused request changed nothing");
+      assert.equal((await browser.post(`${url}/set/cart?value=1`, { "x-csrf-token": csrf })).status, 200);
+      assert.equal((await browser.get(`${url}/whoami`)).body.data.cart, 1);
+      assert.equal((await new Client().post(`${url}/set/cart?value=2`)).status, 200, "no session cookie at all: nothing to forge");
+      const stale = await new Client(`sid=${"D".repeat(43)}.DDDD`).post(`${url}/set/cart?value=3`);
+      assert.equal(stale.status, 403, "a cookie without a live session has no token to match");
+    });
+
+    it("CSRF: login CSRF is refused, and login replaces the token", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      assert.equal((await browser.post(`${url}/login/mallory`)).status, 403, "an anonymous session holding a cookie: login needs the token");
+      assert.equal((await browser.post(`${url}/login/lea`, { "x-csrf-token": csrf })).status, 200);
+      assert.equal((await browser.post(`${url}/set/x?value=1`, { "x-csrf-token": csrf })).status, 403, "the pre-login token is dead");
+      const fresh = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      assert.notEqual(fresh, csrf);
+      assert.equal((await browser.post(`${url}/set/x?value=1`, { "x-csrf-token": fresh })).status, 200);
+    });
+
+    it("CSRF: an HTML form post without the header runs locked (anonymous) until verifyCsrf accepts its field", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      await browser.post(`${url}/login/max`, { "x-csrf-token": csrf });
+      const token = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      const form = { "content-type": "application/x-www-form-urlencoded" };
+      const forged = await browser.post(`${url}/form/${"E".repeat(43)}`, form);
+      assert.equal(forged.status, 200);
+      assert.deepEqual(forged.body, { before: null, verified: false, userId: null }, "a forged form acts as nobody");
+      const posted = await browser.post(`${url}/form/${token}`, { "content-type": "multipart/form-data; boundary=x" });
+      assert.deepEqual(posted.body, { before: null, verified: true, userId: "max" });
+      assert.equal((await browser.get(`${url}/whoami`)).body.data.formed, true, "the verified form's change was committed");
+      assert.equal((await browser.post(`${url}/form/${token}`, { "content-type": "application/json" })).status, 403, "only what a form can send is admitted");
+    });
+
+    it("flash: a message set before a redirect is shown once, on the next request", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      assert.equal((await browser.post(`${url}/flash/Saved`, { "x-csrf-token": csrf })).status, 200);
+      assert.deepEqual((await browser.get(`${url}/flashes`)).body, { notice: ["Saved"] });
+      assert.deepEqual((await browser.get(`${url}/flashes`)).body, {});
+    });
+  });
+
   describe(`HTTP suite: ${name}, conflicts: "reject"`, () => {
     it("two overlapping writes of one key: the second answers 409 and is not stored", async () => {
       const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, conflicts: "reject" });
@@ -219,9 +329,11 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
   });
 
   describe(`HTTP suite: ${name}, when the store fails (G6)`, () => {
-    it("answers 503 on load and commit failures, and is never signed in", async () => {
-      const store = memoryStore();
-      const sessions = createSessions({ store, sweepInterval: false, logger: quiet });
+    it("answers 503 on load and commit failures, and is never signed in; the body never describes the store", async () => {
+      // The store's description (here a file path) goes to the log, never into a response body.
+      const store = memoryStore({ name: "memory(/srv/app/private/sessions.db)" });
+      const logged: string[] = [];
+      const sessions = createSessions({ store, sweepInterval: false, logger: { warn: () => undefined, error: (line: string) => logged.push(line) } });
       const server = await makeServer(sessions);
       try {
         const client = new Client();
@@ -232,11 +344,13 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         await new Client().post(`${server.url}/release`);
         const commitFailure = await slow;
         assert.equal(commitFailure.status, 503);
-        assert.doesNotMatch(commitFailure.text, /dora/);
+        assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
+        assert.match(commitFailure.text, /session store cannot be reached/);
+        assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");
-        assert.doesNotMatch(loadFailure.text, /dora/);
+        assert.doesNotMatch(loadFailure.text, /dora|private|memory/);
         const raw = await client.fork().get(`${server.url}/raw-read`);
         assert.equal(raw.status, 503, "a route that writes the response itself never runs either");
       } finally {

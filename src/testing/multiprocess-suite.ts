@@ -20,7 +20,7 @@ export function runMultiProcessSuite(options: MultiProcessOptions): void {
 
     before(async () => {
       const spec = await options.storeSpec();
-      const env = { LATCHKEY_STORE: spec, LATCHKEY_FRAMEWORK: options.framework ?? "express" };
+      const env = { LATCHKEY_STORE: spec, LATCHKEY_FRAMEWORK: options.framework ?? "express", LATCHKEY_OPTIONS: JSON.stringify({ bearer: true }) };
       [a, b] = await Promise.all([startServer(env), startServer(env)]);
       assert.notEqual(a.pid, b.pid);
     });
@@ -118,6 +118,23 @@ export function runMultiProcessSuite(options: MultiProcessOptions): void {
         assert.deepEqual(stale.body.data, {});
         assert.equal((await tab.fork().get(`${server.url}/whoami`)).body.userId, "erin");
       }
+    });
+
+    it("a bearer token issued by one process works in the other and dies everywhere after a logout", async () => {
+      const api = new Client();
+      const login = await api.post(`${a.url}/login-bearer/ines`);
+      assert.equal(login.status, 200, login.text);
+      assert.deepEqual(api.lastSetCookie, []);
+      const auth = { authorization: `Bearer ${login.body.token as string}` };
+      assert.equal((await api.get(`${b.url}/whoami`, auth)).body.userId, "ines");
+      assert.equal((await api.post(`${b.url}/set/cart?value=%5B7%5D`, auth)).status, 200);
+      assert.deepEqual((await api.get(`${a.url}/whoami`, auth)).body.data.cart, [7]);
+      assert.equal((await api.post(`${a.url}/logout`, auth)).status, 200);
+      for (const server of [a, b]) assert.equal((await api.get(`${server.url}/whoami`, auth)).body.userId, null, `dead in process ${server === a ? "A" : "B"}`);
+      const again = await api.post(`${b.url}/login-bearer/ines`);
+      const revoked = { authorization: `Bearer ${again.body.token as string}` };
+      assert.equal((await new Client().post(`${a.url}/revoke-user/ines`)).body.count, 1);
+      assert.equal((await api.get(`${b.url}/whoami`, revoked)).body.userId, null, "revokeUser ends bearer sessions too");
     });
 
     it("list shows handles (never tokens) and revoke(handle) ends that session everywhere", async () => {

@@ -1,8 +1,14 @@
 // Spawns a test server script (one that prints {"port": N} when listening) as its own OS process.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { ServerProcess } from "./client.js";
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
 
 /** `script`: a file in src/testing, e.g. "legacy-app.ts". */
 export async function startScript(script: string, env: Record<string, string>): Promise<ServerProcess> {

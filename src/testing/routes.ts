@@ -16,8 +16,8 @@ export interface RouteInput {
 
 /** How the framework must answer. */
 export type Outcome =
-  /** A JSON body, with a cookie of the app's own when `setCookie` is given (set the framework's usual way). */
-  | { kind: "json"; status: number; body: unknown; setCookie?: string }
+  /** A JSON body, with a cookie of the app's own when `setCookie` is given and a Cache-Control of the app's when `cacheControl` is (set the framework's usual way). */
+  | { kind: "json"; status: number; body: unknown; setCookie?: string; cacheControl?: string }
   /** A body streamed in chunks, the framework's usual way (the commit must happen before the first byte). */
   | { kind: "stream"; chunks: string[] }
   /** A text answer, then `after()` once the answer was handed to the framework (it may throw: an error after the response started). */
@@ -62,6 +62,21 @@ export function testRoutes(sessions: Sessions): Route[] {
         return json(view(input));
       },
     },
+    // Sign-in features (issue 17): a bearer login answers its token in the body; a form handler verifies its field (here from the path: no body parser).
+    { method: "POST", path: "/login-bearer/:param", handle: async (input) => (await input.session.login(input.param, { transport: "bearer" }), json({ ...view(input), token: input.session.token })) },
+    { method: "GET", path: "/csrf", handle: ({ session }) => json({ csrfToken: session.csrfToken }) },
+    {
+      method: "POST",
+      path: "/form/:param",
+      handle: ({ session, param }) => {
+        const before = session.userId;
+        const verified = session.verifyCsrf(param);
+        if (verified) session.set("formed", true);
+        return json({ before, verified, userId: session.userId });
+      },
+    },
+    { method: "POST", path: "/flash/:param", handle: (input) => (input.session.flash("notice", input.param), json(view(input))) },
+    { method: "GET", path: "/flashes", handle: ({ session }) => json(session.flashes()) },
     { method: "POST", path: "/logout-others", handle: async (input) => json({ count: await input.session.logoutOthers(), resolvedAt: resolvedAt() }) },
     { method: "POST", path: "/unset/:param", handle: (input) => (input.session.unset(input.param), json(view(input))) },
     { method: "POST", path: "/revoke-user/:param", handle: async ({ param }) => json({ count: await sessions.revokeUser(param), resolvedAt: resolvedAt() }) },
@@ -138,6 +153,9 @@ export function testRoutes(sessions: Sessions): Route[] {
       path: "/own-cookie/:param",
       handle: (input) => (input.session.set("own", input.param), { kind: "json", status: 200, body: view(input), setCookie: `own=${input.param}; Path=/` }),
     },
+    // The app marks the answer cacheable by anyone (as express.static does): login's token must still never be stored.
+    { method: "POST", path: "/public/login/:param", handle: async (input) => (await input.session.login(input.param), { kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
+    { method: "GET", path: "/public/whoami", handle: (input) => ({ kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
     // The app takes the response over from the framework: the change is still committed before the status line.
     { method: "GET", path: "/raw/:param", handle: (input) => (input.session.set(input.param, "raw"), { kind: "raw", chunks: ["raw ", "answer\n"] }) },
     // A read, then the app takes the response over: nothing to hold; a change afterwards throws.

@@ -34,6 +34,7 @@ async function run(routes: Route[], session: Session, method: string | undefined
 function writeRaw(res: ServerResponse, outcome: Outcome): void {
   if (outcome.kind === "json") {
     if (outcome.setCookie) res.setHeader("set-cookie", [outcome.setCookie]);
+    if (outcome.cacheControl) res.setHeader("cache-control", outcome.cacheControl);
     res.writeHead(outcome.status, { "content-type": "application/json" }).end(JSON.stringify(outcome.body));
   } else if (outcome.kind === "then") {
     res.writeHead(200, { "content-type": "text/plain" }).end(outcome.text);
@@ -71,7 +72,7 @@ export const nodeServer: MakeServer = async (sessions) => {
     if (!outcome) return void res.writeHead(404).end();
     if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.writeHead(200, { "content-type": "text/plain" }));
     else writeRaw(res, outcome);
-  }, { trustProxy: true });
+  }, { trustProxy: 1 });
   return listen(createServer((req, res) => ((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), handler(req, res))));
 };
 
@@ -81,11 +82,14 @@ export const fastifyServer: MakeServer = async (sessions) => {
   const app = Fastify({ trustProxy: "127.0.0.1" });
   app.addHook("onRequest", (request, _reply, done) => ((request as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), done()));
   await app.register(fastifySessions, { sessions });
+  // Routes read no body: accept what an HTML form sends (Fastify answers 415 to a type it cannot parse).
+  app.addContentTypeParser("*", (_request, _payload, done) => done(null));
   app.all("/*", async (request, reply) => {
     const outcome = await run(routes, request.session as Session, request.method, request.url, (request as { arrivedAt?: bigint }).arrivedAt!);
     if (!outcome) return reply.code(404).send();
     if (outcome.kind === "json") {
       if (outcome.setCookie) reply.header("set-cookie", outcome.setCookie);
+      if (outcome.cacheControl) reply.header("cache-control", outcome.cacheControl);
       return reply.code(outcome.status).send(outcome.body);
     }
     if (outcome.kind === "stream") return reply.type("text/plain").send(Readable.from(outcome.chunks));
@@ -108,6 +112,7 @@ export function koaServer(Koa: new () => import("koa")): MakeServer {
     const routes = testRoutes(sessions);
     const app = new Koa();
     app.proxy = true;
+    app.maxIpsCount = 1; // one proxy: Koa's ctx.ip is then X-Forwarded-For's last entry, not the client-written first
     app.silent = true;
     app.use((ctx, next) => ((ctx.state.arrivedAt = process.hrtime.bigint()), next()));
     app.use(koaSessions(sessions));
@@ -116,6 +121,7 @@ export function koaServer(Koa: new () => import("koa")): MakeServer {
       if (!outcome) return;
       if (outcome.kind === "json") {
         if (outcome.setCookie) ctx.append("set-cookie", outcome.setCookie);
+        if (outcome.cacheControl) ctx.set("cache-control", outcome.cacheControl);
         ctx.status = outcome.status;
         ctx.body = outcome.body;
       } else if (outcome.kind === "stream") {
@@ -145,7 +151,7 @@ function afterward(after: () => void): void {
 /** A Response built outside the framework, with immutable headers (a passed-through fetch()). */
 const passedThrough = (text: string) => fetch(`data:text/plain,${encodeURIComponent(text)}`);
 
-/** Hono 4 on @hono/node-server, trusting X-Forwarded-* (trustProxy). */
+/** Hono 4 on @hono/node-server, trusting X-Forwarded-* from one proxy (trustProxy: 1). */
 export const honoServer: MakeServer = async (sessions) => {
   const { Hono } = await import("hono");
   const { stream } = await import("hono/streaming");
@@ -153,12 +159,13 @@ export const honoServer: MakeServer = async (sessions) => {
   const routes = testRoutes(sessions);
   const app = new Hono<SessionEnv & { Variables: { arrivedAt: bigint } }>();
   app.use((c, next) => (c.set("arrivedAt", process.hrtime.bigint()), next()));
-  app.use(honoSessions(sessions, { trustProxy: true }));
+  app.use(honoSessions(sessions, { trustProxy: 1 }));
   app.all("*", async (c) => {
     const outcome = await run(routes, c.var.session as Session, c.req.method, c.req.url, c.var.arrivedAt);
     if (!outcome) return c.notFound();
     if (outcome.kind === "json") {
       if (outcome.setCookie) c.header("set-cookie", outcome.setCookie, { append: true });
+      if (outcome.cacheControl) c.header("cache-control", outcome.cacheControl);
       return c.json(outcome.body as object, outcome.status as 200);
     }
     if (outcome.kind === "stream") {
@@ -184,12 +191,13 @@ export const webServer: MakeServer = async (sessions) => {
     if (outcome.kind === "json") {
       const response = Response.json(outcome.body, { status: outcome.status });
       if (outcome.setCookie) response.headers.append("set-cookie", outcome.setCookie);
+      if (outcome.cacheControl) response.headers.set("cache-control", outcome.cacheControl);
       return response;
     }
     if (outcome.kind === "stream") return new Response(Readable.toWeb(Readable.from(outcome.chunks)) as ReadableStream, { headers: { "content-type": "text/plain" } });
     if (outcome.kind === "raw") return passedThrough(outcome.chunks.join(""));
     afterward(outcome.after);
     return new Response(outcome.text, { headers: { "content-type": "text/plain" } });
-  }, { trustProxy: true });
+  }, { trustProxy: 1 });
   return listen(createAdaptorServer({ fetch: (request: Request) => handler(request, process.hrtime.bigint()), hostname: "127.0.0.1" }) as Server);
 };

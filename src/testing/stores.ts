@@ -2,7 +2,7 @@
 // "redis-cluster:<node url>|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>|<prefix>",
 // "redis-sentinel:<JSON of SentinelSpec>" (a client of either library that finds the primary through Sentinel).
 // LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
-import type { SessionStore } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { postgresStore } from "../postgres/index.js";
 import { redisStore } from "../redis/index.js";

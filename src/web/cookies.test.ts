@@ -32,7 +32,7 @@ describe("withCookieSession (server actions)", () => {
     const headers = new Headers({ "user-agent": "action/1", "x-forwarded-proto": "https", "x-forwarded-for": "198.51.100.4" });
     assert.equal(await withCookieSession(sessions, jar, async (session) => (await session.login("ann"), session.set("cart", ["a"]), "done"), { headers }), "done");
     const [written] = jar.written;
-    assert.equal(written!.name, "sid");
+    assert.equal(written!.name, "__Host-sid", "https (and no Host): Secure, so __Host-");
     assert.deepEqual({ ...written!.attributes, expires: undefined }, { path: "/", httpOnly: true, sameSite: "lax", secure: true, expires: undefined });
     assert.ok(written!.attributes.expires! > new Date());
     const [listed] = await sessions.list("ann");
@@ -61,5 +61,22 @@ describe("withCookieSession (server actions)", () => {
     assert.equal(failure.status, 503);
     assert.equal(ran, false);
     await sessions.close().catch(() => undefined);
+  });
+
+  it("the cookie follows the Host as on every adapter; X-Forwarded-For counts only through trustProxy, from the right", async () => {
+    const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, recordIp: true });
+    const forwarded = { "x-forwarded-for": "198.51.100.66, 203.0.113.9" };
+    const local = new Jar();
+    await withCookieSession(sessions, local, (session) => session.login("lo"), { headers: new Headers({ host: "localhost:3000", ...forwarded }) });
+    assert.equal(local.written[0]!.name, "sid");
+    assert.equal(local.written[0]!.attributes.secure, false, "plain HTTP to localhost");
+    assert.equal((await sessions.list("lo"))[0]!.ip, undefined, "X-Forwarded-For is not trusted by default");
+    const behindProxy = new Jar();
+    await withCookieSession(sessions, behindProxy, (session) => session.login("pr"), { headers: new Headers({ host: "app.example.com", ...forwarded }), trustProxy: 1 });
+    assert.equal(behindProxy.written[0]!.name, "__Host-sid");
+    assert.equal(behindProxy.written[0]!.attributes.secure, true, "a public host: Secure without any proxy header");
+    assert.equal((await sessions.list("pr"))[0]!.ip, "203.0.113.9", "the entry the trusted proxy appended, not the client's");
+    await assert.rejects(withCookieSession(sessions, new Jar(), () => undefined, { trustProxy: true as never }), /give the number of reverse proxies/i);
+    await sessions.close();
   });
 });

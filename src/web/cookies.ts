@@ -5,7 +5,8 @@
 // into Set-Cookie on the action's response.
 import type { Session, Sessions } from "../core/index.js";
 import { Lifecycle, SessionFailureError } from "../http/lifecycle.js";
-import { firstForwarded, WebRequestContext } from "../http/web.js";
+import { resolveTrustProxy } from "../http/transport.js";
+import { forwardedFor, WebRequestContext, webScope } from "../http/web.js";
 
 /** The cookie attributes latchkey writes (a subset of what Next.js's `cookies().set()` accepts). */
 export interface CookieAttributes {
@@ -26,10 +27,22 @@ export interface CookieJar {
 }
 
 export interface CookieSessionOptions {
-  /** The request's headers (Next.js: `await headers()`), for the device list's User-Agent and address, and https. */
+  /**
+   * The request's headers (Next.js: `await headers()`): the Host (on
+   * localhost over plain HTTP the cookie is `sid` without Secure, elsewhere
+   * `__Host-sid` with Secure, as in withSession), and the User-Agent and
+   * address for the device list. Without them the request counts as not local.
+   */
   headers?: { get(name: string): string | null };
-  /** Whether the request came over https (for the cookie's Secure attribute). Default: `X-Forwarded-Proto: https` in `headers`. */
+  /** Whether the request came over https; it decides Secure only on a localhost Host. Default: the trusted proxy's X-Forwarded-Proto (trustProxy), else plain HTTP. */
   secure?: boolean;
+  /**
+   * The number of reverse proxies in front of the app: the client address is
+   * the X-Forwarded-For entry that many from the right (and https is read from
+   * X-Forwarded-Proto the same way). Default 0: nothing forwarded is trusted,
+   * and the device list records no address.
+   */
+  trustProxy?: number | false;
 }
 
 /**
@@ -61,10 +74,13 @@ export async function withCookieSession<Data extends object, T>(
   const lifecycle = new Lifecycle(sessions as Sessions<object>, "withCookieSession");
   if (!jar || typeof jar.get !== "function" || typeof jar.set !== "function") throw new TypeError("latchkey: withCookieSession(sessions, jar, action) needs a cookie jar with get and set (Next.js: await cookies())");
   if (typeof action !== "function") throw new TypeError("latchkey: withCookieSession(sessions, jar, action) needs an action (session) => result");
-  const name = lifecycle.cookieName;
-  const values = jar.getAll ? jar.getAll(name).map((cookie) => cookie.value) : [jar.get(name)?.value].filter((value): value is string => value !== undefined);
+  const proxies = resolveTrustProxy(options.trustProxy, "withCookieSession");
+  if (options.secure !== undefined && typeof options.secure !== "boolean") throw new TypeError("latchkey: withCookieSession option secure must be true or false (whether the request came over https)");
   const headers = options.headers ?? new Headers();
-  const context = new WebRequestContext(headers, () => firstForwarded(headers, "x-forwarded-for"), jar);
+  const scope = webScope(lifecycle, headers, undefined, proxies, options.secure);
+  const name = scope.name;
+  const values = jar.getAll ? jar.getAll(name).map((cookie) => cookie.value) : [jar.get(name)?.value].filter((value): value is string => value !== undefined);
+  const context = new WebRequestContext(headers, () => forwardedFor(headers, proxies), jar);
   let session: Session<object>;
   try {
     session = await (sessions.loadCached(values, context) ?? sessions.load(values, context));
@@ -78,9 +94,8 @@ export async function withCookieSession<Data extends object, T>(
     session.seal();
     throw error;
   }
-  const secure = options.secure ?? firstForwarded(headers, "x-forwarded-proto")?.toLowerCase() === "https";
   const failure = await lifecycle.settle(session, "a server action", "(withCookieSession)");
-  for (const line of lifecycle.setCookie(session, undefined, secure) ?? []) jar.set(...parseSetCookie(line));
+  for (const line of lifecycle.setCookie(session, undefined, scope) ?? []) jar.set(...parseSetCookie(line));
   if (failure) throw new SessionFailureError(failure);
   return result;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createSessions, type SessionStore } from "../core/index.js";
+import { createSessions } from "../core/index.js";
+import type { SessionStore } from "../store/index.js";
 import { memoryStore } from "../memory/index.js";
 import { runHttpSuite } from "../testing/http-suite.js";
 import { webServer } from "../testing/servers.js";
@@ -18,7 +19,8 @@ function slowPatches(store: SessionStore): SessionStore {
   return store;
 }
 
-const cookieOf = (response: Response) => response.headers.getSetCookie().find((line) => line.startsWith("sid="))?.split(";")[0];
+/** The session cookie as the next request sends it: `__Host-sid` on http://app.test (a public host: Secure, as behind a TLS proxy). */
+const cookieOf = (response: Response) => response.headers.getSetCookie().find((line) => line.startsWith("__Host-sid="))?.split(";")[0];
 
 describe("withSession", () => {
   it("rejects a bad argument with a clear TypeError", () => {
@@ -41,8 +43,8 @@ describe("withSession", () => {
     });
     const login = await handler(new Request("http://app.test/login", { method: "POST" }));
     const cookie = cookieOf(login)!;
-    assert.match(cookie, /^sid=/);
-    assert.deepEqual(login.headers.getSetCookie().map((line) => line.split("=")[0]), ["theme", "sid"], "the app's cookie is kept, ours appended");
+    assert.match(cookie, /^__Host-sid=/);
+    assert.deepEqual(login.headers.getSetCookie().map((line) => line.split("=")[0]), ["theme", "__Host-sid"], "the app's cookie is kept, ours appended");
     assert.equal(login.headers.get("cache-control"), "no-store");
     const changed = await handler(new Request("http://app.test/cart", { method: "POST", headers: { cookie } }));
     const { handle } = (await changed.json()) as { handle: string };

@@ -1,6 +1,7 @@
 import type { JsonValue, Session, Sessions } from "../core/index.js";
-import { Lifecycle, type SessionFailure } from "../http/lifecycle.js";
-import { discard, failureResponse, firstForwarded, isSecure, WebRequestContext, withSessionCookies } from "../http/web.js";
+import { Lifecycle, type CookieScope, type SessionFailure } from "../http/lifecycle.js";
+import { resolveTrustProxy } from "../http/transport.js";
+import { discard, failureResponse, forwardedFor, WebRequestContext, webScope, withSessionCookies } from "../http/web.js";
 
 export type { SessionFailure } from "../http/lifecycle.js";
 export { failureResponse } from "../http/web.js";
@@ -21,11 +22,14 @@ export type WebSessionHandler<Data extends object, Args extends unknown[]> = (
 
 export interface WithSessionOptions {
   /**
-   * Behind a reverse proxy: take https from X-Forwarded-Proto and the client
-   * address from X-Forwarded-For. Only when every request comes through that
-   * proxy. Default false.
+   * The number of reverse proxies in front of the app (each appends to
+   * X-Forwarded-For): the client address is the entry that many from the
+   * right, and https is read from X-Forwarded-Proto the same way, as Express's
+   * `trust proxy` with a count. Entries further left are written by the client
+   * and never used. Only when every request comes through those proxies.
+   * Default 0: nothing forwarded is trusted. (`true` is refused: give a count.)
    */
-  trustProxy?: boolean;
+  trustProxy?: number | false;
   /** The client address, for the device list (a Request alone does not carry it; e.g. Bun's `server.requestIP(request)`). */
   ip?: (request: Request) => string | undefined;
   /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict). */
@@ -61,13 +65,13 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
   for (const name of ["ip", "onError"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") throw new TypeError(`latchkey: withSession option ${name} must be a function`);
   }
-  const trustProxy = options.trustProxy === true;
+  const proxies = resolveTrustProxy(options.trustProxy, "withSession");
   const address = options.ip;
   const respond = options.onError ?? ((failure: SessionFailure) => failureResponse(failure));
   const ip = (context: WebRequestContext): string | undefined =>
-    address?.(context.owner as Request) ?? (trustProxy ? firstForwarded(context.headers, "x-forwarded-for") : undefined);
+    address?.(context.owner as Request) ?? forwardedFor(context.headers, proxies);
 
-  const run = async (request: Request, session: Session<object>, args: Args): Promise<Response> => {
+  const run = async (request: Request, session: Session<object>, scope: CookieScope, args: Args): Promise<Response> => {
     let response: Response;
     try {
       response = await handler(request, { session: session as Session<Data> }, ...args);
@@ -81,23 +85,23 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
     }
     // A read: nothing to commit and no cookie.
     if (!lifecycle.mustHold(session)) return session.seal(), response;
-    const secure = isSecure(request.url, request.headers, trustProxy);
     const settling = lifecycle.settle(session, request.method, request.url);
     const failure = settling && (await settling);
-    if (!failure) return withSessionCookies(lifecycle, session, response, secure);
+    if (!failure) return withSessionCookies(lifecycle, session, response, scope);
     discard(response);
     const answer = await respond(failure, request);
-    return withSessionCookies(lifecycle, session, answer, secure);
+    return withSessionCookies(lifecycle, session, answer, scope);
   };
 
   return async function latchkeySession(request: Request, ...args: Args): Promise<Response> {
-    const context = new WebRequestContext(request.headers, ip, request);
+    const context = new WebRequestContext(request.headers, ip, request, request.method);
+    const scope = webScope(lifecycle, request.headers, request.url, proxies);
     let session: Session<object>;
     try {
-      session = await lifecycle.open(context.cookieHeader, context);
+      session = await lifecycle.open(context.cookieHeader, context, scope);
     } catch (error) {
       return respond(lifecycle.loadFailure(error, request.method, request.url), request);
     }
-    return run(request, session, args);
+    return run(request, session, scope, args);
   };
 }

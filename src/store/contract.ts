@@ -76,6 +76,20 @@ export interface RotateInput {
   notice?: string;
 }
 
+/** Options of {@link SessionStore.destroy}. */
+export interface DestroyOptions {
+  /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
+  notice?: string;
+}
+
+/** Options of {@link SessionStore.destroyUser}. */
+export interface DestroyUserOptions {
+  /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
+  notice?: string;
+  /** The id of a record to keep (the caller's own session): "log out other devices". */
+  except?: string;
+}
+
 export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
 
 export interface SessionStore {
@@ -99,14 +113,13 @@ export interface SessionStore {
    * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
    */
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
-  /** Delete one record. Resolves true if it existed. `notice`: as in PatchInput. */
-  destroy(id: string, notice?: string): Promise<boolean>;
+  /** Delete one record. Resolves true if it existed. */
+  destroy(id: string, options?: DestroyOptions): Promise<boolean>;
   /**
    * Delete every record of a user in one atomic step, except the record whose
-   * id is `except` (log out other devices). Resolves to how many were deleted.
-   * `notice`: as in PatchInput.
+   * id is `options.except` (log out other devices). Resolves to how many were deleted.
    */
-  destroyUser(userId: string, notice?: string, except?: string): Promise<number>;
+  destroyUser(userId: string, options?: DestroyUserOptions): Promise<number>;
   /** Records of one user (expired ones may be included; the manager filters them). */
   listUser(userId: string): Promise<SessionRecord[]>;
   /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
@@ -229,23 +242,4 @@ export function decodeDevice(text: string | null | undefined): DeviceInfo | unde
   } catch {
     return undefined;
   }
-}
-
-/**
- * A record as the row SQL stores write, in column order: id, user_id, data
- * (JSON text), created_at, last_seen_at, expires_at, absolute_expires_at,
- * version, device (JSON text or null).
- */
-export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number, string | null] {
-  return [
-    record.id,
-    record.userId,
-    JSON.stringify(record.data),
-    record.createdAt,
-    record.lastSeenAt,
-    record.expiresAt,
-    record.absoluteExpiresAt,
-    record.version,
-    encodeDevice(record.device),
-  ];
 }

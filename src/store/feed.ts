@@ -1,4 +1,4 @@
-import type { FeedListener, FeedSubscription } from "./store.js";
+import type { FeedListener, FeedSubscription } from "./contract.js";
 
 /** One subscribed connection of a feed. */
 export interface FeedConnection {

@@ -1,0 +1,24 @@
+// `latchkey/store`: what a store author needs — the contract a store
+// implements (checked by `latchkey/conformance`), its record types, and the
+// helpers the built-in stores share. Apps never import this.
+export type {
+  ChangeSet,
+  DestroyOptions,
+  DestroyUserOptions,
+  DeviceInfo,
+  FeedListener,
+  FeedSubscription,
+  JsonValue,
+  LiveLease,
+  PatchInput,
+  PatchResult,
+  RotateInput,
+  RotateResult,
+  SessionRecord,
+  SessionStore,
+  StoreFeed,
+} from "./contract.js";
+export { applyChange, decodeDevice, encodeDevice, SessionExistsError } from "./contract.js";
+export { keepListening, type FeedConnection } from "./feed.js";
+export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
+export { MAX_KEY_LENGTH, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH } from "./limits.js";
