@@ -5,7 +5,7 @@
 // A block is one of:
 // - a whole program: compiled as its own module (strict, like the package), with the libraries an app
 //   would install resolved from this repository's node_modules;
-// - a file of an example app: its first line is `// <path>` naming a file under one example in
+// - a file of an example app (TypeScript or JavaScript): its first line is `// <path>` naming a file under one example in
 //   examples/ (Next.js, React Router). Its body must appear in that file as written; the example's own
 //   test (`npm run test:nextjs`, `npm run test:react-router`) builds and type-checks it.
 // Signatures and shapes that are not programs go in ```text blocks, which are not compiled.
@@ -62,6 +62,7 @@ function parse(page: string): { blocks: Block[]; prose: string[] } {
 
 const parsed = pages.map((page) => ({ page, ...parse(page) }));
 const tsBlocks = parsed.flatMap(({ blocks }) => blocks.filter((block) => block.lang === "ts" || block.lang === "tsx" || block.lang === "typescript"));
+const jsBlocks = parsed.flatMap(({ blocks }) => blocks.filter((block) => block.lang === "js" || block.lang === "javascript"));
 const exampleDirs = readdirSync(join(root, "examples"), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => join(root, "examples", entry.name));
@@ -124,7 +125,7 @@ describe("the manual", () => {
   });
 
   test("every TypeScript block that shows an example app's file is in that file as written", () => {
-    const shown = tsBlocks.filter((block) => exampleFileOf(block) !== null);
+    const shown = [...tsBlocks, ...jsBlocks].filter((block) => exampleFileOf(block) !== null);
     assert.ok(shown.length > 0, "expected the Next.js and React Router pages to show files of examples/");
     for (const block of shown) {
       const file = exampleFileOf(block)!;
