@@ -12,9 +12,9 @@ import { createClient, createCluster } from "redis";
 import { createSessions } from "../dist/core/index.js";
 import { expressSessionMigration } from "../dist/migrate/index.js";
 import { otelMetrics } from "../dist/otel/index.js";
-import { postgresStore } from "../dist/postgres/index.js";
-import { redisStore } from "../dist/redis/index.js";
-import { sqliteStore } from "../dist/sqlite/index.js";
+import { postgresStore } from "../dist/stores/postgres/index.js";
+import { redisStore } from "../dist/stores/redis/index.js";
+import { sqliteStore } from "../dist/stores/sqlite/index.js";
 
 export const variant = process.env.BENCH_VARIANT ?? "baseline";
 export const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";

@@ -44,7 +44,7 @@ if (variant === "empty-hooks") {
 } else if (variant !== "baseline") {
   sessions = await latchkeySessions();
   if (!sessions) throw new Error(`unknown BENCH_VARIANT ${variant}`);
-  const { fastifySessions } = await import("../dist/fastify/index.js");
+  const { fastifySessions } = await import("../dist/adapters/fastify/index.js");
   await app.register(fastifySessions, { sessions });
   login = (request, user) => request.session.login(user);
   userId = (request) => request.session.userId;

@@ -19,7 +19,7 @@ if (variant === "empty-middleware") {
 } else if (variant !== "baseline") {
   sessions = await latchkeySessions();
   if (!sessions) throw new Error(`unknown BENCH_VARIANT ${variant}`);
-  const { honoSessions } = await import("../dist/hono/index.js");
+  const { honoSessions } = await import("../dist/adapters/hono/index.js");
   app.use(honoSessions(sessions));
   userId = (c) => c.get("session").userId;
 }

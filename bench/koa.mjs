@@ -18,7 +18,7 @@ if (variant === "empty-middleware") {
 } else if (variant !== "baseline") {
   sessions = await latchkeySessions();
   if (!sessions) throw new Error(`unknown BENCH_VARIANT ${variant}`);
-  const { koaSessions } = await import("../dist/koa/index.js");
+  const { koaSessions } = await import("../dist/adapters/koa/index.js");
   app.use(koaSessions(sessions));
   userId = (ctx) => ctx.session.userId;
 }

@@ -32,6 +32,6 @@ function handler(req, res) {
   }
 }
 
-const listener = sessions ? (await import("../dist/node/index.js")).nodeSessions(sessions, handler) : handler;
+const listener = sessions ? (await import("../dist/adapters/node/index.js")).nodeSessions(sessions, handler) : handler;
 const server = createServer(listener);
 server.listen(0, "127.0.0.1", () => announce(server, () => sessions?.close()));

@@ -3,7 +3,7 @@
 // BENCH_SESSIONS (JSON) adds createSessions options, e.g. {"revocation":"strict"}.
 // Prints {"port": N} when listening. GET /page reads the session and answers a small page.
 import express from "express";
-import { expressSessions } from "../dist/express/index.js";
+import { expressSessions } from "../dist/adapters/express/index.js";
 import { anchorMiddleware } from "./anchor.mjs";
 import { announce, counters, latchkeySessions, page, prefix, redisUrl, variant } from "./common.mjs";
 

@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 import express from "express";
 import { readCookie } from "../src/core/cookie.js";
 import { createSessions, SessionInputError, StoreUnavailableError, type Session, type SessionInfo } from "../src/core/index.js";
-import { expressSessions } from "../src/express/index.js";
-import { sqliteStore } from "../src/sqlite/index.js";
+import { expressSessions } from "../src/adapters/express/index.js";
+import { sqliteStore } from "../src/stores/sqlite/index.js";
 import { page } from "./page.js";
 
 const PORT = Number(process.env.PORT ?? 3000);

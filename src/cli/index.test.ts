@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { createSessions } from "../core/index.js";
-import { postgresStore } from "../postgres/index.js";
+import { postgresStore } from "../stores/postgres/index.js";
 import { Client, startServer, waitFor, type ServerProcess } from "../testing/client.js";
 import { startFleet, stats } from "../testing/nearcache-suite.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";

@@ -32,7 +32,7 @@ export async function openStore(settings: StoreSettings, options: { upgradeSchem
       only(["table"], "SQLite");
       const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
       if (path === "" || path === ":memory:") throw new StoreUrlError(`a SQLite store URL names a file, e.g. sqlite:./sessions.db (got ${JSON.stringify(url)})`);
-      const { sqliteStore } = await import("../sqlite/index.js");
+      const { sqliteStore } = await import("../stores/sqlite/index.js");
       const store = sqliteStore({ path, ...(settings.table ? { table: settings.table } : {}) });
       if (!options.upgradeSchema) return { store };
       await store.close(); // opening created the table and added any missing column
@@ -42,7 +42,7 @@ export async function openStore(settings: StoreSettings, options: { upgradeSchem
     case "rediss": {
       only(["prefix"], "Redis");
       if (options.upgradeSchema) throw new StoreUrlError("Redis has no schema to upgrade: schema upgrade is for PostgreSQL (and SQLite)");
-      const { redisStore } = await import("../redis/index.js");
+      const { redisStore } = await import("../stores/redis/index.js");
       const store = redisStore({ url, ...(settings.prefix !== undefined ? { prefix: settings.prefix } : {}) });
       try {
         await store.ready();
@@ -56,7 +56,7 @@ export async function openStore(settings: StoreSettings, options: { upgradeSchem
     case "postgresql": {
       only(["table", "schema"], "PostgreSQL");
       const names = { ...(settings.table ? { table: settings.table } : {}), ...(settings.schema ? { schema: settings.schema } : {}) };
-      const { upgradeSchema, postgresStore } = await import("../postgres/index.js");
+      const { upgradeSchema, postgresStore } = await import("../stores/postgres/index.js");
       if (options.upgradeSchema) {
         await upgradeSchema({ connectionString: url, ...names });
         return { description: `PostgreSQL table ${settings.schema ? `${settings.schema}.` : ""}${settings.table ?? "latchkey_sessions"}` };

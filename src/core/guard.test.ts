@@ -8,8 +8,8 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const core = fileURLToPath(new URL("./index.ts", import.meta.url));
-const memory = fileURLToPath(new URL("../memory/index.ts", import.meta.url));
-const sqlite = fileURLToPath(new URL("../sqlite/index.ts", import.meta.url));
+const memory = fileURLToPath(new URL("../stores/memory/index.ts", import.meta.url));
+const sqlite = fileURLToPath(new URL("../stores/sqlite/index.ts", import.meta.url));
 
 function run(script: string, env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-guard-"));

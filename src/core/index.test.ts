@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { createSessions, SessionValueError, type SessionsOptions } from "./index.js";
 import { idOfToken } from "../store/token.js";
 

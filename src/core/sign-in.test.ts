@@ -3,7 +3,7 @@
 // and the reserved keys that hold them.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { createSessions, CsrfError, RESERVED_KEY_PREFIX, SessionValueError, type Session, type SessionsOptions } from "./index.js";
 
 function setup(overrides: Partial<SessionsOptions> = {}) {
@@ -199,7 +199,7 @@ describe("reserved keys", () => {
 
 describe("bearer tokens through the near-cache (Redis)", async () => {
   const { deletePrefix, REDIS_URL, requireRedis, testPrefix } = await import("../testing/redis-server.js");
-  const { redisStore } = await import("../redis/index.js");
+  const { redisStore } = await import("../stores/redis/index.js");
   const redis = await requireRedis();
   it("a cached bearer session keeps its transport, and a logout drops it from the cache", { skip: redis.skip }, async () => {
     const prefix = testPrefix();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createSessions } from "../core/index.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { deviceOf } from "./index.js";
 
 const request = (userAgent: string, ip = "10.0.0.1") => ({ cookieHeader: undefined, userAgent, ip: () => ip });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createSessions } from "../core/index.js";
-import { honoSessions } from "../hono/index.js";
-import { memoryStore } from "../memory/index.js";
-import { nodeSessions } from "../node/index.js";
-import { withSession } from "../web/index.js";
+import { honoSessions } from "../adapters/hono/index.js";
+import { memoryStore } from "../stores/memory/index.js";
+import { nodeSessions } from "../adapters/node/index.js";
+import { withSession } from "../adapters/web/index.js";
 import { forwardedEntry, isLocalRequest, isLoopbackHost, resolveTrustProxy } from "./transport.js";
 
 describe("transport: local development and forwarded headers", () => {

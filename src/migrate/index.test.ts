@@ -11,7 +11,7 @@ import signature from "cookie-signature";
 import express from "express";
 import { createClient } from "redis";
 import { createSessions, type Sessions } from "../core/index.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { buildApp } from "../testing/app.js";
 import { CookieJar } from "../testing/cookie-jar.js";
 import { rawRequest } from "../testing/raw.js";

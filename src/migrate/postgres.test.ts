@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import pg from "pg";
 import { createSessions } from "../core/index.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { countLegacySessions, expressSessionMigration } from "./index.js";
 import { sign } from "./signature.js";

@@ -15,7 +15,7 @@ import pg from "pg";
 import { createClient } from "redis";
 import { createSessions, type Sessions } from "../core/index.js";
 import type { SessionStore } from "../store/contract.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { buildApp } from "../testing/app.js";
 import { CookieJar } from "../testing/cookie-jar.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";

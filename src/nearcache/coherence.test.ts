@@ -11,7 +11,7 @@ import { after, beforeEach, describe, it } from "node:test";
 import { createClient } from "redis";
 import { createSessions, StoreUnavailableError, type Sessions, type SessionsOptions } from "../core/index.js";
 import type { FeedListener, SessionStore, StoreFeed } from "../store/index.js";
-import { redisStore } from "../redis/index.js";
+import { redisStore } from "../stores/redis/index.js";
 import { deletePrefix, REDIS_URL, requireRedis, requireRedisServer, sparePort, startRedisServer, testPrefix, until, type RedisServer } from "../testing/redis-server.js";
 
 const redis = await requireRedis();

@@ -3,8 +3,8 @@ import { describe, it, test } from "node:test";
 import { sampleRecord } from "../conformance/index.js";
 import { createSessions, type SessionsOptions } from "../core/index.js";
 import { userRoute } from "../store/index.js";
-import { memoryStore } from "../memory/index.js";
-import { sqliteStore } from "../sqlite/index.js";
+import { memoryStore } from "../stores/memory/index.js";
+import { sqliteStore } from "../stores/sqlite/index.js";
 import { decodeMessage, encodeAck, encodeNotice, encodePing, NearCache, SequenceTracker } from "./index.js";
 
 describe("NearCache (the LRU)", () => {

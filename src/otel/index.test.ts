@@ -14,8 +14,8 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { requestFrom } from "../conformance/index.js";
 import { createSessions, type Session, type Sessions } from "../core/index.js";
-import { memoryStore } from "../memory/index.js";
-import { redisStore } from "../redis/index.js";
+import { memoryStore } from "../stores/memory/index.js";
+import { redisStore } from "../stores/redis/index.js";
 import { deletePrefix, REDIS_URL, requireRedis, sparePort, testPrefix } from "../testing/redis-server.js";
 import { METRICS, otelMetrics } from "./index.js";
 

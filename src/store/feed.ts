@@ -7,14 +7,27 @@ export interface FeedConnection {
 
 const FIRST_RETRY_MS = 50;
 const MAX_RETRY_MS = 1000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 10_000;
+
+export interface KeepListeningOptions {
+  /**
+   * How long one attempt (`connect` resolving) may take, in ms, before it is
+   * given up and a new one starts; a connection that arrives later is closed.
+   * Without it, one connect or SUBSCRIBE that never settles (a frozen server
+   * or Sentinel, a half-open socket) would keep the feed down forever. Default 10 000.
+   */
+  attemptTimeout?: number;
+}
 
 /**
  * Keeps a store's feed subscribed, for store authors: `connect(lost)` opens a
  * connection and subscribes (resolving once the server confirmed it), and
  * calls `lost(error)` if the connection drops later. Every drop is reported
  * to the listener as `down`, every (re)subscription as `up`; reconnection
- * backs off from 50 ms to 1 s and never gives up until `close()`. `reset()`
- * drops a connection that went silent and opens a new one.
+ * backs off from 50 ms to 1 s and never gives up until `close()`. An attempt
+ * that has not resolved within `attemptTimeout` counts as failed (its late
+ * connection is closed). `reset()` drops a connection that went silent and
+ * opens a new one.
  * @example
  * listen(inbox, listener) {
  *   return keepListening(async (lost) => {
@@ -25,7 +38,15 @@ const MAX_RETRY_MS = 1000;
  *   }, listener);
  * }
  */
-export function keepListening(connect: (lost: (error: Error) => void) => Promise<FeedConnection>, listener: FeedListener): FeedSubscription {
+export function keepListening(
+  connect: (lost: (error: Error) => void) => Promise<FeedConnection>,
+  listener: FeedListener,
+  options: KeepListeningOptions = {},
+): FeedSubscription {
+  const attemptTimeout = options.attemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+  if (typeof attemptTimeout !== "number" || !(attemptTimeout > 0) || !Number.isFinite(attemptTimeout)) {
+    throw new TypeError(`latchkey: keepListening attemptTimeout must be a positive number of ms, e.g. { attemptTimeout: 10_000 } (got ${String(attemptTimeout)})`);
+  }
   let closed = false;
   let current: FeedConnection | null = null;
   let down = false;
@@ -57,7 +78,7 @@ export function keepListening(connect: (lost: (error: Error) => void) => Promise
       fail(error);
     };
     try {
-      connection = await connect(lost);
+      connection = await withinAttemptTimeout(connect(lost), attemptTimeout);
     } catch (error) {
       fail(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -90,4 +111,27 @@ export function keepListening(connect: (lost: (error: Error) => void) => Promise
       await connection?.close();
     },
   };
+}
+
+/** The attempt's connection, or a rejection after `ms`; a connection that arrives after that is closed. */
+function withinAttemptTimeout(attempt: Promise<FeedConnection>, ms: number): Promise<FeedConnection> {
+  return new Promise<FeedConnection>((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`the feed's connection was not subscribed within ${ms} ms`));
+    }, ms);
+    timer.unref();
+    attempt.then(
+      (connection) => {
+        clearTimeout(timer);
+        if (late) void connection.close().catch(() => undefined);
+        else resolve(connection);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }

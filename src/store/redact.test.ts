@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { postgresStore } from "../postgres/index.js";
-import { redisStore } from "../redis/index.js";
+import { postgresStore } from "../stores/postgres/index.js";
+import { redisStore } from "../stores/redis/index.js";
 import { createSessions, StoreUnavailableError } from "../core/index.js";
 import { redactCredentials, redactUrl } from "./redact.js";
 

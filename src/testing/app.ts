@@ -4,7 +4,7 @@
 import { Readable } from "node:stream";
 import type { Express, Request } from "express";
 import type { Session, Sessions } from "../core/index.js";
-import { expressSessions, type ExpressSessionsOptions } from "../express/index.js";
+import { expressSessions, type ExpressSessionsOptions } from "../adapters/express/index.js";
 import { runRoute, testRoutes, type Route } from "./routes.js";
 
 type ExpressFactory = () => Express;

@@ -12,9 +12,12 @@ export function startServer(env: Record<string, string>): Promise<ServerProcess>
 export class Client {
   cookie: string | null = null;
   lastSetCookie: string[] = [];
+  /** A request not answered within this many ms rejects (a TimeoutError); null: wait as long as it takes. */
+  timeoutMs: number | null;
 
-  constructor(cookie: string | null = null) {
+  constructor(cookie: string | null = null, timeoutMs: number | null = null) {
     this.cookie = cookie;
+    this.timeoutMs = timeoutMs;
   }
 
   async request(method: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; text: string; headers: Headers }> {
@@ -22,6 +25,7 @@ export class Client {
       method,
       headers: { ...(this.cookie ? { cookie: this.cookie } : {}), ...headers },
       redirect: "manual",
+      ...(this.timeoutMs === null ? {} : { signal: AbortSignal.timeout(this.timeoutMs) }),
     });
     this.lastSetCookie = response.headers.getSetCookie();
     for (const line of this.lastSetCookie) {
@@ -49,7 +53,7 @@ export class Client {
 
   /** Another tab of the same browser: shares the cookie at this moment. */
   fork(): Client {
-    return new Client(this.cookie);
+    return new Client(this.cookie, this.timeoutMs);
   }
 }
 

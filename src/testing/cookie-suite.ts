@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createSessions, type Sessions } from "../core/index.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { Client } from "./client.js";
 import { hostRequest } from "./raw.js";
 import type { MakeServer, TestServer } from "./servers.js";

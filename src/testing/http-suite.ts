@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createSessions, type Sessions } from "../core/index.js";
 import type { SessionStore } from "../store/index.js";
-import { memoryStore } from "../memory/index.js";
+import { memoryStore } from "../stores/memory/index.js";
 import { Client, waitFor } from "./client.js";
 import { runCookieSuite } from "./cookie-suite.js";
 import { rawRequest } from "./raw.js";

@@ -27,6 +27,12 @@ export interface SentinelTopology {
   /** SIGSTOP / SIGCONT a data node (a replica that stops reading and acknowledging). */
   pause(port: number): void;
   resume(port: number): void;
+  /**
+   * SIGSTOP / SIGCONT the Sentinel `sentinels[index]`: it accepts connections but answers nothing (frozen,
+   * overloaded). primaryPort() and awaitPromotion() ask the others meanwhile.
+   */
+  pauseSentinel(index: number): void;
+  resumeSentinel(index: number): void;
   /** Waits until every Sentinel sees the node at `port` as a healthy replica (so it could fail over to it again). */
   awaitHealthyReplica(port: number): Promise<void>;
   /** Kills the node at `port` (SIGKILL) and restarts it empty as a replica of the current primary, for repeated failovers. */
@@ -88,7 +94,10 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
   const nodes: RedisServer[] = [];
   const sentinelChildren: ChildProcess[] = [];
   const stop = async () => {
-    for (const child of sentinelChildren) child.kill("SIGKILL");
+    for (const child of sentinelChildren) {
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
     for (const node of nodes) {
       node.child.kill("SIGCONT");
       await node.kill();
@@ -111,8 +120,9 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
       }, `Sentinel ${port} to know the replica and the other Sentinels`, 20_000);
     }
     const sentinels = sentinelPorts.map((port) => ({ host: "127.0.0.1", port }));
+    const pausedSentinels = new Set<number>();
     const primaryPort = async () => {
-      for (const port of sentinelPorts) {
+      for (const port of sentinelPorts.filter((p) => !pausedSentinels.has(p))) {
         try {
           const [, p] = (await oneCommand(port, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])) as [string, string];
           return Number(p);
@@ -150,6 +160,14 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
           }, `Sentinel ${sentinel} to see ${port} as a healthy replica`, 30_000);
         }
       },
+      pauseSentinel(index) {
+        pausedSentinels.add(sentinelPorts[index]!);
+        sentinelChildren[index]!.kill("SIGSTOP");
+      },
+      resumeSentinel(index) {
+        sentinelChildren[index]!.kill("SIGCONT");
+        pausedSentinels.delete(sentinelPorts[index]!);
+      },
       pause: (port) => void nodeAt(port).child.kill("SIGSTOP"),
       resume: (port) => void nodeAt(port).child.kill("SIGCONT"),
       async restartAsReplica(port) {
@@ -157,7 +175,7 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
         await nodes[index]!.kill();
         const current = await primaryPort();
         nodes[index] = await startRedisServer({ port, dir, args: [...NODE_ARGS, "--replicaof", "127.0.0.1", String(current)] });
-        await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`);
+        await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`, 30_000);
       },
       stop,
     };

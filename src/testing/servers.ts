@@ -6,11 +6,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import type { Session, Sessions } from "../core/index.js";
-import { fastifySessions } from "../fastify/index.js";
-import { honoSessions, type SessionEnv } from "../hono/index.js";
-import { koaSessions } from "../koa/index.js";
-import { nodeSessions } from "../node/index.js";
-import { withSession } from "../web/index.js";
+import { fastifySessions } from "../adapters/fastify/index.js";
+import { honoSessions, type SessionEnv } from "../adapters/hono/index.js";
+import { koaSessions } from "../adapters/koa/index.js";
+import { nodeSessions } from "../adapters/node/index.js";
+import { withSession } from "../adapters/web/index.js";
 import { buildApp, match } from "./app.js";
 import { runRoute, testRoutes, type Outcome, type Route } from "./routes.js";
 

@@ -3,11 +3,11 @@
 // "redis-sentinel:<JSON of SentinelSpec>" (a client of either library that finds the primary through Sentinel).
 // LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
 import type { SessionStore } from "../store/index.js";
-import { memoryStore } from "../memory/index.js";
-import { postgresStore } from "../postgres/index.js";
-import { redisStore } from "../redis/index.js";
+import { memoryStore } from "../stores/memory/index.js";
+import { postgresStore } from "../stores/postgres/index.js";
+import { redisStore } from "../stores/redis/index.js";
 import { sentinelClient, type SentinelSpec } from "./sentinel-client.js";
-import { sqliteStore } from "../sqlite/index.js";
+import { sqliteStore } from "../stores/sqlite/index.js";
 
 export async function storeFromSpec(spec: string): Promise<SessionStore> {
   const [kind, ...rest] = spec.split(":");

@@ -1,0 +1,375 @@
+import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
+import {
+  decodeDevice,
+  encodeDevice,
+  SessionExistsError,
+  type DestroyOptions,
+  type DestroyUserOptions,
+  type JsonValue,
+  type PatchInput,
+  type PatchResult,
+  type RotateInput,
+  type RotateResult,
+  type SessionRecord,
+  type SessionStore,
+} from "../../store/index.js";
+import { recordColumns } from "../../store/sql.js";
+import { createPool, describeTarget, explain, loadPg } from "./connection.js";
+import { listenerConfig, notifyColumn, PostgresFeed, withNotice } from "./feed.js";
+import { resolveNames, runMigration, type Names } from "./schema.js";
+
+export { PostgresFeed } from "./feed.js";
+export { createSchemaSQL, upgradeSchema, type UpgradeSchemaOptions } from "./schema.js";
+
+export interface PostgresStoreOptions {
+  /** A pg Pool the app already has. The store never ends it: close() leaves it open. */
+  pool?: Pool;
+  /** Or a connection string: the store creates its own pool, and close() ends it. */
+  connectionString?: string;
+  /** Table name. Default "latchkey_sessions". */
+  table?: string;
+  /** PostgreSQL schema of the table. Default: the connection's search_path (usually "public"). */
+  schema?: string;
+  /**
+   * true (default): create the table and its indexes on first use when missing.
+   * false: never run DDL; create the table with {@link upgradeSchema} or {@link createSchemaSQL}.
+   * The near-cache's `<table>_leases` is created on its first use the same way.
+   */
+  createSchema?: boolean;
+  /**
+   * NOTIFY the near-caches of other processes on every write, even when this
+   * process has neither `nearCache` nor `revocation: "strict"` (those publish
+   * anyway). Set it on every process that writes sessions other processes
+   * cache. Off by default: a NOTIFYing commit takes a database-wide lock, so
+   * notifying writes commit one at a time.
+   */
+  notifyWrites?: boolean;
+}
+
+interface Row {
+  id: string;
+  user_id: string | null;
+  data: Record<string, JsonValue>;
+  /** bigint columns come back from pg as strings. */
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  absolute_expires_at: string;
+  version: number;
+  /** Selected by listUser and rotate only: the read path never needs it. */
+  device?: string | null;
+}
+
+const SWEEP_BATCH = 500;
+const COLUMNS = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+
+/**
+ * Sessions in one PostgreSQL table, shared by every process and machine of
+ * the app. Every write is a single statement that never upserts: create is
+ * an INSERT, patch an UPDATE that merges only the changed keys into the jsonb
+ * column (G1, G2), rotate a DELETE…RETURNING feeding an INSERT. A write given
+ * a notice NOTIFYs it in that same statement (see {@link PostgresFeed}). The
+ * table (and the feed's `<table>_leases`) is created on first use unless
+ * `createSchema: false`.
+ * @example
+ * import { postgresStore } from "latchkey/postgres";
+ * const sessions = createSessions({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
+ * // or share the app's pool (close() leaves it open):
+ * // createSessions({ store: postgresStore({ pool: appPool, table: "sessions" }) });
+ */
+export function postgresStore(options: PostgresStoreOptions): SessionStore & { readonly feed: PostgresFeed } {
+  const names = resolveNames("postgresStore", options);
+  const createSchema = options.createSchema ?? true;
+  if (typeof createSchema !== "boolean") {
+    throw new TypeError(`latchkey: postgresStore createSchema must be true or false (got ${String(createSchema)})`);
+  }
+  if (options.notifyWrites !== undefined && typeof options.notifyWrites !== "boolean") {
+    throw new TypeError(`latchkey: postgresStore notifyWrites must be true or false (got ${String(options.notifyWrites)})`);
+  }
+  return new PostgresStore(options, names, createSchema);
+}
+
+class PostgresStore implements SessionStore {
+  readonly processLocal = false;
+  readonly name: string;
+  readonly feed: PostgresFeed;
+  readonly #pool: Pool;
+  readonly #ownsPool: boolean;
+  readonly #names: Names;
+  readonly #createSchema: boolean;
+  readonly #address: string;
+  readonly #sql: ReturnType<typeof statements>;
+  #ready: Promise<void> | null = null;
+  #leasesReady: Promise<void> | null = null;
+  #leasesDenied: { error: Error; until: number } | null = null;
+  #closed = false;
+  // An idle pooled connection that dies (server restart, pg_terminate_backend) is dropped by
+  // pg-pool, which then emits "error": without a listener that would crash the process. The
+  // next query opens a fresh connection; queries that fail meanwhile answer 503 (G6).
+  readonly #onPoolError = (): void => undefined;
+
+  constructor(options: PostgresStoreOptions, names: Names, createSchema: boolean) {
+    this.#ownsPool = !options.pool;
+    this.#pool = options.pool ?? createPool(options.connectionString!);
+    this.#pool.on("error", this.#onPoolError);
+    this.#names = names;
+    this.#createSchema = createSchema;
+    const target = describeTarget(this.#pool);
+    this.#address = target.address;
+    this.name = `postgres(${target.address}/${target.database} ${names.display})`;
+    this.#sql = statements(names.qualified);
+    this.feed = new PostgresFeed({
+      qualifiedTable: names.qualified,
+      leases: names.leases,
+      query: (text, values, table) => this.#query(text, values, table),
+      queryLeases: (text, values) => this.#queryLeases(text, values),
+      publishByDefault: options.notifyWrites === true,
+      newClient: () => new (loadPg().Client)(listenerConfig(this.#pool.options as ClientConfig)),
+      explain: (error) => explain(error, this.#address),
+    });
+  }
+
+  /** The parameters that publish `notice` on the feed, or none: statements without them stay as they were. */
+  #notice(notice: string | undefined): string[] {
+    return notice === undefined ? [] : [this.feed.channel, notice];
+  }
+
+  async create(record: SessionRecord): Promise<void> {
+    try {
+      await this.#query(this.#sql.insert, recordColumns(record));
+    } catch (error) {
+      if ((error as { code?: string }).code === "23505") throw new SessionExistsError(record.id);
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    const { rows } = await this.#query<Row>(this.#sql.get, [id]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async patch(id: string, input: PatchInput): Promise<PatchResult> {
+    const { set, unset } = input.change;
+    const values: unknown[] = [id, unset, JSON.stringify(set), input.lastSeenAt, input.expiresAt];
+    const checked = input.expectVersion !== undefined;
+    if (checked) values.push(input.expectVersion);
+    const notify = input.notice !== undefined;
+    values.push(...this.#notice(input.notice));
+    const sql = checked ? (notify ? this.#sql.patchCheckedNotify : this.#sql.patchChecked) : notify ? this.#sql.patchNotify : this.#sql.patch;
+    // One UPDATE: the row lock makes concurrent patches apply one after another, each to the latest data (G2).
+    // With a notice the statement always returns one row, its version null when nothing matched.
+    const { rows } = await this.#query<{ version: number | null }>(sql, values);
+    if (rows[0] && rows[0].version !== null) return { status: "ok", version: rows[0].version };
+    if (!checked) return { status: "gone" };
+    // The notice, if any, went out with the UPDATE: this read only tells a conflict from a deletion.
+    const current = await this.#query<{ version: number }>(this.#sql.version, [id]);
+    return current.rows[0] ? { status: "conflict", version: current.rows[0].version } : { status: "gone" };
+  }
+
+  async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
+    return ((await this.#query(this.#sql.touch, [id, lastSeenAt, expiresAt])).rowCount ?? 0) === 1;
+  }
+
+  async rotate(id: string, input: RotateInput): Promise<RotateResult> {
+    const values = [
+      id,
+      input.newId,
+      input.userId,
+      input.change.unset,
+      JSON.stringify(input.change.set),
+      input.createdAt,
+      input.lastSeenAt,
+      input.expiresAt,
+      input.absoluteExpiresAt,
+      encodeDevice(input.device),
+      ...this.#notice(input.notice),
+    ];
+    try {
+      // With a notice, "gone" is one row of nulls (the notify must run even when nothing matched).
+      const { rows } = await this.#query<Row>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
+      return rows[0]?.id ? { status: "ok", record: toRecord(rows[0]) } : { status: "gone" };
+    } catch (error) {
+      if ((error as { code?: string }).code === "23505") throw new SessionExistsError(input.newId);
+      throw error;
+    }
+  }
+
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
+    if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
+    return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
+  }
+
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
+    // READ COMMITTED would let a concurrent rotate (re-login of the same user)
+    // slip through: the DELETE waits for the old row, finds it gone and cannot
+    // see the new one. Under REPEATABLE READ that case is a serialization
+    // failure, and the retry's fresh snapshot sees (and deletes) the new row.
+    // A notice is NOTIFYed by that same DELETE statement: an attempt that rolls
+    // back discards it, and the retry publishes it again (still exactly once).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (this.#ready ??= this.#prepare());
+        const client = await this.#pool.connect();
+        let broken: Error | undefined;
+        try {
+          await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+          // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
+          const result =
+            notice === undefined
+              ? (await client.query(this.#sql.destroyUser, [userId, except ?? null])).rowCount ?? 0
+              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.deleted;
+          await client.query("COMMIT");
+          return result;
+        } catch (error) {
+          await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      } catch (error) {
+        if ((error as { code?: string }).code === "40001" && attempt < 20) continue;
+        throw explain(error, this.#address, this.#names.display);
+      }
+    }
+  }
+
+  async listUser(userId: string): Promise<SessionRecord[]> {
+    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  }
+
+  async sweep(now: number): Promise<number> {
+    // Small batches, each its own short statement; SKIP LOCKED leaves rows a request is writing alone.
+    let removed = 0;
+    for (;;) {
+      const deleted = (await this.#query(this.#sql.sweep, [now])).rowCount ?? 0;
+      removed += deleted;
+      if (deleted < SWEEP_BATCH) return removed;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // The near-cache closes its subscription first; this only makes sure a forgotten one cannot keep the process alive.
+    await this.feed.closeAll();
+    if (this.#ownsPool) await this.#pool.end();
+    else this.#pool.off("error", this.#onPoolError);
+  }
+
+  /** Every query (the feed's too): the schema is prepared first, and errors say what to do. `table`: the one a 42P01 names. */
+  async #query<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[], table = this.#names.display): Promise<QueryResult<R>> {
+    try {
+      await (this.#ready ??= this.#prepare());
+      return await this.#pool.query<R>(text, values);
+    } catch (error) {
+      throw explain(error, this.#address, table);
+    }
+  }
+
+  /** First use: create the table (or add the device column) when missing, unless createSchema is false. Retried on the next call if it fails. */
+  async #prepare(): Promise<void> {
+    if (!this.#createSchema) return;
+    try {
+      await this.#migrateUnlessFound(this.#names.qualified, "device");
+    } catch (error) {
+      this.#ready = null;
+      throw error;
+    }
+  }
+
+  /**
+   * A query on the leases table, which only the near-cache and strict
+   * revocation use: created on their first use (a table migrated by an older
+   * latchkey has none), so a deployment without them never needs it.
+   */
+  async #queryLeases<R extends QueryResultRow = QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
+    // A role that may not create the table is told so once a minute, not re-tried on every renewal.
+    if (this.#leasesDenied && Date.now() < this.#leasesDenied.until) throw this.#leasesDenied.error;
+    await (this.#leasesReady ??= this.#prepareLeases());
+    return this.#query<R>(text, values, this.#names.leases.display);
+  }
+
+  /**
+   * Runs the (idempotent) migration when `qualified` is missing, or lacks
+   * `column` (a table from an older latchkey); checking first lets a role
+   * without CREATE use tables someone else migrated.
+   */
+  async #migrateUnlessFound(qualified: string, column?: string): Promise<void> {
+    const { rows } = await this.#pool.query<{ found: string | null; has_column: boolean }>(
+      `SELECT to_regclass($1)::text AS found,
+        EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped) AS has_column`,
+      [qualified, column ?? ""],
+    );
+    if (!rows[0]?.found || (column !== undefined && !rows[0].has_column)) await runMigration(this.#pool, this.#names);
+  }
+
+  async #prepareLeases(): Promise<void> {
+    if (!this.#createSchema) return;
+    try {
+      await (this.#ready ??= this.#prepare());
+      await this.#migrateUnlessFound(this.#names.leases.qualified);
+    } catch (error) {
+      this.#leasesReady = null;
+      if ((error as { code?: string }).code === "42501") {
+        const denied = new Error(
+          `latchkey: the near-cache and strict revocation need the table ${this.#names.leases.display}, and this role may not create it: run upgradeSchema() or the DDL of createSchemaSQL() as a role that can`,
+          { cause: error },
+        );
+        this.#leasesDenied = { error: denied, until: Date.now() + 60_000 };
+        throw denied;
+      }
+      throw explain(error, this.#address, this.#names.leases.display);
+    }
+  }
+}
+
+function statements(table: string) {
+  const update = `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1`;
+  const patch = `${update} WHERE id = $1 RETURNING version`;
+  const patchChecked = `${update} WHERE id = $1 AND version = $6 RETURNING version`;
+  const rotateFrom = `old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)`;
+  const rotateInsert = `INSERT INTO ${table} (${COLUMNS}, device)
+      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $10::text FROM old
+      RETURNING ${COLUMNS}, device`;
+  const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text`;
+  return {
+    insert: `INSERT INTO ${table} (${COLUMNS}, device) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)`,
+    get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
+    version: `SELECT version FROM ${table} WHERE id = $1`,
+    patch,
+    patchChecked,
+    touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
+    // One statement: the DELETE's row lock means a concurrent rotate, patch or destroy of the old id finds it gone.
+    rotate: `WITH ${rotateFrom}
+      ${rotateInsert}`,
+    destroy: `DELETE FROM ${table} WHERE id = $1`,
+    destroyUser,
+    listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
+    // The same writes publishing a notice (the last two parameters) in the same statement, on every
+    // outcome: each returns exactly one row, also when nothing matched (see withNotice).
+    patchNotify: withNotice(patch, "(SELECT version FROM w) AS version", 6),
+    patchCheckedNotify: withNotice(patchChecked, "(SELECT version FROM w) AS version", 7),
+    // A data-modifying WITH cannot be nested in a CTE, so rotate's is spelled out: one row, all null when gone.
+    rotateNotify: `WITH ${rotateFrom}, w AS (${rotateInsert})
+      SELECT w.*, ${notifyColumn(11)} FROM (SELECT 1) AS one LEFT JOIN w ON true`,
+    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
+    destroyUserNotify: withNotice(`${destroyUser} RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 3),
+    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+  };
+}
+
+function toRecord(row: Row): SessionRecord {
+  const record: SessionRecord = {
+    id: row.id,
+    userId: row.user_id,
+    data: row.data,
+    createdAt: Number(row.created_at),
+    lastSeenAt: Number(row.last_seen_at),
+    expiresAt: Number(row.expires_at),
+    absoluteExpiresAt: Number(row.absolute_expires_at),
+    version: row.version,
+  };
+  const device = decodeDevice(row.device);
+  if (device) record.device = device;
+  return record;
+}

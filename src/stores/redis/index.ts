@@ -1,0 +1,451 @@
+import {
+  applyChange,
+  decodeDevice,
+  encodeDevice,
+  routeOfId,
+  SessionExistsError,
+  userRoute,
+  type ChangeSet,
+  type DestroyOptions,
+  type DestroyUserOptions,
+  type JsonValue,
+  type PatchInput,
+  type PatchResult,
+  type RotateInput,
+  type RotateResult,
+  type SessionRecord,
+  type SessionStore,
+} from "../../store/index.js";
+import { redactUrl } from "../../store/redact.js";
+import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
+import { RedisFeed } from "./feed.js";
+import type { Script } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
+
+export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
+
+/**
+ * A connected node-redis client (`createClient()`, `createCluster()` or
+ * `createSentinel()` from "redis", v4 or v5) or an ioredis client (`new Redis()`,
+ * also with `sentinels`, or `new Redis.Cluster()`).
+ * Typed loosely so that neither library's types are required.
+ */
+export type RedisClientLike = object;
+
+export interface RedisStoreOptions {
+  /**
+   * A client you created and connected; the store never quits it. So that a
+   * command fails at once while Redis is down (and the request gets a 503)
+   * rather than waiting in a queue, create it with
+   * node-redis: `createClient({ url, disableOfflineQueue: true })`;
+   * ioredis: `new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })`.
+   */
+  client?: RedisClientLike;
+  /** Instead of `client`: a redis:// or rediss:// URL. The store creates, connects and closes a node-redis client. */
+  url?: string;
+  /** Prepended to every key. Default "latchkey:". Must not contain "{" or "}" (they would change the Cluster hash tag). */
+  prefix?: string;
+  /** URL mode only: how long the first connection attempt may take, in ms. Default 5000. */
+  connectTimeout?: number;
+  /**
+   * A command that has not been answered after this many ms fails (the request
+   * answers 503) instead of hanging on a frozen server or a cut network. The
+   * command may still run later. Default 5000.
+   */
+  commandTimeout?: number;
+  /**
+   * Replicated Redis (Sentinel, managed services): make every write that ends
+   * a token (logout, revoke, revokeUser, login's rotation) wait until
+   * `replicas` replicas confirmed it (Redis `WAIT`), at most `timeout` ms, so a
+   * failover cannot bring the session back. Unconfirmed → the call rejects
+   * with ReplicationUnconfirmedError (503). `everyWrite: true` makes new
+   * sessions and data patches wait too. Off by default. Not available on Redis Cluster clients.
+   * @example
+   * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
+   */
+  durability?: RedisDurabilityOptions;
+}
+
+/** The Redis store: a SessionStore plus a startup check. */
+export interface RedisSessionStore extends SessionStore {
+  /**
+   * Resolves once Redis answers; rejects with "latchkey: cannot reach Redis at
+   * host:port: ..." otherwise. Optional: every operation waits for the first
+   * connection anyway. Useful to fail fast at startup.
+   */
+  ready(): Promise<void>;
+}
+
+const DEFAULT_PREFIX = "latchkey:";
+const MAX_PREFIX_LENGTH = 256;
+/** User indexes remembered for sweep(), per process. */
+const MAX_TRACKED_INDEXES = 10_000;
+const SWEEP_CONCURRENCY = 64;
+
+/**
+ * Sessions in Redis (standalone or Cluster), shared by every process of the
+ * app. Each write is one Lua script (atomic, update-only, per-key: G1, G2);
+ * an authenticated read is one HGETALL. Redis expires sessions itself
+ * (PEXPIREAT), and "log out everywhere" is one script on the user's slot.
+ *
+ * Keys: `<prefix>{<route>}:s:<hash>` (one hash per session: metadata fields
+ * u c l e a v, and one `d:<key>` field of JSON per top-level session key),
+ * `<prefix>{<route>}:m:<hash>` (the device recorded at login, expiring with
+ * the session; kept out of the hash so the read never fetches it) and
+ * `<prefix>{<route>}:u:<userId>` (the user's sessions, a sorted set scored by
+ * expiry). `{route}` is the Cluster hash tag: all of a user's sessions and
+ * their index live in one slot.
+ *
+ * Durability (G8) is Redis's own: a commit is in Redis's memory before the
+ * response; to survive a Redis crash too, run Redis with `appendonly yes` and
+ * `appendfsync always` (or `everysec` to risk one second). Tested with Redis 7.
+ * @example
+ * import { createClient } from "redis";
+ * import { redisStore } from "latchkey/redis";
+ * const client = await createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true }).connect();
+ * const sessions = createSessions({ store: redisStore({ client }) });
+ * @example
+ * // The store opens (and closes) its own node-redis connection:
+ * const store = redisStore({ url: "redis://127.0.0.1:6379", prefix: "myapp:sess:" });
+ * await store.ready(); // optional: fail at startup if Redis is unreachable
+ */
+export function redisStore(options: RedisStoreOptions): RedisSessionStore {
+  if (!options || typeof options !== "object" || (options.client === undefined && options.url === undefined)) {
+    throw new TypeError('latchkey: redisStore needs { client } or { url }, e.g. redisStore({ url: "redis://127.0.0.1:6379" })');
+  }
+  if (options.client !== undefined && options.url !== undefined) {
+    throw new TypeError("latchkey: redisStore takes { client } or { url }, not both; pass the client you already connected, or only the URL");
+  }
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== "string" || prefix.length > MAX_PREFIX_LENGTH || /[{}]/.test(prefix)) {
+    throw new TypeError(
+      `latchkey: redisStore prefix must be a string of at most ${MAX_PREFIX_LENGTH} characters without "{" or "}" (got ${JSON.stringify(prefix)}), e.g. prefix: "myapp:sessions:"`,
+    );
+  }
+  const connectTimeout = options.connectTimeout ?? 5000;
+  if (typeof connectTimeout !== "number" || !Number.isInteger(connectTimeout) || connectTimeout <= 0) {
+    throw new TypeError(`latchkey: redisStore connectTimeout must be a positive whole number of ms (got ${String(connectTimeout)})`);
+  }
+  const commandTimeout = options.commandTimeout ?? 5000;
+  if (typeof commandTimeout !== "number" || !Number.isInteger(commandTimeout) || commandTimeout <= 0) {
+    throw new TypeError(`latchkey: redisStore commandTimeout must be a positive whole number of ms (got ${String(commandTimeout)})`);
+  }
+  let commands: RedisCommands;
+  if (options.url !== undefined) {
+    if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
+      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`);
+    }
+    try {
+      new URL(options.url);
+    } catch {
+      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(redactUrl(options.url))} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
+    }
+    commands = ownedAdapter(options.url, connectTimeout);
+  } else {
+    if (clientKind(options.client) === null) {
+      throw new TypeError(
+        "latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from \"redis\") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())",
+      );
+    }
+    const keyPrefix = ioredisKeyPrefix(options.client);
+    if (keyPrefix) {
+      throw new TypeError(
+        `latchkey: redisStore cannot use an ioredis client with keyPrefix (${JSON.stringify(keyPrefix)}): the store's scripts build keys themselves. Remove keyPrefix and pass redisStore({ client, prefix: ${JSON.stringify(keyPrefix)} })`,
+      );
+    }
+    const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
+    if (clientKind(options.client) === "ioredis" && Array.isArray(ioredisOptions?.sentinels) && ioredisOptions.sentinels.length > 0 && ioredisOptions.failoverDetector !== true) {
+      throw new TypeError(
+        "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
+          "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
+          "new Redis({ sentinels, name, failoverDetector: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })",
+      );
+    }
+    commands = adapterFor(options.client);
+  }
+  const durability = resolveDurability(options.durability, commandTimeout);
+  if (durability && commands.topology === "cluster") {
+    throw new TypeError(
+      "latchkey: redisStore durability is not supported on a Redis Cluster client yet (WAIT must follow each write to its shard's primary); use a standalone or Sentinel-managed primary, or drop durability",
+    );
+  }
+  return new RedisStore(withDeadline(commands, commandTimeout), prefix, durability);
+}
+
+class RedisStore implements RedisSessionStore {
+  readonly processLocal = false;
+  readonly name: string;
+  readonly #redis: RedisCommands;
+  readonly #prefix: string;
+  /** User indexes this process wrote since the last sweep (insertion-ordered, capped). */
+  readonly #indexes = new Set<string>();
+  readonly feed: RedisFeed;
+  readonly #durability: ResolvedDurability | null;
+
+  constructor(redis: RedisCommands, prefix: string, durability: ResolvedDurability | null) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#durability = durability;
+    this.name = `redis(${redis.endpoint} ${prefix})`;
+    this.feed = new RedisFeed(redis, prefix);
+  }
+
+  /**
+   * Runs a write script; with `durability` (and `durable`), resolves only once
+   * enough replicas confirmed it, and otherwise rejects: the write stands on
+   * the primary, but is never reported as done (see durability.ts).
+   */
+  async #write(operation: string, durable: boolean, script: Script, keys: string[], args: string[]): Promise<unknown> {
+    const durability = this.#durability;
+    if (!durability || !durable) return this.#redis.run(script, keys, args);
+    const { reply, acknowledged } = await this.#redis.runDurable(script, keys, args, durability.replicas, durability.timeout);
+    if (acknowledged < durability.replicas) {
+      throw new ReplicationUnconfirmedError(this.#redis.endpoint, operation, acknowledged, durability.replicas, durability.timeout);
+    }
+    return reply;
+  }
+
+  /** ARGV[1], ARGV[2] of the scripts that publish: the feed channel and the notice, or '' for none. */
+  #notify(notice: string | undefined): [string, string] {
+    return notice === undefined ? ["", ""] : [this.feed.channel, notice];
+  }
+
+  ready(): Promise<void> {
+    return this.#redis.ready();
+  }
+
+  async create(record: SessionRecord): Promise<void> {
+    const index = this.#userIndex(record.id, record.userId);
+    const expireAt = expiryMs(record.expiresAt);
+    const keys = [this.#sessionKey(record.id), this.#deviceKey(record.id)];
+    if (index) keys.push(index);
+    const created = await this.#write("the new session", this.#durability?.everyWrite === true, CREATE, keys, [
+      expireAt,
+      expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)),
+      record.id,
+      encodeDevice(record.device) ?? "",
+      ...encodeMeta(record),
+      "v",
+      String(record.version),
+      ...encodeData(record.data),
+    ]);
+    if (Number(created) !== 1) throw new SessionExistsError(record.id);
+  }
+
+  /** Exactly one command: HGETALL (the device lives in its own key, so it is not fetched). */
+  async get(id: string): Promise<SessionRecord | null> {
+    return decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
+  }
+
+  async patch(id: string, input: PatchInput): Promise<PatchResult> {
+    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id), this.#deviceKey(id)], [
+      ...this.#notify(input.notice),
+      this.#prefix,
+      id,
+      input.expectVersion === undefined ? "" : String(input.expectVersion),
+      String(input.lastSeenAt),
+      String(input.expiresAt),
+      expiryMs(input.expiresAt),
+      ...encodeChange(input.change),
+    ])) as number[];
+    const [status, version] = reply.map(Number);
+    if (status === 0) return { status: "gone" };
+    if (status === 2) return { status: "conflict", version: version! };
+    return { status: "ok", version: version! };
+  }
+
+  async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
+    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id), this.#deviceKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
+    return Number(reply) === 1;
+  }
+
+  async rotate(id: string, input: RotateInput): Promise<RotateResult> {
+    const newIndex = this.#userIndex(input.newId, input.userId);
+    const expireAt = expiryMs(input.expiresAt);
+    const indexUntil = expiryMs(Math.max(input.absoluteExpiresAt, input.expiresAt));
+
+    if (routeOfId(id) === routeOfId(input.newId)) {
+      // One slot: one script moves the hash (RENAME), applies the change and moves the index membership.
+      const keys = [this.#sessionKey(id), this.#sessionKey(input.newId), this.#deviceKey(id), this.#deviceKey(input.newId)];
+      if (newIndex) keys.push(newIndex);
+      const { unset, set } = splitChange(input.change);
+      const reply = await this.#write("the rotation", true, ROTATE, keys, [
+        ...this.#notify(input.notice),
+        this.#prefix,
+        id,
+        input.newId,
+        expireAt,
+        indexUntil,
+        encodeDevice(input.device) ?? "",
+        String(unset.length),
+        ...unset,
+        ...encodeMeta(input), // v is incremented by the script
+        ...set,
+      ]);
+      if (reply === null || reply === undefined) return { status: "gone" };
+      if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
+      const record = decodeRecord(input.newId, toFields(reply));
+      if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
+      if (encodeDevice(input.device) !== null) record.device = input.device!;
+      return { status: "ok", record };
+    }
+
+    // Different routes (anonymous → signed in, or another user) hash to different
+    // Cluster slots, and a script may touch one slot only. Two steps:
+    //   1. take: read the old session, delete it, drop it from its index (atomic);
+    //   2. create the new session (insert-only) with the merged data.
+    // A crash or an outage between the two only logs the user out: the old
+    // token is already dead, so nothing is ever resurrected (G1).
+    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
+    if (taken === null || taken === undefined) return { status: "gone" };
+    const old = decodeRecord(id, toFields(taken));
+    if (!old) return { status: "gone" };
+    const record: SessionRecord = {
+      id: input.newId,
+      userId: input.userId,
+      data: applyChange(old.data, input.change),
+      createdAt: input.createdAt,
+      lastSeenAt: input.lastSeenAt,
+      expiresAt: input.expiresAt,
+      absoluteExpiresAt: input.absoluteExpiresAt,
+      version: old.version + 1,
+    };
+    if (encodeDevice(input.device) !== null) record.device = input.device!;
+    await this.create(record);
+    return { status: "ok", record };
+  }
+
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
+    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+  }
+
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
+    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
+  }
+
+  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
+  async listUser(userId: string): Promise<SessionRecord[]> {
+    const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    const devices: Promise<unknown>[] = [];
+    for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
+    const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);
+    const deviceTexts = (deviceChunks as unknown[][]).flat();
+    const records: SessionRecord[] = [];
+    ids.forEach((id, i) => {
+      const record = decodeRecord(id, hashes[i]!);
+      if (!record || record.userId !== userId) return;
+      const device = decodeDevice(String(deviceTexts[i] ?? ""));
+      if (device) record.device = device;
+      records.push(record);
+    });
+    return records;
+  }
+
+  /**
+   * Redis deletes expired sessions itself (PEXPIREAT), so there is nothing to
+   * scan: sweep only drops the entries of expired sessions from the user
+   * indexes this process wrote since the last sweep, and resolves to how many
+   * it dropped. Never KEYS or SCAN. Indexes are also pruned by every patch and
+   * touch, and expire with their last session.
+   */
+  async sweep(now: number): Promise<number> {
+    const indexes = [...this.#indexes];
+    this.#indexes.clear();
+    let removed = 0;
+    for (let i = 0; i < indexes.length; i += SWEEP_CONCURRENCY) {
+      const counts = await Promise.all(indexes.slice(i, i + SWEEP_CONCURRENCY).map((key) => this.#redis.run(PRUNE, [key], [String(Math.floor(now))])));
+      for (const count of counts) removed += Number(count);
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.close();
+  }
+
+  #sessionKey(id: string): string {
+    return `${this.#prefix}{${routeOfId(id)}}:s:${id.slice(5)}`;
+  }
+
+  /** Beside the session's hash, in its slot: the device recorded at login. */
+  #deviceKey(id: string): string {
+    return `${this.#prefix}{${routeOfId(id)}}:m:${id.slice(5)}`;
+  }
+
+  #indexKey(route: string, userId: string): string {
+    return `${this.#prefix}{${route}}:u:${userId}`;
+  }
+
+  /** The index key of a user session (null for anonymous), checking the routing the scripts rely on. */
+  #userIndex(id: string, userId: string | null): string | null {
+    if (userId === null) return null;
+    const route = userRoute(userId);
+    if (routeOfId(id) !== route) {
+      throw new TypeError(
+        `latchkey: redisStore keeps a user's sessions in one slot, so a session of user ${JSON.stringify(userId)} must have route ${route} (userRoute(userId)); ` +
+          `id ${id.slice(0, 12)}… has route ${routeOfId(id)}. Mint user tokens with the user id (createSessions does).`,
+      );
+    }
+    const key = this.#indexKey(route, userId);
+    this.#indexes.delete(key);
+    this.#indexes.add(key);
+    if (this.#indexes.size > MAX_TRACKED_INDEXES) this.#indexes.delete(this.#indexes.values().next().value!);
+    return key;
+  }
+}
+
+/** PEXPIREAT wants whole milliseconds: never expire before the record does. */
+function expiryMs(ms: number): string {
+  return String(Math.ceil(ms));
+}
+
+function json(value: JsonValue): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+/** Fields c l e a and u (signed in only) as field/value pairs; v is written by the caller. */
+function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">): string[] {
+  const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
+  if (record.userId !== null) pairs.push("u", record.userId);
+  return pairs;
+}
+
+function encodeData(data: Record<string, JsonValue>): string[] {
+  const pairs: string[] = [];
+  for (const [key, value] of Object.entries(data)) pairs.push(`d:${key}`, json(value));
+  return pairs;
+}
+
+function splitChange(change: ChangeSet): { unset: string[]; set: string[] } {
+  return { unset: change.unset.map((key) => `d:${key}`), set: encodeData(change.set) };
+}
+
+/** unsetCount, unset fields..., set field/value pairs... */
+function encodeChange(change: ChangeSet): string[] {
+  const { unset, set } = splitChange(change);
+  return [String(unset.length), ...unset, ...set];
+}
+
+function decodeRecord(id: string, fields: Record<string, string>): SessionRecord | null {
+  const { c, l, e, a, v } = fields;
+  if (c === undefined || l === undefined || e === undefined || a === undefined || v === undefined) return null;
+  const data: Record<string, JsonValue> = {};
+  for (const [field, value] of Object.entries(fields)) {
+    if (!field.startsWith("d:")) continue;
+    const key = field.slice(2);
+    const parsed = JSON.parse(value) as JsonValue;
+    if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
+    else data[key] = parsed;
+  }
+  return {
+    id,
+    userId: fields.u ?? null,
+    data,
+    createdAt: Number(c),
+    lastSeenAt: Number(l),
+    expiresAt: Number(e),
+    absoluteExpiresAt: Number(a),
+    version: Number(v),
+  };
+}

@@ -1,0 +1,17 @@
+import { test } from "node:test";
+import { deletePrefix, REDIS_URL, requireRedis, testPrefix } from "../../testing/redis-server.js";
+import { runMultiProcessSuite } from "../../testing/multiprocess-suite.js";
+
+const redis = await requireRedis();
+if (redis.skip) {
+  test("multi-process guarantees: two processes, one Redis", { skip: redis.skip }, () => undefined);
+} else {
+  const prefix = testPrefix();
+  runMultiProcessSuite({
+    name: "two processes, one Redis",
+    storeSpec: () => `redis:${REDIS_URL}|${prefix}`,
+    cleanup: async () => {
+      await deletePrefix(REDIS_URL, prefix);
+    },
+  });
+}
