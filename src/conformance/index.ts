@@ -8,6 +8,7 @@ import {
   type SessionStore,
 } from "../store/index.js";
 import { mintToken } from "../store/token.js";
+import { dataLimitCases } from "./limits.js";
 import { sampleRecord } from "./records.js";
 
 export { sampleRecord };
@@ -347,6 +348,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.ok(await store.get(live.id));
       assert.deepEqual((await store.listUser("kim")).map((r) => r.id), [live.id]);
     });
+
+    dataLimitCases(fresh, sampleRecord);
   });
 }
 

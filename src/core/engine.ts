@@ -1,11 +1,11 @@
 import { Coherence } from "../nearcache/index.js";
-import { SessionValueError, StoreUnavailableError } from "./errors.js";
+import { SessionDataTooLargeError, SessionValueError, StoreUnavailableError } from "./errors.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
 import { timedStore, type SessionsMetrics } from "./metrics.js";
 import { Session, type CommitOutcome, type Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
-import { SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
+import { dataBytes, SessionExistsError, type ChangeSet, type DeviceInfo, type JsonValue, type SessionRecord, type SessionStore } from "../store/contract.js";
 import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
@@ -240,9 +240,11 @@ export class Engine {
         expiresAt: this.expiresAt(now, absoluteExpiresAt),
         absoluteExpiresAt,
         ...(device ? { device } : {}),
+        maxDataBytes: this.options.maxDataBytes,
         notice,
       }),
     );
+    if (result.status === "too-large") throw new SessionDataTooLargeError(result.bytes, this.options.maxDataBytes);
     if (result.status === "gone") {
       // Revoked while this request held it: the old token stays dead, and the
       // new session carries only what this request itself wrote.
@@ -264,12 +266,15 @@ export class Engine {
         lastSeenAt: now,
         expiresAt,
         ...(this.options.conflicts === "reject" ? { expectVersion: record.version } : {}),
+        maxDataBytes: this.options.maxDataBytes,
         notice,
       }),
       true,
     );
     if (result.status === "gone") return "gone";
     if (result.status === "conflict") return "conflict";
+    // Overlapping requests added to the session meanwhile: the store measured the merged data (authoritative).
+    if (result.status === "too-large") throw new SessionDataTooLargeError(result.bytes, this.options.maxDataBytes);
     record.version = result.version;
     record.lastSeenAt = now;
     record.expiresAt = expiresAt;
@@ -363,13 +368,10 @@ export class Engine {
     }
   }
 
+  /** The early check, on this request's own view (fails before any store call); the store checks the merged data. */
   #assertSize(data: Record<string, JsonValue>): void {
-    const bytes = Buffer.byteLength(JSON.stringify(data));
-    if (bytes > this.options.maxDataBytes) {
-      throw new SessionValueError(
-        `latchkey: session data is ${bytes} bytes, over maxDataBytes (${this.options.maxDataBytes}); store less in the session or raise maxDataBytes`,
-      );
-    }
+    const bytes = dataBytes(data);
+    if (bytes > this.options.maxDataBytes) throw new SessionDataTooLargeError(bytes, this.options.maxDataBytes);
   }
 
   /** Runs an audit hook; a hook that throws is logged and never breaks the request. */

@@ -32,10 +32,39 @@ export class SessionInputError extends TypeError {
 /** A session value that cannot be stored (not JSON, or the session is over its size limit). */
 export class SessionValueError extends TypeError {
   /** HTTP status for frameworks that read `err.status`: the request's input was bad. */
-  readonly status = 400;
+  readonly status: number = 400;
   constructor(message: string) {
     super(message);
     this.name = "SessionValueError";
+  }
+}
+
+/**
+ * The session's data would be over `maxDataBytes` (measured as the UTF-8
+ * bytes of its JSON) once this request's changes are applied: nothing was
+ * written. Raised when the request's own view is over the limit, and when the
+ * store refuses the merged data because overlapping requests added to it
+ * meanwhile. Every adapter answers it with 413 and a sentence, never a 500.
+ * @example
+ * try { await req.session.login(user.id); } catch (error) {
+ *   if (error instanceof SessionDataTooLargeError) return res.status(413).send("Your cart is full");
+ *   throw error;
+ * }
+ */
+export class SessionDataTooLargeError extends SessionValueError {
+  /** HTTP status for frameworks that read `err.status` (Express, Koa, Fastify): Payload Too Large. */
+  override readonly status = 413;
+  /** Koa shows the message of errors that set `expose`. */
+  readonly expose = true;
+  /** The size the data would have had, in bytes. */
+  readonly bytes: number;
+  /** The limit it is over (`maxDataBytes`). */
+  readonly limit: number;
+  constructor(bytes: number, limit: number) {
+    super(`latchkey: session data would be ${bytes} bytes, over maxDataBytes (${limit}); nothing was saved. Store less in the session or raise maxDataBytes`);
+    this.name = "SessionDataTooLargeError";
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 

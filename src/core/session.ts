@@ -348,7 +348,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#token = null;
     this.#issued = null;
     this.#state = "fresh";
-    if (this.#transport === "cookie") this.#cookie = { action: "clear" };
+    // No session and no cookie to clear (none was presented, or it is already being cleared): a Set-Cookie
+    // here would only reach a cross-site form post, whose browser held the cookie back (SameSite) and would
+    // obey the clearing — a sign-out any site could trigger.
+    if (this.#transport === "cookie" && record) this.#cookie = { action: "clear" };
   }
 
   /**

@@ -1,12 +1,13 @@
 // The request lifecycle every framework adapter shares: cookie in, the
 // near-cache fast path, commit before the status line, cookie out, and the
-// answer when the session layer cannot serve (503 / 401 / 409 / 500).
+// answer when the session layer cannot serve (503 / 413 / 401 / 409 / 500).
 // Adapters translate their framework's request, hooks and response; nothing
 // here knows a framework, and nothing in src/core knows this file.
 import { readCookie, serializeCookie } from "../core/cookie.js";
 import { isWellFormedToken } from "../store/token.js";
 import {
   CsrfError,
+  SessionDataTooLargeError,
   SessionValueError,
   StoreUnavailableError,
   type LoadOptions,
@@ -25,7 +26,7 @@ export interface HttpRequestContext extends RequestContext {
 
 /** Why the session layer answers instead of the handler. */
 export interface SessionFailure {
-  status: 401 | 403 | 409 | 500 | 503;
+  status: 401 | 403 | 409 | 413 | 500 | 503;
   message: string;
   error?: unknown;
 }
@@ -184,10 +185,22 @@ export class Lifecycle<Data extends object = object> {
       },
       (error: unknown) =>
         // The body never carries the store's description (a file path, a host): that goes to the log only.
-        error instanceof StoreUnavailableError
-          ? this.#logged({ status: 503, message: STORE_UNAVAILABLE, error }, method, url, describe(error))
-          : this.#logged({ status: 500, message: error instanceof SessionValueError ? error.message : describe(error), error }, method, url),
+        error instanceof SessionDataTooLargeError
+          ? this.#logged(tooLarge(error), method, url)
+          : error instanceof StoreUnavailableError
+            ? this.#logged({ status: 503, message: STORE_UNAVAILABLE, error }, method, url, describe(error))
+            : this.#logged({ status: 500, message: error instanceof SessionValueError ? error.message : describe(error), error }, method, url),
     );
+  }
+
+  /**
+   * The answer for an error the handler itself threw, when latchkey knows it:
+   * a login() whose data is over maxDataBytes answers 413 with a sentence,
+   * like a commit refused for size. Null for any other error, which the
+   * framework's own error handling answers.
+   */
+  handlerFailure(error: unknown, method: string | undefined, url: string | undefined): SessionFailure | null {
+    return error instanceof SessionDataTooLargeError ? this.#logged(tooLarge(error), method, url) : null;
   }
 
   #logged(failure: SessionFailure, method: string | undefined, url: string | undefined, detail = failure.message): SessionFailure {
@@ -217,14 +230,15 @@ export class Lifecycle<Data extends object = object> {
   }
 
   /**
-   * True when the response sets or clears the session cookie, or carries a
-   * bearer token the app puts in its body: then it gets `Cache-Control:
-   * no-store`, replacing whatever the app or a static-file middleware set
-   * ("public, max-age=…"): a shared cache would hand one user's token to the
-   * next, or replay a sign-out.
+   * True when the response sets or clears a session cookie (latchkey's, or
+   * a migration's clearing of the old library's), or carries a bearer token
+   * the app puts in its body: then it gets `Cache-Control: no-store`,
+   * replacing whatever the app or a static-file middleware set ("public,
+   * max-age=…"): a shared cache would hand one user's token to the next, or
+   * replay a sign-out.
    */
   mustNotStore(session: Session<Data>): boolean {
-    return session.token !== null || session.cookieInstruction().action !== "none";
+    return session.token !== null || session.hasCookiesToSend;
   }
 }
 
@@ -255,6 +269,11 @@ export function bearerToken(header: string): string | undefined {
   if (scheme.toLowerCase() !== "bearer") return undefined;
   const token = space < 0 ? "" : trimmed.slice(space + 1).trim();
   return isWellFormedToken(token) ? token : "";
+}
+
+/** Over maxDataBytes (this request's own data, or the merged data the store measured): nothing was saved. */
+function tooLarge(error: SessionDataTooLargeError): SessionFailure {
+  return { status: 413, message: `the session data would be ${error.bytes} bytes, over its limit of ${error.limit} bytes (maxDataBytes); nothing was saved`, error };
 }
 
 /**

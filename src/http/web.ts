@@ -90,7 +90,7 @@ export function withSessionCookies(lifecycle: Lifecycle, session: Session<object
 
 /**
  * The default Response for a failure (503 store down, 401 session ended
- * under a write, 409 conflict), with the session's cookies if any.
+ * under a write, 409 conflict, 413 over maxDataBytes), with the session's cookies if any.
  * @example
  * return failureResponse({ status: 503, message: "the session store cannot be reached" });
  */

@@ -176,6 +176,17 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     assert.equal((await valid.jar.get(`${app.url}/whoami`)).body.userId, "dave", "the real cookie still works");
   });
 
+  it("a response that clears the old cookie is never storable, even when the app said public (a cache would replay the sign-out)", async () => {
+    const unknown = encodeURIComponent(`s:${signature.sign(randomBytes(24).toString("base64url"), SECRET)}`);
+    const response = await fetch(`${app.url}/public/whoami`, { headers: { cookie: `connect.sid=${unknown}` } });
+    assert.equal(response.status, 200);
+    assert.ok(response.headers.getSetCookie().some((line) => line.startsWith("connect.sid=;")), "the old cookie is cleared");
+    assert.equal(response.headers.get("cache-control"), "no-store");
+    const { jar } = await oldSession(expressRecord("pat"));
+    const migrated = await fetch(`${app.url}/public/whoami`, { headers: { cookie: jar.header } });
+    assert.equal(migrated.headers.get("cache-control"), "no-store", "the migrated session's cookie is set");
+  });
+
   it("rolling sessions: the store's later expiry beats a saved cookie.expires only with rolling: true", async () => {
     // express-session with rolling: true, resave: false — connect-redis's touch extended the key, the record kept its first expiry.
     const stale = expressRecord("hana", {}, -3_600_000);

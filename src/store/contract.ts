@@ -51,14 +51,26 @@ export interface PatchInput {
   expiresAt: number;
   /** When given, the patch applies only if the stored version equals it. */
   expectVersion?: number;
+  /**
+   * When given, the patch applies only if the merged data (the stored data
+   * with this change applied) measures at most this many bytes by
+   * {@link dataBytes}; else nothing is written and the result is "too-large".
+   * Checked inside the same atomic step as the write, so overlapping patches
+   * can never together grow a session past it.
+   */
+  maxDataBytes?: number;
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
 }
 
+/** The merged data would be over `maxDataBytes`: nothing was written. `bytes`: its size by {@link dataBytes}. */
+export type TooLargeResult = { status: "too-large"; bytes: number };
+
 export type PatchResult =
   | { status: "ok"; version: number }
   | { status: "gone" }
-  | { status: "conflict"; version: number };
+  | { status: "conflict"; version: number }
+  | TooLargeResult;
 
 export interface RotateInput {
   /** The replacement record's id (a fresh token's hash). */
@@ -72,6 +84,8 @@ export interface RotateInput {
   absoluteExpiresAt: number;
   /** The device of the new record; when absent the new record has none. */
   device?: DeviceInfo;
+  /** As in PatchInput: over it, the old session stays as it was and the result is "too-large". */
+  maxDataBytes?: number;
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
 }
@@ -90,7 +104,7 @@ export interface DestroyUserOptions {
   except?: string;
 }
 
-export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" };
+export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" } | TooLargeResult;
 
 export interface SessionStore {
   /** Shown in logs and errors, e.g. "sqlite(./sessions.db)". */
@@ -214,6 +228,28 @@ export function applyChange(data: Record<string, JsonValue>, change: ChangeSet):
   for (const key of change.unset) delete next[key];
   for (const [key, value] of Object.entries(change.set)) next[key] = value;
   return next;
+}
+
+/**
+ * The size `maxDataBytes` limits: the UTF-8 bytes of the session data as
+ * JSON (`JSON.stringify(data)`). Every store measures the merged data this
+ * way, whatever order it keeps the keys in (the order does not change the length).
+ * @example
+ * dataBytes({ theme: "dark" }); // 16, the bytes of '{"theme":"dark"}'
+ */
+export function dataBytes(data: Record<string, JsonValue>): number {
+  return Buffer.byteLength(JSON.stringify(data));
+}
+
+/**
+ * A store's verdict on merged data of `bytes` (by {@link dataBytes}): the
+ * "too-large" result when over `maxDataBytes`, else null (also without a limit).
+ * @example
+ * const tooLarge = overLimit(dataBytes(merged), input.maxDataBytes);
+ * if (tooLarge) return tooLarge; // before writing anything
+ */
+export function overLimit(bytes: number, maxDataBytes: number | undefined): TooLargeResult | null {
+  return maxDataBytes !== undefined && bytes > maxDataBytes ? { status: "too-large", bytes } : null;
 }
 
 /**

@@ -17,8 +17,9 @@ export type {
   SessionRecord,
   SessionStore,
   StoreFeed,
+  TooLargeResult,
 } from "./contract.js";
-export { applyChange, decodeDevice, encodeDevice, SessionExistsError } from "./contract.js";
+export { applyChange, dataBytes, decodeDevice, encodeDevice, overLimit, SessionExistsError } from "./contract.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
 export { MAX_KEY_LENGTH, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH } from "./limits.js";

@@ -261,6 +261,7 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const missing = await browser.post(`${url}/set/cart?value=1`);
       assert.equal(missing.status, 403);
       assert.match(missing.text, /CSRF token/);
+      assert.equal(missing.headers.get("cache-control"), "no-store", "a refusal is never cached");
       const wrong = await browser.post(`${url}/set/cart?value=1`, { "x-csrf-token": `${csrf.slice(1)}x` });
       assert.equal(wrong.status, 403);
       assert.equal((await browser.get(`${url}/whoami`)).body.data.cart, undefined, "a refused request changed nothing");
@@ -297,6 +298,18 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       assert.equal((await browser.post(`${url}/form/${token}`, { "content-type": "application/json" })).status, 403, "only what a form can send is admitted");
     });
 
+    it("CSRF: a cross-site form post to a logout route (SameSite kept the cookie back) clears no cookie", async () => {
+      const browser = new Client();
+      const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
+      await browser.post(`${url}/login/noa`, { "x-csrf-token": csrf });
+      // What the browser sends for a form on another site: no session cookie. A Set-Cookie clearing it would be obeyed.
+      const crossSite = new Client();
+      const response = await crossSite.post(`${url}/logout`, { "content-type": "application/x-www-form-urlencoded" });
+      assert.equal(response.status, 200);
+      assert.deepEqual(crossSite.lastSetCookie, [], "no cookie was presented, so none is cleared");
+      assert.equal((await browser.get(`${url}/whoami`)).body.userId, "noa");
+    });
+
     it("flash: a message set before a redirect is shown once, on the next request", async () => {
       const browser = new Client();
       const csrf = (await browser.get(`${url}/csrf`)).body.csrfToken as string;
@@ -328,6 +341,49 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     });
   });
 
+  describe(`HTTP suite: ${name}, maxDataBytes`, () => {
+    it("a commit over maxDataBytes answers 413 with a sentence and stores nothing, also when overlapping requests together pass it", async () => {
+      const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxDataBytes: 1024 });
+      const server = await makeServer(sessions);
+      const big = encodeURIComponent(JSON.stringify("x".repeat(600)));
+      const stored = async (client: Client) => (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
+      try {
+        const tab = new Client();
+        await tab.post(`${server.url}/login/ivan`);
+        // Each adds 600 bytes: under the limit alone, over it together; both loaded the session before either commits.
+        const first = tab.fork().post(`${server.url}/slow/set/a?value=${big}`);
+        const second = tab.fork().post(`${server.url}/slow/set/b?value=${big}`);
+        await parked(server.url, 2);
+        await new Client().post(`${server.url}/release`);
+        const answers = [await first, await second];
+        assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 413]);
+        const refused = answers.find((answer) => answer.status === 413)!;
+        assert.match(refused.text, /over its limit of 1024 bytes.*nothing was saved/);
+        assert.doesNotMatch(refused.text, /ivan/);
+        let data = (await stored(tab)).data;
+        assert.equal(Object.keys(data).filter((key) => key === "a" || key === "b").length, 1, "exactly one of the two was stored");
+        // This request's own data is over the limit: refused before the store is asked.
+        const alone = await tab.fork().post(`${server.url}/set/c?value=${encodeURIComponent(JSON.stringify("y".repeat(1100)))}`);
+        assert.equal(alone.status, 413);
+        assert.match(alone.text, /over its limit of 1024 bytes/);
+        // A login() (a new token for ivan, data kept) over the limit, its error left to the framework: 413 (never 500), nothing stored.
+        const login = await tab.fork().post(`${server.url}/set-and-login/ivan?key=c&value=${big}`);
+        assert.equal(login.status, 413, login.text);
+        assert.match(login.text, /over (its limit of |maxDataBytes \()1024/);
+        const after = await stored(tab);
+        assert.equal(after.userId, "ivan");
+        assert.equal(after.data.c, undefined);
+        // Small changes still fit.
+        assert.equal((await tab.post(`${server.url}/set/small?value=1`)).status, 200);
+        data = (await stored(tab)).data;
+        assert.equal(data.small, 1);
+      } finally {
+        await server.close();
+        await sessions.close();
+      }
+    });
+  });
+
   describe(`HTTP suite: ${name}, when the store fails (G6)`, () => {
     it("answers 503 on load and commit failures, and is never signed in; the body never describes the store", async () => {
       // The store's description (here a file path) goes to the log, never into a response body.
@@ -344,12 +400,14 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         await new Client().post(`${server.url}/release`);
         const commitFailure = await slow;
         assert.equal(commitFailure.status, 503);
+        assert.equal(commitFailure.headers.get("cache-control"), "no-store", "an outage answer is never cached");
         assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
         assert.match(commitFailure.text, /session store cannot be reached/);
         assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");
+        assert.equal(loadFailure.headers.get("cache-control"), "no-store");
         assert.doesNotMatch(loadFailure.text, /dora|private|memory/);
         const raw = await client.fork().get(`${server.url}/raw-read`);
         assert.equal(raw.status, 503, "a route that writes the response itself never runs either");

@@ -30,6 +30,8 @@ export interface Route {
   /** "/name" or "/name/:param". */
   path: string;
   handle(input: RouteInput): Outcome | Promise<Outcome>;
+  /** Errors it throws reach the framework's own error handling (an app that does not catch them). */
+  rethrows?: boolean;
 }
 
 const json = (body: unknown, status = 200): Outcome => ({ kind: "json", status, body });
@@ -77,6 +79,17 @@ export function testRoutes(sessions: Sessions): Route[] {
     },
     { method: "POST", path: "/flash/:param", handle: (input) => (input.session.flash("notice", input.param), json(view(input))) },
     { method: "GET", path: "/flashes", handle: ({ session }) => json(session.flashes()) },
+    // Sets `key` (default "note") to `value`, then signs in as the param; its errors go to the framework.
+    {
+      method: "POST",
+      path: "/set-and-login/:param",
+      rethrows: true,
+      handle: async (input) => {
+        input.session.set(input.query.get("key") ?? "note", value(input.query));
+        await input.session.login(input.param);
+        return json(view(input));
+      },
+    },
     { method: "POST", path: "/logout-others", handle: async (input) => json({ count: await input.session.logoutOthers(), resolvedAt: resolvedAt() }) },
     { method: "POST", path: "/unset/:param", handle: (input) => (input.session.unset(input.param), json(view(input))) },
     { method: "POST", path: "/revoke-user/:param", handle: async ({ param }) => json({ count: await sessions.revokeUser(param), resolvedAt: resolvedAt() }) },
@@ -168,8 +181,9 @@ export function testRoutes(sessions: Sessions): Route[] {
   return routes;
 }
 
-/** Runs a route, turning a thrown error into its JSON answer. */
+/** Runs a route, turning a thrown error into its JSON answer (unless the route `rethrows`). */
 export async function runRoute(route: Route, input: RouteInput): Promise<Outcome> {
+  if (route.rethrows) return route.handle(input);
   try {
     return await route.handle(input);
   } catch (error) {

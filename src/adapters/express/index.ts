@@ -32,8 +32,9 @@ declare global {
 export interface ExpressSessionsOptions {
   /**
    * Answer a request the session layer cannot serve: the store is down (503),
-   * the session ended while this request changed it (401), or a version
-   * conflict (409). Default: a short plain-text answer with that status.
+   * the session ended while this request changed it (401), a version
+   * conflict (409), or the session data would be over maxDataBytes (413).
+   * Default: a short plain-text answer with that status.
    */
   onError?: (failure: SessionFailure, req: Request, res: Response) => void;
 }

@@ -43,9 +43,11 @@ export interface HonoSessionsOptions {
  * cookie set on `c.res` (a response with immutable headers, such as
  * Response.redirect() or a passed-through fetch(), is copied). When the
  * session layer cannot serve, it throws an HTTPException (503 store down,
- * 401 session ended under a write, 409 conflict) whose response your
+ * 401 session ended under a write, 409 conflict, 413 over maxDataBytes) whose response your
  * `app.onError` can return or replace; a store failure never lets the request
- * run as signed in (G6). A handler that throws commits none of its changes.
+ * run as signed in (G6). A handler that throws commits none of its changes
+ * (SessionDataTooLargeError, from a login() over maxDataBytes, that Hono's
+ * default onError answered 500 is answered 413 instead).
  * @example
  * import { Hono } from "hono";
  * import { serve } from "@hono/node-server";
@@ -78,7 +80,17 @@ export function honoSessions<Data extends object>(sessions: Sessions<Data>, opti
     c.set("session", session as Session<Data>);
     await next();
     // The handler threw and Hono's onError answered: keep none of its changes.
-    if (c.error) return void session.seal();
+    if (c.error) {
+      session.seal();
+      // A login() over maxDataBytes answered 500 by onError (Hono's default) is a 413, as an over-size commit is.
+      const known = c.res.status === 500 ? lifecycle.handlerFailure(c.error, c.req.method, c.req.url) : null;
+      if (known) {
+        discard(c.res);
+        c.res = undefined;
+        c.res = failureResponse(known);
+      }
+      return;
+    }
     // A read: nothing to commit and no cookie, so nothing to compute.
     if (!lifecycle.mustHold(session)) return void session.seal();
     const settling = lifecycle.settle(session, c.req.method, c.req.url);

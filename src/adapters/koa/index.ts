@@ -30,7 +30,8 @@ declare module "koa" {
  * Koa 2 and 3 middleware: `ctx.session` downstream, committed after
  * `await next()` and before Koa writes the response (G8). When the session
  * layer cannot serve, it throws a SessionFailureError carrying `status`
- * (503 store down, 401 session ended under a write, 409 conflict), `expose`
+ * (503 store down, 401 session ended under a write, 409 conflict, 413 over
+ * maxDataBytes), `expose`
  * and `headers`, for Koa's onerror or your own error middleware; a store
  * failure never lets the request run as signed in (G6). With
  * `ctx.respond = false`, writes to `ctx.res` are held until the commit.

@@ -24,7 +24,7 @@ export interface NodeSessionsOptions {
    * Default 0: the socket's address and TLS. (`true` is refused: give a count.)
    */
   trustProxy?: number | false;
-  /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict). */
+  /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict, 413 over maxDataBytes). */
   onError?: (failure: SessionFailure, req: IncomingMessage, res: ServerResponse) => void;
 }
 
@@ -32,7 +32,8 @@ export interface NodeSessionsOptions {
  * A node:http request listener with `req.session`: the status line is held
  * until the session is committed (G8); a store failure answers 503 and the
  * handler never runs as signed in (G6). A handler that throws (or rejects)
- * before answering gets a 500.
+ * before answering gets a 500, or a 413 for SessionDataTooLargeError (a
+ * login() whose data is over maxDataBytes), as an over-size commit does.
  * @example
  * import http from "node:http";
  * import { createSessions } from "latchkey";
@@ -81,6 +82,8 @@ export function nodeSessions<Data extends object>(
   };
 
   const failed = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    const known = lifecycle.handlerFailure(error, req.method, req.url); // a login() over maxDataBytes: 413
+    if (known) return respond(known, req, res);
     sessions.logger.error(`latchkey: the handler for ${req.method} ${req.url} failed: ${describe(error)}`);
     if (res.headersSent || res.writableEnded) return;
     res.statusCode = 500;

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createSessions } from "../../core/index.js";
 import { memoryStore } from "../../stores/memory/index.js";
-import { SessionFailureError, withCookieSession, type CookieAttributes, type CookieJar } from "./index.js";
+import { SessionSealedError } from "../../core/index.js";
+import { readCookieSession, SessionFailureError, withCookieSession, type CookieAttributes, type CookieJar } from "./index.js";
 
 const quiet = { warn: () => undefined, error: () => undefined };
 
@@ -77,6 +78,30 @@ describe("withCookieSession (server actions)", () => {
     assert.equal(behindProxy.written[0]!.attributes.secure, true, "a public host: Secure without any proxy header");
     assert.equal((await sessions.list("pr"))[0]!.ip, "203.0.113.9", "the entry the trusted proxy appended, not the client's");
     await assert.rejects(withCookieSession(sessions, new Jar(), () => undefined, { trustProxy: true as never }), /give the number of reverse proxies/i);
+    await sessions.close();
+  });
+
+  it("readCookieSession (server components) reads the cookie of the request's scope: __Host-sid on a public host, never a tossed sid", async () => {
+    const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet });
+    const publicHost = new Headers({ host: "app.example.com" });
+    const victim = new Jar();
+    await withCookieSession(sessions, victim, (session) => session.login("victim"), { headers: publicHost });
+    const mallory = new Jar();
+    await withCookieSession(sessions, mallory, (session) => session.login("mallory"), { headers: publicHost });
+    const victimToken = victim.written[0]!.value;
+    const malloryToken = mallory.written[0]!.value;
+    assert.equal(victim.written[0]!.name, "__Host-sid");
+    // What `sessions.load(jar.getAll(sessions.cookie.name))` did: it read "sid", which a sibling subdomain can set.
+    const tossed = new Jar({ sid: malloryToken });
+    assert.equal((await readCookieSession(sessions, tossed, { headers: publicHost })).userId, null, "the unprefixed twin is never read where __Host- is in use");
+    const both = new Jar({ sid: malloryToken, "__Host-sid": victimToken });
+    const page = await readCookieSession(sessions, both, { headers: publicHost });
+    assert.equal(page.userId, "victim");
+    assert.throws(() => page.set("x" as never, 1 as never), SessionSealedError, "a server component cannot write a cookie: the session is read-only");
+    assert.deepEqual(both.written, []);
+    const local = new Jar();
+    await withCookieSession(sessions, local, (session) => session.login("dev"), { headers: new Headers({ host: "localhost:3000" }) });
+    assert.equal((await readCookieSession(sessions, local.next(), { headers: new Headers({ host: "localhost:3000" }) })).userId, "dev", "plain HTTP to localhost: sid");
     await sessions.close();
   });
 });

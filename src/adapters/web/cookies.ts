@@ -78,8 +78,7 @@ export async function withCookieSession<Data extends object, T>(
   if (options.secure !== undefined && typeof options.secure !== "boolean") throw new TypeError("latchkey: withCookieSession option secure must be true or false (whether the request came over https)");
   const headers = options.headers ?? new Headers();
   const scope = webScope(lifecycle, headers, undefined, proxies, options.secure);
-  const name = scope.name;
-  const values = jar.getAll ? jar.getAll(name).map((cookie) => cookie.value) : [jar.get(name)?.value].filter((value): value is string => value !== undefined);
+  const values = valuesOf(jar, scope.name);
   const context = new WebRequestContext(headers, () => forwardedFor(headers, proxies), jar);
   let session: Session<object>;
   try {
@@ -98,6 +97,51 @@ export async function withCookieSession<Data extends object, T>(
   for (const line of lifecycle.setCookie(session, undefined, scope) ?? []) jar.set(...parseSetCookie(line));
   if (failure) throw new SessionFailureError(failure);
   return result;
+}
+
+/**
+ * The session of the request whose cookies are `jar`, read-only: for a server
+ * component, which may not set cookies. It reads the cookie withCookieSession
+ * writes (`__Host-sid` on a public host, `sid` over plain HTTP to localhost:
+ * pass `headers`), so a `sid` tossed in by a sibling subdomain is never read.
+ * Nothing is committed, and any change throws SessionSealedError: change the
+ * session in a server action or a route handler. Rejects with a
+ * SessionFailureError (503) when the store cannot be reached.
+ * @example
+ * // app/page.tsx
+ * import { cookies, headers } from "next/headers";
+ * import { readCookieSession } from "latchkey/web";
+ *
+ * export default async function Home() {
+ *   const session = await readCookieSession(sessions, await cookies(), { headers: await headers() });
+ *   return <p>{session.userId ? `Signed in as ${session.userId}` : "Not signed in"}</p>;
+ * }
+ */
+export async function readCookieSession<Data extends object>(
+  sessions: Sessions<Data>,
+  jar: Pick<CookieJar, "get" | "getAll">,
+  options: CookieSessionOptions = {},
+): Promise<Session<Data>> {
+  const lifecycle = new Lifecycle(sessions as Sessions<object>, "readCookieSession");
+  if (!jar || typeof jar.get !== "function") throw new TypeError("latchkey: readCookieSession(sessions, jar) needs a cookie jar with get (Next.js: await cookies())");
+  const proxies = resolveTrustProxy(options.trustProxy, "readCookieSession");
+  if (options.secure !== undefined && typeof options.secure !== "boolean") throw new TypeError("latchkey: readCookieSession option secure must be true or false (whether the request came over https)");
+  const scope = webScope(lifecycle, options.headers ?? new Headers(), undefined, proxies, options.secure);
+  const values = valuesOf(jar, scope.name);
+  let session: Session<Data>;
+  try {
+    // No request context, as a plain sessions.load(): a read that cannot set a cookie starts no migration.
+    session = await (sessions.loadCached(values) ?? sessions.load(values));
+  } catch (error) {
+    throw new SessionFailureError(lifecycle.loadFailure(error, "a server component", "(readCookieSession)"));
+  }
+  session.seal();
+  return session;
+}
+
+/** Every value the jar holds under `name` (Next.js's getAll), else the one get() gives. */
+function valuesOf(jar: Pick<CookieJar, "get" | "getAll">, name: string): string[] {
+  return jar.getAll ? jar.getAll(name).map((cookie) => cookie.value) : [jar.get(name)?.value].filter((value): value is string => value !== undefined);
 }
 
 /** latchkey's own Set-Cookie lines (serializeCookie) as a jar's name, value and attributes. */

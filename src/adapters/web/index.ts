@@ -6,7 +6,7 @@ import { discard, failureResponse, forwardedFor, WebRequestContext, webScope, wi
 export type { SessionFailure } from "../../http/lifecycle.js";
 export { failureResponse } from "../../http/web.js";
 export { SessionFailureError } from "../../http/lifecycle.js";
-export { withCookieSession, type CookieAttributes, type CookieJar, type CookieSessionOptions } from "./cookies.js";
+export { readCookieSession, withCookieSession, type CookieAttributes, type CookieJar, type CookieSessionOptions } from "./cookies.js";
 
 /** What withSession() gives the handler beside the Request. */
 export interface SessionContext<Data extends object = Record<string, JsonValue>> {
@@ -32,7 +32,7 @@ export interface WithSessionOptions {
   trustProxy?: number | false;
   /** The client address, for the device list (a Request alone does not carry it; e.g. Bun's `server.requestIP(request)`). */
   ip?: (request: Request) => string | undefined;
-  /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict). */
+  /** Answer a request the session layer cannot serve (503 store down, 401 session ended under a write, 409 conflict, 413 over maxDataBytes). */
   onError?: (failure: SessionFailure, request: Request) => Response | Promise<Response>;
 }
 
@@ -43,7 +43,9 @@ export interface WithSessionOptions {
  * cookie is appended to the handler's Response (copied when its headers are
  * immutable, as with Response.redirect()). A store failure answers 503 and
  * the handler never runs as signed in (G6). A handler that throws commits
- * nothing: the error reaches the caller, and the session's changes are dropped.
+ * nothing: the error reaches the caller, and the session's changes are dropped
+ * (SessionDataTooLargeError, from a login() over maxDataBytes, is answered
+ * 413 like an over-size commit).
  * @example
  * import { createSessions } from "latchkey";
  * import { sqliteStore } from "latchkey/sqlite";
@@ -77,6 +79,9 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
       response = await handler(request, { session: session as Session<Data> }, ...args);
     } catch (error) {
       session.seal();
+      // A login() over maxDataBytes answers 413, as an over-size commit does; any other error reaches the caller.
+      const known = lifecycle.handlerFailure(error, request.method, request.url);
+      if (known) return respond(known, request);
       throw error;
     }
     if (!(response instanceof Response)) {

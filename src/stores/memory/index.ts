@@ -1,6 +1,8 @@
 import {
   applyChange,
   type DestroyUserOptions,
+  dataBytes,
+  overLimit,
   SessionExistsError,
   type PatchInput,
   type PatchResult,
@@ -56,7 +58,10 @@ class MemoryStore implements SessionStore {
     if (input.expectVersion !== undefined && input.expectVersion !== record.version) {
       return { status: "conflict", version: record.version };
     }
-    record.data = applyChange(record.data, structuredClone(input.change));
+    const data = applyChange(record.data, structuredClone(input.change));
+    const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
+    if (tooLarge) return tooLarge;
+    record.data = data;
     record.lastSeenAt = input.lastSeenAt;
     record.expiresAt = input.expiresAt;
     record.version += 1;
@@ -77,11 +82,14 @@ class MemoryStore implements SessionStore {
     const old = this.#records.get(id);
     if (!old) return { status: "gone" };
     if (this.#records.has(input.newId)) throw new SessionExistsError(input.newId);
+    const data = applyChange(old.data, structuredClone(input.change));
+    const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
+    if (tooLarge) return tooLarge;
     this.#delete(old);
     const record: SessionRecord = {
       id: input.newId,
       userId: input.userId,
-      data: applyChange(old.data, structuredClone(input.change)),
+      data,
       createdAt: input.createdAt,
       lastSeenAt: input.lastSeenAt,
       expiresAt: input.expiresAt,

@@ -2,6 +2,7 @@ import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
 import {
   decodeDevice,
   encodeDevice,
+  overLimit,
   SessionExistsError,
   type DestroyOptions,
   type DestroyUserOptions,
@@ -58,6 +59,14 @@ interface Row {
   version: number;
   /** Selected by listUser and rotate only: the read path never needs it. */
   device?: string | null;
+}
+
+/** What a patch statement answers: the new version (null when nothing was written), the locked row's version (null: gone) and the merged size. */
+interface PatchRow {
+  version: number | null;
+  current: number | null;
+  /** bigint: a string from pg. */
+  bytes: string | null;
 }
 
 const SWEEP_BATCH = 500;
@@ -150,20 +159,21 @@ class PostgresStore implements SessionStore {
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
     const { set, unset } = input.change;
-    const values: unknown[] = [id, unset, JSON.stringify(set), input.lastSeenAt, input.expiresAt];
+    const values: unknown[] = [id, unset, JSON.stringify(set), input.lastSeenAt, input.expiresAt, input.maxDataBytes ?? null];
     const checked = input.expectVersion !== undefined;
     if (checked) values.push(input.expectVersion);
     const notify = input.notice !== undefined;
     values.push(...this.#notice(input.notice));
     const sql = checked ? (notify ? this.#sql.patchCheckedNotify : this.#sql.patchChecked) : notify ? this.#sql.patchNotify : this.#sql.patch;
-    // One UPDATE: the row lock makes concurrent patches apply one after another, each to the latest data (G2).
-    // With a notice the statement always returns one row, its version null when nothing matched.
-    const { rows } = await this.#query<{ version: number | null }>(sql, values);
-    if (rows[0] && rows[0].version !== null) return { status: "ok", version: rows[0].version };
-    if (!checked) return { status: "gone" };
-    // The notice, if any, went out with the UPDATE: this read only tells a conflict from a deletion.
-    const current = await this.#query<{ version: number }>(this.#sql.version, [id]);
-    return current.rows[0] ? { status: "conflict", version: current.rows[0].version } : { status: "gone" };
+    // One statement: the row is locked, the merged data measured and (if it fits) written, so
+    // concurrent patches apply one after another, each to the latest data (G2) and within the limit.
+    // It always returns one row, which tells every outcome apart (the notice, if any, went out with it).
+    const { rows } = await this.#query<PatchRow>(sql, values);
+    const row = rows[0]!;
+    if (row.version !== null) return { status: "ok", version: row.version };
+    if (row.current === null) return { status: "gone" };
+    if (checked && row.current !== input.expectVersion) return { status: "conflict", version: row.current };
+    return { status: "too-large", bytes: Number(row.bytes) };
   }
 
   async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
@@ -182,12 +192,16 @@ class PostgresStore implements SessionStore {
       input.expiresAt,
       input.absoluteExpiresAt,
       encodeDevice(input.device),
+      input.maxDataBytes ?? null,
       ...this.#notice(input.notice),
     ];
     try {
-      // With a notice, "gone" is one row of nulls (the notify must run even when nothing matched).
-      const { rows } = await this.#query<Row>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
-      return rows[0]?.id ? { status: "ok", record: toRecord(rows[0]) } : { status: "gone" };
+      // One row, all null but `bytes` when nothing moved: gone, or too large (the notify must run either way).
+      const { rows } = await this.#query<Row & { bytes: string | null }>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
+      const row = rows[0]!;
+      if (row.id) return { status: "ok", record: toRecord(row) };
+      const tooLarge = overLimit(Number(row.bytes ?? 0), input.maxDataBytes);
+      return tooLarge ?? { status: "gone" };
     } catch (error) {
       if ((error as { code?: string }).code === "23505") throw new SessionExistsError(input.newId);
       throw error;
@@ -323,35 +337,70 @@ class PostgresStore implements SessionStore {
   }
 }
 
+/**
+ * The bytes of the jsonb `expr` as JSON.stringify writes it (see dataBytes), or 0 when it
+ * surely fits `max` (or there is no limit). jsonb's text puts a space after every ':' and
+ * ','; those are counted off, only when the text alone is over the limit. (Numbers that
+ * JavaScript writes with an exponent, 1e21 or 1e-7, jsonb writes out in full: counted so.)
+ */
+function bytesOver(expr: string, max: string): string {
+  const separators = `(SELECT coalesce(sum(CASE jsonb_typeof(v)
+      WHEN 'object' THEN greatest(2 * (SELECT count(*) FROM jsonb_object_keys(v)) - 1, 0)
+      WHEN 'array' THEN greatest(jsonb_array_length(v) - 1, 0) ELSE 0 END), 0) FROM jsonb_path_query(${expr}, 'strict $.**') AS item(v))`;
+  return `CASE WHEN ${max} IS NULL OR octet_length(${expr}::text) <= ${max} THEN 0 ELSE octet_length(${expr}::text) - ${separators} END`;
+}
+
+/**
+ * Patch: lock the row, measure the merged data, write it if it fits (and the version
+ * matches). Parameters: $1 id, $2 unset keys, $3 set (JSON), $4 last seen, $5 expiry,
+ * $6 maxDataBytes (null: none), [$7 expected version], then the notice's two.
+ */
+function patchStatement(table: string, checked: boolean, notify: boolean): string {
+  const versionCheck = checked ? " AND sized.version = $7" : "";
+  return `WITH cur AS (SELECT version, (data - $2::text[]) || $3::jsonb AS merged FROM ${table} WHERE id = $1 FOR UPDATE),
+    sized AS (SELECT version, merged, ${bytesOver("merged", "$6::int")} AS bytes FROM cur),
+    w AS (UPDATE ${table} SET data = sized.merged, last_seen_at = $4, expires_at = $5, version = ${table}.version + 1
+      FROM sized WHERE ${table}.id = $1 AND ($6::int IS NULL OR sized.bytes <= $6::int)${versionCheck} RETURNING ${table}.version)
+    SELECT (SELECT version FROM w) AS version, (SELECT version FROM sized) AS current, (SELECT bytes FROM sized) AS bytes${
+      notify ? `, ${notifyColumn(checked ? 8 : 7)}` : ""
+    }`;
+}
+
+/**
+ * Rotate: lock the old row, measure the merged data, and if it fits delete it and insert
+ * the new one, in one statement. Parameters: $1 old id, $2 new id, $3 user, $4 unset,
+ * $5 set (JSON), $6–$9 times, $10 device, $11 maxDataBytes (null: none), then the notice's two.
+ * One row: the new record, or nulls and `bytes` when nothing moved.
+ */
+function rotateStatement(table: string, notify: boolean): string {
+  return `WITH cur AS (SELECT (data - $4::text[]) || $5::jsonb AS merged FROM ${table} WHERE id = $1 FOR UPDATE),
+    sized AS (SELECT merged, ${bytesOver("merged", "$11::int")} AS bytes FROM cur),
+    old AS (DELETE FROM ${table} USING sized WHERE ${table}.id = $1 AND ($11::int IS NULL OR sized.bytes <= $11::int)
+      RETURNING sized.merged, ${table}.version),
+    w AS (INSERT INTO ${table} (${COLUMNS}, device)
+      SELECT $2::text, $3::text, old.merged, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $10::text FROM old
+      RETURNING ${COLUMNS}, device)
+    SELECT w.*, (SELECT bytes FROM sized) AS bytes${notify ? `, ${notifyColumn(12)}` : ""} FROM (SELECT 1) AS one LEFT JOIN w ON true`;
+}
+
 function statements(table: string) {
-  const update = `UPDATE ${table} SET data = (data - $2::text[]) || $3::jsonb, last_seen_at = $4, expires_at = $5, version = version + 1`;
-  const patch = `${update} WHERE id = $1 RETURNING version`;
-  const patchChecked = `${update} WHERE id = $1 AND version = $6 RETURNING version`;
-  const rotateFrom = `old AS (DELETE FROM ${table} WHERE id = $1 RETURNING data, version)`;
-  const rotateInsert = `INSERT INTO ${table} (${COLUMNS}, device)
-      SELECT $2::text, $3::text, (old.data - $4::text[]) || $5::jsonb, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $10::text FROM old
-      RETURNING ${COLUMNS}, device`;
   const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text`;
   return {
     insert: `INSERT INTO ${table} (${COLUMNS}, device) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)`,
     get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
-    version: `SELECT version FROM ${table} WHERE id = $1`,
-    patch,
-    patchChecked,
+    patch: patchStatement(table, false, false),
+    patchChecked: patchStatement(table, true, false),
     touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
-    // One statement: the DELETE's row lock means a concurrent rotate, patch or destroy of the old id finds it gone.
-    rotate: `WITH ${rotateFrom}
-      ${rotateInsert}`,
+    // One statement: the old row's lock means a concurrent rotate, patch or destroy of the old id finds it gone.
+    rotate: rotateStatement(table, false),
     destroy: `DELETE FROM ${table} WHERE id = $1`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
     // The same writes publishing a notice (the last two parameters) in the same statement, on every
     // outcome: each returns exactly one row, also when nothing matched (see withNotice).
-    patchNotify: withNotice(patch, "(SELECT version FROM w) AS version", 6),
-    patchCheckedNotify: withNotice(patchChecked, "(SELECT version FROM w) AS version", 7),
-    // A data-modifying WITH cannot be nested in a CTE, so rotate's is spelled out: one row, all null when gone.
-    rotateNotify: `WITH ${rotateFrom}, w AS (${rotateInsert})
-      SELECT w.*, ${notifyColumn(11)} FROM (SELECT 1) AS one LEFT JOIN w ON true`,
+    patchNotify: patchStatement(table, false, true),
+    patchCheckedNotify: patchStatement(table, true, true),
+    rotateNotify: rotateStatement(table, true),
     destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
     destroyUserNotify: withNotice(`${destroyUser} RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 3),
     sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,

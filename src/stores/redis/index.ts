@@ -13,6 +13,7 @@ import {
   type PatchResult,
   type RotateInput,
   type RotateResult,
+  type TooLargeResult,
   type SessionRecord,
   type SessionStore,
 } from "../../store/index.js";
@@ -247,11 +248,13 @@ class RedisStore implements RedisSessionStore {
       String(input.lastSeenAt),
       String(input.expiresAt),
       expiryMs(input.expiresAt),
+      limitArg(input.maxDataBytes),
       ...encodeChange(input.change),
     ])) as number[];
     const [status, version] = reply.map(Number);
     if (status === 0) return { status: "gone" };
     if (status === 2) return { status: "conflict", version: version! };
+    if (status === 3) return { status: "too-large", bytes: version! };
     return { status: "ok", version: version! };
   }
 
@@ -278,6 +281,7 @@ class RedisStore implements RedisSessionStore {
         expireAt,
         indexUntil,
         encodeDevice(input.device) ?? "",
+        limitArg(input.maxDataBytes),
         String(unset.length),
         ...unset,
         ...encodeMeta(input), // v is incremented by the script
@@ -285,6 +289,8 @@ class RedisStore implements RedisSessionStore {
       ]);
       if (reply === null || reply === undefined) return { status: "gone" };
       if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
+      const tooLarge = tooLargeReply(reply);
+      if (tooLarge) return tooLarge;
       const record = decodeRecord(input.newId, toFields(reply));
       if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
       if (encodeDevice(input.device) !== null) record.device = input.device!;
@@ -297,8 +303,16 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(input.notice), this.#prefix, id]);
+    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [
+      ...this.#notify(input.notice),
+      this.#prefix,
+      id,
+      limitArg(input.maxDataBytes),
+      ...encodeChange(input.change),
+    ]);
     if (taken === null || taken === undefined) return { status: "gone" };
+    const tooLarge = tooLargeReply(taken);
+    if (tooLarge) return tooLarge;
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
     const record: SessionRecord = {
@@ -419,6 +433,17 @@ function encodeData(data: Record<string, JsonValue>): string[] {
 
 function splitChange(change: ChangeSet): { unset: string[]; set: string[] } {
   return { unset: change.unset.map((key) => `d:${key}`), set: encodeData(change.set) };
+}
+
+/** The scripts' maxDataBytes argument: '' for no limit. */
+function limitArg(maxDataBytes: number | undefined): string {
+  return maxDataBytes === undefined ? "" : String(maxDataBytes);
+}
+
+/** ROTATE and TAKE answer {-2, bytes} when the merged data is over the limit (a hash's fields start with a name, never a number). */
+function tooLargeReply(reply: unknown): TooLargeResult | null {
+  if (!Array.isArray(reply) || reply.length !== 2 || Number(reply[0]) !== -2 || typeof reply[0] === "string") return null;
+  return { status: "too-large", bytes: Number(reply[1]) };
 }
 
 /** unsetCount, unset fields..., set field/value pairs... */

@@ -67,6 +67,45 @@ local function call_range(command, key, argv, from, to)
     i = last + 1
   end
 end
+-- maxDataBytes: the bytes of the session data as JSON.stringify writes it
+-- ('{' .. '"key":value' joined by ',' .. '}'), from the stored hash with a
+-- change applied: argv[unset_from..unset_to] are fields to delete, then
+-- field/value pairs to set up to set_to (fields other than d:<key> are not data).
+-- Values are kept as their JSON text, so #value is their UTF-8 bytes; a key's
+-- JSON is the key in quotes, with a backslash before each double quote and backslash.
+local function entry_bytes(field, value)
+  local _, escapes = string.gsub(field, '["\\\\]', '')
+  return #field - 2 + escapes + 3 + #value
+end
+local function merged_bytes(key, argv, unset_from, unset_to, set_to)
+  local changed = {}
+  for i = unset_from, unset_to do changed[argv[i]] = true end
+  for i = unset_to + 1, set_to, 2 do changed[argv[i]] = true end
+  local total, count = 0, 0
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    if string.sub(field, 1, 2) == 'd:' and not changed[field] then
+      total = total + entry_bytes(field, fields[i + 1])
+      count = count + 1
+    end
+  end
+  for i = unset_to + 1, set_to, 2 do
+    if string.sub(argv[i], 1, 2) == 'd:' then
+      total = total + entry_bytes(argv[i], argv[i + 1])
+      count = count + 1
+    end
+  end
+  if count > 1 then total = total + count - 1 end
+  return total + 2
+end
+-- The merged size when a limit is given (limit '' for none) and over it, else nil.
+local function over_limit(key, limit, argv, unset_from, unset_to, set_to)
+  if limit == '' then return nil end
+  local bytes = merged_bytes(key, argv, unset_from, unset_to, set_to)
+  if bytes > tonumber(limit) then return bytes end
+  return nil
+end
 `;
 
 function script(name: string, body: string): Script {
@@ -100,10 +139,10 @@ return 1
 );
 
 /**
- * Update only (G1), per-key (G2), optional version check.
+ * Update only (G1), per-key (G2), optional version check, optional size limit.
  * KEYS: session, device. ARGV: channel, notice, prefix, id, expectVersion|'', lastSeenAt,
- * expiresAt, expireAt, unsetCount, unset fields..., set field/value pairs...
- * Returns {0} gone, {1, version} ok, {2, version} conflict.
+ * expiresAt, expireAt, maxDataBytes|'', unsetCount, unset fields..., set field/value pairs...
+ * Returns {0} gone, {1, version} ok, {2, version} conflict, {3, bytes} too large (nothing written).
  */
 export const PATCH = script(
   "patch",
@@ -112,11 +151,13 @@ notify()
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local v = tonumber(redis.call('HGET', KEYS[1], 'v'))
 if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= v then return {2, v} end
+local unset = tonumber(ARGV[10])
+local bytes = over_limit(KEYS[1], ARGV[9], ARGV, 11, 10 + unset, #ARGV)
+if bytes then return {3, bytes} end
 local user = redis.call('HGET', KEYS[1], 'u')
-local unset = tonumber(ARGV[9])
-call_range('HDEL', KEYS[1], ARGV, 10, 9 + unset)
+call_range('HDEL', KEYS[1], ARGV, 11, 10 + unset)
 redis.call('HSET', KEYS[1], 'l', ARGV[6], 'e', ARGV[7])
-call_range('HSET', KEYS[1], ARGV, 10 + unset, #ARGV)
+call_range('HSET', KEYS[1], ARGV, 11 + unset, #ARGV)
 v = redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 redis.call('PEXPIREAT', KEYS[2], ARGV[8])
@@ -146,9 +187,10 @@ return 1
  * Rotation when the old and the new id share a route (so one slot).
  * KEYS: old session, new session, old device, new device, [new index].
  * ARGV: channel, notice, prefix, oldId, newId, expireAt, indexUntil, device
- * JSON ('' for none), unsetCount, unset fields..., set field/value pairs
+ * JSON ('' for none), maxDataBytes|'', unsetCount, unset fields..., set field/value pairs
  * (metadata and d: fields). Returns the new hash's fields, nil when the old
- * session is gone, -1 when the new id exists (nothing changed).
+ * session is gone, -1 when the new id exists, {-2, bytes} when the merged
+ * data is over maxDataBytes (nothing changed in either case).
  */
 export const ROTATE = script(
   "rotate",
@@ -156,13 +198,15 @@ export const ROTATE = script(
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 notify()
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local unset = tonumber(ARGV[10])
+local bytes = over_limit(KEYS[1], ARGV[9], ARGV, 11, 10 + unset, #ARGV)
+if bytes then return {-2, bytes} end
 local old_user = redis.call('HGET', KEYS[1], 'u')
 redis.call('RENAME', KEYS[1], KEYS[2])
 if old_user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], old_user), ARGV[4]) end
-local unset = tonumber(ARGV[9])
 redis.call('HDEL', KEYS[2], 'u')
-call_range('HDEL', KEYS[2], ARGV, 10, 9 + unset)
-call_range('HSET', KEYS[2], ARGV, 10 + unset, #ARGV)
+call_range('HDEL', KEYS[2], ARGV, 11, 10 + unset)
+call_range('HSET', KEYS[2], ARGV, 11 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 local fields = redis.call('HGETALL', KEYS[2])
 redis.call('PEXPIREAT', KEYS[2], ARGV[6])
@@ -181,13 +225,20 @@ return fields
 
 /**
  * First step of a rotation across routes (anonymous → signed in, or to another
- * user): read and delete the old session, and drop it from its index.
- * KEYS: session, device. ARGV: channel, notice, prefix, id. Returns its fields, or nil when gone.
+ * user): read and delete the old session, and drop it from its index — unless
+ * the data with the rotation's change would be over maxDataBytes.
+ * KEYS: session, device. ARGV: channel, notice, prefix, id, maxDataBytes|'',
+ * unsetCount, unset fields..., set field/value pairs (the change, to measure it).
+ * Returns its fields, nil when gone, {-2, bytes} when too large (nothing deleted).
  */
 export const TAKE = script(
   "take",
   `
 notify()
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local unset = tonumber(ARGV[6])
+local bytes = over_limit(KEYS[1], ARGV[5], ARGV, 7, 6 + unset, #ARGV)
+if bytes then return {-2, bytes} end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
 local user = redis.call('HGET', KEYS[1], 'u')

@@ -4,6 +4,8 @@ import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   applyChange,
+  dataBytes,
+  overLimit,
   decodeDevice,
   encodeDevice,
   SessionExistsError,
@@ -145,9 +147,12 @@ class SqliteStore implements SessionStore {
       if (input.expectVersion !== undefined && input.expectVersion !== row.version) {
         return { status: "conflict", version: row.version };
       }
-      const data = applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change);
+      const text = JSON.stringify(applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change));
+      // Measured inside the write lock: overlapping patches from any process cannot together pass the limit.
+      const tooLarge = overLimit(Buffer.byteLength(text), input.maxDataBytes);
+      if (tooLarge) return tooLarge;
       const version = row.version + 1;
-      sql.update.run(JSON.stringify(data), input.lastSeenAt, input.expiresAt, version, id);
+      sql.update.run(text, input.lastSeenAt, input.expiresAt, version, id);
       return { status: "ok", version };
     });
     this.#patchTx = (id, input) => patch.immediate(id, input);
@@ -155,11 +160,14 @@ class SqliteStore implements SessionStore {
     const rotate = this.#db.transaction((id: string, input: RotateInput): RotateResult => {
       const row = sql.get.get(id) as Row | undefined;
       if (!row) return { status: "gone" };
+      const data = applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change);
+      const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
+      if (tooLarge) return tooLarge;
       sql.destroy.run(id);
       const record: SessionRecord = {
         id: input.newId,
         userId: input.userId,
-        data: applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change),
+        data,
         createdAt: input.createdAt,
         lastSeenAt: input.lastSeenAt,
         expiresAt: input.expiresAt,
