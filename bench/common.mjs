@@ -40,7 +40,11 @@ export async function latchkeySessions(full = variant) {
     backend = redisStore({ client, prefix, ...JSON.parse(process.env.BENCH_REDIS_OPTIONS ?? "{}") });
     if (store === "redis-migrate") migrateFrom = expressSessionMigration({ secret: "bench secret", source: { redis: client, prefix: `${prefix}sess:` } });
   } else if (store === "postgres") {
-    const pool = new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
+    // BENCH_PG_POOL_MAX: many processes on one database (bench:revoke --processes 16) stay under max_connections.
+    const pool = new pg.Pool({
+      connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+      max: Number(process.env.BENCH_PG_POOL_MAX ?? 10),
+    });
     const query = pool.query.bind(pool);
     pool.query = (...args) => {
       counters.statements += 1;
@@ -77,8 +81,9 @@ export function page(user) {
   return `<!doctype html><title>page</title><p>Hello ${user}</p>`;
 }
 
-/** Prints the port line the runner waits for, and closes on SIGTERM. */
+/** Prints the port line the runner waits for, and closes on SIGTERM. With an IPC channel (bench:cpu --inject), drives itself on request. */
 export function announce(server, close) {
+  if (process.send) process.on("message", (message) => void selfDrive(server, message).then((result) => process.send(result)));
   const address = server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 })}\n`);
   process.on("SIGTERM", () => {
@@ -87,4 +92,28 @@ export function announce(server, close) {
       .then(close)
       .finally(() => process.exit(0));
   });
+}
+
+/**
+ * Answers `requests` GET /page requests through the server's own request listener, `concurrency` at a time,
+ * with light-my-request (no socket, no client process): the CPU time per request of the server's JavaScript
+ * alone, which load on a shared machine disturbs far less than anything measured through sockets.
+ */
+async function selfDrive(server, { cookie, requests, concurrency }) {
+  const { default: inject } = await import("light-my-request");
+  const dispatch = server.listeners("request")[0];
+  const headers = { cookie, host: "127.0.0.1" };
+  let sent = 0;
+  let failures = 0;
+  const worker = async () => {
+    while (sent++ < requests) {
+      const response = await inject(dispatch, { method: "GET", url: "/page", headers });
+      if (response.statusCode !== 200) failures++;
+    }
+  };
+  const before = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const used = process.cpuUsage(before);
+  return { cpu: (used.user + used.system) / requests, seconds: (performance.now() - started) / 1000, failures };
 }

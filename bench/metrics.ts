@@ -26,7 +26,9 @@ const work = mkdtempSync(join(tmpdir(), "latchkey-bench-metrics-"));
 
 const noSdk = otelMetrics();
 if (noSdk !== undefined) throw new Error("expected no SDK registered yet");
-const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 10_000 })] });
+const provider = new MeterProvider({
+  readers: [new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 10_000 })],
+});
 metrics.setGlobalMeterProvider(provider);
 const withSdk = otelMetrics();
 if (withSdk === undefined) throw new Error("expected the SDK to be registered");
@@ -62,9 +64,21 @@ for (const [variant, option] of Object.entries(variants)) {
   for (let i = 0; i < 500 && !cached.stats().serving; i++) await new Promise((r) => setTimeout(r, 10));
   const cachedToken = await signIn(cached);
   await cached.load(cachedToken); // fills the cache
-  cases.push({ name: `near-cache hit / ${variant}`, sessions: cached, token: cachedToken, read: (s, t) => (s as unknown as Internal).loadCached([t]), count: reads });
+  cases.push({
+    name: `near-cache hit / ${variant}`,
+    sessions: cached,
+    token: cachedToken,
+    read: (s, t) => (s as unknown as Internal).loadCached([t]),
+    count: reads,
+  });
   const sqlite = createSessions({ store: sqliteStore({ path: join(work, `${variant}.db`) }), sweepInterval: false, ...metricsOption });
-  cases.push({ name: `store read (SQLite) / ${variant}`, sessions: sqlite, token: await signIn(sqlite), read: (s, t) => s.load(t), count: Math.ceil(reads / 10) });
+  cases.push({
+    name: `store read (SQLite) / ${variant}`,
+    sessions: sqlite,
+    token: await signIn(sqlite),
+    read: (s, t) => s.load(t),
+    count: Math.ceil(reads / 10),
+  });
 }
 
 const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));

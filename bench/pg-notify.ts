@@ -9,7 +9,9 @@ import pg from "pg";
 import { sampleRecord } from "../src/conformance/index.js";
 import { postgresStore } from "../src/stores/postgres/index.js";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" }, writers: { type: "string", default: "16" }, patches: { type: "string", default: "300" } } });
+const { values } = parseArgs({
+  options: { rounds: { type: "string", default: "3" }, writers: { type: "string", default: "16" }, patches: { type: "string", default: "300" } },
+});
 const rounds = Number(values.rounds);
 const writers = Number(values.writers);
 const patches = Number(values.patches);

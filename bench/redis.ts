@@ -11,7 +11,9 @@ export async function startPrivateRedis(dir: string, required = false, replicaOf
   }
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const replication = replicaOf ? ["--replicaof", ...new URL(replicaOf).host.split(":")] : [];
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...replication], { stdio: "ignore" });
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...replication], {
+    stdio: "ignore",
+  });
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     const client = createClient({ url, socket: { reconnectStrategy: false } });

@@ -14,7 +14,7 @@
 //   npm run bench:revoke -- --revokes 300 --processes 2,4 --stores redis,cluster,postgres,redis-replica
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -38,7 +38,10 @@ const work = mkdtempSync(join(tmpdir(), "latchkey-bench-revoke-"));
 const tables: string[] = [];
 
 async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["bench/server.mjs"], { env: { ...process.env, ...env, NODE_ENV: "production" }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["bench/server.mjs"], {
+    env: { ...process.env, ...env, NODE_ENV: "production" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     createInterface({ input: child.stdout! }).once("line", resolve);
@@ -59,18 +62,57 @@ async function untilServing(url: string): Promise<void> {
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const ms = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toFixed(2));
 
-interface Row { durability: string; store: string; processes: number; mode: string; p50: number; p90: number; p99: number; max: number; propagationP50: number | null; propagationP99: number | null; waitedOut: number }
+interface Row {
+  durability: string;
+  store: string;
+  processes: number;
+  mode: string;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  propagationP50: number | null;
+  propagationP99: number | null;
+  waitedOut: number;
+  serverCpuMs: number | null;
+}
+
+/** CPU seconds the store's server has used so far (Redis: INFO cpu; PostgreSQL: not measured here). */
+async function serverCpuSeconds(storeEnv: Record<string, string>): Promise<number | null> {
+  if (!storeEnv.BENCH_REDIS_URL || storeEnv.BENCH_REDIS_CLUSTER) return null;
+  const { createClient } = await import("redis");
+  const client = await createClient({ url: storeEnv.BENCH_REDIS_URL }).connect();
+  try {
+    const info = await client.info("cpu");
+    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+    return field("used_cpu_user") + field("used_cpu_sys");
+  } finally {
+    await client.close();
+  }
+}
 
 async function measure(store: string, storeEnv: Record<string, string>, processes: number, mode: "strict" | "bounded", durability = "—"): Promise<Row> {
   const variant = store === "postgres" ? "latchkey-postgres-nc" : "latchkey-redis-nc";
-  const env = { ...storeEnv, BENCH_VARIANT: variant, BENCH_SESSIONS: JSON.stringify({ revocation: mode }) };
-  const servers = await Promise.all(Array.from({ length: processes }, () => startServer(env)));
+  const env = { ...storeEnv, BENCH_VARIANT: variant, BENCH_SESSIONS: JSON.stringify({ revocation: mode }), BENCH_PG_POOL_MAX: "3" };
+  // Started four at a time: sixteen at once on a busy machine time out connecting to the store.
+  const servers: Array<{ url: string; child: ChildProcess }> = [];
+  try {
+    for (let i = 0; i < processes; i += 4) servers.push(...(await Promise.all(Array.from({ length: Math.min(4, processes - i) }, () => startServer(env)))));
+  } catch (error) {
+    for (const server of servers) server.child.kill("SIGTERM");
+    throw error;
+  }
   try {
     await Promise.all(servers.map((s) => untilServing(s.url)));
     const took: number[] = [];
+    let cpuBefore: number | null = null;
     for (let i = 0; i < revokes + 20; i++) {
+      if (i === 20) cpuBefore = await serverCpuSeconds(storeEnv);
       const login = await fetch(`${servers[0]!.url}/login?user=revoke-${mode}-${processes}-${i}`, { method: "POST" });
-      const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+      const cookie = login.headers
+        .getSetCookie()
+        .map((c) => c.split(";")[0])
+        .join("; ");
       for (const server of servers) {
         const read = await fetch(`${server.url}/page`, { headers: { cookie } });
         if (read.status !== 200) throw new Error(`warm read answered ${read.status}`);
@@ -82,6 +124,7 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
       }
       if (i >= 20) took.push(logout.ms as number); // the first 20 warm the JIT
     }
+    const cpuAfter = await serverCpuSeconds(storeEnv);
     const stats = await Promise.all(servers.map(async (s) => json(await fetch(`${s.url}/__stats`))));
     took.sort((a, b) => a - b);
     const propagation = stats.map((s) => s.propagationMs);
@@ -97,6 +140,8 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
       propagationP50: propagation.length ? Math.max(...propagation.map((p: any) => p.p50 ?? 0)) : null,
       propagationP99: propagation.length ? Math.max(...propagation.map((p: any) => p.p99 ?? 0)) : null,
       waitedOut: stats.reduce((n, s) => n + s.strictWaitedOut, 0),
+      // Per cycle: a login, one read through every process, the logout and its notices/acks.
+      serverCpuMs: cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) * 1000) / revokes,
     };
   } finally {
     for (const server of servers) server.child.kill("SIGTERM");
@@ -128,7 +173,9 @@ try {
             };
             const row = await measure(store, storeEnv, processes, mode, durable ? `replicas: ${DURABLE.replicas}, timeout: ${DURABLE.timeout}` : "off");
             rows.push(row);
-            console.log(`  ${store} ${processes} processes ${mode} durability ${row.durability}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms`);
+            console.log(
+              `  ${store} ${processes} processes ${mode} durability ${row.durability}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms`,
+            );
           }
         }
       }
@@ -148,19 +195,29 @@ try {
         }
         const row = await measure(store, storeEnv, processes, mode);
         rows.push(row);
-        console.log(`  ${store} ${processes} processes ${mode}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms; propagation p50 ${ms(row.propagationP50)} p99 ${ms(row.propagationP99)} ms`);
+        console.log(
+          `  ${store} ${processes} processes ${mode}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms; propagation p50 ${ms(row.propagationP50)} p99 ${ms(row.propagationP99)} ms`,
+        );
       }
     }
   }
   const report = [
     `Command: npm run bench:revoke -- --revokes ${revokes} --processes ${processCounts.join(",")} --stores ${stores.join(",")}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        " ",
+      )} on ${cpus().length} CPUs; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
     "",
-    "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out |",
-    "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.store} | ${r.processes} | ${r.mode} | ${r.durability} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} |`),
+    "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out | Redis CPU ms per cycle |",
+    "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.store} | ${r.processes} | ${r.mode} | ${r.durability} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} | ${r.serverCpuMs === null ? "—" : r.serverCpuMs.toFixed(3)} |`,
+    ),
     "",
     "redis-replica: the same private redis-server, now with one replica (a second redis-server on this machine); durability waits for its WAIT acknowledgement.",
+    "Redis CPU per cycle: the private redis-server's used_cpu_user+sys over the measured logouts, divided by their count; a cycle is a login, one read through every process, the logout, its notice to every process and (strict) every process's acknowledgement.",
     "Logout: measured inside the revoking process around `req.session.logout()`. Propagation: publish → receive delay of notices in the other processes (the worst process's p50 and p99).",
   ].join("\n");
   console.log(`\n${report}`);

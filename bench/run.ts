@@ -23,7 +23,16 @@ import { startPrivateRedis } from "./redis.js";
 const frameworks: Record<string, { server: string; variants: string[]; control?: string; anchor?: string }> = {
   express: {
     server: "bench/server.mjs",
-    variants: ["baseline", "empty-middleware", "express-session", "latchkey-redis", "latchkey-redis-nc", "latchkey-postgres", "latchkey-postgres-nc", "latchkey-sqlite"],
+    variants: [
+      "baseline",
+      "empty-middleware",
+      "express-session",
+      "latchkey-redis",
+      "latchkey-redis-nc",
+      "latchkey-postgres",
+      "latchkey-postgres-nc",
+      "latchkey-sqlite",
+    ],
     control: "empty-middleware",
     anchor: "express-session",
   },
@@ -101,7 +110,10 @@ async function startServer(variant: string, redisUrl: string): Promise<{ url: st
 
 async function login(url: string): Promise<string> {
   const response = await fetch(`${url}/login`, { method: "POST" });
-  const cookie = response.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
   const check = await fetch(`${url}/page`, { headers: { cookie } });
   if (check.status !== 200) throw new Error(`${url}: authenticated read answered ${check.status}`);
   return cookie;
@@ -141,7 +153,14 @@ async function pgStatements(serverUrl: string): Promise<number> {
   return ((await response.json()) as { statements: number }).statements;
 }
 
-interface Sample { rps: number; p99: number; perRequest: number | null; errors: number; hitRate: number | null; cpu: number | null }
+interface Sample {
+  rps: number;
+  p99: number;
+  perRequest: number | null;
+  errors: number;
+  hitRate: number | null;
+  cpu: number | null;
+}
 
 /** CPU seconds (user + system) a server process has used so far, from /proc (null where there is none). */
 function cpuSeconds(pid: number | undefined): number | null {
@@ -162,7 +181,7 @@ const redises: { url: string; stop: () => void }[] = [];
 const servers = new Map<string, { url: string; child: ChildProcess; cookie: string; redisUrl: string }>();
 try {
   for (const variant of variants) {
-    const redisUrl = usesRedis(variant) ? (redises[redises.push(await startPrivateRedis(mkdtempSync(join(work, "redis-")))) - 1]!.url) : "";
+    const redisUrl = usesRedis(variant) ? redises[redises.push(await startPrivateRedis(mkdtempSync(join(work, "redis-")))) - 1]!.url : "";
     const server = await startServer(variant, redisUrl);
     servers.set(variant, { ...server, cookie: "", redisUrl });
     if (variant.split("+")[0]!.endsWith("-nc")) await untilServing(server.url);
@@ -184,15 +203,17 @@ try {
       for (const variant of rotate(group, round)) {
         const server = servers.get(variant)!;
         const name = nameOf(variant);
-        const counter = name.includes("postgres")
-          ? () => pgStatements(server.url)
-          : usesRedis(variant)
-            ? () => redisCalls(server.redisUrl)
-            : null;
+        const counter = name.includes("postgres") ? () => pgStatements(server.url) : usesRedis(variant) ? () => redisCalls(server.redisUrl) : null;
         const before = counter ? await counter() : 0;
         const cacheBefore = variant.split("+")[0]!.endsWith("-nc") ? await nearCacheStats(server.url) : null;
         const cpuBefore = cpuSeconds(server.child.pid);
-        const result = await autocannon({ url: `${server.url}/page`, connections, duration, headers: { cookie: server.cookie }, ...(rate ? { overallRate: rate } : {}) });
+        const result = await autocannon({
+          url: `${server.url}/page`,
+          connections,
+          duration,
+          headers: { cookie: server.cookie },
+          ...(rate ? { overallRate: rate } : {}),
+        });
         const cpuAfter = cpuSeconds(server.child.pid);
         const after = counter ? await counter() : 0;
         const cacheAfter = cacheBefore ? await nearCacheStats(server.url) : null;
@@ -207,7 +228,9 @@ try {
           hitRate: cacheBefore && cacheAfter && reads > 0 ? (cacheAfter.hits - cacheBefore.hits) / reads : null,
           cpu: cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / result.requests.total : null,
         });
-        console.log(`  round ${round + 1} ${variant.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p99 ${result.latency.p99} ms  ok ${ok}  errors ${result.errors + result.non2xx}`);
+        console.log(
+          `  round ${round + 1} ${variant.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p99 ${result.latency.p99} ms  ok ${ok}  errors ${result.errors + result.non2xx}`,
+        );
       }
     }
   }
@@ -247,13 +270,17 @@ try {
       const c = (rate ? cpuRatio : ratio)(v, f.control);
       const met = b >= 0.9 || (c !== null && c >= 0.97);
       const byCpu = `; by server CPU ${fmt(cpuRatio(v, "baseline"))}× baseline${c === null ? "" : `, ${fmt(cpuRatio(v, f.control))}× control`}`;
-      return [`- ${v}: ${fmt(b)}× baseline${c === null ? "" : `, ${fmt(c)}× control`}${rate ? " by server CPU (fixed rate)" : byCpu} — target ≥ 0.9× baseline or ≥ 0.97× control: ${met ? "met" : "MISSED"}`];
+      return [
+        `- ${v}: ${fmt(b)}× baseline${c === null ? "" : `, ${fmt(c)}× control`}${rate ? " by server CPU (fixed rate)" : byCpu} — target ≥ 0.9× baseline or ≥ 0.97× control: ${met ? "met" : "MISSED"}`,
+      ];
     }
     if (nameOf(v) === "latchkey-redis" && f.anchor && samples.has(`${frameworkOf(v)}:${f.anchor}`)) {
       const a = (rate ? cpuRatio : ratio)(v, f.anchor)!;
       const per = median(samples.get(v)!.map((x) => x.perRequest!));
       const met = a >= 1.15 && per <= 1.005;
-      return [`- ${v}: ${fmt(a)}× ${f.anchor} (by server CPU ${fmt(cpuRatio(v, f.anchor))}×) at ${per.toFixed(2)} Redis commands per read — target ≥ 1.15× at ≤ 1: ${met ? "met" : "MISSED"}`];
+      return [
+        `- ${v}: ${fmt(a)}× ${f.anchor} (by server CPU ${fmt(cpuRatio(v, f.anchor))}×) at ${per.toFixed(2)} Redis commands per read — target ≥ 1.15× at ≤ 1: ${met ? "met" : "MISSED"}`,
+      ];
     }
     return [];
   });

@@ -46,8 +46,20 @@ const burners = Number(values.load);
 const hangMs = Number(values.hang) * 1000;
 const recoveryBoundMs = Number(values.recovery) * 1000;
 const commandTimeout = Number(values["command-timeout"]);
-if (!(durationMs > 0) || !(clientCount > 0) || !(hangMs > 0) || !(recoveryBoundMs > 0) || !Number.isInteger(commandTimeout) || commandTimeout <= 300 || !Number.isInteger(burners) || burners < 0 || !["on", "off"].includes(values.durability!)) {
-  throw new TypeError("usage: npm run soak:failover -- --duration <s> --durability on|off --clients <n> --load <burner processes> --hang <s> --recovery <s> --command-timeout <ms, over 300>");
+if (
+  !(durationMs > 0) ||
+  !(clientCount > 0) ||
+  !(hangMs > 0) ||
+  !(recoveryBoundMs > 0) ||
+  !Number.isInteger(commandTimeout) ||
+  commandTimeout <= 300 ||
+  !Number.isInteger(burners) ||
+  burners < 0 ||
+  !["on", "off"].includes(values.durability!)
+) {
+  throw new TypeError(
+    "usage: npm run soak:failover -- --duration <s> --durability on|off --clients <n> --load <burner processes> --hang <s> --recovery <s> --command-timeout <ms, over 300>",
+  );
 }
 
 const counts = { operations: 0, ok: 0, unavailable: 0, hung: 0, failovers: 0, lostWrites: 0, staleReads: 0, logoutsChecked: 0 };
@@ -73,13 +85,23 @@ const env = (library: "node-redis" | "ioredis") => ({
 const starting = [startServer(env("node-redis")), startServer(env("ioredis"))];
 const servers: ServerProcess[] = await Promise.all(starting).catch(async (error: unknown) => {
   // One did not start (a starved machine): stop the other and the topology, then fail.
-  await Promise.all(starting.map((start) => start.then((server) => server.stop(), () => undefined)));
+  await Promise.all(
+    starting.map((start) =>
+      start.then(
+        (server) => server.stop(),
+        () => undefined,
+      ),
+    ),
+  );
   await ha.stop();
   throw error;
 });
 const library = new Map(servers.map((server, i) => [server, i === 0 ? "node-redis" : "ioredis"]));
 /** Recovery times (ms after promotion) per client library. */
-const recoveries = new Map<string, number[]>([["node-redis", []], ["ioredis", []]]);
+const recoveries = new Map<string, number[]>([
+  ["node-redis", []],
+  ["ioredis", []],
+]);
 const failedRecoveries: string[] = [];
 const started = Date.now();
 const pick = () => servers[Math.floor(Math.random() * servers.length)]!;
@@ -98,7 +120,9 @@ async function call(client: Client, method: "get" | "post", path: string, server
   } catch (error) {
     if ((error as Error).name === "TimeoutError") {
       counts.hung++;
-      report(`${Math.round((Date.now() - started) / 1000)} s: ${library.get(server)} process ${server.pid}: ${method.toUpperCase()} ${path} had no answer within ${hangMs} ms`);
+      report(
+        `${Math.round((Date.now() - started) / 1000)} s: ${library.get(server)} process ${server.pid}: ${method.toUpperCase()} ${path} had no answer within ${hangMs} ms`,
+      );
     } else counts.unavailable++;
     return { status: 0, body: null };
   }
@@ -154,7 +178,9 @@ async function user(index: number): Promise<void> {
           const values = again.filter((r) => r.status === 200).map((r) => Number(r.body.data?.n ?? 0));
           if (values.some((v) => v < acknowledged)) {
             counts.lostWrites++;
-            report(`${Math.round((Date.now() - started) / 1000)} s: ${name}'s counter went back from ${acknowledged} to ${Math.min(...values)} (after failover ${counts.failovers}; values by process ${again.map((r) => (r.status === 200 ? r.body.data?.n : r.status)).join(", ")})`);
+            report(
+              `${Math.round((Date.now() - started) / 1000)} s: ${name}'s counter went back from ${acknowledged} to ${Math.min(...values)} (after failover ${counts.failovers}; values by process ${again.map((r) => (r.status === 200 ? r.body.data?.n : r.status)).join(", ")})`,
+            );
             acknowledged = Math.min(...values);
           } else {
             counts.staleReads++;
@@ -227,7 +253,7 @@ async function failover(): Promise<void> {
 }
 
 const users = Array.from({ length: clientCount }, (_, i) => user(i));
-let sentinelClients: number[] = [];
+let sentinelClients: number[];
 /** The test topology itself failed (a node that did not come back, on a starved machine): not latchkey's verdict. */
 let topologyError: Error | null = null;
 try {
@@ -243,7 +269,9 @@ try {
   await checkAll(loggedOut);
   // Connections the app processes hold to each Sentinel (a leak would grow with every failover).
   sentinelClients = await Promise.all(
-    ha.sentinels.map(async ({ port }) => Number(/connected_clients:(\d+)/.exec(String(await ha.command(port, ["INFO", "clients"]).catch(() => "")))?.[1] ?? NaN)),
+    ha.sentinels.map(async ({ port }) =>
+      Number(/connected_clients:(\d+)/.exec(String(await ha.command(port, ["INFO", "clients"]).catch(() => "")))?.[1] ?? NaN),
+    ),
   );
   await Promise.all(servers.map((s) => s.stop()));
   await ha.stop();

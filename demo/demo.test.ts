@@ -47,12 +47,12 @@ async function startDemo(): Promise<void> {
     detached: true, // its own process group, so cleanup reaches the workers too
   });
   let output = "";
-  demo.stderr!.on("data", (chunk: Buffer) => (output += chunk));
+  demo.stderr!.on("data", (chunk: Buffer) => (output += String(chunk)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the demo did not start in 60 s:\n${output}`)), 60_000);
     demo.once("exit", (code) => reject(new Error(`the demo exited (${code}) before listening:\n${output}`)));
     demo.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk;
+      output += String(chunk);
       const ports = [...output.matchAll(/listening on http:\/\/localhost:(\d+)/g)].map((m) => m[1]);
       if (ports.length === 2) {
         clearTimeout(timer);
@@ -78,7 +78,7 @@ function workerOnFreshConnection(): Promise<string> {
   return new Promise((resolve, reject) => {
     get(`${base}/`, { agent: false }, (res) => {
       let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk));
+      res.on("data", (chunk: Buffer) => (body += String(chunk)));
       res.on("end", () => resolve(/id="worker">([^<]+)</.exec(body)?.[1] ?? "none"));
     }).on("error", reject);
   });
@@ -163,8 +163,14 @@ if (skip) {
       for (const page of [onDesktop, onPhone]) {
         const labels = await page.locator(".device .label").allTextContents();
         assert.equal(labels.length, 2, `two devices listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Chrom/.test(label)), `a Chrome device is listed: ${labels.join(", ")}`);
-        assert.ok(labels.some((label) => /Safari|iOS/.test(label)), `an iPhone is listed: ${labels.join(", ")}`);
+        assert.ok(
+          labels.some((label) => /Chrom/.test(label)),
+          `a Chrome device is listed: ${labels.join(", ")}`,
+        );
+        assert.ok(
+          labels.some((label) => /Safari|iOS/.test(label)),
+          `an iPhone is listed: ${labels.join(", ")}`,
+        );
         assert.equal(await page.locator(".device.mine .badge").textContent(), "This device");
         assert.match((await page.locator(".device.mine .last-active").textContent())!, /just now|minute/);
         assert.match((await page.textContent("#worker"))!, /^worker \d+ \(pid \d+\)$/);
@@ -174,10 +180,14 @@ if (skip) {
       await screenshot(onPhone, "phone-signed-in");
       await screenshot(onDesktop, "desktop-signed-in");
 
+      await onPhone.waitForFunction(`document.getElementById("live").dataset.state === "live"`, undefined, { timeout: 10_000 });
       await press(onDesktop, "Log out other devices");
       assert.equal(await onDesktop.textContent(".notice"), "Ended 1 other session.");
       assert.equal(await onDesktop.locator(".device").count(), 1);
       assert.equal(await onDesktop.textContent("#user"), "dana", "this device stays signed in");
+      // Without a reload, the phone's live badge turns: the server closed its WebSocket (4401) in whichever worker held it.
+      await onPhone.waitForFunction(`document.getElementById("live").dataset.state === "ended"`, undefined, { timeout: 5000 });
+      assert.equal(await onPhone.textContent("#live"), "Signed out from another device");
 
       const response = await onPhone.reload();
       assert.equal(response!.status(), 200);

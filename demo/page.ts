@@ -17,8 +17,7 @@ export interface View {
   now: number;
 }
 
-export const escape = (value: string) =>
-  value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+export const escape = (value: string) => value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 const relative = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
@@ -56,7 +55,7 @@ function sessionItem(s: SessionInfo, view: View): string {
 function signedIn(view: View): string {
   const ordered = [...view.sessions].sort((a, b) => Number(b.handle === view.handle) - Number(a.handle === view.handle) || b.lastSeenAt - a.lastSeenAt);
   const others = ordered.length - 1;
-  return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>.</p>
+  return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>. <span id="live" class="live" data-state="connecting" role="status">Signed in</span></p>
 <section>
   <h2>Your devices</h2>
   <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
@@ -102,9 +101,26 @@ button:disabled{opacity:.5;cursor:default}
 .device .label{overflow-wrap:anywhere}
 .meta{font-size:.85rem;color:#555}
 .badge{font-size:.8rem;background:#1f5fbf;color:#fff;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap}
+.live{font-size:.8rem;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap;border:1px solid #9ccaa5;background:#e8f4ea}
+.live[data-state=ended]{border-color:#e4a29b;background:#fdecea}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.8rem}
 @media (max-width:30rem){.actions form,.actions button{width:100%}}
 `;
+
+/** The live badge: a WebSocket the server closes with 4401 "session ended: <reason>" when this session ends anywhere. */
+const LIVE_SCRIPT = `<script>
+(() => {
+  const badge = document.getElementById("live");
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live");
+  ws.onopen = () => { badge.textContent = "\u25cf Signed in (live)"; badge.dataset.state = "live"; };
+  ws.onclose = (event) => {
+    if (event.code !== 4401) { badge.textContent = "Signed in"; badge.dataset.state = "offline"; return; }
+    const reason = event.reason.replace("session ended: ", "");
+    badge.textContent = reason === "expired" ? "Signed out: the session expired" : reason === "rotated" ? "Signed in again elsewhere: reload" : "Signed out from another device";
+    badge.dataset.state = "ended";
+  };
+})();
+</script>`;
 
 /**
  * The whole page: which worker answered, what just happened, then the sign-in
@@ -125,6 +141,6 @@ export function page(view: View): string {
 <h1>latchkey demo</h1>
 <p class="worker">Answered by <b id="worker">${escape(view.worker)}</b>. Two workers share one SQLite file; reload to see either.</p>
 ${banner}
-${view.userId ? signedIn(view) : signedOut(view)}
+${view.userId ? signedIn(view) + LIVE_SCRIPT : signedOut(view)}
 </body></html>`;
 }

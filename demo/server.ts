@@ -8,9 +8,11 @@ import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import express from "express";
+import { WebSocketServer } from "ws";
 import { readCookie } from "../src/core/cookie.js";
 import { createSessions, SessionInputError, StoreUnavailableError, type Session, type SessionInfo } from "../src/core/index.js";
 import { expressSessions } from "../src/adapters/express/index.js";
+import { loadUpgradeSession } from "../src/adapters/node/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
 import { page } from "./page.js";
 
@@ -118,12 +120,21 @@ if (cluster.isPrimary) {
   });
   // Forms post application/x-www-form-urlencoded; anything else is refused before it is read.
   app.post("*splat", (req, _res, next) => {
-    next(req.is("application/x-www-form-urlencoded") === false ? new BadInput(415, `This page takes form posts (application/x-www-form-urlencoded), not ${String(req.headers["content-type"]).slice(0, 60)}.`) : undefined);
+    next(
+      req.is("application/x-www-form-urlencoded") === false
+        ? new BadInput(415, `This page takes form posts (application/x-www-form-urlencoded), not ${String(req.headers["content-type"]).slice(0, 60)}.`)
+        : undefined,
+    );
   });
   app.use(express.urlencoded({ extended: false, limit: "16kb" }));
 
   /** Renders the page for this request's session; `status` 4xx/5xx pages keep the user's place. */
-  async function send(req: express.Request, res: express.Response, status: number, extra: { notice?: string; error?: string; anonymous?: boolean }): Promise<void> {
+  async function send(
+    req: express.Request,
+    res: express.Response,
+    status: number,
+    extra: { notice?: string; error?: string; anonymous?: boolean },
+  ): Promise<void> {
     const s = extra.anonymous ? undefined : (req.session as Session<Data> | undefined);
     let list: SessionInfo[] = [];
     if (s?.userId) {
@@ -143,59 +154,78 @@ if (cluster.isPrimary) {
   });
 
   /** A form post: do it, then redirect to the page with a sentence saying what it did. */
-  const action = (fn: (req: express.Request, res: express.Response, s: Session<Data>) => Promise<string>) => async (req: express.Request, res: express.Response) => {
-    const s = session(req);
-    // A page left open on a device that was signed out meanwhile: say so, change nothing.
-    const notice = res.locals.ended && req.path !== "/login" ? `${res.locals.ended as string} Nothing was changed.` : await fn(req, res, s);
-    res.append("Set-Cookie", cookie(FLASH, notice, 60));
-    res.redirect(303, "/");
-  };
+  const action =
+    (fn: (req: express.Request, res: express.Response, s: Session<Data>) => Promise<string>) => async (req: express.Request, res: express.Response) => {
+      const s = session(req);
+      // A page left open on a device that was signed out meanwhile: say so, change nothing.
+      const notice = res.locals.ended && req.path !== "/login" ? `${res.locals.ended as string} Nothing was changed.` : await fn(req, res, s);
+      res.append("Set-Cookie", cookie(FLASH, notice, 60));
+      res.redirect(303, "/");
+    };
   const signedIn = (s: Session<Data>): string => {
     if (!s.userId) throw new BadInput(401, "Log in first.");
     return s.userId;
   };
 
-  app.post("/login", action(async (req, res, s) => {
-    const name = field(req, "name", "a name", 40);
-    if (!name) throw new BadInput(400, "Enter a name to log in.");
-    await s.login(name);
-    res.append("Set-Cookie", cookie(UNTIL, String(s.expiresAt), 13 * 3600));
-    return "Signed in on this device.";
-  }));
-  app.post("/note", action(async (req, _res, s) => {
-    s.set("note", field(req, "note", "the value", 200));
-    return "Saved.";
-  }));
-  app.post("/logout", action(async (_req, res, s) => {
-    await s.logout();
-    res.append("Set-Cookie", cookie(UNTIL, "", 0));
-    return "Signed out on this device.";
-  }));
-  app.post("/logout-others", action(async (_req, _res, s) => {
-    signedIn(s);
-    const ended = await s.logoutOthers();
-    return ended === 0 ? "There were no other sessions to end." : `Ended ${ended} other session${ended === 1 ? "" : "s"}.`;
-  }));
-  app.post("/logout-everywhere", action(async (_req, res, s) => {
-    const ended = await sessions.revokeUser(signedIn(s));
-    await s.logout(); // already ended by the revoke; this clears the cookie
-    res.append("Set-Cookie", cookie(UNTIL, "", 0));
-    return `Signed out everywhere: ended ${ended} session${ended === 1 ? "" : "s"}, this one included.`;
-  }));
-  app.post("/revoke", action(async (req, res, s) => {
-    const userId = signedIn(s);
-    const handle = field(req, "handle", "a handle", 100);
-    // Only your own sessions: the handle must be in your list.
-    const target = (await sessions.list(userId)).find((info) => info.handle === handle);
-    if (!target) return "That session had already ended.";
-    if (handle === s.handle) {
+  app.post(
+    "/login",
+    action(async (req, res, s) => {
+      const name = field(req, "name", "a name", 40);
+      if (!name) throw new BadInput(400, "Enter a name to log in.");
+      await s.login(name);
+      res.append("Set-Cookie", cookie(UNTIL, String(s.expiresAt), 13 * 3600));
+      return "Signed in on this device.";
+    }),
+  );
+  app.post(
+    "/note",
+    action(async (req, _res, s) => {
+      s.set("note", field(req, "note", "the value", 200));
+      return "Saved.";
+    }),
+  );
+  app.post(
+    "/logout",
+    action(async (_req, res, s) => {
       await s.logout();
       res.append("Set-Cookie", cookie(UNTIL, "", 0));
       return "Signed out on this device.";
-    }
-    await sessions.revoke(handle);
-    return `Signed out ${target.device}.`;
-  }));
+    }),
+  );
+  app.post(
+    "/logout-others",
+    action(async (_req, _res, s) => {
+      signedIn(s);
+      const ended = await s.logoutOthers();
+      return ended === 0 ? "There were no other sessions to end." : `Ended ${ended} other session${ended === 1 ? "" : "s"}.`;
+    }),
+  );
+  app.post(
+    "/logout-everywhere",
+    action(async (_req, res, s) => {
+      const ended = await sessions.revokeUser(signedIn(s));
+      await s.logout(); // already ended by the revoke; this clears the cookie
+      res.append("Set-Cookie", cookie(UNTIL, "", 0));
+      return `Signed out everywhere: ended ${ended} session${ended === 1 ? "" : "s"}, this one included.`;
+    }),
+  );
+  app.post(
+    "/revoke",
+    action(async (req, res, s) => {
+      const userId = signedIn(s);
+      const handle = field(req, "handle", "a handle", 100);
+      // Only your own sessions: the handle must be in your list.
+      const target = (await sessions.list(userId)).find((info) => info.handle === handle);
+      if (!target) return "That session had already ended.";
+      if (handle === s.handle) {
+        await s.logout();
+        res.append("Set-Cookie", cookie(UNTIL, "", 0));
+        return "Signed out on this device.";
+      }
+      await sessions.revoke(handle);
+      return `Signed out ${target.device}.`;
+    }),
+  );
 
   app.use((req, res) => void send(req, res, 404, { error: "There is no page at this address." }));
   // Every failure is a page with a sentence: 4xx for bad input, 503 for the store, 500 otherwise (logged, never shown).
@@ -207,6 +237,23 @@ if (cluster.isPrimary) {
   });
 
   const server = app.listen(PORT, () => console.log(`${worker} listening on http://localhost:${(server.address() as AddressInfo).port}`));
+  // The live "signed in" badge: a WebSocket per signed-in page, closed (4401) the moment its session
+  // ends — in whichever worker it ends (SQLite has no feed: within watchInterval, 1 s).
+  const live = new WebSocketServer({ noServer: true });
+  server.on("upgrade", (req, socket, head) => {
+    if (req.url !== "/live") return void socket.destroy();
+    loadUpgradeSession(sessions, req).then(
+      (s) => {
+        if (s.handle === null || s.userId === null) return void socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
+        const handle = s.handle;
+        live.handleUpgrade(req, socket, head, (ws) => {
+          const stop = sessions.watch(handle, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
+          ws.on("close", stop);
+        });
+      },
+      () => socket.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n"),
+    );
+  });
   process.on("SIGTERM", () => {
     server.close();
     void sessions.close().finally(() => process.exit(0));

@@ -75,7 +75,7 @@ export class SoakClient {
     const response = await fetch(this.#o.servers[server] + path, { method, headers: cookie ? { cookie } : {}, redirect: "manual" });
     const text = await response.text();
     const answeredAt = now();
-    let body: any = null;
+    let body: any;
     try {
       body = JSON.parse(text);
     } catch {
@@ -158,7 +158,9 @@ export class SoakClient {
       this.#o.history.died({ handle, user: this.user, deadAt: BigInt(answer.body.resolvedAt), how: "logout", server, slowWrite: slow !== null });
       this.#ended(handle);
       // The dead token, at once, to every process.
-      await Promise.all(this.#o.servers.map(async (_, i) => this.#judge(await this.#request(i, "GET", "/whoami", cookie), handle, new Map(), i, "after-logout")));
+      await Promise.all(
+        this.#o.servers.map(async (_, i) => this.#judge(await this.#request(i, "GET", "/whoami", cookie), handle, new Map(), i, "after-logout")),
+      );
     }
     await slow?.catch(() => undefined);
   }

@@ -89,7 +89,13 @@ export class History {
     for (const read of this.#accepted) {
       const deadline = this.#deadline(read.handle, read.user);
       if (deadline && read.arrivedAt > deadline.deadAt) {
-        this.acceptances.push({ ...read, how: deadline.how, revokedBy: deadline.server, slowWrite: deadline.slowWrite, lateMs: Number(read.arrivedAt - deadline.deadAt) / 1e6 });
+        this.acceptances.push({
+          ...read,
+          how: deadline.how,
+          revokedBy: deadline.server,
+          slowWrite: deadline.slowWrite,
+          lateMs: Number(read.arrivedAt - deadline.deadAt) / 1e6,
+        });
       }
     }
   }
@@ -104,7 +110,9 @@ export class History {
       acceptedAfterRevoke: this.acceptances.length,
       acceptedAfterRevokeMaxMs: late.length ? late[late.length - 1] : null,
       acceptedAfterRevokeP50Ms: late.length ? late[late.length >> 1] : null,
-      acceptedAfterRevokeByHow: Object.fromEntries(["logout", "revoke-user", "rotation", "revoke"].map((how) => [how, this.acceptances.filter((a) => a.how === how).length])),
+      acceptedAfterRevokeByHow: Object.fromEntries(
+        ["logout", "revoke-user", "rotation", "revoke"].map((how) => [how, this.acceptances.filter((a) => a.how === how).length]),
+      ),
       lostWrites: this.lostWrites.length,
       staleReadsElsewhere: this.staleReads,
       wrongUser: this.wrongUser.length,

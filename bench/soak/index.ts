@@ -89,29 +89,43 @@ try {
   const random = seeded(seed);
   const history = new History();
   const deadline = Date.now() + durationMs;
-  const clients = Array.from({ length: Number(values.clients) }, (_, i) =>
-    new SoakClient(`soak-user-${i % Number(values.users)}`, {
-      servers: servers.map((s) => s.url),
-      history,
-      random: seeded(seed + i + 1),
-      maxWriteDelayMs: 15,
-      slowWriteMs: 30,
-      nearCache: mode !== "off",
-    }),
+  const clients = Array.from(
+    { length: Number(values.clients) },
+    (_, i) =>
+      new SoakClient(`soak-user-${i % Number(values.users)}`, {
+        servers: servers.map((s) => s.url),
+        history,
+        random: seeded(seed + i + 1),
+        maxWriteDelayMs: 15,
+        slowWriteMs: 30,
+        nearCache: mode !== "off",
+      }),
   );
   const started = performance.now();
   const [injected] = await Promise.all([injectFaults(store, servers, random, deadline), ...clients.map((client) => client.run(deadline))]);
   const seconds = (performance.now() - started) / 1000;
   if (mode !== "off") await Promise.all(servers.map((server) => waitServing(server, 20_000).catch(() => undefined)));
   history.judge();
-  const summary = { store: store.name, mode, adapter: values.adapter, processes: servers.length, clients: clients.length, seed, seconds: Math.round(seconds), faults: injected, ...history.summary() };
-  const broken =
-    history.lostWrites.length > 0 || history.wrongUser.length > 0 || (mode !== "bounded" && history.acceptances.length > 0);
+  const summary = {
+    store: store.name,
+    mode,
+    adapter: values.adapter,
+    processes: servers.length,
+    clients: clients.length,
+    seed,
+    seconds: Math.round(seconds),
+    faults: injected,
+    ...history.summary(),
+  };
+  const broken = history.lostWrites.length > 0 || history.wrongUser.length > 0 || (mode !== "bounded" && history.acceptances.length > 0);
   if (values.json) {
     console.log(JSON.stringify({ ...summary, ok: !broken }));
   } else {
     console.log(JSON.stringify(summary, null, 2));
-    for (const a of history.acceptances.slice(0, 10)) console.log(`  accepted after ${a.how} by process ${a.revokedBy ?? "?"}${a.slowWrite ? " (slow write in flight)" : ""}: ${a.op} on process ${a.server}, ${a.lateMs.toFixed(3)} ms after it resolved (${a.handle.slice(0, 16)}…)`);
+    for (const a of history.acceptances.slice(0, 10))
+      console.log(
+        `  accepted after ${a.how} by process ${a.revokedBy ?? "?"}${a.slowWrite ? " (slow write in flight)" : ""}: ${a.op} on process ${a.server}, ${a.lateMs.toFixed(3)} ms after it resolved (${a.handle.slice(0, 16)}…)`,
+      );
     for (const w of history.lostWrites.slice(0, 10)) console.log(`  lost write: key ${w.key} expected ≥ ${w.expected}, saw ${w.saw} on process ${w.server}`);
     console.log(broken ? "SOAK FAILED: a guarantee was broken" : "soak passed");
   }

@@ -69,14 +69,18 @@ export async function startSoakStore(kind: string): Promise<SoakStore> {
         // Not the first node: the server processes' clients use it as their root node.
         const index = 1 + (turn++ % (cluster.servers.length - 1));
         await cluster.restart(index);
-        await until(async () => {
-          const client = await createClient({ url: cluster.servers[index]!.url }).connect();
-          try {
-            return /cluster_state:ok/.test(await client.clusterInfo());
-          } finally {
-            client.destroy();
-          }
-        }, "the restarted master to rejoin", 20_000);
+        await until(
+          async () => {
+            const client = await createClient({ url: cluster.servers[index]!.url }).connect();
+            try {
+              return /cluster_state:ok/.test(await client.clusterInfo());
+            } finally {
+              client.destroy();
+            }
+          },
+          "the restarted master to rejoin",
+          20_000,
+        );
       },
       stop: () => cluster.stop(),
     };
@@ -89,7 +93,8 @@ export async function startSoakStore(kind: string): Promise<SoakStore> {
       name: "postgres",
       spec: `postgres:${url}|${table}`,
       cutFeeds: async () =>
-        (await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND query ILIKE $1", [`%${table}%`])).rowCount ?? 0,
+        (await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND query ILIKE $1", [`%${table}%`])).rowCount ??
+        0,
       stop: async () => {
         await admin.query(`DROP TABLE IF EXISTS "${table}", "${table}_leases"`);
         await admin.end();

@@ -16,7 +16,9 @@ const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
 /** One browser: keeps the session cookie the server sets. */
 class Browser {
   cookie = null;
-  constructor(cookie = null) { this.cookie = cookie; }
+  constructor(cookie = null) {
+    this.cookie = cookie;
+  }
   async request(url, init = {}) {
     const response = await fetch(url, { redirect: "manual", ...init, headers: { ...(init.headers ?? {}), ...(this.cookie ? { cookie: this.cookie } : {}) } });
     for (const line of response.headers.getSetCookie()) {
@@ -26,7 +28,9 @@ class Browser {
     }
     return response;
   }
-  async json(url, init) { return (await this.request(url, init)).json(); }
+  async json(url, init) {
+    return (await this.request(url, init)).json();
+  }
   /** The page as HTML, and each form's server action id (the hidden $ACTION_ID_ input React renders for forms without JavaScript). */
   async page(url) {
     const html = await (await this.request(url)).text();
@@ -60,7 +64,11 @@ describe("Next.js App Router example", () => {
     assert.equal(build.status, 0, `next build failed:\n${build.stdout}\n${build.stderr}`);
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], { cwd: here, env: { ...env, SESSIONS_DB: join(dir, "sessions.db") }, stdio: ["ignore", "pipe", "pipe"] });
+    server = spawn(process.execPath, [next, "start", "-p", String(port), "-H", "127.0.0.1"], {
+      cwd: here,
+      env: { ...env, SESSIONS_DB: join(dir, "sessions.db") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     server.stdout.on("data", (chunk) => (output += chunk));
     server.stderr.on("data", (chunk) => (output += chunk));

@@ -16,7 +16,9 @@ const bin = (path) => join(here, "node_modules", ...path.split("/"));
 /** One browser: keeps the session cookie the server sets. */
 class Browser {
   cookie = null;
-  constructor(cookie = null) { this.cookie = cookie; }
+  constructor(cookie = null) {
+    this.cookie = cookie;
+  }
   async request(url, init = {}) {
     const response = await fetch(url, { redirect: "manual", ...init, headers: { ...(init.headers ?? {}), ...(this.cookie ? { cookie: this.cookie } : {}) } });
     for (const line of response.headers.getSetCookie()) {
@@ -26,10 +28,16 @@ class Browser {
     }
     return response;
   }
-  async json(url) { return (await this.request(url)).json(); }
-  async user(url) { return /<p id="user">([^<]*)<\/p>/.exec(await (await this.request(url)).text())?.[1]; }
+  async json(url) {
+    return (await this.request(url)).json();
+  }
+  async user(url) {
+    return /<p id="user">([^<]*)<\/p>/.exec(await (await this.request(url)).text())?.[1];
+  }
   /** Posts the home page's form as a browser without JavaScript does (an index route's action is at ?index). */
-  async submit(url, fields) { return this.request(`${url}/?index`, { method: "POST", body: new URLSearchParams(fields) }); }
+  async submit(url, fields) {
+    return this.request(`${url}/?index`, { method: "POST", body: new URLSearchParams(fields) });
+  }
 }
 
 async function freePort() {

@@ -34,7 +34,7 @@ function newest(dir: string): number {
 }
 
 function ensureBuilt(): void {
-  let built = 0;
+  let built: number;
   try {
     built = statSync(BIN).mtimeMs;
   } catch {
@@ -122,7 +122,10 @@ describe("latchkey CLI: usage and errors", () => {
       "postgres://app:S3cretPW@127.0.0.1:1/app",
       "mysql://app:S3cretPW@127.0.0.1:1/app",
     ];
-    const commands = urls.flatMap((url) => [["--store", url, "sessions", "list", "x"], ["--store", url, "--json", "legacy", "count"]]);
+    const commands = urls.flatMap((url) => [
+      ["--store", url, "sessions", "list", "x"],
+      ["--store", url, "--json", "legacy", "count"],
+    ]);
     const runs = await Promise.all(commands.map((args) => latchkey(args)));
     runs.forEach((run, i) => {
       assert.notEqual(run.code, 0, `${commands[i]!.join(" ")} failed`);
@@ -149,9 +152,16 @@ describe("latchkey CLI against a running app on SQLite", () => {
     const phone = new Client();
     await laptop.post(`${app.url}/login/alice`, { "user-agent": FIREFOX });
     await phone.post(`${app.url}/login/alice`, { "user-agent": IPHONE });
-    const listed = json(await latchkey(["--store", `sqlite:${path}`, "sessions", "list", "alice", "--json"])) as Array<{ handle: string; device: string; userAgent: string }>;
+    const listed = json(await latchkey(["--store", `sqlite:${path}`, "sessions", "list", "alice", "--json"])) as Array<{
+      handle: string;
+      device: string;
+      userAgent: string;
+    }>;
     assert.deepEqual(listed.map((s) => s.device).sort(), ["Firefox on Linux", "Safari on iOS"]);
-    assert.ok(listed.every((s) => !("ip" in s)), "no IP without recordIp");
+    assert.ok(
+      listed.every((s) => !("ip" in s)),
+      "no IP without recordIp",
+    );
 
     const table = await latchkey(["sessions", "list", "alice"], { LATCHKEY_STORE: `sqlite:${path}` });
     assert.equal(table.code, 0);
@@ -170,7 +180,11 @@ describe("latchkey CLI against a running app on SQLite", () => {
     assert.equal((await laptop.get(`${app.url}/whoami`)).body.userId, null);
     assert.deepEqual(json(await latchkey(["--store", `sqlite:${path}`, "--json", "sweep"])), { removed: 0 });
     assert.match(json(await latchkey(["--store", `sqlite:${path}`, "--json", "schema", "upgrade"])).upgraded, /SQLite table latchkey_sessions/);
-    assert.match(json(await latchkey(["--store", `sqlite:${path}`, "--json", "migrate"])).upgraded, /SQLite table latchkey_sessions/, "migrate: the older name of schema upgrade");
+    assert.match(
+      json(await latchkey(["--store", `sqlite:${path}`, "--json", "migrate"])).upgraded,
+      /SQLite table latchkey_sessions/,
+      "migrate: the older name of schema upgrade",
+    );
   });
 });
 
@@ -194,7 +208,10 @@ describe("latchkey CLI against apps with a near-cache on Redis", { skip: redis.s
     const hits = (await stats(b)).hits;
     assert.ok(hits >= 1, "the app answers from its near-cache");
 
-    const [session] = json(await latchkey(["--store", REDIS_URL, "--prefix", prefix, "--json", "sessions", "list", "carol"])) as Array<{ handle: string; device: string }>;
+    const [session] = json(await latchkey(["--store", REDIS_URL, "--prefix", prefix, "--json", "sessions", "list", "carol"])) as Array<{
+      handle: string;
+      device: string;
+    }>;
     assert.equal(session!.device, "Firefox on Linux");
     const before = (await stats(b)).invalidations;
     assert.deepEqual(json(await latchkey(["--store", REDIS_URL, "--prefix", prefix, "--json", "sessions", "revoke", session!.handle])), { revoked: true });
@@ -225,7 +242,9 @@ describe("latchkey CLI on PostgreSQL", { skip: postgres.skip }, () => {
 
   it("schema upgrade creates the table (idempotently); list and revoke-user use it", async () => {
     for (let i = 0; i < 2; i++) {
-      assert.deepEqual(json(await latchkey(["--store", databaseUrl, "--table", table, "--json", "schema", "upgrade"])), { upgraded: `PostgreSQL table ${table}` });
+      assert.deepEqual(json(await latchkey(["--store", databaseUrl, "--table", table, "--json", "schema", "upgrade"])), {
+        upgraded: `PostgreSQL table ${table}`,
+      });
     }
     const columns = await admin.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_name = $1", [table]);
     assert.ok(columns.rows.some((c) => c.column_name === "device"));

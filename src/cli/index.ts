@@ -115,7 +115,8 @@ type Command =
 function parseCommand(positionals: string[]): Command {
   const [first, second, third, ...rest] = positionals;
   const none = (extra: unknown[], what: string) => {
-    if (extra.some((x) => x !== undefined)) throw new UsageError(`${what} takes no more arguments (got ${JSON.stringify(extra.filter((x) => x !== undefined))})`);
+    if (extra.some((x) => x !== undefined))
+      throw new UsageError(`${what} takes no more arguments (got ${JSON.stringify(extra.filter((x) => x !== undefined))})`);
   };
   if (first === "sweep") {
     none([second, third, ...rest], first);
@@ -123,7 +124,8 @@ function parseCommand(positionals: string[]): Command {
   }
   // "migrate" is the schema upgrade's older name (DESIGN.md's); switching from express-session is migrateFrom, not a CLI verb.
   if (first === "migrate" || first === "schema") {
-    if (first === "schema" && second !== "upgrade") throw new UsageError(`"schema" needs upgrade (got ${second === undefined ? "nothing" : JSON.stringify(second)})`);
+    if (first === "schema" && second !== "upgrade")
+      throw new UsageError(`"schema" needs upgrade (got ${second === undefined ? "nothing" : JSON.stringify(second)})`);
     none(first === "schema" ? [third, ...rest] : [second, third, ...rest], first === "schema" ? "schema upgrade" : first);
     return { name: "schema-upgrade" };
   }
@@ -173,7 +175,14 @@ function formatList(userId: string, listed: SessionInfo[]): string {
   const rows = listed.map((s) => [s.handle, s.device, s.ip ?? "", iso(s.lastSeenAt), iso(s.createdAt), iso(s.expiresAt)]);
   const header = ["HANDLE", "DEVICE", "IP", "LAST SEEN", "SIGNED IN", "EXPIRES"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");

@@ -44,7 +44,9 @@ describe("latchkey legacy count", () => {
     });
     // connect-pg-simple's own table layout.
     await pool.query(`CREATE TABLE ${table} (sid varchar NOT NULL PRIMARY KEY, sess json NOT NULL, expire timestamp(6) NOT NULL)`);
-    await pool.query(`INSERT INTO ${table} VALUES ('live1', '{}', now() + interval '1 hour'), ('live2', '{}', now() + interval '1 hour'), ('gone', '{}', now() - interval '1 hour')`);
+    await pool.query(
+      `INSERT INTO ${table} VALUES ('live1', '{}', now() + interval '1 hour'), ('live2', '{}', now() + interval '1 hour'), ('gone', '{}', now() - interval '1 hour')`,
+    );
     const result = await cli(["legacy", "count", "--store", databaseUrl, "--table", table, "--json"]);
     assert.equal(result.status, 0, result.err);
     assert.deepEqual(JSON.parse(result.out), { count: 2 });

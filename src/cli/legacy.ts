@@ -15,14 +15,18 @@ import { StoreUrlError, type StoreSettings } from "./store.js";
 export async function countLegacy(settings: StoreSettings): Promise<{ count: number; source: string }> {
   const scheme = /^([a-z]+):/i.exec(settings.url)?.[1]?.toLowerCase();
   if (scheme === "redis" || scheme === "rediss") {
-    if (settings.table !== undefined || settings.schema !== undefined) throw new StoreUrlError("--table and --schema do not apply to a Redis store (connect-redis keys: --prefix)");
+    if (settings.table !== undefined || settings.schema !== undefined)
+      throw new StoreUrlError("--table and --schema do not apply to a Redis store (connect-redis keys: --prefix)");
     const prefix = settings.prefix ?? "sess:";
     const { createClient } = await import("redis");
     const client = createClient({ url: settings.url, socket: { reconnectStrategy: false, connectTimeout: 5000 } });
     client.on("error", () => undefined);
     await client.connect();
     try {
-      return { count: await countLegacySessions({ source: { redis: client, prefix } }), source: `connect-redis keys ${prefix}* at ${new URL(settings.url).host}` };
+      return {
+        count: await countLegacySessions({ source: { redis: client, prefix } }),
+        source: `connect-redis keys ${prefix}* at ${new URL(settings.url).host}`,
+      };
     } finally {
       client.destroy();
     }

@@ -31,7 +31,8 @@ export async function openStore(settings: StoreSettings, options: { upgradeSchem
     case "sqlite": {
       only(["table"], "SQLite");
       const path = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
-      if (path === "" || path === ":memory:") throw new StoreUrlError(`a SQLite store URL names a file, e.g. sqlite:./sessions.db (got ${JSON.stringify(url)})`);
+      if (path === "" || path === ":memory:")
+        throw new StoreUrlError(`a SQLite store URL names a file, e.g. sqlite:./sessions.db (got ${JSON.stringify(url)})`);
       const { sqliteStore } = await import("../stores/sqlite/index.js");
       const store = sqliteStore({ path, ...(settings.table ? { table: settings.table } : {}) });
       if (!options.upgradeSchema) return { store };

@@ -103,7 +103,13 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
         absoluteExpiresAt: now + HOUR,
         notice,
       });
-      const change = (notice: string, expectVersion?: number) => ({ change: { set: { k: notice }, unset: [] }, lastSeenAt: now, expiresAt: now + HOUR, expectVersion, notice });
+      const change = (notice: string, expectVersion?: number) => ({
+        change: { set: { k: notice }, unset: [] },
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        expectVersion,
+        notice,
+      });
       assert.equal((await store.patch(record.id, change("patch-ok"))).status, "ok");
       assert.equal((await store.patch(record.id, change("patch-conflict", 1))).status, "conflict");
       const rotated = await store.rotate(record.id, rotateInput("nina", "rotate-ok"));
@@ -113,16 +119,28 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       const anonymous = sampleRecord();
       await store.create(anonymous);
       assert.equal((await store.rotate(anonymous.id, rotateInput("olga", "rotate-across-routes"))).status, "ok");
-      assert.equal(await store.destroy(rotated.status === "ok" ? rotated.record.id : "", { notice: "destroy-existing" }), true);
-      assert.equal(await store.destroy(record.id, { notice: "destroy-missing" }), false);
+      assert.equal(
+        (await store.destroy(rotated.status === "ok" ? rotated.record.id : "", { notice: "destroy-existing" }))?.id,
+        rotated.status === "ok" ? rotated.record.id : "",
+      );
+      assert.equal(await store.destroy(record.id, { notice: "destroy-missing" }), null);
       const kept = sampleRecord({ userId: "olga" });
       await store.create(kept);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-except", except: kept.id }), 1);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user" }), 1);
-      assert.equal(await store.destroyUser("olga", { notice: "destroy-user-none" }), 0);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user-except", except: kept.id })).length, 1);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user" })).length, 1);
+      assert.equal((await store.destroyUser("olga", { notice: "destroy-user-none" })).length, 0);
       const expected = [
-        "patch-ok", "patch-conflict", "rotate-ok", "rotate-gone", "patch-gone", "rotate-across-routes",
-        "destroy-existing", "destroy-missing", "destroy-user-except", "destroy-user", "destroy-user-none",
+        "patch-ok",
+        "patch-conflict",
+        "rotate-ok",
+        "rotate-gone",
+        "patch-gone",
+        "rotate-across-routes",
+        "destroy-existing",
+        "destroy-missing",
+        "destroy-user-except",
+        "destroy-user",
+        "destroy-user-none",
       ];
       await until(() => recorder.messages.length >= expected.length, "every notice");
       await later(50);
@@ -183,14 +201,24 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       assert.ok(leaseA.remainingMs > 0 && leaseA.remainingMs <= 400, `remaining ${leaseA.remainingMs} ms of 400`);
       await later(500);
       const afterward = await feed.liveLeases();
-      assert.equal(afterward.some((lease) => lease.inbox === a), false, "an expired lease is not live");
+      assert.equal(
+        afterward.some((lease) => lease.inbox === a),
+        false,
+        "an expired lease is not live",
+      );
       assert.ok(afterward.some((lease) => lease.inbox === b));
       await feed.renewLease(a, 60_000);
-      assert.ok((await feed.liveLeases()).some((lease) => lease.inbox === a), "a renewal revives a lapsed lease");
+      assert.ok(
+        (await feed.liveLeases()).some((lease) => lease.inbox === a),
+        "a renewal revives a lapsed lease",
+      );
       await feed.dropLease(a);
       await feed.dropLease(b);
       const dropped = await feed.liveLeases();
-      assert.equal(dropped.some((lease) => lease.inbox === a || lease.inbox === b), false);
+      assert.equal(
+        dropped.some((lease) => lease.inbox === a || lease.inbox === b),
+        false,
+      );
     });
 
     it("ping (when offered) sends one copy per shard, at least one, and every copy arrives", async () => {
@@ -212,14 +240,18 @@ export function runFeedConformance(options: FeedConformanceOptions): void {
       await until(() => recorder.messages.includes("after the reset"), "delivery after the reset");
     });
 
-    it("a listener whose connection is cut sees down, then up, and then receives again", { skip: options.killListeners ? false : "no killListeners hook" }, async () => {
-      const { store, feed } = await fresh();
-      const { recorder } = await listen(feed);
-      await options.killListeners!();
-      await until(() => recorder.downs === 1, "down after the connection was cut");
-      await until(() => recorder.ups === 2, "up after the feed reconnected");
-      await store.destroy(sampleRecord().id, { notice: "after the cut" });
-      await until(() => recorder.messages.includes("after the cut"), "delivery after reconnecting");
-    });
+    it(
+      "a listener whose connection is cut sees down, then up, and then receives again",
+      { skip: options.killListeners ? false : "no killListeners hook" },
+      async () => {
+        const { store, feed } = await fresh();
+        const { recorder } = await listen(feed);
+        await options.killListeners!();
+        await until(() => recorder.downs === 1, "down after the connection was cut");
+        await until(() => recorder.ups === 2, "up after the feed reconnected");
+        await store.destroy(sampleRecord().id, { notice: "after the cut" });
+        await until(() => recorder.messages.includes("after the cut"), "delivery after reconnecting");
+      },
+    );
   });
 }

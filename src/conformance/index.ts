@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import {
-  idOfToken,
-  SessionExistsError,
-  type JsonValue,
-  type SessionRecord,
-  type SessionStore,
-} from "../store/index.js";
+import { idOfToken, SessionExistsError, type JsonValue, type SessionRecord, type SessionStore } from "../store/index.js";
 import { mintToken } from "../store/token.js";
 import { dataLimitCases } from "./limits.js";
+import { paginationCases } from "./pagination.js";
 import { sampleRecord } from "./records.js";
 
 export { sampleRecord };
+import { signInStoreCases } from "./signin.js";
 
 export interface ConformanceOptions {
   /** Shown as the suite's title. */
@@ -176,7 +172,10 @@ export function runStoreConformance(options: ConformanceOptions): void {
       assert.equal(stored?.userId, "bob");
       assert.equal(stored?.absoluteExpiresAt, now + 2 * HOUR);
       if (result.status === "ok") assert.deepEqual(result.record, stored);
-      assert.deepEqual((await store.listUser("bob")).map((r) => r.id), [newId]);
+      assert.deepEqual(
+        (await store.listUser("bob")).map((r) => r.id),
+        [newId],
+      );
       const stale = await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: now, expiresAt: now + HOUR });
       assert.deepEqual(stale, { status: "gone" });
       assert.equal(await store.get(record.id), null);
@@ -206,17 +205,28 @@ export function runStoreConformance(options: ConformanceOptions): void {
       await store.create(record);
       const now = Date.now();
       const newId = newIdFor("erin");
-      await store.rotate(record.id, { newId, userId: "erin", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR });
+      await store.rotate(record.id, {
+        newId,
+        userId: "erin",
+        change: { set: {}, unset: [] },
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        absoluteExpiresAt: now + HOUR,
+      });
       assert.deepEqual(await store.listUser("dave"), []);
-      assert.deepEqual((await store.listUser("erin")).map((r) => r.id), [newId]);
+      assert.deepEqual(
+        (await store.listUser("erin")).map((r) => r.id),
+        [newId],
+      );
     });
 
     it("destroy is final: nothing brings the session back (G1)", async () => {
       const store = await fresh();
       const record = sampleRecord({ userId: "frank" });
       await store.create(record);
-      assert.equal(await store.destroy(record.id), true);
-      assert.equal(await store.destroy(record.id), false);
+      assert.deepEqual(await store.destroy(record.id), { id: record.id, userId: "frank" }, "destroy resolves to what it deleted");
+      assert.equal(await store.destroy(record.id), null);
       assert.equal(await store.get(record.id), null);
       assert.deepEqual(await store.patch(record.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: Date.now() + HOUR }), { status: "gone" });
       assert.equal(await store.touch(record.id, 1, Date.now() + HOUR), false);
@@ -232,7 +242,15 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const now = Date.now();
         const newId = newIdFor("rita");
         await Promise.all([
-          store.rotate(record.id, { newId, userId: "rita", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
+          store.rotate(record.id, {
+            newId,
+            userId: "rita",
+            change: { set: {}, unset: [] },
+            createdAt: now,
+            lastSeenAt: now,
+            expiresAt: now + HOUR,
+            absoluteExpiresAt: now + HOUR,
+          }),
           store.destroyUser("rita"),
         ]);
         assert.equal(await store.get(record.id), null, `round ${round}: old id`);
@@ -246,12 +264,19 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const other = sampleRecord({ userId: "hank" });
       const anonymous = sampleRecord();
       for (const record of [...mine, other, anonymous]) await store.create(record);
-      assert.equal(await store.destroyUser("gina"), 3);
+      assert.deepEqual(
+        (await store.destroyUser("gina")).map((ended) => ended.id).sort(),
+        mine.map((record) => record.id).sort(),
+        "destroyUser resolves to the sessions it ended",
+      );
       for (const record of mine) assert.equal(await store.get(record.id), null);
       assert.ok(await store.get(other.id));
       assert.ok(await store.get(anonymous.id));
-      assert.equal(await store.destroyUser("gina"), 0);
-      assert.deepEqual((await store.listUser("hank")).map((r) => r.id), [other.id]);
+      assert.deepEqual(await store.destroyUser("gina"), []);
+      assert.deepEqual(
+        (await store.listUser("hank")).map((r) => r.id),
+        [other.id],
+      );
     });
 
     it("destroyUser with except ends every other session of the user and keeps that one", async () => {
@@ -260,20 +285,30 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const others = [sampleRecord({ userId: "kate" }), sampleRecord({ userId: "kate" })];
       const stranger = sampleRecord({ userId: "liam" });
       for (const record of [keep, ...others, stranger]) await store.create(record);
-      assert.equal(await store.destroyUser("kate", { except: keep.id }), 2);
+      assert.deepEqual((await store.destroyUser("kate", { except: keep.id })).map((ended) => ended.id).sort(), others.map((record) => record.id).sort());
       for (const record of others) assert.equal(await store.get(record.id), null);
       assert.ok(await store.get(keep.id), "the kept session is alive");
       assert.ok(await store.get(stranger.id));
-      assert.deepEqual((await store.listUser("kate")).map((r) => r.id), [keep.id], "the kept session is still listed");
-      assert.equal(await store.destroyUser("kate", { except: keep.id }), 0);
+      assert.deepEqual(
+        (await store.listUser("kate")).map((r) => r.id),
+        [keep.id],
+        "the kept session is still listed",
+      );
+      assert.deepEqual(await store.destroyUser("kate", { except: keep.id }), []);
       // The kept session can still be patched, and a plain destroyUser ends it.
       assert.equal((await store.patch(keep.id, { change: { set: { a: 1 }, unset: [] }, lastSeenAt: keep.lastSeenAt, expiresAt: keep.expiresAt })).status, "ok");
-      assert.equal(await store.destroyUser("kate"), 1);
+      assert.deepEqual(
+        (await store.destroyUser("kate")).map((ended) => ended.id),
+        [keep.id],
+      );
       assert.equal(await store.get(keep.id), null);
       // An id that is not the user's keeps nothing back.
       const mine = sampleRecord({ userId: "kate" });
       await store.create(mine);
-      assert.equal(await store.destroyUser("kate", { except: stranger.id }), 1);
+      assert.deepEqual(
+        (await store.destroyUser("kate", { except: stranger.id })).map((ended) => ended.id),
+        [mine.id],
+      );
       assert.ok(await store.get(stranger.id));
     });
 
@@ -287,7 +322,15 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const now = Date.now();
         const newId = newIdFor("mona");
         await Promise.all([
-          store.rotate(record.id, { newId, userId: "mona", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
+          store.rotate(record.id, {
+            newId,
+            userId: "mona",
+            change: { set: {}, unset: [] },
+            createdAt: now,
+            lastSeenAt: now,
+            expiresAt: now + HOUR,
+            absoluteExpiresAt: now + HOUR,
+          }),
           store.destroyUser("mona", { except: keep.id }),
         ]);
         assert.equal(await store.get(record.id), null, `round ${round}: old id`);
@@ -313,10 +356,27 @@ export function runStoreConformance(options: ConformanceOptions): void {
       const now = Date.now();
       const phone = { userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile/15E148 Safari/604.1" };
       const signedIn = newIdFor("nora");
-      const rotated = await store.rotate(anonymous.id, { newId: signedIn, userId: "nora", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR, device: phone });
+      const rotated = await store.rotate(anonymous.id, {
+        newId: signedIn,
+        userId: "nora",
+        change: { set: {}, unset: [] },
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        absoluteExpiresAt: now + HOUR,
+        device: phone,
+      });
       assert.equal(rotated.status, "ok");
       const again = newIdFor("nora");
-      await store.rotate(record.id, { newId: again, userId: "nora", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR });
+      await store.rotate(record.id, {
+        newId: again,
+        userId: "nora",
+        change: { set: {}, unset: [] },
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + HOUR,
+        absoluteExpiresAt: now + HOUR,
+      });
       const listed = new Map((await store.listUser("nora")).map((r) => [r.id, r.device]));
       assert.deepEqual(listed.get(signedIn), phone);
       assert.equal(listed.get(again), undefined, "a rotation without a device drops the old one");
@@ -343,13 +403,69 @@ export function runStoreConformance(options: ConformanceOptions): void {
       await store.create(expired);
       await store.create(live);
       const removed = await store.sweep(now);
-      assert.ok(removed >= 1, `sweep removed ${removed}`);
+      assert.deepEqual(
+        removed.map((ended) => [ended.id, ended.userId]),
+        [[expired.id, "kim"]],
+        "sweep resolves to the sessions it deleted",
+      );
+      assert.deepEqual(await store.sweep(now), [], "each deleted session is reported once");
       assert.equal(await store.get(expired.id), null);
       assert.ok(await store.get(live.id));
-      assert.deepEqual((await store.listUser("kim")).map((r) => r.id), [live.id]);
+      assert.deepEqual(
+        (await store.listUser("kim")).map((r) => r.id),
+        [live.id],
+      );
     });
 
     dataLimitCases(fresh, sampleRecord);
+    it("destroy and destroyUser tell the device of what they deleted; concurrent ends report each session once", async () => {
+      const store = await fresh();
+      const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" };
+      const one = sampleRecord({ userId: "otto", device });
+      const two = sampleRecord({ userId: "otto", device });
+      await store.create(one);
+      await store.create(two);
+      assert.deepEqual(await store.destroy(one.id), { id: one.id, userId: "otto", device });
+      assert.deepEqual(await store.destroyUser("otto"), [{ id: two.id, userId: "otto", device }]);
+      for (let round = 0; round < 10; round++) {
+        const records = [sampleRecord({ userId: "pia" }), sampleRecord({ userId: "pia" }), sampleRecord({ userId: "pia" })];
+        for (const record of records) await store.create(record);
+        const [a, b, c, d] = await Promise.all([
+          store.destroyUser("pia"),
+          store.destroy(records[0]!.id),
+          store.destroyUser("pia", { except: records[2]!.id }),
+          store.destroy(records[1]!.id),
+        ]);
+        const reported = [...a, ...c, ...[b, d].filter((ended) => ended !== null)].map((ended) => ended!.id).sort();
+        assert.deepEqual(reported, records.map((record) => record.id).sort(), `round ${round}: every session reported exactly once`);
+      }
+    });
+
+    it("expiries, where offered, reads the user and times of several sessions in the order asked", async () => {
+      const store = await fresh();
+      if (!store.expiries) return;
+      const a = sampleRecord({ userId: "quinn" });
+      const b = sampleRecord();
+      await store.create(a);
+      await store.create(b);
+      const missing = sampleRecord().id;
+      const [first, second, third] = await store.expiries([b.id, missing, a.id]);
+      const times = (record: SessionRecord) => ({
+        id: record.id,
+        userId: record.userId,
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+        absoluteExpiresAt: record.absoluteExpiresAt,
+      });
+      assert.deepEqual(first, times(b));
+      assert.equal(second, null);
+      assert.deepEqual(third, times(a));
+      assert.deepEqual(await store.expiries([]), []);
+    });
+
+    signInStoreCases(fresh, sampleRecord);
+
+    paginationCases(fresh);
   });
 }
 

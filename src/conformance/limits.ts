@@ -14,9 +14,9 @@ type Sample = (overrides?: Partial<SessionRecord> & { userId?: string | null }) 
 
 /** Values whose JSON every store must measure alike: escapes, multi-byte characters, nesting, numbers. */
 const AWKWARD: Record<string, JsonValue> = {
-  'q"uote': "a \"quoted\" \\ backslash\nand a newline\ttab",
+  'q"uote': 'a "quoted" \\ backslash\nand a newline\ttab',
   "back\\slash": ["ünïcødé ✓", "😀 four bytes", "/slash/", "\u2028"],
-  "ключ": { nested: { deeper: [1, -2.5, 0.1, 1e20, null, true, false, "", {}, []] } },
+  ключ: { nested: { deeper: [1, -2.5, 0.1, 1e20, null, true, false, "", {}, []] } },
   empty: {},
   "with space": "",
 };
@@ -113,7 +113,11 @@ export function dataLimitCases(fresh: Fresh, sampleRecord: Sample): void {
     assert.equal(results.filter((result) => result.status === "ok").length, fits);
     assert.equal(Object.keys(stored.data).length, fits);
     assert.ok(results.every((result) => result.status === "ok" || (result.status === "too-large" && result.bytes > limit)));
-    assert.deepEqual(await store.patch(record.id, patchInput(record, { set: { small: 1 }, unset: [] }, limit)), { status: "ok", version: 2 + fits }, "a small set still fits");
+    assert.deepEqual(
+      await store.patch(record.id, patchInput(record, { set: { small: 1 }, unset: [] }, limit)),
+      { status: "ok", version: 2 + fits },
+      "a small set still fits",
+    );
   });
 
   for (const [label, from, to] of [

@@ -3,6 +3,7 @@
 // before the store is called), log out other devices, and the device list.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { runSignInConformance } from "./signin-sessions.js";
 import { createSessions, SessionInputError, SessionValueError, type RequestContext, type Session, type Sessions } from "../core/index.js";
 import type { SessionStore } from "../store/index.js";
 
@@ -150,7 +151,11 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
     it("a bad handle is a TypeError naming the handle, before any store call", async () => {
       const { sessions, calls } = await fresh();
       for (const [label, handle] of BAD_HANDLES) {
-        await assert.rejects(sessions.revoke(handle as string), (e: Error) => e instanceof SessionInputError && e.field === "handle" && /handle/.test(e.message), `revoke with ${label}`);
+        await assert.rejects(
+          sessions.revoke(handle as string),
+          (e: Error) => e instanceof SessionInputError && e.field === "handle" && /handle/.test(e.message),
+          `revoke with ${label}`,
+        );
         await assert.rejects(
           sessions.revokeUser("alice", { except: handle as string }),
           (e: Error) => e instanceof SessionInputError && e.field === "except" && /except/.test(e.message),
@@ -168,11 +173,19 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       assert.equal(await session.commit(), "saved");
       calls.length = 0;
       for (const [label, key] of BAD_KEYS) {
-        assert.throws(() => session.set(key as never, 1 as never), (e: Error) => e instanceof SessionValueError && e.status === 400 && /key/.test(e.message), `set with a key of ${label}`);
+        assert.throws(
+          () => session.set(key as never, 1 as never),
+          (e: Error) => e instanceof SessionValueError && e.status === 400 && /key/.test(e.message),
+          `set with a key of ${label}`,
+        );
         assert.throws(() => session.unset(key as never), SessionValueError, `unset with a key of ${label}`);
       }
       for (const [label, value] of BAD_VALUES) {
-        assert.throws(() => session.set("cart" as never, value as never), (e: Error) => e instanceof SessionValueError && /"cart"/.test(e.message), `set with ${label}`);
+        assert.throws(
+          () => session.set("cart" as never, value as never),
+          (e: Error) => e instanceof SessionValueError && /"cart"/.test(e.message),
+          `set with ${label}`,
+        );
       }
       const circular: Record<string, unknown> = {};
       circular.self = circular;
@@ -193,7 +206,10 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
         session.set("emoji 😀" as never, { "\\ud800": "escaped text, not a surrogate" } as never);
         assert.equal(await session.commit(), "saved");
         const listed = await sessions.list(userId);
-        assert.deepEqual(listed.map((s) => s.userId), [userId]);
+        assert.deepEqual(
+          listed.map((s) => s.userId),
+          [userId],
+        );
         const reread = await sessions.load(tokenOf(session));
         assert.equal(reread.userId, userId);
         assert.deepEqual(reread.toJSON(), { ["k".repeat(200)]: "\\u0000 is only text here", "emoji 😀": { "\\ud800": "escaped text, not a surrogate" } });
@@ -214,14 +230,20 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       assert.equal((await sessions.load(tokenOf(tablet))).userId, null);
       assert.equal((await sessions.load(tokenOf(laptop))).userId, "lena", "this device stays signed in");
       assert.equal((await sessions.load(tokenOf(bystander))).userId, "lars");
-      assert.deepEqual((await sessions.list("lena")).map((s) => s.handle), [laptop.handle]);
+      assert.deepEqual(
+        (await sessions.list("lena")).map((s) => s.handle),
+        [laptop.handle],
+      );
       assert.equal(await current.logoutOthers(), 0);
       const anonymous = await sessions.load(undefined);
       await assert.rejects(anonymous.logoutOthers(), /needs a signed-in session/);
       // The same through the manager:
       const again = await signIn(sessions, "lena");
       assert.equal(await sessions.revokeUser("lena", { except: again.handle! }), 1);
-      assert.deepEqual((await sessions.list("lena")).map((s) => s.handle), [again.handle]);
+      assert.deepEqual(
+        (await sessions.list("lena")).map((s) => s.handle),
+        [again.handle],
+      );
     });
 
     it("list shows each device: its label and user agent, and the IP only with recordIp", async () => {
@@ -233,7 +255,10 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       await signIn(sessions, "mia");
       const listed = await sessions.list("mia");
       assert.deepEqual(listed.map((s) => s.device).sort(), ["Firefox on Linux", "Safari on iOS", "Unknown device", "Unknown device", "curl"].sort());
-      assert.ok(listed.every((s) => s.ip === undefined), "no IP without recordIp");
+      assert.ok(
+        listed.every((s) => s.ip === undefined),
+        "no IP without recordIp",
+      );
       assert.ok(listed.some((s) => s.userAgent === FIREFOX_LINUX));
       const long = listed.find((s) => s.userAgent?.startsWith("xxx"));
       assert.equal(long?.userAgent, "x".repeat(512), "the user agent is cut to 512 characters, control characters dropped");
@@ -248,7 +273,11 @@ export function runSessionsConformance(options: SessionsConformanceOptions): voi
       await upgraded.login("noah");
       await upgraded.commit();
       const devices = (await withIp.sessions.list("noah")).map((s) => [s.device, s.ip]).sort();
-      assert.deepEqual(devices, [["Firefox on Linux", "2001:db8::1"], ["Safari on iOS", "198.51.100.4"]]);
+      assert.deepEqual(devices, [
+        ["Firefox on Linux", "2001:db8::1"],
+        ["Safari on iOS", "198.51.100.4"],
+      ]);
     });
   });
+  runSignInConformance(options);
 }

@@ -3,18 +3,24 @@ import type { ResolvedCookieOptions } from "./options.js";
 /**
  * The values of every cookie called `name` in a Cookie header, in order.
  * Parsing is strict and never throws: malformed pairs are skipped, and the
- * manager looks up only values that have the exact token shape.
+ * manager looks up only values that have the exact token shape. Runs on
+ * every request: it scans the header in place and allocates only the values
+ * it returns.
  */
 export function readCookie(header: string | undefined, name: string): string[] {
   if (!header || header.length > 16_384) return [];
   const found: string[] = [];
-  for (const pair of header.split(";")) {
-    const eq = pair.indexOf("=");
-    if (eq === -1) continue;
-    if (pair.slice(0, eq).trim() !== name) continue;
-    let value = pair.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    found.push(value);
+  for (let start = 0; start < header.length;) {
+    let end = header.indexOf(";", start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf("=", start);
+    // A pair without "=" is skipped; a name shorter than `name` cannot be it.
+    if (eq !== -1 && eq < end && eq - start >= name.length && header.slice(start, eq).trim() === name) {
+      let value = header.slice(eq + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      found.push(value);
+    }
+    start = end + 1;
   }
   return found;
 }

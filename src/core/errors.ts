@@ -71,7 +71,9 @@ export class SessionDataTooLargeError extends SessionValueError {
 /** The response has started, so the session was already committed: change it before sending. */
 export class SessionSealedError extends Error {
   constructor() {
-    super("latchkey: the response has already started, so the session was committed; change the session (set, unset, login, logout) before sending the response");
+    super(
+      "latchkey: the response has already started, so the session was committed; change the session (set, unset, login, logout) before sending the response",
+    );
     this.name = "SessionSealedError";
   }
 }
@@ -88,5 +90,50 @@ export class CsrfError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "CsrfError";
+  }
+}
+
+/**
+ * `login()` was refused: the user already has `maxSessionsPerUser` live
+ * sessions and `onSessionLimit` is "refuse". Nothing was written.
+ * @example
+ * try { await req.session.login(user.id); }
+ * catch (error) { if (error instanceof SessionLimitError) return res.status(409).send(error.message); throw error; }
+ */
+export class SessionLimitError extends Error {
+  /** HTTP status for frameworks that read `err.status`. */
+  readonly status = 409;
+  /** The configured maxSessionsPerUser. */
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      `latchkey: this user is already signed in on ${limit} device${limit === 1 ? "" : "s"}, the limit (maxSessionsPerUser: ${limit}); sign out on another device first`,
+    );
+    this.name = "SessionLimitError";
+    this.limit = limit;
+  }
+}
+
+/** `impersonate()` or `stopImpersonating()` was called where it cannot apply (see the message). */
+export class ImpersonationError extends Error {
+  /** The session is not in a state where this applies (not signed in, already impersonating, not impersonating). */
+  readonly status = 409;
+  constructor(message: string) {
+    super(message);
+    this.name = "ImpersonationError";
+  }
+}
+
+/**
+ * The session ended (logout, revoke, expiry) while this request held it, and
+ * the request asked for something only a live session can do:
+ * `reauthenticate()`, `impersonate()`, `stopImpersonating()`. The session is
+ * anonymous afterwards; nothing was recreated (G1).
+ */
+export class SessionGoneError extends Error {
+  readonly status = 401;
+  constructor(message = "latchkey: the session no longer exists (logged out, revoked or expired); sign in again") {
+    super(message);
+    this.name = "SessionGoneError";
   }
 }

@@ -47,7 +47,10 @@ if (cluster.isPrimary) {
 describe("startup guard (G7)", () => {
   it("refuses memoryStore in every worker of a real 2-worker cluster, naming the fix", () => {
     const result = run(clusterScript("memoryStore()"));
-    const lines = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { ok: boolean; message: string });
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { ok: boolean; message: string });
     assert.equal(lines.length, 2, result.stderr);
     for (const line of lines) {
       assert.equal(line.ok, false);
@@ -62,18 +65,37 @@ describe("startup guard (G7)", () => {
     const dir = mkdtempSync(join(tmpdir(), "latchkey-guard-db-"));
     const result = run(clusterScript(`sqliteStore({ path: ${JSON.stringify(join(dir, "s.db"))} })`));
     rmSync(dir, { recursive: true, force: true });
-    const lines = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { ok: boolean });
-    assert.deepEqual(lines.map((l) => l.ok), [true, true], result.stderr);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { ok: boolean });
+    assert.deepEqual(
+      lines.map((l) => l.ok),
+      [true, true],
+      result.stderr,
+    );
   });
 
   it("refuses an in-memory SQLite database in a cluster too", () => {
     const result = run(clusterScript(`sqliteStore({ path: ":memory:" })`));
-    assert.ok(result.stdout.trim().split("\n").every((line) => (JSON.parse(line) as { ok: boolean }).ok === false), result.stdout + result.stderr);
+    assert.ok(
+      result.stdout
+        .trim()
+        .split("\n")
+        .every((line) => (JSON.parse(line) as { ok: boolean }).ok === false),
+      result.stdout + result.stderr,
+    );
   });
 
   it("allowProcessLocalStore: true opts out (tests only)", () => {
     const result = run(clusterScript("memoryStore()", ", allowProcessLocalStore: true"));
-    assert.ok(result.stdout.trim().split("\n").every((line) => (JSON.parse(line) as { ok: boolean }).ok === true), result.stdout + result.stderr);
+    assert.ok(
+      result.stdout
+        .trim()
+        .split("\n")
+        .every((line) => (JSON.parse(line) as { ok: boolean }).ok === true),
+      result.stdout + result.stderr,
+    );
   });
 
   for (const [label, env, reason] of [

@@ -56,7 +56,10 @@ describe("createSessions options", () => {
   ];
   for (const [label, options, message] of bad) {
     it(`refuses ${label}`, () => {
-      assert.throws(() => createSessions({ store, sweepInterval: false, ...options } as SessionsOptions), (error: Error) => error instanceof TypeError && message.test(error.message));
+      assert.throws(
+        () => createSessions({ store, sweepInterval: false, ...options } as SessionsOptions),
+        (error: Error) => error instanceof TypeError && message.test(error.message),
+      );
     });
   }
   it("applies the __Host- prefix", () => {
@@ -232,7 +235,14 @@ describe("session lifecycle", () => {
 
   it("a hook that throws is logged, never breaks the request", async () => {
     const logged: string[] = [];
-    const { request } = setup({ hooks: { created: () => { throw new Error("audit down"); } }, logger: { warn: () => undefined, error: (m) => logged.push(m) } });
+    const { request } = setup({
+      hooks: {
+        created: () => {
+          throw new Error("audit down");
+        },
+      },
+      logger: { warn: () => undefined, error: (m) => logged.push(m) },
+    });
     const { outcome } = await request(null, (s) => s.set("a", 1));
     assert.equal(outcome, "saved");
     assert.match(logged[0]!, /hook threw.*audit down/s);

@@ -1,14 +1,35 @@
 import { Engine } from "./engine.js";
-import { assertStoreFitsDeployment, resolveOptions, type Logger, type ResolvedCookieOptions, type ResolvedCsrfOptions, type SessionsOptions } from "./options.js";
+import {
+  assertStoreFitsDeployment,
+  resolveOptions,
+  type Logger,
+  type ResolvedCookieOptions,
+  type ResolvedCsrfOptions,
+  type SessionsOptions,
+} from "./options.js";
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue } from "../store/contract.js";
+import type { JsonValue, SessionRecord } from "../store/contract.js";
+import type { WatchListener } from "./watch.js";
 import { assertHandle, assertUserId } from "./validate.js";
 import { deviceLabel } from "../devices/index.js";
 
 export * from "./errors.js";
-export type { CookieOptions, CsrfOptions, DestroyReason, Logger, NearCacheOptions, ResolvedCookieOptions, ResolvedCsrfOptions, SameSite, SessionHooks, SessionsOptions } from "./options.js";
+export type {
+  CookieOptions,
+  CsrfOptions,
+  DestroyReason,
+  Logger,
+  NearCacheOptions,
+  ResolvedCookieOptions,
+  ResolvedCsrfOptions,
+  SameSite,
+  SessionEndedEvent,
+  SessionHooks,
+  SessionsOptions,
+} from "./options.js";
+export type { WatchEvent, WatchListener, WatchReason } from "./watch.js";
 export type { FeedState, NearCacheStats, LatencySummary } from "../nearcache/index.js";
 export type { SessionsMetrics, StoreOperation } from "./metrics.js";
 export type { RequestContext } from "./request.js";
@@ -54,6 +75,17 @@ export interface SessionInfo {
   userAgent?: string;
   /** The client address recorded at login, only with the `recordIp` option. */
   ip?: string;
+  /** Whether its cookie outlives the browser (`login(userId, { persistent })`, else the manager's cookie.persistent). */
+  persistent: boolean;
+  /** Its idle timeout in ms: login's `idleTimeout`, else the manager's. */
+  idleTimeout: number;
+  /** When the user last authenticated in it (login, reauthenticate), when known. */
+  authenticatedAt?: number;
+  /**
+   * Present on an impersonation: the user acting as `userId`. Such a session
+   * is listed for both users, and `revokeUser()` of either ends it.
+   */
+  impersonator?: string;
 }
 
 /** Options of {@link Sessions.load}. */
@@ -67,6 +99,25 @@ export interface RevokeUserOptions {
   /** A handle to keep (the caller's own session): "log out other devices". */
   except?: string;
 }
+
+/** Options of {@link Sessions.list} that ask for one page. */
+export interface ListOptions {
+  /** At most this many sessions per page: a whole number from 1 to 1000. Default 100. */
+  limit?: number;
+  /** `next` of the previous page; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+/** One page of a user's sessions, from {@link Sessions.list} with options. */
+export interface SessionPage {
+  /** The live sessions of this page, in a fixed order (by handle) that adding or ending sessions does not disturb. */
+  items: SessionInfo[];
+  /** Pass as `cursor` for the next page; null after the last. */
+  next: string | null;
+}
+
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
 
 /** Options of {@link Sessions.revoke}. */
 export interface RevokeOptions {
@@ -161,32 +212,74 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
 
   /**
    * The live sessions of a user, most recently seen first, each with the
-   * device that signed in (parsed here, never on the read path).
+   * device that signed in (parsed here, never on the read path), its own
+   * lifetime, and `impersonator` on impersonations (listed for the user viewed
+   * as and for the impersonator). This reads every session of the user: when
+   * a user may have thousands, ask for pages.
    * @example
    * for (const s of await sessions.list("alice")) console.log(s.handle, s.device, new Date(s.lastSeenAt));
    * // 2J9x:kq…  Firefox on Linux  2026-12-01T21:04:11.000Z
    */
-  async list(userId: string): Promise<SessionInfo[]> {
+  list(userId: string): Promise<SessionInfo[]>;
+  /**
+   * One page of a user's live sessions: `{ items, next }`. Pages come in a
+   * fixed order (by handle), read through the store's index: each page costs
+   * the same however many sessions the user has, and a session that lives
+   * throughout the listing is listed exactly once, whatever is added or ended
+   * meanwhile. A page may hold fewer than `limit` sessions (expired ones are
+   * left out); keep going while `next` is not null.
+   * @example
+   * let cursor: string | null = null;
+   * do {
+   *   const page = await sessions.list("alice", { limit: 100, cursor });
+   *   for (const s of page.items) console.log(s.handle, s.device);
+   *   cursor = page.next;
+   * } while (cursor !== null);
+   */
+  list(userId: string, options: ListOptions): Promise<SessionPage>;
+  async list(userId: string, options?: ListOptions): Promise<SessionInfo[] | SessionPage> {
     assertUserId(userId, "list");
+    if (options === undefined) {
+      const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
+      return this.#infos(userId, records).sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("latchkey: list(userId, options): options must be an object such as { limit: 100, cursor: page.next }");
+    }
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw new TypeError(`latchkey: list(userId, { limit }): limit must be a whole number from 1 to ${MAX_PAGE_SIZE} (got ${String(limit)})`);
+    }
+    const cursor = options.cursor ?? undefined;
+    if (cursor !== undefined) assertHandle(cursor, "list", "cursor");
+    const records = await this.#engine.call(() => this.#engine.store.listUser(userId, cursor === undefined ? { limit } : { limit, after: cursor }));
+    const next = records.length >= limit ? records[records.length - 1]!.id : null;
+    return { items: this.#infos(userId, records.slice(0, limit)), next };
+  }
+
+  /** Records as listed: the user's unexpired sessions, in the order given. */
+  #infos(userId: string, records: SessionRecord[]): SessionInfo[] {
     const now = this.#engine.options.now();
-    const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
     return records
-      .filter((record) => record.userId === userId && !this.#engine.isExpired(record, now))
+      .filter((record) => (record.userId === userId || record.impersonator === userId) && !this.#engine.isExpired(record, now))
       .map((record) => {
         const info: SessionInfo = {
           handle: record.id,
-          userId,
+          userId: record.userId!,
           createdAt: record.createdAt,
           lastSeenAt: record.lastSeenAt,
           expiresAt: record.expiresAt,
           absoluteExpiresAt: record.absoluteExpiresAt,
           device: deviceLabel(record.device?.userAgent),
+          persistent: record.persistent ?? this.#engine.options.cookie.persistent,
+          idleTimeout: this.#engine.idleTimeoutOf(record),
         };
+        if (record.authenticatedAt !== undefined) info.authenticatedAt = record.authenticatedAt;
+        if (record.impersonator !== undefined) info.impersonator = record.impersonator;
         if (record.device?.userAgent !== undefined) info.userAgent = record.device.userAgent;
         if (record.device?.ip !== undefined) info.ip = record.device.ip;
         return info;
-      })
-      .sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+      });
   }
 
   /**
@@ -223,10 +316,51 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * const removed = await sessions.sweep();
    */
   async sweep(): Promise<number> {
-    const removed = await this.#engine.call(() => this.#engine.store.sweep(this.#engine.options.now()));
+    const removed = await this.#engine.sweep();
     // A migration's leftovers in the old store (sealed tokens past their grace period): never fails the sweep.
-    await this.#engine.options.migrateFrom?.sweep?.().catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
+    await this.#engine.options.migrateFrom
+      ?.sweep?.()
+      .catch((error: Error) => this.logger.warn(`latchkey: sweeping the migration's old store failed: ${error.message}`));
     return removed;
+  }
+
+  /**
+   * Call `listener` once when the session `handle` ends, however it ends and
+   * whichever process ends it: logout, revoke, revokeUser, logoutOthers,
+   * rotation of its token by login ("rotated"), idle or absolute expiry
+   * ("expired", told at the expiry time without any request). For live
+   * connections (WebSocket, Socket.IO, server-sent events): close them in the
+   * listener. Stores with a feed (Redis, PostgreSQL) tell every watching
+   * process within the propagation delay; SQLite and memory within
+   * `watchInterval` (default 1 s). Under `revocation: "strict"` a logout or
+   * revoke resolves only after every process's listeners ran (or a frozen
+   * process's lease ran out). Returns a function that stops watching.
+   * @example
+   * const session = await sessions.load(sessionCookieValues(sessions, req.headers.cookie, secure));
+   * if (session.userId === null) return socket.destroy();
+   * const stop = sessions.watch(session.handle!, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
+   * ws.on("close", stop);
+   */
+  watch(handle: string, listener: WatchListener): () => void {
+    assertHandle(handle, "watch");
+    if (typeof listener !== "function")
+      throw new TypeError("latchkey: sessions.watch(handle, listener): listener must be a function, e.g. ({ reason }) => socket.close(4401, reason)");
+    return this.#engine.watchers().watch(handle, listener);
+  }
+
+  /**
+   * Activity on a long-lived connection (a WebSocket message, say) keeps its
+   * session alive as a request does: the idle timeout slides, with at most one
+   * store write per `touchInterval` (none when not due). Resolves to whether
+   * the session is still live.
+   * @example
+   * ws.on("message", async () => {
+   *   if (!(await sessions.touch(handle))) ws.close(4401, "session ended: expired");
+   * });
+   */
+  touch(handle: string): Promise<boolean> {
+    assertHandle(handle, "touch");
+    return this.#engine.touchHandle(handle);
   }
 
   /**
@@ -251,6 +385,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#engine.closeWatchers();
     this.#engine.metrics?.close();
     await this.#engine.coherence?.close();
     await this.#engine.store.close();

@@ -5,7 +5,16 @@
 // option nothing here runs at all.
 import type { DestroyReason } from "./types.js";
 import type { NearCacheStats } from "../nearcache/index.js";
-import type { DestroyOptions, DestroyUserOptions, PatchInput, RotateInput, SessionRecord, SessionStore } from "../store/contract.js";
+import type {
+  CreateInput,
+  DestroyOptions,
+  DestroyUserOptions,
+  ListUserOptions,
+  PatchInput,
+  RotateInput,
+  SessionRecord,
+  SessionStore,
+} from "../store/contract.js";
 
 /** The store operations whose durations are reported. */
 export type StoreOperation = "get" | "create" | "patch" | "touch" | "rotate" | "destroy" | "destroyUser" | "listUser" | "sweep";
@@ -34,7 +43,9 @@ export interface SessionsMetrics {
 export function assertMetrics(value: unknown): asserts value is SessionsMetrics {
   const methods = ["created", "rotated", "ended", "storeOperation", "propagation", "strictWait", "observe", "close"];
   if (value === null || typeof value !== "object" || methods.some((name) => typeof (value as Record<string, unknown>)[name] !== "function")) {
-    throw new TypeError('latchkey: metrics must be what otelMetrics() returns, e.g. import { otelMetrics } from "latchkey/otel"; createSessions({ store, metrics: otelMetrics() })');
+    throw new TypeError(
+      'latchkey: metrics must be what otelMetrics() returns, e.g. import { otelMetrics } from "latchkey/otel"; createSessions({ store, metrics: otelMetrics() })',
+    );
   }
 }
 
@@ -52,6 +63,7 @@ class TimedStore implements SessionStore {
   readonly name: string;
   readonly processLocal: boolean;
   readonly feed: SessionStore["feed"];
+  readonly sessionLimits: boolean | undefined;
 
   constructor(store: SessionStore, metrics: SessionsMetrics) {
     this.#store = store;
@@ -59,6 +71,7 @@ class TimedStore implements SessionStore {
     this.name = store.name;
     this.processLocal = store.processLocal;
     this.feed = store.feed;
+    this.sessionLimits = store.sessionLimits;
   }
 
   async #timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
@@ -73,8 +86,8 @@ class TimedStore implements SessionStore {
     }
   }
 
-  create(record: SessionRecord) {
-    return this.#timed("create", () => this.#store.create(record));
+  create(record: SessionRecord, input?: CreateInput) {
+    return this.#timed("create", () => (input === undefined ? this.#store.create(record) : this.#store.create(record, input)));
   }
   get(id: string) {
     return this.#timed("get", () => this.#store.get(id));
@@ -94,8 +107,8 @@ class TimedStore implements SessionStore {
   destroyUser(userId: string, options?: DestroyUserOptions) {
     return this.#timed("destroyUser", () => this.#store.destroyUser(userId, options));
   }
-  listUser(userId: string) {
-    return this.#timed("listUser", () => this.#store.listUser(userId));
+  listUser(userId: string, options?: ListUserOptions) {
+    return this.#timed("listUser", () => this.#store.listUser(userId, options));
   }
   sweep(now: number) {
     return this.#timed("sweep", () => this.#store.sweep(now));

@@ -24,9 +24,7 @@ export interface MigrationHost {
  *   migrated long ago, or the migration has ended). The old cookie is cleared in every case.
  */
 export type MigrationResult =
-  | { created: { record: SessionRecord; token: string }; token?: undefined }
-  | { token: string; created?: undefined }
-  | { token: null; created?: undefined };
+  { created: { record: SessionRecord; token: string }; token?: undefined } | { token: string; created?: undefined } | { token: null; created?: undefined };
 
 /**
  * A way in from another session library (see `latchkey/migrate`). The engine

@@ -1,5 +1,5 @@
 import cluster from "node:cluster";
-import type { SessionStore } from "../store/contract.js";
+import type { DeviceInfo, SessionStore } from "../store/contract.js";
 import type { SessionMigration } from "./migration.js";
 import type { DestroyReason, Logger } from "./types.js";
 import { assertMetrics, type SessionsMetrics } from "./metrics.js";
@@ -49,13 +49,31 @@ export interface ResolvedCookieOptions {
   persistent: boolean;
 }
 
+/** What `hooks.ended` is told, once per ended session across all processes. */
+export interface SessionEndedEvent {
+  handle: string;
+  userId: string | null;
+  reason: DestroyReason;
+  /** The device recorded at login, when the store still had it (null otherwise). */
+  device: DeviceInfo | null;
+  /** When this process ended it (ms since the epoch, by the manager's clock). */
+  at: number;
+}
+
 export interface SessionHooks {
   /** A session was first written to the store. */
-  created?(event: { handle: string; userId: string | null }): void;
+  created?(event: { handle: string; userId: string | null; impersonator?: string }): void;
   /** login() replaced a session's token (the old one is dead everywhere). */
-  rotated?(event: { previousHandle: string; handle: string; userId: string | null }): void;
+  rotated?(event: { previousHandle: string; handle: string; userId: string | null; impersonator?: string }): void;
   /** Sessions were destroyed. `handle` is null for revoke-user and logout-others, where `count` says how many. */
-  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number }): void;
+  destroyed?(event: { handle: string | null; userId: string | null; reason: DestroyReason; count: number; impersonator?: string }): void;
+  /**
+   * A session ended: exactly once per session across every process, in the
+   * process whose write deleted it (logout, revoke, revokeUser, logoutOthers;
+   * for expiry the process whose read or sweep deleted it). Not for rotation
+   * (`rotated`): the session lives on under a new handle.
+   */
+  ended?(event: SessionEndedEvent): void;
 }
 
 export interface SessionsOptions {
@@ -122,6 +140,27 @@ export interface SessionsOptions {
    * `latchkey/migrate`. See "Switching from express-session" in the README.
    */
   migrateFrom?: SessionMigration;
+  /**
+   * How often, in ms, a store without a feed (sqliteStore, memoryStore) is
+   * read for the sessions this process watches (`sessions.watch`), in one
+   * read for all of them: the longest a watcher waits to learn of an end
+   * caused by another process. Stores with a feed tell watchers at once.
+   * Default 1000.
+   */
+  watchInterval?: number;
+  /**
+   * At most this many live sessions per user, enforced in the same atomic
+   * store step as each login (every process, every store). Impersonation
+   * sessions do not count. Default: no limit.
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * What a login beyond `maxSessionsPerUser` does. "end-oldest" (default): the
+   * user's least recently used sessions end (hooks: reason "limit"; every
+   * process stops accepting them like a revoke). "refuse": `login()` rejects
+   * with SessionLimitError (status 409) and nothing changes.
+   */
+  onSessionLimit?: "end-oldest" | "refuse";
   /**
    * Also accept `Authorization: Bearer <token>` (API and mobile clients) in
    * every adapter. A request with that header is authenticated by it alone
@@ -200,6 +239,9 @@ export interface ResolvedOptions {
   metrics: SessionsMetrics | null;
   bearer: boolean;
   csrf: ResolvedCsrfOptions | null;
+  watchInterval: number;
+  /** maxSessionsPerUser and onSessionLimit, or null without a limit. */
+  sessionLimit: { max: number; onLimit: "end-oldest" | "refuse" } | null;
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -224,11 +266,15 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   const idleTimeout = positiveMs("idleTimeout", options.idleTimeout, 30 * 60_000);
   const absoluteTimeout = positiveMs("absoluteTimeout", options.absoluteTimeout, 12 * 3_600_000);
   if (absoluteTimeout < idleTimeout) {
-    throw new TypeError(`latchkey: absoluteTimeout (${absoluteTimeout} ms) is shorter than idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`);
+    throw new TypeError(
+      `latchkey: absoluteTimeout (${absoluteTimeout} ms) is shorter than idleTimeout (${idleTimeout} ms); make absoluteTimeout at least as long`,
+    );
   }
   const touchInterval = options.touchInterval === 0 ? 0 : positiveMs("touchInterval", options.touchInterval, Math.min(60_000, Math.floor(idleTimeout / 10)));
   if (touchInterval >= idleTimeout) {
-    throw new TypeError(`latchkey: touchInterval (${touchInterval} ms) must be shorter than idleTimeout (${idleTimeout} ms), or sessions would idle out between touches`);
+    throw new TypeError(
+      `latchkey: touchInterval (${touchInterval} ms) must be shorter than idleTimeout (${idleTimeout} ms), or sessions would idle out between touches`,
+    );
   }
   const maxDataBytes = positiveMs("maxDataBytes", options.maxDataBytes, 64 * 1024);
   const sweepInterval = options.sweepInterval === false ? false : positiveMs("sweepInterval", options.sweepInterval, 5 * 60_000);
@@ -263,12 +309,15 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
   }
   const cookie = resolveCookie(options.cookie ?? {});
   if (migrateFrom !== null && (migrateFrom.cookieName === cookie.name || migrateFrom.cookieName === cookie.secureName)) {
-    throw new TypeError(`latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`);
+    throw new TypeError(
+      `latchkey: the old library's cookie and latchkey's are both called ${JSON.stringify(migrateFrom.cookieName)}; give latchkey another cookie.name`,
+    );
   }
   const bearer = options.bearer ?? false;
   if (typeof bearer !== "boolean") {
     throw new TypeError(`latchkey: bearer must be true or false (got ${String(bearer)})`);
   }
+  const sessionLimit = resolveSessionLimit(options, store);
   return {
     store,
     idleTimeout,
@@ -288,6 +337,8 @@ export function resolveOptions(options: SessionsOptions): ResolvedOptions {
     metrics,
     bearer,
     csrf: resolveCsrf(options.csrf),
+    watchInterval: positiveMs("watchInterval", options.watchInterval, 1000),
+    sessionLimit,
   };
 }
 
@@ -299,7 +350,8 @@ function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | nul
     throw new TypeError(`latchkey: csrf must be true, false or { header, forms } (got ${String(option)})`);
   }
   const settings = option === true ? {} : option;
-  if (settings.header !== undefined && typeof settings.header !== "string") throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
+  if (settings.header !== undefined && typeof settings.header !== "string")
+    throw new TypeError('latchkey: csrf.header must be a header name such as "x-csrf-token"');
   const header = (settings.header ?? "x-csrf-token").toLowerCase();
   if (!HEADER_NAME.test(header) || ["cookie", "authorization", "content-type"].includes(header)) {
     throw new TypeError(`latchkey: csrf.header ${JSON.stringify(settings.header)} is not a header name latchkey can use; e.g. "x-csrf-token"`);
@@ -307,6 +359,29 @@ function resolveCsrf(option: SessionsOptions["csrf"]): ResolvedCsrfOptions | nul
   const forms = settings.forms ?? true;
   if (typeof forms !== "boolean") throw new TypeError(`latchkey: csrf.forms must be true or false (got ${String(forms)})`);
   return { header, forms };
+}
+
+function resolveSessionLimit(options: SessionsOptions, store: SessionStore): ResolvedOptions["sessionLimit"] {
+  const { maxSessionsPerUser: max, onSessionLimit } = options;
+  if (max === undefined) {
+    if (onSessionLimit !== undefined)
+      throw new TypeError('latchkey: onSessionLimit needs maxSessionsPerUser, e.g. { maxSessionsPerUser: 5, onSessionLimit: "end-oldest" }');
+    return null;
+  }
+  if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+    throw new TypeError(`latchkey: maxSessionsPerUser must be a whole number of sessions, at least 1 (got ${String(max)}); e.g. maxSessionsPerUser: 5`);
+  }
+  const onLimit = onSessionLimit ?? "end-oldest";
+  if (onLimit !== "end-oldest" && onLimit !== "refuse") {
+    throw new TypeError(`latchkey: onSessionLimit must be "end-oldest" or "refuse" (got ${String(onLimit)})`);
+  }
+  if (store.sessionLimits !== true) {
+    throw new TypeError(
+      `latchkey: maxSessionsPerUser needs a store that enforces it atomically with the login (sessionLimits: true); ${store.name} does not. ` +
+        "Use sqliteStore, redisStore, postgresStore or memoryStore, or drop maxSessionsPerUser.",
+    );
+  }
+  return { max, onLimit };
 }
 
 function resolveNearCache(option: SessionsOptions["nearCache"]): ResolvedNearCache | null {
@@ -348,7 +423,9 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
     throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} is not a valid cookie name; use letters, digits and - _ . only`);
   }
   if (/^__(host|secure)-/i.test(base)) {
-    throw new TypeError(`latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`);
+    throw new TypeError(
+      `latchkey: cookie.name ${JSON.stringify(base)} carries a prefix; give the bare name (e.g. "sid"): latchkey adds __Host- itself on Secure cookies (see cookie.hostPrefix)`,
+    );
   }
   const sameSite = cookie.sameSite ?? "lax";
   if (!["lax", "strict", "none"].includes(sameSite)) {
@@ -370,15 +447,20 @@ function resolveCookie(cookie: CookieOptions): ResolvedCookieOptions {
   }
   const hostPrefix = cookie.hostPrefix;
   if (hostPrefix !== undefined && typeof hostPrefix !== "boolean") {
-    throw new TypeError(`latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`);
+    throw new TypeError(
+      `latchkey: cookie.hostPrefix must be true or false (got ${String(hostPrefix)}); leave it out for the default (__Host- on every Secure cookie)`,
+    );
   }
-  if (hostPrefix === true && secure === false) throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
+  if (hostPrefix === true && secure === false)
+    throw new TypeError("latchkey: cookie.hostPrefix needs Secure; remove secure: false (browsers drop insecure __Host- cookies)");
   // __Host- means host-only and Path=/: a Domain or another path turns the prefix off, and only when the app says so
   // (a Domain cookie can be set by every subdomain, which is the cookie tossing the prefix prevents).
   if (hostPrefix === true || (hostPrefix === undefined && secure !== false)) {
     const how = hostPrefix ? "cookie.hostPrefix" : "The __Host- cookie name (the default on Secure cookies)";
     if (cookie.domain !== undefined) {
-      throw new TypeError(`latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`);
+      throw new TypeError(
+        `latchkey: ${how} forbids cookie.domain (a __Host- cookie is host-only). Remove domain, or set cookie.hostPrefix: false to share the cookie with subdomains — any of them can then set a session cookie for yours`,
+      );
     }
     if (path !== "/") throw new TypeError(`latchkey: ${how} needs cookie.path "/"; remove path, or set cookie.hostPrefix: false`);
   }

@@ -1,16 +1,15 @@
-import { CsrfError, SessionSealedError } from "./errors.js";
+import { CsrfError, ImpersonationError, SessionLimitError, SessionSealedError } from "./errors.js";
+import { resolveLoginOptions } from "./login-options.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
 import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
 import type { DestroyReason } from "./types.js";
+import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
 import type { RequestContext } from "./request.js";
 import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
 
 /** What the adapter must do with the cookie when the response goes out. */
-export type CookieInstruction =
-  | { action: "set"; token: string; expires: number | undefined }
-  | { action: "clear" }
-  | { action: "none" };
+export type CookieInstruction = { action: "set"; token: string; expires: number | undefined } | { action: "clear" } | { action: "none" };
 
 /** How a commit ended. Adapters map gone → 401, conflict → 409, store errors → 503. */
 export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
@@ -34,10 +33,19 @@ export interface SessionHost {
     readonly now: () => number;
     readonly bearer: boolean;
     readonly csrf: { readonly header: string; readonly forms: boolean } | null;
+    readonly sessionLimit: { readonly max: number } | null;
   };
   cookieExpiry(record: SessionRecord): number | undefined;
   create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
-  login(previous: SessionRecord | null, userId: string, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
+  login(
+    previous: SessionRecord | null,
+    userId: string,
+    change: ChangeSet,
+    data: Record<string, JsonValue>,
+    device?: DeviceInfo,
+    settings?: LoginSettings,
+  ): Promise<Issued | Refused>;
+  replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued>;
   patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
   commitDue(record: SessionRecord): boolean;
   touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
@@ -47,6 +55,8 @@ export interface SessionHost {
 }
 
 const NO_COOKIES: readonly string[] = Object.freeze([]);
+/** The cookie instruction of most requests, shared: one object less per request. */
+const KEEP_COOKIE: CookieInstruction = Object.freeze({ action: "none" });
 
 /**
  * One request's view of a session. Reads come from the record loaded at the
@@ -62,10 +72,16 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   #record: SessionRecord | null;
   #token: string | null;
   #data: Record<string, JsonValue>;
+  /**
+   * True while #data is the near-cache's shared, deeply frozen copy: it is
+   * copied (deeply, see #writable) before this request reads an object value
+   * or changes anything, so a read that only asks for userId copies nothing.
+   */
+  #borrowed = false;
   // Created on the first change: most requests only read.
   #set: Map<string, JsonValue> | null = null;
   #unset: Set<string> | null = null;
-  #cookie: CookieInstruction = { action: "none" };
+  #cookie: CookieInstruction = KEEP_COOKIE;
   #sealed = false;
   #beforeFirstChange: (() => void) | FirstChangeHook | null = null;
   /** Set-Cookie values beyond latchkey's own (a migration clearing the old library's cookie). */
@@ -97,7 +113,11 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#record = record;
     this.#token = record ? token : null;
     this.#state = record ? "stored" : "fresh";
-    this.#data = record ? { ...record.data } : {};
+    if (record === null) this.#data = {};
+    else if (Object.isFrozen(record.data)) {
+      this.#data = record.data;
+      this.#borrowed = true;
+    } else this.#data = { ...record.data };
     this.#transport = transport;
     if (clearCookie && transport === "cookie") this.#cookie = { action: "clear" };
   }
@@ -194,7 +214,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     const names = Object.keys(this.#data).filter((name) => name.startsWith(FLASH_PREFIX));
     if (names.length === 0) return {};
     this.#assertOpen();
-    const shown = shownFlashes(names, this.#data);
+    const shown = shownFlashes(names, this.#writable());
     for (const name of names) this.#remove(name);
     return shown;
   }
@@ -213,6 +233,30 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     return this.#record?.expiresAt ?? null;
   }
 
+  /** When the user last proved who they are — login() or reauthenticate() — in ms; null when anonymous. */
+  get authenticatedAt(): number | null {
+    return this.#record?.authenticatedAt ?? null;
+  }
+
+  /** While impersonating: the user who called impersonate() (userId is the user being viewed as); otherwise null. */
+  get impersonator(): string | null {
+    return this.#record?.impersonator ?? null;
+  }
+
+  /**
+   * True when the user authenticated (login or reauthenticate) within the
+   * last `maxAgeMs`: guard sensitive actions with it. False when anonymous.
+   * @example
+   * if (!req.session.isFresh(5 * 60_000)) return res.redirect("/confirm-password");
+   */
+  isFresh(maxAgeMs: number): boolean {
+    if (typeof maxAgeMs !== "number" || Number.isNaN(maxAgeMs) || maxAgeMs < 0) {
+      throw new TypeError(`latchkey: isFresh(maxAgeMs) needs a number of milliseconds, e.g. isFresh(5 * 60_000) (got ${String(maxAgeMs)})`);
+    }
+    const at = this.authenticatedAt;
+    return at !== null && this.#engine.options.now() - at <= maxAgeMs;
+  }
+
   /**
    * @example
    * const cart = req.session.get("cart") ?? [];
@@ -220,7 +264,10 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   get<K extends keyof Data & string>(key: K): Data[K] | undefined {
     // Only the data's own keys: never Object.prototype's ("constructor", "toString", "__proto__").
     if (this.#csrfLocked || key.startsWith(RESERVED_KEY_PREFIX) || !Object.hasOwn(this.#data, key)) return undefined;
-    return this.#data[key] as Data[K];
+    const value = this.#data[key]!;
+    // An object value is the request's own (mutable, as without a near-cache): the shared copy is never handed out.
+    if (this.#borrowed && value !== null && typeof value === "object") return this.#writable()[key] as Data[K];
+    return value as Data[K];
   }
 
   has(key: keyof Data & string): boolean {
@@ -231,7 +278,8 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   toJSON(): Partial<Data> {
     if (this.#csrfLocked) return {};
     const copy: Record<string, JsonValue> = {};
-    for (const key of Object.keys(this.#data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = this.#data[key]!;
+    const data = this.#writable();
+    for (const key of Object.keys(data)) if (!key.startsWith(RESERVED_KEY_PREFIX)) copy[key] = data[key]!;
     return copy as Partial<Data>;
   }
 
@@ -248,14 +296,23 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#write(key, toJsonValue<JsonValue>(key, value));
   }
 
+  /** This request's own copy of the data, made on first need when it was borrowed from the near-cache. */
+  #writable(): Record<string, JsonValue> {
+    if (this.#borrowed) {
+      this.#data = mutableCopy(this.#data) as Record<string, JsonValue>;
+      this.#borrowed = false;
+    }
+    return this.#data;
+  }
+
   #write(key: string, stored: JsonValue): void {
-    this.#data[key] = stored;
+    this.#writable()[key] = stored;
     (this.#set ??= new Map()).set(key, stored);
     this.#unset?.delete(key);
   }
 
   #remove(key: string): void {
-    delete this.#data[key];
+    delete this.#writable()[key];
     this.#set?.delete(key);
     (this.#unset ??= new Set()).add(key);
   }
@@ -274,25 +331,40 @@ export class Session<Data extends object = Record<string, JsonValue>> {
   /**
    * Sign `userId` in. Always issues a new token (fixation-safe); the old token
    * is dead everywhere once this resolves. Data is kept, unless a different
-   * user was signed in, in which case the new session starts empty. With
-   * `csrf`, the CSRF token is replaced. With `transport: "bearer"` no cookie
-   * is set and `session.token` holds the new token.
+   * user was signed in (or an impersonation was running), in which case the
+   * new session starts empty. Sets `authenticatedAt`. With `csrf`, the CSRF
+   * token is replaced. With `transport: "bearer"` no cookie is set and
+   * `session.token` holds the new token.
+   *
+   * `options` also give this session its own lifetime ("Keep me signed in"):
+   * `persistent` (false: a browser-session cookie), `idleTimeout` and
+   * `absoluteTimeout` in ms, kept with the session and enforced on every read.
+   * With `maxSessionsPerUser` the limit is applied in the same atomic step:
+   * the user's least recently used sessions end, or (`onSessionLimit:
+   * "refuse"`) this rejects with SessionLimitError and nothing changes.
    * @example
    * await req.session.login(user.id);
+   * @example
+   * // "Keep me signed in": 30 days, beside the default 12-hour browser session
+   * const DAY = 24 * 3_600_000;
+   * await req.session.login(user.id, req.body.remember ? { persistent: true, idleTimeout: 30 * DAY, absoluteTimeout: 30 * DAY } : { persistent: false });
    * @example
    * await req.session.login(user.id, { transport: "bearer" });
    * res.json({ token: req.session.token });
    */
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
     assertUserId(userId, "login");
-    if (options === null || typeof options !== "object") throw new TypeError('latchkey: login(userId, options): options must be an object such as { transport: "bearer" }');
+    const settings = resolveLoginOptions(options);
     const transport = options.transport ?? this.#transport;
-    if (transport !== "cookie" && transport !== "bearer") throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
+    if (transport !== "cookie" && transport !== "bearer")
+      throw new TypeError(`latchkey: login(userId, { transport }): transport must be "cookie" or "bearer" (got ${String(transport)})`);
     if (transport === "bearer" && !this.#engine.options.bearer) {
-      throw new TypeError('latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back');
+      throw new TypeError(
+        'latchkey: login(userId, { transport: "bearer" }) needs createSessions({ bearer: true }), or the token could never be presented back',
+      );
     }
     this.#assertOpen();
-    const switching = this.#record?.userId != null && this.#record.userId !== userId;
+    const switching = this.#record?.userId != null && (this.#record.userId !== userId || this.#record.impersonator !== undefined);
     if (switching) {
       await this.logout();
     }
@@ -303,10 +375,110 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     if (this.#engine.options.csrf) this.#write(CSRF_KEY, newCsrfToken());
     const change = this.#takeChange();
     const device = deviceOf(this.request, this.#engine.options.recordIp);
-    const result = await this.#engine.login(this.#record, userId, change, this.#data, device);
+    const result = await this.#engine.login(this.#record, userId, change, this.#writable(), device, settings);
     this.#transport = transport;
-    this.#adopt(result.record, result.token);
+    this.#adoptOrRefuse(result, change);
     if (dropCookie) this.#cookie = { action: "clear" };
+  }
+
+  /**
+   * The user re-entered their password: a new token (a privilege change, like
+   * login) and `authenticatedAt` = now, so `isFresh()` holds again. The data,
+   * the user and the session's lifetime are kept (the absolute expiry is not
+   * extended). Rejects with SessionGoneError when the session ended meanwhile.
+   * @example
+   * if (!(await passwords.verify(user, req.body.password))) return res.status(403).end();
+   * await req.session.reauthenticate();
+   */
+  async reauthenticate(): Promise<void> {
+    const record = this.#signedIn("reauthenticate");
+    await this.#replace({ userId: record.userId!, meta: { ...record, authenticatedAt: this.#engine.options.now() }, wipe: false });
+  }
+
+  /**
+   * Act as `userId` (support staff viewing as a customer): a new token; the
+   * session's userId becomes `userId` and `impersonator` the caller's id. The
+   * impersonation starts with empty data (the caller's data is left behind,
+   * and none comes back), keeps the caller's lifetime and authenticatedAt, is
+   * listed for both users, and ends with `revokeUser()` of either. Checking
+   * that the caller may impersonate is the app's job. Rejects with
+   * ImpersonationError when not signed in, already impersonating, or asked to
+   * impersonate oneself.
+   * @example
+   * if (!isAdmin(req.session.userId) || !req.session.isFresh(5 * 60_000)) return res.status(403).end();
+   * await req.session.impersonate(req.params.userId);
+   */
+  async impersonate(userId: string): Promise<void> {
+    assertUserId(userId, "impersonate");
+    const record = this.#signedIn("impersonate");
+    if (record.impersonator !== undefined) {
+      throw new ImpersonationError(`latchkey: impersonate() while already impersonating ${JSON.stringify(record.userId)}; call stopImpersonating() first`);
+    }
+    if (record.userId === userId) throw new ImpersonationError("latchkey: impersonate() of the signed-in user itself; pass another user's id");
+    await this.#replace({ userId, meta: { ...record, impersonator: record.userId! }, wipe: true });
+  }
+
+  /**
+   * End an impersonation: a new token, signed in as the impersonator again,
+   * with empty data (what was set while impersonating is discarded). Rejects
+   * with ImpersonationError when not impersonating.
+   * @example
+   * await req.session.stopImpersonating();
+   */
+  async stopImpersonating(): Promise<void> {
+    const record = this.#signedIn("stopImpersonating");
+    const impersonator = record.impersonator;
+    if (impersonator === undefined) throw new ImpersonationError("latchkey: stopImpersonating() on a session that is not impersonating anyone");
+    await this.#replace({ userId: impersonator, meta: { ...record, impersonator: undefined }, wipe: true });
+  }
+
+  #signedIn(method: string): SessionRecord {
+    this.#assertOpen();
+    const record = this.#record;
+    if (!record || record.userId === null) throw new ImpersonationError(`latchkey: ${method}() needs a signed-in session; call login(userId) first`);
+    return record;
+  }
+
+  async #replace(next: ReplaceTarget): Promise<void> {
+    const record = this.#record!;
+    const change = this.#takeChange();
+    const device = deviceOf(this.request, this.#engine.options.recordIp);
+    let result: Issued;
+    try {
+      result = await this.#engine.replace(record, next, change, this.#writable(), device);
+    } catch (error) {
+      if ((error as Error).name === "SessionGoneError") this.#becomeAnonymous();
+      throw error;
+    }
+    this.#adopt(result.record, result.token);
+  }
+
+  /** login()'s outcome: the new session, or the limit refused it (SessionLimitError; this request's changes are kept for its commit). */
+  #adoptOrRefuse(result: Issued | Refused, change: ChangeSet): void {
+    if ("token" in result) {
+      this.#adopt(result.record, result.token);
+      return;
+    }
+    for (const [key, value] of Object.entries(change.set)) (this.#set ??= new Map()).set(key, value);
+    for (const key of change.unset) (this.#unset ??= new Set()).add(key);
+    if (result.previousEnded) {
+      // The old token is dead (a sharded store ended it first): the data goes to a new anonymous session at commit.
+      this.#record = null;
+      this.#token = null;
+      this.#state = "fresh";
+      this.#cookie = { action: "clear" };
+    }
+    throw new SessionLimitError(this.#engine.options.sessionLimit!.max);
+  }
+
+  #becomeAnonymous(): void {
+    this.#record = null;
+    this.#token = null;
+    this.#state = "fresh";
+    this.#data = {};
+    this.#set = null;
+    this.#unset = null;
+    this.#cookie = { action: "clear" };
   }
 
   /**
@@ -342,6 +514,7 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#set = null;
     this.#unset = null;
     this.#data = {};
+    this.#borrowed = false;
     if (record) await this.#engine.destroy(record, "logout");
     await this.#settleVanished();
     this.#record = null;
@@ -369,14 +542,13 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       return "saved";
     }
     const record = this.#record!;
-    const outcome = hasChange
-      ? await this.#engine.patch(record, change, this.#data)
-      : await this.#engine.touchIfDue(record);
+    const outcome = hasChange ? await this.#engine.patch(record, change, this.#data) : await this.#engine.touchIfDue(record);
     if (outcome === "gone") {
       this.#record = null;
       this.#token = null;
       this.#state = "fresh";
       this.#data = {};
+      this.#borrowed = false;
       this.#issued = null;
       if (this.#transport === "cookie") this.#cookie = { action: "clear" };
     }
@@ -414,7 +586,9 @@ export class Session<Data extends object = Record<string, JsonValue>> {
       throw new SessionSealedError();
     }
     if (this.#csrfLocked) {
-      throw new CsrfError("latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it");
+      throw new CsrfError(
+        "latchkey: this form post came without its CSRF token header, so its session is locked: call session.verifyCsrf(the form's token field) before using or changing it",
+      );
     }
     const hook = this.#beforeFirstChange;
     if (hook) {
@@ -509,7 +683,21 @@ export class Session<Data extends object = Record<string, JsonValue>> {
     this.#token = token;
     this.#state = "stored";
     this.#data = { ...record.data };
+    this.#borrowed = false;
     if (this.#transport === "bearer") this.#issued = token;
     else this.#cookie = { action: "set", token, expires: this.#engine.cookieExpiry(record) };
   }
+}
+
+/** A deep, mutable copy of a JSON value (a "__proto__" key stays an own property, as JSON.parse makes it). */
+function mutableCopy(value: JsonValue): JsonValue {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(mutableCopy);
+  const copy: Record<string, JsonValue> = {};
+  for (const key of Object.keys(value)) {
+    const item = mutableCopy(value[key]!);
+    if (key === "__proto__") Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy;
 }

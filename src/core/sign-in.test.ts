@@ -62,10 +62,14 @@ describe("bearer tokens", () => {
 
   it("an invalid bearer token is anonymous and cannot store anonymous data", async () => {
     const { request } = setup({ bearer: true });
-    await request(`${"A".repeat(43)}.AAAA`, (s) => {
-      assert.equal(s.userId, null);
-      assert.throws(() => s.set("x", 1), /anonymous bearer session cannot be stored/);
-    }, "bearer");
+    await request(
+      `${"A".repeat(43)}.AAAA`,
+      (s) => {
+        assert.equal(s.userId, null);
+        assert.throws(() => s.set("x", 1), /anonymous bearer session cannot be stored/);
+      },
+      "bearer",
+    );
   });
 
   it("transport bearer without the bearer option is refused", async () => {

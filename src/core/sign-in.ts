@@ -6,25 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { JsonValue } from "../store/contract.js";
 import { RESERVED_KEY_PREFIX } from "./validate.js";
 
-/**
- * How a client carries its session token: "cookie" (Set-Cookie, the default)
- * or "bearer" (an `Authorization: Bearer <token>` header, with
- * `createSessions({ bearer: true })`; the app hands the token over in its
- * response body, from `session.token`).
- */
-export type Transport = "cookie" | "bearer";
-
-/** Options of {@link Session.login}. */
-export interface LoginOptions {
-  /**
-   * How the client will carry the new token. "bearer": no cookie is set, and
-   * `session.token` holds the new token for the app to return in its body
-   * (needs `createSessions({ bearer: true })`). "cookie": a Set-Cookie.
-   * Default: how this request came — "bearer" when it presented an
-   * `Authorization: Bearer` header, else "cookie".
-   */
-  transport?: Transport;
-}
+export type { LoginOptions, Transport } from "./login-options.js";
 
 /** Pending flash messages: every value flashed under each key, oldest first. */
 export type Flashes = Record<string, JsonValue[]>;

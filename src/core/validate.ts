@@ -35,7 +35,10 @@ function describe(value: unknown): string {
  */
 export function assertUserId(value: unknown, method: string): asserts value is string {
   if (typeof value !== "string" || value.length === 0 || value.length > MAX_USER_ID_LENGTH) {
-    throw new SessionInputError("userId", `latchkey: ${method}: userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters (got ${describe(value)})`);
+    throw new SessionInputError(
+      "userId",
+      `latchkey: ${method}: userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters (got ${describe(value)})`,
+    );
   }
   if (CONTROL.test(value)) {
     throw new SessionInputError("userId", `latchkey: ${method}: userId must not contain control characters such as NUL (got ${JSON.stringify(value)})`);
@@ -48,7 +51,10 @@ export function assertUserId(value: unknown, method: string): asserts value is s
 /** `field` of `method`: a session handle as `sessions.list()` or `session.handle` gives it. */
 export function assertHandle(value: unknown, method: string, field = "handle"): asserts value is string {
   if (typeof value !== "string" || !isWellFormedId(value)) {
-    throw new SessionInputError(field, `latchkey: ${method}: ${field} must be a session handle from sessions.list() or session.handle (got ${describe(value)})`);
+    throw new SessionInputError(
+      field,
+      `latchkey: ${method}: ${field} must be a session handle from sessions.list() or session.handle (got ${describe(value)})`,
+    );
   }
 }
 
@@ -70,7 +76,9 @@ export function assertKey(key: unknown): asserts key is string {
     throw new SessionValueError(`latchkey: ${JSON.stringify(key)} cannot be a session key`);
   }
   if (key.startsWith(RESERVED_KEY_PREFIX)) {
-    throw new SessionValueError(`latchkey: session keys starting with ${JSON.stringify(RESERVED_KEY_PREFIX)} are latchkey's own (CSRF token, flash messages); choose another name than ${JSON.stringify(key)}`);
+    throw new SessionValueError(
+      `latchkey: session keys starting with ${JSON.stringify(RESERVED_KEY_PREFIX)} are latchkey's own (CSRF token, flash messages); choose another name than ${JSON.stringify(key)}`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@
 // adapters whose framework writes through ServerResponse methods (Express,
 // node:http) and for responses a framework hands over to the app (Fastify's
 // reply.hijack(), Koa's ctx.respond = false).
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Session } from "../core/session.js";
 import { describe, failureAnswer, type CookieScope, type Lifecycle, type SessionFailure } from "./lifecycle.js";
 import type { NodeRequestContext, RawAdapter } from "./request.js";

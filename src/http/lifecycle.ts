@@ -273,7 +273,11 @@ export function bearerToken(header: string): string | undefined {
 
 /** Over maxDataBytes (this request's own data, or the merged data the store measured): nothing was saved. */
 function tooLarge(error: SessionDataTooLargeError): SessionFailure {
-  return { status: 413, message: `the session data would be ${error.bytes} bytes, over its limit of ${error.limit} bytes (maxDataBytes); nothing was saved`, error };
+  return {
+    status: 413,
+    message: `the session data would be ${error.bytes} bytes, over its limit of ${error.limit} bytes (maxDataBytes); nothing was saved`,
+    error,
+  };
 }
 
 /**

@@ -2,7 +2,7 @@
 // objects the node:http adapters keep per request: the watched exchange
 // (Express) and the hold-on-change (Fastify, Koa, node:http).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RequestContext } from "../core/request.js";
+import type { TLSSocket } from "node:tls";
 import type { CookieScope, HttpRequestContext, Lifecycle, SessionFailure } from "./lifecycle.js";
 import { isLocalRequest } from "./transport.js";
 
@@ -60,8 +60,16 @@ function isPlainLocal(req: IncomingMessage, adapter: RawAdapter, owner: unknown)
   const { headers } = req;
   const forwardedHost = headers["x-forwarded-host"];
   const forwardedProto = headers["x-forwarded-proto"];
-  return (
-    isLocalRequest(headers.host, Array.isArray(forwardedHost) ? forwardedHost.join(",") : forwardedHost, Array.isArray(forwardedProto) ? forwardedProto.join(",") : forwardedProto) &&
-    !adapter.secure(req, owner)
-  );
+  if (
+    !isLocalRequest(
+      headers.host,
+      Array.isArray(forwardedHost) ? forwardedHost.join(",") : forwardedHost,
+      Array.isArray(forwardedProto) ? forwardedProto.join(",") : forwardedProto,
+    )
+  )
+    return false;
+  // Without X-Forwarded-Proto every framework's https is the socket's TLS (Express, Koa, Fastify alike): their
+  // trust-proxy rules, slower to ask, are asked only when a proxy said something.
+  if (forwardedProto === undefined) return (req.socket as TLSSocket | null)?.encrypted !== true;
+  return !adapter.secure(req, owner);
 }

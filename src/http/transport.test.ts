@@ -9,8 +9,10 @@ import { forwardedEntry, isLocalRequest, isLoopbackHost, resolveTrustProxy } fro
 
 describe("transport: local development and forwarded headers", () => {
   it("a loopback Host is localhost, *.localhost, 127.x.x.x or [::1], with any port; nothing else", () => {
-    for (const host of ["localhost", "LOCALHOST:3000", "app.localhost", "localhost.", "127.0.0.1", "127.1.2.3:8080", "[::1]", "[::1]:3000"]) assert.ok(isLoopbackHost(host), host);
-    for (const host of ["app.example.com", "localhost.example.com", "notlocalhost", "127.0.0.1.nip.io", "10.0.0.1", "[::2]:3000", "[::1", ""]) assert.ok(!isLoopbackHost(host), host);
+    for (const host of ["localhost", "LOCALHOST:3000", "app.localhost", "localhost.", "127.0.0.1", "127.1.2.3:8080", "[::1]", "[::1]:3000"])
+      assert.ok(isLoopbackHost(host), host);
+    for (const host of ["app.example.com", "localhost.example.com", "notlocalhost", "127.0.0.1.nip.io", "10.0.0.1", "[::2]:3000", "[::1", ""])
+      assert.ok(!isLoopbackHost(host), host);
   });
 
   it("a request is local only when no header names a public host or https", () => {

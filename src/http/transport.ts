@@ -4,8 +4,19 @@
 // front of the app say about the client (X-Forwarded-For / -Proto), trusted
 // only as far as the configured number of proxies.
 
+// The last Host judged, and the verdict: a deployment sends the same Host on every request (one comparison, not a parse).
+let lastHost = "";
+let lastLoopback = false;
+
 /** True for a Host header value that names this machine: localhost, *.localhost, 127.x.x.x, [::1]; any port. */
 export function isLoopbackHost(host: string): boolean {
+  if (host === lastHost) return lastLoopback;
+  lastLoopback = parseLoopbackHost(host);
+  lastHost = host;
+  return lastLoopback;
+}
+
+function parseLoopbackHost(host: string): boolean {
   let name = host.trim().toLowerCase();
   if (name.startsWith("[")) {
     const end = name.indexOf("]");
@@ -71,7 +82,9 @@ export function resolveTrustProxy(value: unknown, adapter: string): number {
     );
   }
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 32) {
-    throw new TypeError(`latchkey: ${adapter} trustProxy must be the number of reverse proxies in front of the app, a whole number from 0 to 32 (got ${String(value)}); e.g. trustProxy: 1`);
+    throw new TypeError(
+      `latchkey: ${adapter} trustProxy must be the number of reverse proxies in front of the app, a whole number from 0 to 32 (got ${String(value)}); e.g. trustProxy: 1`,
+    );
   }
   return value;
 }

@@ -151,7 +151,14 @@ export class HoldOnChange extends NodeRequestContext implements FirstChangeHook 
 }
 
 /** Holds the response now (a change was made, or a commit is due), for adapters that do not watch every response. */
-export function holdResponse(lifecycle: Lifecycle, adapter: RawAdapter, session: Session<object>, req: IncomingMessage, res: ServerResponse, owner?: unknown): Hold {
+export function holdResponse(
+  lifecycle: Lifecycle,
+  adapter: RawAdapter,
+  session: Session<object>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  owner?: unknown,
+): Hold {
   const exchange = new Exchange(lifecycle, adapter, req, res, owner);
   exchange.session = session;
   install(exchange);

@@ -5,7 +5,7 @@
 // the adapter hands that Response on (G8): nothing here holds a stream.
 import type { Session } from "../core/index.js";
 import { failureAnswer, type CookieScope, type HttpRequestContext, type Lifecycle, type SessionFailure } from "./lifecycle.js";
-import { forwardedEntry, isLocalRequest } from "./transport.js";
+import { forwardedEntry, isLocalRequest, isLoopbackHost } from "./transport.js";
 
 /** Read access to request headers (a Headers object, or Next.js's `await headers()`). */
 export type HeaderReader = Pick<Headers, "get">;
@@ -50,10 +50,13 @@ export function forwardedFor(headers: HeaderReader, proxies: number): string | u
  */
 export function webScope(lifecycle: Lifecycle, headers: HeaderReader, url: string | undefined, proxies: number, https?: boolean): CookieScope {
   if (!lifecycle.scopeVaries) return lifecycle.scope(false);
-  const local = isLocalRequest(headers.get("host") ?? hostOf(url), headers.get("x-forwarded-host") ?? undefined, headers.get("x-forwarded-proto") ?? undefined);
-  if (!local) return lifecycle.scope(false);
+  // Every request of a public deployment stops at its Host: the forwarding headers are read only for a loopback one.
+  const host = headers.get("host") ?? hostOf(url);
+  if (host === undefined || !isLoopbackHost(host)) return lifecycle.scope(false);
+  const forwardedProto = headers.get("x-forwarded-proto") ?? undefined;
+  if (!isLocalRequest(host, headers.get("x-forwarded-host") ?? undefined, forwardedProto)) return lifecycle.scope(false);
   if (https !== undefined) return lifecycle.scope(!https);
-  const proto = forwardedEntry(headers.get("x-forwarded-proto") ?? undefined, proxies);
+  const proto = forwardedEntry(forwardedProto, proxies);
   return lifecycle.scope(!(proto !== undefined ? proto.toLowerCase() === "https" : url?.startsWith("https:") === true));
 }
 

@@ -41,7 +41,11 @@ async function serve(sessions: Sessions): Promise<{ url: string; close: () => vo
 }
 
 function record(user: string) {
-  return { cookie: { originalMaxAge: 86_400_000, expires: new Date(Date.now() + 86_400_000).toISOString(), httpOnly: true, path: "/" }, passport: { user }, cart: [`${user}-item`] };
+  return {
+    cookie: { originalMaxAge: 86_400_000, expires: new Date(Date.now() + 86_400_000).toISOString(), httpOnly: true, path: "/" },
+    passport: { user },
+    cart: [`${user}-item`],
+  };
 }
 
 describe("migration failures (private redis-servers)", { skip: tools.skip }, () => {
@@ -158,7 +162,10 @@ describe("migration failures (private redis-servers)", { skip: tools.skip }, () 
     const { sid, jar } = await oldSession("quinn");
     const answer = await jar.get(`${url}/whoami`);
     assert.equal(answer.status, 503);
-    assert.ok(logged.some((line) => line.includes("userId(old) returned object")), "the log says what to fix");
+    assert.ok(
+      logged.some((line) => line.includes("userId(old) returned object")),
+      "the log says what to fix",
+    );
     assert.ok(await client.get(`sess:${sid}`), "the old record is kept");
     const fixed = await app({});
     assert.equal((await jar.get(`${fixed}/whoami`)).body.userId, "quinn", "no claim was left behind");
@@ -202,7 +209,12 @@ describe("migration failures (private redis-servers)", { skip: tools.skip }, () 
   it("a connect-pg-simple source nobody answers: 503", async () => {
     const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${await sparePort()}/test`, connectionTimeoutMillis: 1000 });
     pool.on("error", () => undefined);
-    const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger, migrateFrom: expressSessionMigration({ secret: SECRET, source: { pool } }) });
+    const sessions = createSessions({
+      store: memoryStore(),
+      sweepInterval: false,
+      logger,
+      migrateFrom: expressSessionMigration({ secret: SECRET, source: { pool } }),
+    });
     managers.push(sessions);
     const served = await serve(sessions);
     apps.push(served);
@@ -243,7 +255,13 @@ describe("cookie formats", () => {
     assert.throws(() => expressSessionMigration({ secret: "s", source, cookie: { path: "x" } }), /cookie.path/);
     assert.throws(() => fastifySessionMigration({ secret: "s", source, algorithm: "md4" }), /algorithm/);
     assert.throws(
-      () => createSessions({ store: memoryStore(), sweepInterval: false, cookie: { name: "connect.sid" }, migrateFrom: expressSessionMigration({ secret: "s", source }) }),
+      () =>
+        createSessions({
+          store: memoryStore(),
+          sweepInterval: false,
+          cookie: { name: "connect.sid" },
+          migrateFrom: expressSessionMigration({ secret: "s", source }),
+        }),
       /give latchkey another cookie.name/,
     );
     assert.throws(() => createSessions({ store: memoryStore(), sweepInterval: false, migrateFrom: {} as never }), /latchkey\/migrate/);

@@ -85,8 +85,14 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     assert.equal(first.status, 200);
     assert.equal(first.body.userId, "alice");
     assert.deepEqual(first.body.data, { cart: ["book"], theme: "dark" });
-    assert.ok(first.setCookies.some((line) => line.startsWith("sid=") && !line.startsWith("sid=;")), "latchkey's cookie is set");
-    assert.ok(first.setCookies.some((line) => line.startsWith("connect.sid=;") && line.includes("Path=/") && line.includes("Max-Age=0")), "the old cookie is cleared");
+    assert.ok(
+      first.setCookies.some((line) => line.startsWith("sid=") && !line.startsWith("sid=;")),
+      "latchkey's cookie is set",
+    );
+    assert.ok(
+      first.setCookies.some((line) => line.startsWith("connect.sid=;") && line.includes("Path=/") && line.includes("Max-Age=0")),
+      "the old cookie is cleared",
+    );
     assert.equal(jar.cookies.has("connect.sid"), false);
     assert.equal(await client.get(`${prefix}sess:${sid}`), null, "the old record is gone");
     const again = await jar.get(`${app.url}/whoami`);
@@ -150,24 +156,34 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     const cases: Record<string, string> = {
       "wrong secret": encodeURIComponent(forged),
       "tampered signature": encodeURIComponent(`s:${valid.sid}.${"A".repeat(43)}`),
-      "unsigned": valid.sid,
+      unsigned: valid.sid,
       "no signature": encodeURIComponent(`s:${valid.sid}`),
       "unknown session": encodeURIComponent(unknown),
       "expired session": expired.jar.cookies.get("connect.sid")!,
       "bad percent-encoding": "s%3A%E0%A4%A",
-      "empty": "",
+      empty: "",
       "not ASCII": "s%3A%C3%A9t%C3%A9.abc",
     };
     for (const [name, value] of Object.entries(cases)) {
       const answer = await new CookieJar({ "connect.sid": value }).get(`${app.url}/whoami`);
       assert.equal(answer.status, 200, name);
       assert.equal(answer.body.userId, null, name);
-      assert.ok(answer.setCookies.some((line) => line.startsWith("connect.sid=;")), `${name}: the old cookie is cleared`);
+      assert.ok(
+        answer.setCookies.some((line) => line.startsWith("connect.sid=;")),
+        `${name}: the old cookie is cleared`,
+      );
       assert.ok(!answer.setCookies.some((line) => line.startsWith("sid=") && !line.startsWith("sid=;")), `${name}: no latchkey session`);
     }
     // Bytes fetch() refuses to send: raw non-ASCII in the old cookie (Node itself answers 400 to control bytes).
     const port = Number(new URL(app.url).port);
-    const raw = await rawRequest(port, Buffer.concat([Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: connect.sid=s:"), Buffer.from([0xe9, 0xff]), Buffer.from(".x\r\n\r\n")]));
+    const raw = await rawRequest(
+      port,
+      Buffer.concat([
+        Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: connect.sid=s:"),
+        Buffer.from([0xe9, 0xff]),
+        Buffer.from(".x\r\n\r\n"),
+      ]),
+    );
     assert.equal(raw.status, 200);
     assert.match(raw.text, /"userId":null/);
     assert.match(raw.text, /Set-Cookie: connect\.sid=;/);
@@ -180,7 +196,10 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     const unknown = encodeURIComponent(`s:${signature.sign(randomBytes(24).toString("base64url"), SECRET)}`);
     const response = await fetch(`${app.url}/public/whoami`, { headers: { cookie: `connect.sid=${unknown}` } });
     assert.equal(response.status, 200);
-    assert.ok(response.headers.getSetCookie().some((line) => line.startsWith("connect.sid=;")), "the old cookie is cleared");
+    assert.ok(
+      response.headers.getSetCookie().some((line) => line.startsWith("connect.sid=;")),
+      "the old cookie is cleared",
+    );
     assert.equal(response.headers.get("cache-control"), "no-store");
     const { jar } = await oldSession(expressRecord("pat"));
     const migrated = await fetch(`${app.url}/public/whoami`, { headers: { cookie: jar.header } });
@@ -234,7 +253,10 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
         assert.equal(answer.status, 200, name);
         assert.equal(answer.body.userId, expected, name);
         if (expected) assert.deepEqual(answer.body.data, { userId: "ivan", theme: "dark" }, "default data: every key but cookie and passport");
-        assert.ok(answer.setCookies.some((line) => line.startsWith("sessionId=;")), `${name}: the old cookie is cleared`);
+        assert.ok(
+          answer.setCookies.some((line) => line.startsWith("sessionId=;")),
+          `${name}: the old cookie is cleared`,
+        );
       }
     } finally {
       fastifyApp.close();

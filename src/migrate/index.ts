@@ -139,7 +139,9 @@ export function countLegacySessions(migration: LegacyMigration | { source: Migra
   if (migration instanceof LegacyMigration) return migration.source.count();
   const source = (migration as { source?: unknown } | null)?.source;
   if (!source || typeof source !== "object") {
-    throw new TypeError("latchkey: countLegacySessions() needs the migration from expressSessionMigration()/fastifySessionMigration(), or { source: { redis, prefix } | { pool, table } }");
+    throw new TypeError(
+      "latchkey: countLegacySessions() needs the migration from expressSessionMigration()/fastifySessionMigration(), or { source: { redis, prefix } | { pool, table } }",
+    );
   }
   return resolveSource(source as MigrationOptions["source"], "countLegacySessions").count();
 }
@@ -159,7 +161,9 @@ function resolve(options: MigrationOptions, format: LegacyFormat, defaultName: s
   }
   for (const name of ["userId", "data"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
-      throw new TypeError(`latchkey: ${fn} ${name} must be a function of the old session, e.g. ${name === "userId" ? "(old) => old.passport?.user" : "(old) => ({ cart: old.cart })"}`);
+      throw new TypeError(
+        `latchkey: ${fn} ${name} must be a function of the old session, e.g. ${name === "userId" ? "(old) => old.passport?.user" : "(old) => ({ cart: old.cart })"}`,
+      );
     }
   }
   let until: number | null = null;

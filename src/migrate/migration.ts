@@ -5,7 +5,7 @@ import type { MigrationHost, MigrationResult, SessionMigration } from "../core/m
 import type { JsonValue } from "../store/contract.js";
 import { idOfToken } from "../store/token.js";
 import { assertKey, assertUserId, toJsonValue } from "../core/validate.js";
-import { claimKeyOf, decodeCookieValue, openToken, sealToken, unsign, userKeyOf } from "./signature.js";
+import { claimKeyOf, decodeCookieValue, openToken, sealToken, userKeyOf } from "./signature.js";
 import type { LegacySource } from "./source.js";
 
 const DAY = 86_400_000;
@@ -108,7 +108,9 @@ export class LegacyMigration implements SessionMigration {
     if (until !== null && host.now() >= until) {
       if (!this.#warnedUntil) {
         this.#warnedUntil = true;
-        host.logger.warn(`latchkey: the ${this.#format.library} migration ended on ${new Date(until).toISOString()} (until); old cookies are only cleared now — remove migrateFrom`);
+        host.logger.warn(
+          `latchkey: the ${this.#format.library} migration ended on ${new Date(until).toISOString()} (until); old cookies are only cleared now — remove migrateFrom`,
+        );
       }
       return { token: null };
     }
@@ -140,7 +142,10 @@ export class LegacyMigration implements SessionMigration {
         if (result) return result;
         // Our claim ran out and another request took it over: wait for its outcome.
       } else if (Date.now() > giveUpAt) {
-        throw new StoreUnavailableError(source.name, new Error(`a migration of this ${this.#format.library} session started elsewhere has not finished in ${2 * pendingMs} ms`));
+        throw new StoreUnavailableError(
+          source.name,
+          new Error(`a migration of this ${this.#format.library} session started elsewhere has not finished in ${2 * pendingMs} ms`),
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 50);
@@ -153,7 +158,15 @@ export class LegacyMigration implements SessionMigration {
    * step releases the claim and leaves the old record as it was. Null when the
    * claim was lost meanwhile.
    */
-  async #convert(text: string, storeExpiresAt: number | null, sid: string, secret: string | Buffer, claimKey: string, owner: string, host: MigrationHost): Promise<MigrationResult | null> {
+  async #convert(
+    text: string,
+    storeExpiresAt: number | null,
+    sid: string,
+    secret: string | Buffer,
+    claimKey: string,
+    owner: string,
+    host: MigrationHost,
+  ): Promise<MigrationResult | null> {
     const { source, graceMs } = this.#options;
     const now = host.now();
     const old = parseRecord(text);
@@ -222,7 +235,12 @@ export class LegacyMigration implements SessionMigration {
     const sealed = sealToken(created.token, sid, secret, claimKey);
     // If this fails after the store applied it, the retry finds it done; if it did not apply,
     // the claim is released and the session just created is never handed out (it idles out).
-    const finished = await this.#finishOrRelease(() => source.finish(sid, claimKey, owner, { id: created.record.id, sealed }, graceMs, tombstoneMs), claimKey, owner, host);
+    const finished = await this.#finishOrRelease(
+      () => source.finish(sid, claimKey, owner, { id: created.record.id, sealed }, graceMs, tombstoneMs),
+      claimKey,
+      owner,
+      host,
+    );
     if (!finished) {
       await host.discard(created.record.id).catch(() => undefined); // nobody ever held its token
       return null;
@@ -236,7 +254,10 @@ export class LegacyMigration implements SessionMigration {
     let userId: string | null;
     if (user === null || user === undefined || user === "") userId = null;
     else if (typeof user === "string" || (typeof user === "number" && Number.isFinite(user)) || typeof user === "bigint") userId = String(user);
-    else throw new TypeError(`latchkey: migrateFrom userId(old) returned ${typeof user}; return the user's id as a string or number (or null) — e.g. userId: (old) => old.passport?.user?.id ?? null`);
+    else
+      throw new TypeError(
+        `latchkey: migrateFrom userId(old) returned ${typeof user}; return the user's id as a string or number (or null) — e.g. userId: (old) => old.passport?.user?.id ?? null`,
+      );
     // The same checks as login() and set(): a record that fails them is refused (SessionInputError / SessionValueError).
     if (userId !== null) assertUserId(userId, "migrateFrom userId(old)");
     const data = this.#options.data(old);

@@ -154,7 +154,10 @@ for (const k of kinds) {
         const replay = await new CookieJar({ [k.cookieName]: oldCookie }).get(`${server.url}/whoami`);
         assert.equal(replay.status, 200);
         assert.equal(replay.body.userId, null, "the old cookie signs nobody in");
-        assert.ok(replay.setCookies.some((line) => line.startsWith(`${k.cookieName}=;`)), "and is cleared");
+        assert.ok(
+          replay.setCookies.some((line) => line.startsWith(`${k.cookieName}=;`)),
+          "and is cleared",
+        );
       }
       assert.equal((await rawRecord(oldCookie)).value ?? null, null, "the written-back record was deleted");
       // The old process still running: the old cookie no longer finds a session there either.

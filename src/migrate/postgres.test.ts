@@ -29,7 +29,9 @@ before(async () => {
   await admin.query(`CREATE INDEX session_latchkey_claims_until ON session_latchkey_claims (until)`);
   await admin.query(`CREATE INDEX session_latchkey_claims_sealed_until ON session_latchkey_claims (sealed_until) WHERE sealed IS NOT NULL`);
   await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
-  await admin.query(`INSERT INTO session VALUES ('old-session-id', '{"cookie":{"expires":null},"passport":{"user":42},"cart":["x"]}', now() + interval '1 day')`);
+  await admin.query(
+    `INSERT INTO session VALUES ('old-session-id', '{"cookie":{"expires":null},"passport":{"user":42},"cart":["x"]}', now() + interval '1 day')`,
+  );
 });
 
 after(async () => {

@@ -30,7 +30,11 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
   if (!isPgPool(pool)) throw new TypeError("latchkey: source.pool must be a pg Pool (the one connect-pg-simple uses)");
   const tableName = options.table ?? "session";
   const claimName = options.claimTable ?? `${tableName}_latchkey_claims`;
-  for (const [what, value] of [["table", tableName], ["claimTable", claimName], ["schema", options.schema ?? "public"]] as const) {
+  for (const [what, value] of [
+    ["table", tableName],
+    ["claimTable", claimName],
+    ["schema", options.schema ?? "public"],
+  ] as const) {
     if (typeof value !== "string" || !IDENTIFIER.test(value)) {
       throw new TypeError(`latchkey: source.${what} ${JSON.stringify(value)} must be a plain SQL identifier (letters, digits, _)`);
     }
@@ -125,17 +129,20 @@ export function postgresSource(options: PostgresSourceOptions): LegacySource {
   let scrubTimer: NodeJS.Timeout | undefined;
   const scrubIn = (delayMs: number): void => {
     if (scrubTimer) return;
-    scrubTimer = setTimeout(() => {
-      sweep().then(
-        (nextMs) => {
-          scrubTimer = undefined;
-          if (nextMs !== null) scrubIn(nextMs + 50);
-        },
-        () => {
-          scrubTimer = undefined; // the pool ended or the database is away: the sweeper or the next migration scrubs it
-        },
-      );
-    }, Math.max(0, delayMs));
+    scrubTimer = setTimeout(
+      () => {
+        sweep().then(
+          (nextMs) => {
+            scrubTimer = undefined;
+            if (nextMs !== null) scrubIn(nextMs + 50);
+          },
+          () => {
+            scrubTimer = undefined; // the pool ended or the database is away: the sweeper or the next migration scrubs it
+          },
+        );
+      },
+      Math.max(0, delayMs),
+    );
     scrubTimer.unref();
   };
 

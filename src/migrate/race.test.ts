@@ -51,7 +51,10 @@ describe("revokeUser racing migrations in two processes", { skip: redis.skip }, 
       for (let i = 0; i < SESSIONS; i++) {
         const sid = randomBytes(24).toString("base64url");
         const maxAge = 86_400_000;
-        await oldStore.set(sid, { cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), path: "/" }, passport: { user } } as never);
+        await oldStore.set(sid, {
+          cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), path: "/" },
+          passport: { user },
+        } as never);
         jars.push(new CookieJar({ "connect.sid": encodeURIComponent(`s:${signature.sign(sid, SECRET)}`) }));
       }
       // Half the old cookies at once, across both processes; once the first has answered (the rest are in flight)
@@ -70,8 +73,14 @@ describe("revokeUser racing migrations in two processes", { skip: redis.skip }, 
       );
       const answers = [...(await Promise.all(first)), ...(await Promise.all(second))];
       assert.equal((await revoke!).status, 200);
-      assert.ok(answers.every((answer) => answer.status === 200), "no 5xx");
-      assert.ok(answers.some((answer) => answer.body.userId === user), "the first migration(s) signed the user in before the revoke");
+      assert.ok(
+        answers.every((answer) => answer.status === 200),
+        "no 5xx",
+      );
+      assert.ok(
+        answers.some((answer) => answer.body.userId === user),
+        "the first migration(s) signed the user in before the revoke",
+      );
       for (const [i, jar] of jars.entries()) {
         const after = await jar.get(`${servers[(i + 1) % 2]!.url}/whoami`);
         assert.equal(after.body.userId, null, `round ${round}, cookie ${i}: signed out after the revoke (${[...jar.cookies.keys()].join(",")})`);

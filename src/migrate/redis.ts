@@ -60,7 +60,9 @@ export function redisSource(options: RedisSourceOptions): LegacySource {
   }
   const claimPrefix = options.claimPrefix ?? `latchkey-claim:${prefix}`;
   if (typeof claimPrefix !== "string" || claimPrefix.length === 0 || claimPrefix.startsWith(prefix)) {
-    throw new TypeError(`latchkey: source.claimPrefix must be non-empty and must not start with the session prefix ${JSON.stringify(prefix)} (connect-redis would list claims as sessions)`);
+    throw new TypeError(
+      `latchkey: source.claimPrefix must be non-empty and must not start with the session prefix ${JSON.stringify(prefix)} (connect-redis would list claims as sessions)`,
+    );
   }
   const ioredis = typeof client.evalsha === "function" && typeof client.hgetall === "function";
   const run = (script: string, keys: string[], args: string[]): Promise<unknown> =>

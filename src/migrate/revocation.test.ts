@@ -28,7 +28,11 @@ const [redis, postgres] = await Promise.all([requireRedis(), requirePostgres()])
 
 function expressRecord(user: string | null, extra: Record<string, unknown> = {}) {
   const maxAge = 86_400_000;
-  return { cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), httpOnly: true, path: "/" }, ...(user === null ? {} : { passport: { user } }), ...extra };
+  return {
+    cookie: { originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge).toISOString(), httpOnly: true, path: "/" },
+    ...(user === null ? {} : { passport: { user } }),
+    ...extra,
+  };
 }
 
 function cookieOf(sid: string): string {
@@ -102,7 +106,10 @@ describe("a log out everywhere ends old sessions not migrated yet (connect-redis
       const answer = await jar.get(`${app.url}/whoami`);
       assert.equal(answer.status, 200);
       assert.equal(answer.body.userId, null, "bob's old cookie signs nobody in after the password reset");
-      assert.ok(answer.setCookies.some((line) => line.startsWith("connect.sid=;")), "the old cookie is cleared");
+      assert.ok(
+        answer.setCookies.some((line) => line.startsWith("connect.sid=;")),
+        "the old cookie is cleared",
+      );
       assert.equal(await client.get(`${prefix}sess:${sid}`), null, "the old record is deleted");
       assert.match(String(await client.get(`latchkey-claim:${prefix}sess:${claimKeyOf(sid)}`)), /^done:$/, "a tombstone: nobody, ever");
     }
@@ -169,7 +176,11 @@ describe("a log out everywhere ends old sessions not migrated yet (connect-redis
       ["a NUL in the user id", await oldSession(expressRecord("mal\u0000lory")), /control characters/],
       ["a user id over 256 characters", await oldSession(expressRecord("x".repeat(300))), /at most 256/],
       ["a constructor key", await oldSession(expressRecord("nina", { constructor: "x" })), /"constructor" cannot be a session key/],
-      ["a __proto__ key", await rawOldSession(JSON.stringify(expressRecord("omar")).replace(/}$/, ',"__proto__":{"admin":true}}')), /"__proto__" cannot be a session key/],
+      [
+        "a __proto__ key",
+        await rawOldSession(JSON.stringify(expressRecord("omar")).replace(/}$/, ',"__proto__":{"admin":true}}')),
+        /"__proto__" cannot be a session key/,
+      ],
       ["a NUL in a value", await oldSession(expressRecord("paul", { note: "a\u0000b" })), /NUL/],
       ["over maxDataBytes", await oldSession(expressRecord("rosa", { cart: ["x".repeat(2000)] })), /over maxDataBytes/],
     ] as const;
@@ -181,12 +192,18 @@ describe("a log out everywhere ends old sessions not migrated yet (connect-redis
         const answer = await new CookieJar({ "connect.sid": oldCookie }).get(`${app.url}/whoami`);
         assert.equal(answer.status, 200, `${name}: never a 5xx (try ${i + 1})`);
         assert.equal(answer.body.userId, null, name);
-        assert.ok(answer.setCookies.some((line) => line.startsWith("connect.sid=;")), `${name}: the old cookie is cleared`);
+        assert.ok(
+          answer.setCookies.some((line) => line.startsWith("connect.sid=;")),
+          `${name}: the old cookie is cleared`,
+        );
         assert.ok(!answer.setCookies.some((line) => /^sid=[^;]/.test(line)), `${name}: no latchkey session`);
       }
       assert.equal(await client.get(`${prefix}sess:${sid}`), null, `${name}: the old record is deleted`);
       assert.equal(await client.get(`latchkey-claim:${prefix}sess:${claimKeyOf(sid)}`), "done:", `${name}: a tombstone`);
-      assert.ok(logged.some((line) => message.test(line) && line.includes("not carried over")), `${name}: the log says why (${logged.join(" | ")})`);
+      assert.ok(
+        logged.some((line) => message.test(line) && line.includes("not carried over")),
+        `${name}: the log says why (${logged.join(" | ")})`,
+      );
       await client.set(`${prefix}sess:${sid}`, raw!, { PX: 60_000 }); // an old process writes it back
       assert.equal((await new CookieJar({ "connect.sid": oldCookie }).get(`${app.url}/whoami`)).body.userId, null, `${name}: never migrates later`);
     }
@@ -227,7 +244,11 @@ describe("connect-pg-simple: revocation marks, and sealed tokens deleted after t
     const sid = await oldSession("fay");
     const other = await oldSession("gus");
     await sessions.revokeUser("fay");
-    const otherProcess = createSessions({ store: memoryStore(), sweepInterval: false, migrateFrom: expressSessionMigration({ secret: SECRET, source: { pool, table } }) });
+    const otherProcess = createSessions({
+      store: memoryStore(),
+      sweepInterval: false,
+      migrateFrom: expressSessionMigration({ secret: SECRET, source: { pool, table } }),
+    });
     try {
       assert.equal((await otherProcess.load(undefined, request(sid))).userId, null);
       assert.equal((await pool.query(`SELECT 1 FROM "${table}" WHERE sid = $1`, [sid])).rows.length, 0, "the old row is deleted");

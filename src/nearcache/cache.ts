@@ -1,4 +1,4 @@
-import type { JsonValue, SessionRecord } from "../store/contract.js";
+import { sessionMetaOf, type JsonValue, type SessionMeta, type SessionRecord } from "../store/contract.js";
 import { routeOfId, userRoute } from "../store/token.js";
 
 /** Rough per-entry cost beyond its strings (Map slots, the entry object). */
@@ -14,9 +14,15 @@ interface Entry {
   version: number;
   /** #uses when it was last moved to the most-recent end. */
   movedAt: number;
-  /** The data as JSON: every hit parses its own copy, so no request can mutate another's. */
-  json: string;
+  /**
+   * The data, decoded once and deeply frozen: every hit shares it, and a
+   * Session copies it only when the request reads an object value or writes
+   * (a read that changes nothing decodes nothing).
+   */
+  data: Readonly<Record<string, JsonValue>>;
   bytes: number;
+  /** The record's meta fields (per-session lifetime, authenticatedAt, impersonator), or null when it has none. */
+  meta: SessionMeta | null;
 }
 
 /**
@@ -59,7 +65,11 @@ export class NearCache {
     return this.#bytes;
   }
 
-  /** A private copy of the cached record, or undefined. Marks it most recently used. */
+  /**
+   * A copy of the cached record (its own object: the caller may update its
+   * times and version) whose `data` is shared and deeply frozen, or
+   * undefined. Marks it most recently used.
+   */
   get(id: string): SessionRecord | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
@@ -73,12 +83,13 @@ export class NearCache {
     return {
       id,
       userId: entry.userId,
-      data: JSON.parse(entry.json) as Record<string, JsonValue>,
+      data: entry.data as Record<string, JsonValue>,
       createdAt: entry.createdAt,
       lastSeenAt: entry.lastSeenAt,
       expiresAt: entry.expiresAt,
       absoluteExpiresAt: entry.absoluteExpiresAt,
       version: entry.version,
+      ...entry.meta,
     };
   }
 
@@ -154,6 +165,7 @@ export class NearCache {
     const bytes = (json.length + record.id.length + (record.userId?.length ?? 0)) * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.maxBytes) return false;
     this.#remove(record.id);
+    const meta = sessionMetaOf(record);
     this.#entries.set(record.id, {
       id: record.id,
       userId: record.userId,
@@ -163,13 +175,17 @@ export class NearCache {
       absoluteExpiresAt: record.absoluteExpiresAt,
       version: record.version,
       movedAt: this.#uses,
-      json,
+      // Decoded from the JSON, not copied from record.data: JSON.parse makes a "__proto__" key an own property.
+      data: deepFreeze(JSON.parse(json) as Record<string, JsonValue>),
       bytes,
+      meta: Object.keys(meta).length === 0 ? null : meta,
     });
     this.#bytes += bytes;
-    if (record.userId !== null) {
-      let ids = this.#byUser.get(record.userId);
-      if (ids === undefined) this.#byUser.set(record.userId, (ids = new Set()));
+    // An impersonation is a session of both users: forgetting either user forgets it.
+    for (const user of [record.userId, record.impersonator]) {
+      if (user === null || user === undefined) continue;
+      let ids = this.#byUser.get(user);
+      if (ids === undefined) this.#byUser.set(user, (ids = new Set()));
       ids.add(record.id);
     }
     while (this.#entries.size > this.maxEntries || this.#bytes > this.maxBytes) {
@@ -183,11 +199,21 @@ export class NearCache {
     if (entry === undefined) return false;
     this.#entries.delete(id);
     this.#bytes -= entry.bytes;
-    if (entry.userId !== null) {
-      const ids = this.#byUser.get(entry.userId);
+    for (const user of [entry.userId, entry.meta?.impersonator]) {
+      if (user === null || user === undefined) continue;
+      const ids = this.#byUser.get(user);
       ids?.delete(id);
-      if (ids?.size === 0) this.#byUser.delete(entry.userId);
+      if (ids?.size === 0) this.#byUser.delete(user);
     }
     return true;
   }
+}
+
+/** Freezes a decoded JSON value and everything in it, in place. */
+function deepFreeze<T extends JsonValue>(value: T): T {
+  if (value !== null && typeof value === "object") {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, JsonValue>)[key]!);
+    Object.freeze(value);
+  }
+  return value;
 }

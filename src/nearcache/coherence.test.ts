@@ -12,7 +12,17 @@ import { createClient } from "redis";
 import { createSessions, StoreUnavailableError, type Sessions, type SessionsOptions } from "../core/index.js";
 import type { FeedListener, SessionStore, StoreFeed } from "../store/index.js";
 import { redisStore } from "../stores/redis/index.js";
-import { deletePrefix, REDIS_URL, requireRedis, requireRedisServer, sparePort, startRedisServer, testPrefix, until, type RedisServer } from "../testing/redis-server.js";
+import {
+  deletePrefix,
+  REDIS_URL,
+  requireRedis,
+  requireRedisServer,
+  sparePort,
+  startRedisServer,
+  testPrefix,
+  until,
+  type RedisServer,
+} from "../testing/redis-server.js";
 
 const redis = await requireRedis();
 const tools = await requireRedisServer();
@@ -153,10 +163,14 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     await warm(sessions, token);
     dropping = true;
     const cut = Date.now();
-    await until(async () => {
-      await sessions.load(token);
-      return !sessions.stats().serving;
-    }, "the cache to stop serving", LEASE * 2);
+    await until(
+      async () => {
+        await sessions.load(token);
+        return !sessions.stats().serving;
+      },
+      "the cache to stop serving",
+      LEASE * 2,
+    );
     // The fence is at most lease - margin after the last round that got its ping back; the slack
     // is for this test noticing it on a loaded machine.
     assert.ok(Date.now() - cut <= LEASE + 500, `stopped ${Date.now() - cut} ms after the pings stopped, within the lease`);
@@ -231,7 +245,12 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     const real = redisStore({ url: REDIS_URL, prefix });
     const feed = wrap<StoreFeed>(real.feed!, { ping: async () => 0 });
     const sessions = await manager({ store: wrap(real, { feed }) });
-    const cached = createSessions({ store: wrap(real, { feed }), nearCache: { lease: LEASE }, sweepInterval: false, logger: { warn: () => undefined, error: () => undefined } });
+    const cached = createSessions({
+      store: wrap(real, { feed }),
+      nearCache: { lease: LEASE },
+      sweepInterval: false,
+      logger: { warn: () => undefined, error: () => undefined },
+    });
     try {
       await sleep(LEASE);
       assert.equal(cached.stats().serving, false);
@@ -252,7 +271,11 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
         return real.feed!.ping!(inbox, payload);
       },
     });
-    const sessions = await manager({ store: wrap(real, { feed }), nearCache: { lease: LEASE }, logger: { warn: (m) => warnings.push(m), error: () => undefined } });
+    const sessions = await manager({
+      store: wrap(real, { feed }),
+      nearCache: { lease: LEASE },
+      logger: { warn: (m) => warnings.push(m), error: () => undefined },
+    });
     failing = true;
     await until(() => !sessions.stats().serving, "the lease to run out", LEASE * 2);
     assert.equal(sessions.stats().flushes.feedLost, 0, "the feed was not reset");
@@ -267,7 +290,8 @@ describe("near-cache coherence rules (real Redis)", { skip: redis.skip }, () => 
     const real = redisStore({ url: REDIS_URL, prefix });
     // A busy process: every message reaches it 800 ms late, so it cannot acknowledge in time.
     const slow = wrap<StoreFeed>(real.feed!, {
-      listen: (inbox: string, listener: FeedListener) => real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 800) }),
+      listen: (inbox: string, listener: FeedListener) =>
+        real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 800) }),
     });
     const cached = await manager({ store: wrap(real, { feed: slow }), nearCache: { lease: 3000 } });
     const revoker = await manager({ revocation: "strict" });
@@ -312,7 +336,8 @@ describe("a renewal round that spans a feed reconnect (private redis-server)", {
     let held = false;
     const feed = wrap<StoreFeed>(real.feed!, {
       // A busy event loop: every message is handled 100 ms after it arrived, in order.
-      listen: (inbox: string, listener: FeedListener) => real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 100) }),
+      listen: (inbox: string, listener: FeedListener) =>
+        real.feed!.listen(inbox, { ...listener, message: (payload) => void setTimeout(() => listener.message(payload), 100) }),
       // One renewal is executed by Redis but its reply arrives late.
       renewLease: async (inbox: string, ttl: number) => {
         await real.feed!.renewLease(inbox, ttl);

@@ -52,6 +52,21 @@ export interface NearCacheStats {
   strictWaitedOut: number;
 }
 
+/**
+ * Told of the sessions that other processes' writes ended (sessions.watch).
+ * `ended` may be async: under strict revocation this process acknowledges a
+ * notice only once it settled, so a revoker resolves after the listeners ran.
+ * `resync` is called when notices may have been missed (the feed came back
+ * after a loss, a gap in sequence numbers): re-read everything watched.
+ */
+export interface NoticeObserver {
+  ended(ids: readonly string[], users: readonly string[], reason: string): Promise<void> | void;
+  resync(): void;
+}
+
+/** The lease of a process that watches sessions but has no near-cache. */
+const WATCHER_LEASE_MS = 2000;
+
 interface AckWait {
   acked: Set<string>;
   wake: (() => void) | null;
@@ -77,8 +92,9 @@ export class Coherence {
   readonly #feed: StoreFeed;
   readonly #storeName: string;
   readonly #logger: CoherenceLogger;
-  readonly #lease: Lease | null;
-  readonly #leaseMs: number;
+  #lease: Lease | null;
+  #leaseMs: number;
+  #observer: NoticeObserver | null = null;
   readonly #sequences: SequenceTracker;
   readonly #acks = new Map<number, AckWait>();
   #subscription: FeedSubscription | null = null;
@@ -104,22 +120,44 @@ export class Coherence {
     const leaseMs = options.cache?.leaseMs ?? 0;
     this.#leaseMs = leaseMs;
     this.#sequences = new SequenceTracker(gapWindowMs(leaseMs));
-    this.#lease = options.cache
-      ? new Lease(options.feed, this.inbox, leaseMs, {
-          lapsed: (why) => {
-            this.#flush("lease");
-            this.#warnOnce(`the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
-          },
-          silent: (error) => this.#silent(error),
-          failed: (error) => this.#warnOnce(`could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`),
-          renewed: () => {
-            if (!this.#troubled) return;
-            this.#troubled = false;
-            this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} serves again`);
-          },
-        })
-      : null;
+    this.#lease = options.cache ? this.#newLease(leaseMs) : null;
     if (this.cache || this.strict) this.#listen();
+  }
+
+  #newLease(leaseMs: number): Lease {
+    return new Lease(this.#feed, this.inbox, leaseMs, {
+      lapsed: (why) => {
+        this.#flush("lease");
+        this.#warnOnce(`the near-cache of ${this.#storeName} stopped serving: ${why}; reads go to the store until the next renewal`);
+      },
+      silent: (error) => this.#silent(error),
+      failed: (error) =>
+        this.#warnOnce(`could not renew the near-cache lease in ${this.#storeName} (${error.message}); the cache stops serving when the lease runs out`),
+      renewed: () => {
+        if (!this.#troubled) return;
+        this.#troubled = false;
+        this.#logger.warn(`latchkey: the near-cache of ${this.#storeName} serves again`);
+      },
+    });
+  }
+
+  /**
+   * Watchers in this process (sessions.watch): tell `observer` of every
+   * ending notice from other processes. Listens to the feed from now on, and
+   * holds a lease like a near-cache does, so a strict revocation waits for
+   * this process's acknowledgement — sent once the observer settled — or for
+   * its lease to run out (a frozen or crashed process holds it at most one lease).
+   */
+  observe(observer: NoticeObserver): void {
+    if (this.#observer || this.#state === "closed") return;
+    this.#observer = observer;
+    if (!this.#lease) {
+      this.#leaseMs = WATCHER_LEASE_MS;
+      this.#lease = this.#newLease(WATCHER_LEASE_MS);
+    }
+    if (this.#state === "off") this.#listen();
+    else if (!this.#timer) this.#startTicking();
+    if (this.#state === "up") void this.#lease.renew();
   }
 
   // ---- publishing ---------------------------------------------------------
@@ -128,11 +166,12 @@ export class Coherence {
    * The notice a write publishes with itself. With `ack`, acknowledgements
    * for it are collected from now on (so an early one is never missed).
    */
-  notice(ids: string[], users: string[], ack: boolean): { payload: string; seq: number } {
+  notice(ids: string[], users: string[], ack: boolean, reason?: string): { payload: string; seq: number } {
     const seq = ++this.#seq;
     const requested = ack && this.strict;
     if (requested) this.#acks.set(seq, { acked: new Set(), wake: null });
     const notice: Notice = { publisher: this.inbox, seq, sentAt: preciseNow(), ids, users, ackRequested: requested };
+    if (reason !== undefined) notice.reason = reason;
     return { payload: encodeNotice(notice), seq };
   }
 
@@ -167,10 +206,13 @@ export class Coherence {
         if (pending === 0) break;
         if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            wait.wake = null;
-            resolve();
-          }, Math.ceil(next - now));
+          const timer = setTimeout(
+            () => {
+              wait.wake = null;
+              resolve();
+            },
+            Math.ceil(next - now),
+          );
           wait.wake = () => {
             clearTimeout(timer);
             wait.wake = null;
@@ -282,15 +324,20 @@ export class Coherence {
       up: () => this.#onUp(),
       down: (error) => this.#onDown(error),
     });
-    if (this.cache) {
-      this.#timer = setInterval(() => this.#tick(), Math.max(10, Math.floor(this.#leaseMs / 4)));
-      this.#timer.unref();
-    }
+    if (this.#lease) this.#startTicking();
+  }
+
+  #startTicking(): void {
+    this.#timer = setInterval(() => this.#tick(), Math.max(10, Math.floor(this.#leaseMs / 4)));
+    this.#timer.unref();
   }
 
   /** Every lease/4: a renewal round, and the housekeeping of sequence numbers (gaps, silent publishers). */
   #tick(): void {
-    if (this.#sequences.expire(performance.now()) > 0) this.#flush("gap");
+    if (this.#sequences.expire(performance.now()) > 0) {
+      this.#flush("gap");
+      this.#observer?.resync();
+    }
     if (this.#state === "up") void this.#lease!.renew();
   }
 
@@ -302,9 +349,11 @@ export class Coherence {
 
   #onUp(): void {
     if (this.#state === "closed") return;
+    const recovered = this.#state === "down";
     this.#state = "up";
     this.#sequences.reset();
-    if (this.cache) void this.#lease!.renew();
+    if (recovered) this.#observer?.resync(); // notices may have been lost while down
+    if (this.#lease) void this.#lease.renew();
     else if (this.#troubled) {
       this.#troubled = false;
       this.#logger.warn(`latchkey: the invalidation feed of ${this.#storeName} is back`);
@@ -344,29 +393,36 @@ export class Coherence {
     }
     this.#counts.invalidations++;
     this.forget(message.ids, message.users);
-    if (message.publisher === this.inbox) return;
+    if (message.publisher === this.inbox) return; // this process's own watchers were told by the write itself
     const delay = Math.max(0, preciseNow() - message.sentAt);
     this.#propagation.add(delay);
     this.#timings?.propagation(delay);
-    if (this.cache && this.#sequences.observe(message.publisher, message.seq, performance.now())) this.#flush("gap");
-    // Acknowledge only after forgetting: the revoker may resolve the moment it has every ack.
-    if (message.ackRequested && this.cache) {
-      this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch(() => undefined);
+    const observer = this.#observer;
+    if ((this.cache || observer) && this.#sequences.observe(message.publisher, message.seq, performance.now())) {
+      this.#flush("gap");
+      observer?.resync();
+    }
+    const told = observer && message.reason !== undefined ? observer.ended(message.ids, message.users, message.reason) : undefined;
+    // Acknowledge only after forgetting and after the watchers ran: the revoker may resolve the moment it has every ack.
+    if (message.ackRequested && (this.cache || observer)) {
+      const ack = (): void => void this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch(() => undefined);
+      if (told) void Promise.resolve(told).then(ack, ack);
+      else ack();
     }
   }
 
   /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */
   #silent(error: Error): void {
     this.#warnOnce(`the invalidation feed of ${this.#storeName} went silent (${error.message}); the near-cache is bypassed and the feed reconnected`);
-    if (this.#subscription?.reset) this.#subscription.reset(); // → down → fence → up
+    if (this.#subscription?.reset)
+      this.#subscription.reset(); // → down → fence → up
     else this.#fence();
   }
 
   /** The feed cannot be trusted: flush, and end the lease (a new epoch: no round begun before counts; strict revocations stop waiting for this process). */
   #fence(): void {
-    if (!this.cache) return;
     this.#flush("feedLost");
-    void this.#lease!.end();
+    void this.#lease?.end();
   }
 
   #flush(reason: "feedLost" | "gap" | "lease" | "malformed"): void {

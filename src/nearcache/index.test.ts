@@ -3,6 +3,7 @@ import { describe, it, test } from "node:test";
 import { sampleRecord } from "../conformance/index.js";
 import { createSessions, type SessionsOptions } from "../core/index.js";
 import { userRoute } from "../store/index.js";
+import type { JsonValue } from "../store/contract.js";
 import { memoryStore } from "../stores/memory/index.js";
 import { sqliteStore } from "../stores/sqlite/index.js";
 import { decodeMessage, encodeAck, encodeNotice, encodePing, NearCache, SequenceTracker } from "./index.js";
@@ -32,12 +33,18 @@ describe("NearCache (the LRU)", () => {
     assert.equal(cache.get(huge.id), undefined);
   });
 
-  it("hands out private copies: mutating one cannot change what the next request reads", () => {
+  it("hands out one decoded, deeply frozen copy of the data (no parse per hit) in a record of the caller's own", () => {
     const cache = new NearCache(10, 1 << 20);
-    const record = sampleRecord({ data: { cart: ["a"] } });
+    const record = sampleRecord({ data: { cart: ["a"], nested: { deep: { list: [1] } } } });
     cache.complete(cache.begin(record.id), record);
     const first = cache.get(record.id)!;
-    (first.data.cart as string[]).push("mutated");
+    // Shared, not re-decoded on every hit...
+    assert.equal(cache.get(record.id)!.data, first.data);
+    // ...so nothing may change it, at any depth.
+    assert.throws(() => (first.data.cart as string[]).push("mutated"), TypeError);
+    assert.throws(() => (((first.data.nested as Record<string, JsonValue>).deep as Record<string, JsonValue>).list as number[]).push(2), TypeError);
+    // The store's record the fill cached stays the filling request's own.
+    (record.data.cart as string[]).push("filler's change");
     first.version = 99;
     assert.deepEqual(cache.get(record.id)!.data.cart, ["a"]);
     assert.equal(cache.get(record.id)!.version, 1);
@@ -74,6 +81,19 @@ describe("NearCache (the LRU)", () => {
     assert.equal(cache.invalidateUsers(["amy"]), 2);
     assert.equal(cache.size, 1);
     assert.ok(cache.get(other.id));
+  });
+
+  it("keeps a record's meta fields, and an impersonation is dropped with either user", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const remembered = sampleRecord({ userId: "amy", idleTimeout: 30 * 86_400_000, persistent: true, authenticatedAt: 1_700_000_000_000 });
+    const viewing = sampleRecord({ userId: "amy", impersonator: "root" });
+    for (const record of [remembered, viewing]) cache.complete(cache.begin(record.id), record);
+    assert.deepEqual(cache.get(remembered.id), remembered, "a hit carries the session's own lifetime and authenticatedAt (G4 on cached reads)");
+    assert.equal(cache.get(viewing.id)?.impersonator, "root");
+    assert.equal(cache.invalidateUsers(["root"]), 1, "revoking the impersonator forgets the impersonation");
+    assert.equal(cache.get(viewing.id), undefined);
+    cache.complete(cache.begin(viewing.id), viewing);
+    assert.equal(cache.invalidateUsers(["amy"]), 2);
   });
 
   it("touched() moves a cached copy's sliding expiry forward, never back", () => {
@@ -130,7 +150,15 @@ test("feed messages round-trip, and anything else decodes to null", () => {
   assert.deepEqual(decodeMessage(encodeNotice(notice)), { kind: "notice", ...notice });
   assert.deepEqual(decodeMessage(encodeAck("me", 7)), { kind: "ack", from: "me", seq: 7 });
   assert.deepEqual(decodeMessage(encodePing(3)), { kind: "ping", round: 3 });
-  for (const bad of ["", "nope", "{}", '{"v":2,"p":"a","s":1,"t":1}', '{"v":1,"p":"a","s":-1,"t":1}', '{"v":1,"p":"a","s":1,"t":1,"i":[1]}', '{"v":1,"k":"ack","p":1,"s":1}']) {
+  for (const bad of [
+    "",
+    "nope",
+    "{}",
+    '{"v":2,"p":"a","s":1,"t":1}',
+    '{"v":1,"p":"a","s":-1,"t":1}',
+    '{"v":1,"p":"a","s":1,"t":1,"i":[1]}',
+    '{"v":1,"k":"ack","p":1,"s":1}',
+  ]) {
     assert.equal(decodeMessage(bad), null, bad);
   }
 });
@@ -161,7 +189,11 @@ describe("nearCache and revocation options", () => {
       [{ nearCache: { lease: 60_001 } }, /nearCache.lease must be at most 60000 ms/],
       [{ revocation: "eventual" as never }, /revocation must be "bounded" or "strict"/],
     ];
-    for (const [options, message] of bad) assert.throws(() => createSessions({ store, ...options }), (error: Error) => error instanceof TypeError && message.test(error.message));
+    for (const [options, message] of bad)
+      assert.throws(
+        () => createSessions({ store, ...options }),
+        (error: Error) => error instanceof TypeError && message.test(error.message),
+      );
   });
 
   it("stats() without a feed: off and zero", () => {

@@ -142,10 +142,13 @@ export class Lease {
   #ping(round: number, deadline: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const epoch = this.#epoch;
-      const timer = setTimeout(() => {
-        this.#pings.delete(round);
-        reject(new Error(`a ping through the feed did not come back within ${Math.round(this.#leaseMs - this.#margin)} ms`));
-      }, Math.max(1, deadline - performance.now()));
+      const timer = setTimeout(
+        () => {
+          this.#pings.delete(round);
+          reject(new Error(`a ping through the feed did not come back within ${Math.round(this.#leaseMs - this.#margin)} ms`));
+        },
+        Math.max(1, deadline - performance.now()),
+      );
       const ping: PendingPing = {
         needed: Infinity,
         got: 0,

@@ -2,11 +2,13 @@
 // only this file knows their shape.
 //
 //   notice (broadcast, published atomically with a write):
-//     {"v":1,"p":<publisher inbox>,"s":<seq>,"t":<sent, ms>,"i":[ids],"u":[users],"a":1?}
+//     {"v":1,"p":<publisher inbox>,"s":<seq>,"t":<sent, ms>,"i":[ids],"u":[users],"a":1?,"r":<reason>?}
 //   ack  (to the publisher's inbox): {"v":1,"k":"ack","p":<from inbox>,"s":<seq>}
 //   ping (to one's own inbox):       {"v":1,"k":"ping","n":<round>}
 //
 // "a":1 asks every process holding a lease to acknowledge (strict revocation).
+// "r" is why the named sessions ended (logout, revoke, rotated, ...): absent on
+// data changes, which end nothing. Watchers (sessions.watch) read it.
 // "t" is wall-clock time with sub-millisecond precision, used only for the
 // propagation-latency statistic (meaningful where clocks agree).
 
@@ -17,12 +19,11 @@ export interface Notice {
   ids: string[];
   users: string[];
   ackRequested: boolean;
+  /** Why the named sessions ended; undefined when the write ended nothing (a patch). */
+  reason?: string;
 }
 
-export type FeedMessage =
-  | ({ kind: "notice" } & Notice)
-  | { kind: "ack"; from: string; seq: number }
-  | { kind: "ping"; round: number };
+export type FeedMessage = ({ kind: "notice" } & Notice) | { kind: "ack"; from: string; seq: number } | { kind: "ping"; round: number };
 
 /** Wall-clock ms with sub-ms precision (performance.now() on the epoch). */
 export function preciseNow(): number {
@@ -34,6 +35,7 @@ export function encodeNotice(notice: Notice): string {
   if (notice.ids.length > 0) body.i = notice.ids;
   if (notice.users.length > 0) body.u = notice.users;
   if (notice.ackRequested) body.a = 1;
+  if (notice.reason !== undefined) body.r = notice.reason;
   return JSON.stringify(body);
 }
 
@@ -68,5 +70,7 @@ export function decodeMessage(payload: string): FeedMessage | null {
   if (body.k !== undefined || typeof body.p !== "string" || !isSeq(body.s) || typeof body.t !== "number" || !isStringArray(ids) || !isStringArray(users)) {
     return null;
   }
-  return { kind: "notice", publisher: body.p, seq: body.s, sentAt: body.t, ids, users, ackRequested: body.a === 1 };
+  const notice: FeedMessage = { kind: "notice", publisher: body.p, seq: body.s, sentAt: body.t, ids, users, ackRequested: body.a === 1 };
+  if (typeof body.r === "string") notice.reason = body.r;
+  return notice;
 }

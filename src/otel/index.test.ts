@@ -30,7 +30,8 @@ function inMemory() {
     exporter.reset();
     await reader.forceFlush();
     const byName = new Map<string, MetricData>();
-    for (const resource of exporter.getMetrics()) for (const scope of resource.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
+    for (const resource of exporter.getMetrics())
+      for (const scope of resource.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
     return byName;
   };
   return { provider, collect, shutdown: () => provider.shutdown() };

@@ -72,7 +72,10 @@ class OtelMetrics implements SessionsMetrics {
 
   constructor(meter: Meter) {
     this.#meter = meter;
-    this.#created = meter.createCounter(METRICS.created, { unit: "{session}", description: "Sessions first written to the store (by login, or anonymous sessions with data)" });
+    this.#created = meter.createCounter(METRICS.created, {
+      unit: "{session}",
+      description: "Sessions first written to the store (by login, or anonymous sessions with data)",
+    });
     this.#rotated = meter.createCounter(METRICS.rotated, { unit: "{session}", description: "Sessions whose token login() replaced" });
     this.#ended = meter.createCounter(METRICS.ended, { unit: "{session}", description: "Sessions ended, by reason" });
     this.#storeDuration = meter.createHistogram(METRICS.storeDuration, {
@@ -124,8 +127,14 @@ class OtelMetrics implements SessionsMetrics {
 
   observe(stats: () => NearCacheStats): void {
     const meter = this.#meter;
-    const lookups = meter.createObservableCounter(METRICS.lookups, { unit: "{lookup}", description: "Near-cache lookups: hit (no store round trip), miss, bypass (cache not trusted)" });
-    const invalidations = meter.createObservableCounter(METRICS.invalidations, { unit: "{notice}", description: "Invalidation notices applied by the near-cache" });
+    const lookups = meter.createObservableCounter(METRICS.lookups, {
+      unit: "{lookup}",
+      description: "Near-cache lookups: hit (no store round trip), miss, bypass (cache not trusted)",
+    });
+    const invalidations = meter.createObservableCounter(METRICS.invalidations, {
+      unit: "{notice}",
+      description: "Invalidation notices applied by the near-cache",
+    });
     const flushes = meter.createObservableCounter(METRICS.flushes, { unit: "{flush}", description: "Near-cache flushes, by reason" });
     const entries = meter.createObservableUpDownCounter(METRICS.entries, { unit: "{session}", description: "Sessions held by the near-cache" });
     const size = meter.createObservableUpDownCounter(METRICS.size, { unit: "By", description: "Approximate memory held by the near-cache" });

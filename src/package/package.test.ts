@@ -72,8 +72,8 @@ function runNode(args: string[], cwd: string): Promise<{ status: number | null; 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk));
+    child.stdout.on("data", (chunk: Buffer) => (output += String(chunk)));
+    child.stderr.on("data", (chunk: Buffer) => (output += String(chunk)));
     child.on("error", reject);
     child.on("close", (status) => resolve({ status, output }));
   });
@@ -108,7 +108,10 @@ describe("the packed package", { concurrency: true }, () => {
     const listing = run("tar", ["-tzf", tarball], work).split("\n").filter(Boolean);
     assert.ok(listing.includes("package/package.json"));
     assert.ok(listing.includes("package/dist/core/index.js") && listing.includes("package/dist/core/index.d.ts"));
-    assert.deepEqual(listing.filter((f) => f.includes(".test.") || f.startsWith("package/src/") || f.includes("/testing/")), []);
+    assert.deepEqual(
+      listing.filter((f) => f.includes(".test.") || f.startsWith("package/src/") || f.includes("/testing/")),
+      [],
+    );
   });
 
   test("every subpath of exports imports from plain ESM JavaScript and exports something", () => {
@@ -189,7 +192,10 @@ describe("the packed package", { concurrency: true }, () => {
       const errors = output.split("\n").filter((line) => /error TS\d+/.test(line));
       const theirs = errors.filter((line) => /node_modules\//.test(line.split("(")[0]!) && !line.includes(`node_modules/${manifest.name}/`));
       if (theirs.length > 0) t.diagnostic(`errors in other libraries' typings, not latchkey's:\n${[...new Set(theirs)].join("\n")}`);
-      assert.deepEqual(errors.filter((line) => !theirs.includes(line)), []);
+      assert.deepEqual(
+        errors.filter((line) => !theirs.includes(line)),
+        [],
+      );
       assert.ok(status === 0 || errors.length > 0, `tsc failed without an error line:\n${output}`);
     });
   }

@@ -28,7 +28,50 @@ export interface SessionRecord {
    * needs it), and patch and touch leave it as it is.
    */
   device?: DeviceInfo;
+  /**
+   * This session's own idle timeout in ms (`login(userId, { idleTimeout })`);
+   * absent: the manager's. Like every field below it is stored with the
+   * session, returned by `get` (the read path enforces it, G4), kept by patch
+   * and touch, and written anew by rotate from its input.
+   */
+  idleTimeout?: number;
+  /** `login(userId, { persistent })`: false gives a browser-session cookie; absent: the manager's cookie.persistent. */
+  persistent?: boolean;
+  /** When the user last proved who they are (login, reauthenticate), ms since the epoch. */
+  authenticatedAt?: number;
+  /**
+   * The signed-in user acting as `userId` (impersonation). Such a session's id
+   * has the impersonator's route (userRoute(impersonator)), and it counts as a
+   * session of both users: `listUser` and `destroyUser` of either include it.
+   */
+  impersonator?: string;
 }
+
+/** The per-session attributes beyond the data: what a store keeps in its `meta` column or field. */
+export type SessionMeta = Pick<SessionRecord, "idleTimeout" | "persistent" | "authenticatedAt" | "impersonator">;
+
+/**
+ * A cap on the user's sessions, enforced by `create` and `rotate` in the same
+ * atomic step as the write (`maxSessionsPerUser`). Counted: the user's own
+ * sessions (userId = the new record's, no impersonator) that are live at `now`
+ * (expiresAt and absoluteExpiresAt after it), the rotated one excepted.
+ */
+export interface SessionLimit {
+  max: number;
+  /** "end-oldest": delete the least recently seen (lowest lastSeenAt) so that `max` remain with the new one; "refuse": write nothing. */
+  onLimit: "end-oldest" | "refuse";
+  now: number;
+}
+
+export interface CreateInput {
+  /** Only on stores with `sessionLimits: true`. */
+  limit?: SessionLimit;
+  /** Publish this on the store's feed atomically with the write (as in PatchInput); given with a limit only. */
+  notice?: string;
+}
+
+/** What `create` resolves to when given a limit (without one a store may resolve to nothing). */
+export type CreateResult = { status: "ok"; ended: string[] } | { status: "limit" };
 
 /** What a session remembers of the device that signed in. */
 export interface DeviceInfo {
@@ -66,13 +109,10 @@ export interface PatchInput {
 /** The merged data would be over `maxDataBytes`: nothing was written. `bytes`: its size by {@link dataBytes}. */
 export type TooLargeResult = { status: "too-large"; bytes: number };
 
-export type PatchResult =
-  | { status: "ok"; version: number }
-  | { status: "gone" }
-  | { status: "conflict"; version: number }
-  | TooLargeResult;
+export type PatchResult = { status: "ok"; version: number } | { status: "gone" } | { status: "conflict"; version: number } | TooLargeResult;
 
-export interface RotateInput {
+/** The new record's meta fields (SessionMeta) are exactly those given: an absent one is absent from the new record. */
+export interface RotateInput extends SessionMeta {
   /** The replacement record's id (a fresh token's hash). */
   newId: string;
   userId: string | null;
@@ -88,6 +128,8 @@ export interface RotateInput {
   maxDataBytes?: number;
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
+  /** Only on stores with `sessionLimits: true`: see {@link SessionLimit}. */
+  limit?: SessionLimit;
 }
 
 /** Options of {@link SessionStore.destroy}. */
@@ -104,7 +146,42 @@ export interface DestroyUserOptions {
   except?: string;
 }
 
-export type RotateResult = { status: "ok"; record: SessionRecord } | { status: "gone" } | TooLargeResult;
+/** Options of {@link SessionStore.listUser}: one page of a user's sessions. */
+export interface ListUserOptions {
+  /**
+   * At most this many records (a positive whole number). With it, records
+   * come in ascending order of id (ids never change, so pages stay stable
+   * while sessions are added and removed).
+   */
+  limit?: number;
+  /** Only records whose id sorts after this one (the last id of the previous page). */
+  after?: string;
+}
+
+/**
+ * "ok": `ended` lists the sessions a limit ended (when given one). "limit": the
+ * limit refused the new session; nothing was written, unless `previousEnded`
+ * (a sharded store that had to end the old session first: its token is dead).
+ * "too-large": over `maxDataBytes`; nothing was written.
+ */
+export type RotateResult =
+  { status: "ok"; record: SessionRecord; ended?: string[] } | { status: "gone" } | { status: "limit"; previousEnded?: boolean } | TooLargeResult;
+
+/** What watchers need of a session: who, and when it ends. */
+export type SessionExpiry = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "idleTimeout">;
+
+/** A session a store deleted: what the manager tells watchers and the `ended` hook. */
+export interface EndedSession {
+  id: string;
+  userId: string | null;
+  /** The device recorded at login, when the store still had it (a Redis session expired by its TTL has none). */
+  device?: DeviceInfo;
+  /**
+   * destroyUser only: the store had already expired it by its own TTL and only
+   * now dropped its trace (Redis's index). Reported as expired, not revoked.
+   */
+  expired?: true;
+}
 
 export interface SessionStore {
   /** Shown in logs and errors, e.g. "sqlite(./sessions.db)". */
@@ -114,8 +191,11 @@ export interface SessionStore {
    * refuses such a store in a multi-process deployment (G7).
    */
   readonly processLocal: boolean;
-  /** Insert a new record. Rejects with SessionExistsError if the id is taken. Only create inserts (G1). */
-  create(record: SessionRecord): Promise<void>;
+  /**
+   * Insert a new record. Rejects with SessionExistsError if the id is taken. Only create inserts (G1).
+   * With `input.limit` (stores with `sessionLimits`) it resolves to a {@link CreateResult}.
+   */
+  create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult>;
   /** The record, or null when absent. Stores may return expired records; the manager checks expiry (G4). */
   get(id: string): Promise<SessionRecord | null>;
   /** Apply a change set to an existing record, atomically; never inserts (G1, G2). */
@@ -127,17 +207,38 @@ export interface SessionStore {
    * change applied. "gone" when `id` no longer exists; the old id is dead after "ok".
    */
   rotate(id: string, input: RotateInput): Promise<RotateResult>;
-  /** Delete one record. Resolves true if it existed. */
-  destroy(id: string, options?: DestroyOptions): Promise<boolean>;
+  /**
+   * Delete one record. Resolves to what was deleted (id, user, device), or
+   * null when it did not exist: exactly one of concurrent callers gets it.
+   */
+  destroy(id: string, options?: DestroyOptions): Promise<EndedSession | null>;
   /**
    * Delete every record of a user in one atomic step, except the record whose
-   * id is `options.except` (log out other devices). Resolves to how many were deleted.
+   * id is `options.except` (log out other devices). Resolves to the records it
+   * deleted (each reported by exactly one call).
    */
-  destroyUser(userId: string, options?: DestroyUserOptions): Promise<number>;
+  destroyUser(userId: string, options?: DestroyUserOptions): Promise<EndedSession[]>;
   /** Records of one user (expired ones may be included; the manager filters them). */
-  listUser(userId: string): Promise<SessionRecord[]>;
-  /** Delete records whose expiry passed before `now`. Resolves to how many were deleted. */
-  sweep(now: number): Promise<number>;
+  /**
+   * Without options: all of them, in any order. With \`limit\` and/or \`after\`:
+   * the records with id > \`after\`, in ascending order of id (the store's own
+   * string order, the same for \`after\` as for sorting), at most \`limit\` of
+   * them, read through an index (keyset), so a page of a user with 10^4
+   * sessions costs about what a page of a user with 10 does.
+   */
+  listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]>;
+  /**
+   * Delete records whose expiry passed before `now`. Resolves to the records it
+   * deleted, each reported by exactly one sweep across processes (Redis: those
+   * its own TTL removed, found through the user indexes).
+   */
+  sweep(now: number): Promise<EndedSession[]>;
+  /**
+   * Optional: the user and times of several sessions in one read (null for
+   * each absent one), in the order asked — no data. Watchers on stores
+   * without a feed poll with it; without it they call `get` per session.
+   */
+  expiries?(ids: readonly string[]): Promise<(SessionExpiry | null)[]>;
   close(): Promise<void>;
   /**
    * Present on stores shared over a network (Redis, PostgreSQL): the channel
@@ -146,6 +247,11 @@ export interface SessionStore {
    * `revocation: "strict"`.
    */
   readonly feed?: StoreFeed;
+  /**
+   * True when create and rotate enforce a {@link SessionLimit} atomically.
+   * createSessions refuses `maxSessionsPerUser` on a store without it.
+   */
+  readonly sessionLimits?: boolean;
 }
 
 /**
@@ -278,4 +384,71 @@ export function decodeDevice(text: string | null | undefined): DeviceInfo | unde
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A record's meta fields as one JSON text column or field, or null when it has none.
+ * @example
+ * encodeSessionMeta({ persistent: false, authenticatedAt: 1764800000000 }); // '{"persistent":false,"authenticatedAt":1764800000000}'
+ */
+export function encodeSessionMeta(record: SessionMeta): string | null {
+  const meta = sessionMetaOf(record);
+  return Object.keys(meta).length === 0 ? null : JSON.stringify(meta);
+}
+
+/**
+ * Copies the meta fields encoded by {@link encodeSessionMeta} (text, or an object a JSON column returned) onto `record`.
+ * Unreadable or mistyped values are left out.
+ * @example
+ * const record = toRecord(row); applySessionMeta(record, row.meta);
+ */
+export function applySessionMeta(record: SessionRecord, encoded: string | object | null | undefined): SessionRecord {
+  if (!encoded) return record;
+  let meta: Record<string, unknown>;
+  try {
+    meta = (typeof encoded === "string" ? JSON.parse(encoded) : encoded) as Record<string, unknown>;
+  } catch {
+    return record;
+  }
+  if (typeof meta.idleTimeout === "number") record.idleTimeout = meta.idleTimeout;
+  if (typeof meta.persistent === "boolean") record.persistent = meta.persistent;
+  if (typeof meta.authenticatedAt === "number") record.authenticatedAt = meta.authenticatedAt;
+  if (typeof meta.impersonator === "string") record.impersonator = meta.impersonator;
+  return record;
+}
+
+/** The meta fields of a record or rotation input, and nothing else. */
+export function sessionMetaOf(source: SessionMeta): SessionMeta {
+  const meta: SessionMeta = {};
+  if (source.idleTimeout !== undefined) meta.idleTimeout = source.idleTimeout;
+  if (source.persistent !== undefined) meta.persistent = source.persistent;
+  if (source.authenticatedAt !== undefined) meta.authenticatedAt = source.authenticatedAt;
+  if (source.impersonator !== undefined) meta.impersonator = source.impersonator;
+  return meta;
+}
+
+/**
+ * For stores that enforce a {@link SessionLimit} in JavaScript (inside their
+ * atomic step): given the user's sessions, the ids the limit ends (least
+ * recently seen first), or "refused". Counts only the user's own sessions
+ * live at `limit.now`, never `exceptId` (the session being rotated).
+ * @example
+ * const ended = sessionsOverLimit(await rowsOfUser(userId), userId, input.limit, oldId);
+ * if (ended === "refused") return { status: "limit" };
+ */
+export function sessionsOverLimit(
+  sessions: Iterable<Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt" | "impersonator">>,
+  userId: string,
+  limit: SessionLimit,
+  exceptId?: string,
+): string[] | "refused" {
+  const live = [...sessions].filter(
+    (s) => s.id !== exceptId && s.userId === userId && s.impersonator === undefined && s.expiresAt > limit.now && s.absoluteExpiresAt > limit.now,
+  );
+  if (live.length < limit.max) return [];
+  if (limit.onLimit === "refuse") return "refused";
+  return live
+    .sort((a, b) => a.lastSeenAt - b.lastSeenAt)
+    .slice(0, live.length - limit.max + 1)
+    .map((s) => s.id);
 }

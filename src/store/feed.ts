@@ -45,7 +45,9 @@ export function keepListening(
 ): FeedSubscription {
   const attemptTimeout = options.attemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
   if (typeof attemptTimeout !== "number" || !(attemptTimeout > 0) || !Number.isFinite(attemptTimeout)) {
-    throw new TypeError(`latchkey: keepListening attemptTimeout must be a positive number of ms, e.g. { attemptTimeout: 10_000 } (got ${String(attemptTimeout)})`);
+    throw new TypeError(
+      `latchkey: keepListening attemptTimeout must be a positive number of ms, e.g. { attemptTimeout: 10_000 } (got ${String(attemptTimeout)})`,
+    );
   }
   let closed = false;
   let current: FeedConnection | null = null;

@@ -3,23 +3,41 @@
 // helpers the built-in stores share. Apps never import this.
 export type {
   ChangeSet,
+  CreateInput,
+  CreateResult,
+  SessionLimit,
+  SessionMeta,
   DestroyOptions,
   DestroyUserOptions,
   DeviceInfo,
+  EndedSession,
   FeedListener,
   FeedSubscription,
   JsonValue,
+  ListUserOptions,
   LiveLease,
   PatchInput,
   PatchResult,
   RotateInput,
   RotateResult,
   SessionRecord,
+  SessionExpiry,
   SessionStore,
   StoreFeed,
   TooLargeResult,
 } from "./contract.js";
-export { applyChange, dataBytes, decodeDevice, encodeDevice, overLimit, SessionExistsError } from "./contract.js";
+export {
+  applyChange,
+  applySessionMeta,
+  dataBytes,
+  decodeDevice,
+  encodeDevice,
+  encodeSessionMeta,
+  overLimit,
+  SessionExistsError,
+  sessionMetaOf,
+  sessionsOverLimit,
+} from "./contract.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
 export { MAX_KEY_LENGTH, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH } from "./limits.js";

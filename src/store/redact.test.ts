@@ -96,7 +96,11 @@ describe("store errors never show a password", () => {
   it("postgresStore: a server it cannot reach, as the request sees it and as the log line says it", async () => {
     const logged: string[] = [];
     const store = postgresStore({ connectionString: `postgres://app:${SECRET}@127.0.0.1:${await closedPort()}/app` });
-    const sessions = createSessions({ store, sweepInterval: false, logger: { warn: (line: string) => logged.push(line), error: (line: string) => logged.push(line) } });
+    const sessions = createSessions({
+      store,
+      sweepInterval: false,
+      logger: { warn: (line: string) => logged.push(line), error: (line: string) => logged.push(line) },
+    });
     try {
       const message = await failureOf(() => sessions.list("alice"));
       assert.match(message, /cannot reach PostgreSQL at 127\.0\.0\.1/);

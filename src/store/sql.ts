@@ -1,12 +1,12 @@
 // Helpers shared by the SQL stores (SQLite, PostgreSQL); not part of the store contract.
-import { encodeDevice, type SessionRecord } from "./contract.js";
+import { encodeDevice, encodeSessionMeta, type SessionRecord } from "./contract.js";
 
 /**
  * A record as the row SQL stores write, in column order: id, user_id, data
  * (JSON text), created_at, last_seen_at, expires_at, absolute_expires_at,
- * version, device (JSON text or null).
+ * version, device (JSON text or null), meta (JSON text or null, see encodeSessionMeta).
  */
-export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number, string | null] {
+export function recordColumns(record: SessionRecord): [string, string | null, string, number, number, number, number, number, string | null, string | null] {
   return [
     record.id,
     record.userId,
@@ -17,5 +17,6 @@ export function recordColumns(record: SessionRecord): [string, string | null, st
     record.absoluteExpiresAt,
     record.version,
     encodeDevice(record.device),
+    encodeSessionMeta(record),
   ];
 }

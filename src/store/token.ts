@@ -2,9 +2,10 @@ import * as crypto from "node:crypto";
 import { createHash, randomBytes } from "node:crypto";
 
 /** One-shot SHA-256 (Node ≥ 20.12): no Hash object per request on the read path. */
-const sha256 = (typeof (crypto as { hash?: unknown }).hash === "function"
-  ? (value: string) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash("sha256", value, "base64url")
-  : (value: string) => createHash("sha256").update(value).digest("base64url"));
+const sha256 =
+  typeof (crypto as { hash?: unknown }).hash === "function"
+    ? (value: string) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash("sha256", value, "base64url")
+    : (value: string) => createHash("sha256").update(value).digest("base64url");
 
 /**
  * Token layout: `<secret>.<route>`

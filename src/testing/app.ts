@@ -24,7 +24,12 @@ export function buildApp(express: ExpressFactory, sessions: Sessions, options: E
     const parsed = new URL(req.originalUrl, "http://x");
     const found = match(routes, req.method, parsed.pathname);
     if (!found) return next();
-    const input = { session: req.session as Session, param: found.param, query: parsed.searchParams, arrivedAt: (req as Request & { arrivedAt?: bigint }).arrivedAt! };
+    const input = {
+      session: req.session as Session,
+      param: found.param,
+      query: parsed.searchParams,
+      arrivedAt: (req as Request & { arrivedAt?: bigint }).arrivedAt!,
+    };
     runRoute(found.route, input)
       .then((outcome) => {
         if (outcome.kind === "json") {

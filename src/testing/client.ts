@@ -34,7 +34,7 @@ export class Client {
       this.cookie = value === "" ? null : pair;
     }
     const text = await response.text();
-    let body: unknown = null;
+    let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {

@@ -35,7 +35,7 @@ export class CookieJar {
     const setCookies = response.headers.getSetCookie();
     this.absorb(setCookies);
     const text = await response.text();
-    let body: unknown = null;
+    let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {

@@ -55,7 +55,9 @@ export function runCookieSuite({ name, makeServer }: { name: string; makeServer:
 
     it("cookie tossing: three junk sid values ahead of the real __Host-sid — still signed in, nothing cleared", async () => {
       const victim = valueOf((await at(PUBLIC, "POST", "/login/victim")).setCookie[0]!);
-      const tossed = junk(3).map((value) => `sid=${value}`).join("; ");
+      const tossed = junk(3)
+        .map((value) => `sid=${value}`)
+        .join("; ");
       const response = await at(PUBLIC, "GET", "/whoami", `${tossed}; __Host-sid=${victim}`);
       assert.equal(response.body.userId, "victim");
       assert.deepEqual(response.setCookie, [], "nothing cleared");
@@ -72,11 +74,25 @@ export function runCookieSuite({ name, makeServer }: { name: string; makeServer:
 
     it("where the plain name is read (localhost), a cookie is never cleared while candidates were left unchecked", async () => {
       const real = valueOf((await at("localhost", "POST", "/login/lee")).setCookie[0]!);
-      const crowded = await at("localhost", "GET", "/whoami", `${junk(3).map((value) => `sid=${value}`).join("; ")}; sid=${real}`);
+      const crowded = await at(
+        "localhost",
+        "GET",
+        "/whoami",
+        `${junk(3)
+          .map((value) => `sid=${value}`)
+          .join("; ")}; sid=${real}`,
+      );
       assert.equal(crowded.status, 200);
       assert.deepEqual(crowded.setCookie, [], "the real cookie, unchecked, is not cleared");
       assert.equal((await at("localhost", "GET", "/whoami", `sid=${real}`)).body.userId, "lee");
-      const checked = await at("localhost", "GET", "/whoami", junk(3).map((value) => `sid=${value}`).join("; "));
+      const checked = await at(
+        "localhost",
+        "GET",
+        "/whoami",
+        junk(3)
+          .map((value) => `sid=${value}`)
+          .join("; "),
+      );
       assert.match(checked.setCookie[0] ?? "", /^sid=; .*Max-Age=0/, "every candidate checked and dead: cleared");
     });
 

@@ -19,7 +19,8 @@ export interface HttpSuiteOptions {
 const quiet = { warn: () => undefined, error: () => undefined };
 
 /** Waits until `count` slow requests are parked on the server. */
-const parked = (url: string, count: number) => waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
+const parked = (url: string, count: number) =>
+  waitFor(async () => (await new Client().get(`${url}/waiting`)).body.waiting === count, `${count} slow request(s)`);
 
 export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
   runCookieSuite({ name, makeServer });
@@ -140,7 +141,14 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     }
 
     it("non-ASCII and control characters in the cookie are anonymous or 400, never a 5xx", async () => {
-      const nonAscii = await rawRequest(server.port, Buffer.concat([Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="), Buffer.from("çé☃ü", "utf8"), Buffer.from("\r\nConnection: close\r\n\r\n")]));
+      const nonAscii = await rawRequest(
+        server.port,
+        Buffer.concat([
+          Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="),
+          Buffer.from("çé☃ü", "utf8"),
+          Buffer.from("\r\nConnection: close\r\n\r\n"),
+        ]),
+      );
       assert.equal(nonAscii.status, 200);
       assert.match(nonAscii.text, /"userId":null/);
       const control = await rawRequest(server.port, "GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid=a\x01b\x7fc\r\nConnection: close\r\n\r\n");
@@ -176,7 +184,9 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const client = new Client();
       await client.post(`${url}/login/eve`);
       const controller = new AbortController();
-      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch((error: Error) => error);
+      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch(
+        (error: Error) => error,
+      );
       await parked(url, 1);
       controller.abort();
       assert.ok((await cut) instanceof Error, "the client went away");
@@ -251,7 +261,11 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         assert.equal(response.body.userId, null, `${header}: anonymous, the cookie is not read`);
         assert.deepEqual(mixed.lastSetCookie, [], `${header}: the cookie is left alone`);
       }
-      assert.equal((await new Client(browser.cookie).get(`${url}/whoami`, { authorization: "Basic eDp5" })).body.userId, "jon", "another scheme: the cookie decides");
+      assert.equal(
+        (await new Client(browser.cookie).get(`${url}/whoami`, { authorization: "Basic eDp5" })).body.userId,
+        "jon",
+        "another scheme: the cookie decides",
+      );
     });
 
     it("CSRF: 403 to a cookie-carrying POST without the header or with a wrong one; 200 with it; no cookie passes", async () => {
@@ -319,6 +333,46 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
     });
   });
 
+  describe(`HTTP suite: ${name}, sign-in features`, () => {
+    it("login options: persistent: false sets a cookie without Expires; a 30-day login one that expires in 30 days; impersonation and a refused login over HTTP", async () => {
+      const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxSessionsPerUser: 2, onSessionLimit: "refuse" });
+      const server = await makeServer(sessions);
+      try {
+        const browser = new Client();
+        assert.equal((await browser.post(`${server.url}/login/ivy?options=${encodeURIComponent('{"persistent":false}')}`)).status, 200);
+        assert.match(browser.lastSetCookie[0]!, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{4}; /);
+        assert.doesNotMatch(browser.lastSetCookie[0]!, /Expires=|Max-Age=/i, "a browser-session cookie");
+        const remembered = new Client();
+        const days30 = 30 * 24 * 3_600_000;
+        await remembered.post(
+          `${server.url}/login/ivy?options=${encodeURIComponent(JSON.stringify({ persistent: true, idleTimeout: days30, absoluteTimeout: days30 }))}`,
+        );
+        const expires = Date.parse(/Expires=([^;]+)/.exec(remembered.lastSetCookie[0]!)![1]!);
+        assert.ok(Math.abs(expires - (Date.now() + days30)) < 60_000, `Expires ${new Date(expires).toISOString()} is 30 days out`);
+        // A third login of ivy is refused (409, a sentence naming the limit); the client keeps no new cookie.
+        const third = new Client();
+        const refused = await third.post(`${server.url}/login/ivy`);
+        assert.equal(refused.status, 409);
+        assert.match(refused.body.message, /maxSessionsPerUser: 2/);
+        assert.equal(third.cookie, null);
+        // Impersonation rotates the cookie both ways and keeps the browser-session cookie.
+        const before = browser.cookie;
+        const viewing = await browser.post(`${server.url}/impersonate/jude`);
+        assert.deepEqual([viewing.status, viewing.body.userId, viewing.body.impersonator], [200, "jude", "ivy"]);
+        assert.notEqual(browser.cookie, before);
+        assert.doesNotMatch(browser.lastSetCookie[0]!, /Expires=/i);
+        assert.equal((await new Client(before).get(`${server.url}/whoami`)).body.userId, null, "the old token is dead");
+        assert.equal((await browser.post(`${server.url}/impersonate/kai`)).status, 409, "no nested impersonation");
+        const back = await browser.post(`${server.url}/stop-impersonating`);
+        assert.deepEqual([back.body.userId, back.body.impersonator], ["ivy", null]);
+        assert.equal((await browser.get(`${server.url}/fresh?ms=60000`)).body.fresh, true);
+      } finally {
+        await server.close();
+        await sessions.close();
+      }
+    });
+  });
+
   describe(`HTTP suite: ${name}, conflicts: "reject"`, () => {
     it("two overlapping writes of one key: the second answers 409 and is not stored", async () => {
       const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, conflicts: "reject" });
@@ -346,7 +400,8 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
       const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, maxDataBytes: 1024 });
       const server = await makeServer(sessions);
       const big = encodeURIComponent(JSON.stringify("x".repeat(600)));
-      const stored = async (client: Client) => (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
+      const stored = async (client: Client) =>
+        (await client.fork().get(`${server.url}/whoami`)).body as { userId: string | null; data: Record<string, unknown> };
       try {
         const tab = new Client();
         await tab.post(`${server.url}/login/ivan`);
@@ -403,7 +458,10 @@ export function runHttpSuite({ name, makeServer }: HttpSuiteOptions): void {
         assert.equal(commitFailure.headers.get("cache-control"), "no-store", "an outage answer is never cached");
         assert.doesNotMatch(commitFailure.text, /dora|private|memory/);
         assert.match(commitFailure.text, /session store cannot be reached/);
-        assert.ok(logged.some((line) => line.includes("/srv/app/private/sessions.db")), `the log has the details:\n${logged.join("\n")}`);
+        assert.ok(
+          logged.some((line) => line.includes("/srv/app/private/sessions.db")),
+          `the log has the details:\n${logged.join("\n")}`,
+        );
         const loadFailure = await client.fork().get(`${server.url}/whoami`);
         assert.equal(loadFailure.status, 503);
         assert.equal(loadFailure.headers.get("retry-after"), "1");

@@ -35,14 +35,20 @@ const migration = kind === "fastify-redis" ? fastifySessionMigration(options) : 
 const sessions = createSessions({ store: await storeFromSpec(process.env.LATCHKEY_STORE ?? "memory"), sweepInterval: false, migrateFrom: migration });
 const app = buildApp(express as never, sessions);
 app.get("/legacy-count", (_req, res) => {
-  countLegacySessions(migration).then((count) => res.json({ count }), (error: Error) => res.status(500).json({ error: error.message }));
+  countLegacySessions(migration).then(
+    (count) => res.json({ count }),
+    (error: Error) => res.status(500).json({ error: error.message }),
+  );
 });
 const server = app.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
 const stop = () => {
   server.close();
-  void sessions.close().then(closeSource).finally(() => process.exit(0));
+  void sessions
+    .close()
+    .then(closeSource)
+    .finally(() => process.exit(0));
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

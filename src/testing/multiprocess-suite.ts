@@ -62,9 +62,7 @@ export function runMultiProcessSuite(options: MultiProcessOptions): void {
       await Promise.all([new Client().post(`${a.url}/release`), new Client().post(`${b.url}/release`)]);
       assert.equal((await first).status, 200);
       assert.equal((await second).status, 200);
-      const burst = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => tab.fork().post(`${(i % 2 ? a : b).url}/set/k${i}?value=${i}`)),
-      );
+      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => tab.fork().post(`${(i % 2 ? a : b).url}/set/k${i}?value=${i}`)));
       assert.ok(burst.every((r) => r.status === 200));
       const data = (await tab.get(`${b.url}/whoami`)).body.data;
       assert.equal(data.theme, "dark");

@@ -29,7 +29,12 @@ export interface Probe {
 }
 
 /** Starts `count` server processes on one store with these createSessions options, and waits until every near-cache serves. */
-export async function startFleet(count: number, storeSpec: string, options: Record<string, unknown>, storeOptions: Record<string, unknown> = {}): Promise<ServerProcess[]> {
+export async function startFleet(
+  count: number,
+  storeSpec: string,
+  options: Record<string, unknown>,
+  storeOptions: Record<string, unknown> = {},
+): Promise<ServerProcess[]> {
   const env = { LATCHKEY_STORE: storeSpec, LATCHKEY_OPTIONS: JSON.stringify(options), LATCHKEY_STORE_OPTIONS: JSON.stringify(storeOptions) };
   const servers = await Promise.all(Array.from({ length: count }, () => startServer(env)));
   if (options.nearCache) await Promise.all(servers.map((server) => waitServing(server)));
@@ -130,7 +135,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Signs `count` users in, reads them through every server continuously, and revokes them all meanwhile. */
 async function revokeUnderLoad(servers: ServerProcess[], name: string, count: number) {
-  const clients = await signIn(servers, Array.from({ length: count }, (_, i) => `${name}-${i}`));
+  const clients = await signIn(
+    servers,
+    Array.from({ length: count }, (_, i) => `${name}-${i}`),
+  );
   const run = probe(servers, clients);
   await sleep(300);
   const resolvedAt = await revokeAll(servers, clients);
@@ -145,7 +153,10 @@ async function revokeUnderLoad(servers: ServerProcess[], name: string, count: nu
  * acceptance after any revocation, each process flushed, and serves again.
  */
 export async function cutFeedsUnderLoad(apps: ServerProcess[], name: string, cut: () => Promise<number>): Promise<void> {
-  const clients = await signIn(apps, Array.from({ length: 12 }, (_, i) => `${name}-${i}`));
+  const clients = await signIn(
+    apps,
+    Array.from({ length: 12 }, (_, i) => `${name}-${i}`),
+  );
   const run = probe(apps, clients);
   await sleep(200);
   const hitsBefore = (await Promise.all(apps.map(stats))).reduce((n, s) => n + s.hits, 0);
@@ -191,7 +202,8 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
       const hits = all.reduce((n, s) => n + s.hits, 0);
       assert.ok(hits > accepted * 0.5, `the cache answered most reads (${hits} hits for ${accepted} accepted reads)`);
       // (A lease may lapse on a loaded machine — a legitimate flush — but a healthy feed loses nothing.)
-      for (const s of all) assert.equal(s.flushes.feedLost + s.flushes.gap + s.flushes.malformed, 0, `a healthy feed loses nothing: ${JSON.stringify(s.flushes)}`);
+      for (const s of all)
+        assert.equal(s.flushes.feedLost + s.flushes.gap + s.flushes.malformed, 0, `a healthy feed loses nothing: ${JSON.stringify(s.flushes)}`);
       for (const server of servers) {
         for (const client of clients.values()) assert.equal((await client.fork().get(`${server.url}/whoami`)).body.userId, null);
       }
@@ -209,7 +221,7 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
         const first = pair.get("vanished-first")!;
         const second = pair.get("live-second")!;
         const firstHandle = (await first.fork().get(`${b!.url}/whoami`)).body.handle as string;
-        assert.equal(await store.destroy(firstHandle), true);
+        assert.ok(await store.destroy(firstHandle));
         const both = new Client(`${first.cookie}; ${second.cookie}`);
         assert.equal((await both.post(`${a!.url}/logout`)).status, 200);
         assert.equal((await first.fork().get(`${b!.url}/whoami`)).body.userId, null, "after the logout resolved, b refuses the vanished first cookie");
@@ -220,7 +232,7 @@ export function runNearCacheSuite(options: NearCacheSuiteOptions): void {
           assert.equal((await stats(b!)).hits, hits + 1, "b answers this session from its cache");
           // Gone from the store, and b not told yet: what b sees while a log out everywhere
           // (or a logout in another tab) is still on its way to it.
-          assert.equal(await store.destroy(handle), true);
+          assert.ok(await store.destroy(handle));
           const answer = user === "vanished-logout" ? await client.fork().post(`${a!.url}/logout`) : await client.fork().post(`${a!.url}/login/${user}`);
           assert.equal(answer.status, 200);
           assert.equal((await client.fork().get(`${b!.url}/whoami`)).body.userId, null, `after the ${user.slice(9)} resolved, b refuses the old token`);

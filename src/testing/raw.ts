@@ -30,7 +30,7 @@ export function hostRequest(
       res.on("error", reject);
       res.on("end", () => {
         const text = Buffer.concat(chunks).toString("utf8");
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = JSON.parse(text);
         } catch {

@@ -41,8 +41,19 @@ export async function startCluster(masters = 3, extraArgs: string[] = []): Promi
     rmSync(dir, { recursive: true, force: true });
   };
   const args = (port: number) => [
-    "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "5000",
-    "--appendfilename", `appendonly-${port}.aof`, "--appenddirname", `aof-${port}`, "--dbfilename", `dump-${port}.rdb`, ...extraArgs,
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    join(dir, `nodes-${port}.conf`),
+    "--cluster-node-timeout",
+    "5000",
+    "--appendfilename",
+    `appendonly-${port}.aof`,
+    "--appenddirname",
+    `aof-${port}`,
+    "--dbfilename",
+    `dump-${port}.rdb`,
+    ...extraArgs,
   ];
   const restart = async (index: number) => {
     const server = servers[index]!;
@@ -54,19 +65,22 @@ export async function startCluster(masters = 3, extraArgs: string[] = []): Promi
       const port = await sparePort(10_000); // the cluster bus listens on port + 10000
       servers.push(await startRedisServer({ port, dir, args: args(port) }));
     }
-    const create = spawnSync(
-      "redis-cli",
-      ["--cluster", "create", ...servers.map((s) => `127.0.0.1:${s.port}`), "--cluster-replicas", "0", "--cluster-yes"],
-      { encoding: "utf8", timeout: 30_000 },
-    );
+    const create = spawnSync("redis-cli", ["--cluster", "create", ...servers.map((s) => `127.0.0.1:${s.port}`), "--cluster-replicas", "0", "--cluster-yes"], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed (${create.status ?? create.signal}): ${create.stdout}${create.stderr}`);
     for (const server of servers) {
       const client = await createClient({ url: server.url }).connect();
       try {
-        await until(async () => {
-          const info = await client.clusterInfo();
-          return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info);
-        }, `cluster_state:ok on port ${server.port}`, 20_000);
+        await until(
+          async () => {
+            const info = await client.clusterInfo();
+            return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info);
+          },
+          `cluster_state:ok on port ${server.port}`,
+          20_000,
+        );
       } finally {
         client.destroy();
       }

@@ -121,7 +121,7 @@ export async function startRedisServer(options: { port: number; dir: string; arg
     } catch (error) {
       if (Date.now() > deadline) {
         await kill();
-        throw new Error(`redis-server on port ${port} did not answer in 10 s: ${(error as Error).message} ${stderr}`);
+        throw new Error(`redis-server on port ${port} did not answer in 10 s: ${(error as Error).message} ${stderr}`, { cause: error });
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

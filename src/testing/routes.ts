@@ -51,7 +51,41 @@ export function testRoutes(sessions: Sessions): Route[] {
   });
   const routes: Route[] = [
     { method: "GET", path: "/whoami", handle: (input) => json(view(input)) },
-    { method: "POST", path: "/login/:param", handle: async (input) => (await input.session.login(input.param), json({ ...view(input), resolvedAt: resolvedAt() })) },
+    // `options`: login()'s options as JSON, e.g. {"persistent":false}.
+    {
+      method: "POST",
+      path: "/login/:param",
+      handle: async (input) => {
+        const options = input.query.get("options");
+        await (options === null ? input.session.login(input.param) : input.session.login(input.param, JSON.parse(options) as never));
+        return json({ ...view(input), resolvedAt: resolvedAt() });
+      },
+    },
+    {
+      method: "POST",
+      path: "/reauthenticate",
+      handle: async (input) => (await input.session.reauthenticate(), json({ ...view(input), authenticatedAt: input.session.authenticatedAt })),
+    },
+    {
+      method: "POST",
+      path: "/impersonate/:param",
+      handle: async (input) => (await input.session.impersonate(input.param), json({ ...view(input), impersonator: input.session.impersonator })),
+    },
+    {
+      method: "POST",
+      path: "/stop-impersonating",
+      handle: async (input) => (await input.session.stopImpersonating(), json({ ...view(input), impersonator: input.session.impersonator })),
+    },
+    {
+      method: "GET",
+      path: "/fresh",
+      handle: (input) =>
+        json({
+          fresh: input.session.isFresh(Number(input.query.get("ms") ?? 60_000)),
+          authenticatedAt: input.session.authenticatedAt,
+          impersonator: input.session.impersonator,
+        }),
+    },
     { method: "POST", path: "/logout", handle: async (input) => (await input.session.logout(), json({ ...view(input), resolvedAt: resolvedAt() })) },
     // `delay` (ms): the request has loaded the session, and waits that long before writing (an overlapping request).
     {
@@ -65,7 +99,11 @@ export function testRoutes(sessions: Sessions): Route[] {
       },
     },
     // Sign-in features (issue 17): a bearer login answers its token in the body; a form handler verifies its field (here from the path: no body parser).
-    { method: "POST", path: "/login-bearer/:param", handle: async (input) => (await input.session.login(input.param, { transport: "bearer" }), json({ ...view(input), token: input.session.token })) },
+    {
+      method: "POST",
+      path: "/login-bearer/:param",
+      handle: async (input) => (await input.session.login(input.param, { transport: "bearer" }), json({ ...view(input), token: input.session.token })),
+    },
     { method: "GET", path: "/csrf", handle: ({ session }) => json({ csrfToken: session.csrfToken }) },
     {
       method: "POST",
@@ -127,7 +165,11 @@ export function testRoutes(sessions: Sessions): Route[] {
     { method: "GET", path: "/waiting", handle: () => json({ waiting: waiting.length }) },
     { method: "POST", path: "/release", handle: () => json({ released: waiting.splice(0).map((resolve) => resolve()).length }) },
     // Streams its body: the session must be committed before the first byte.
-    { method: "GET", path: "/stream/:param", handle: (input) => (input.session.set(input.param, "streamed"), { kind: "stream", chunks: ["one\n", "two\n", "three\n"] }) },
+    {
+      method: "GET",
+      path: "/stream/:param",
+      handle: (input) => (input.session.set(input.param, "streamed"), { kind: "stream", chunks: ["one\n", "two\n", "three\n"] }),
+    },
     // The handler answers, then fails: the answer stands, the session change is kept, the process survives.
     {
       method: "GET",
@@ -167,7 +209,11 @@ export function testRoutes(sessions: Sessions): Route[] {
       handle: (input) => (input.session.set("own", input.param), { kind: "json", status: 200, body: view(input), setCookie: `own=${input.param}; Path=/` }),
     },
     // The app marks the answer cacheable by anyone (as express.static does): login's token must still never be stored.
-    { method: "POST", path: "/public/login/:param", handle: async (input) => (await input.session.login(input.param), { kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
+    {
+      method: "POST",
+      path: "/public/login/:param",
+      handle: async (input) => (await input.session.login(input.param), { kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }),
+    },
     { method: "GET", path: "/public/whoami", handle: (input) => ({ kind: "json", status: 200, body: view(input), cacheControl: "public, max-age=600" }) },
     // The app takes the response over from the framework: the change is still committed before the status line.
     { method: "GET", path: "/raw/:param", handle: (input) => (input.session.set(input.param, "raw"), { kind: "raw", chunks: ["raw ", "answer\n"] }) },

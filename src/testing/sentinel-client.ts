@@ -12,7 +12,14 @@ export interface SentinelSpec {
 
 export async function sentinelClient(spec: SentinelSpec): Promise<object> {
   if (spec.library === "ioredis") {
-    const client = new Redis({ sentinels: spec.sentinels, name: spec.name, failoverDetector: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    const client = new Redis({
+      sentinels: spec.sentinels,
+      name: spec.name,
+      failoverDetector: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      lazyConnect: true,
+    });
     client.on("error", () => undefined);
     await client.connect();
     return client;

@@ -113,11 +113,15 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
     const sentinelPorts = [await sparePort(), await sparePort(), await sparePort()];
     for (const port of sentinelPorts) sentinelChildren.push(startSentinel(dir, port, primary.port));
     for (const port of sentinelPorts) {
-      await until(async () => {
-        const fields = (await oneCommand(port, ["SENTINEL", "MASTER", MASTER_NAME])) as string[];
-        const get = (name: string) => fields[fields.indexOf(name) + 1];
-        return get("num-slaves") === "1" && get("num-other-sentinels") === "2";
-      }, `Sentinel ${port} to know the replica and the other Sentinels`, 20_000);
+      await until(
+        async () => {
+          const fields = (await oneCommand(port, ["SENTINEL", "MASTER", MASTER_NAME])) as string[];
+          const get = (name: string) => fields[fields.indexOf(name) + 1];
+          return get("num-slaves") === "1" && get("num-other-sentinels") === "2";
+        },
+        `Sentinel ${port} to know the replica and the other Sentinels`,
+        20_000,
+      );
     }
     const sentinels = sentinelPorts.map((port) => ({ host: "127.0.0.1", port }));
     const pausedSentinels = new Set<number>();
@@ -144,20 +148,28 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
       primaryPort,
       async awaitPromotion(oldPort, timeoutMs = 20_000) {
         let port = 0;
-        await until(async () => {
-          port = await primaryPort();
-          if (port === oldPort) return false;
-          return infoField(String(await oneCommand(port, ["INFO", "replication"])), "role") === "master";
-        }, `a replica to be promoted in place of ${oldPort}`, timeoutMs);
+        await until(
+          async () => {
+            port = await primaryPort();
+            if (port === oldPort) return false;
+            return infoField(String(await oneCommand(port, ["INFO", "replication"])), "role") === "master";
+          },
+          `a replica to be promoted in place of ${oldPort}`,
+          timeoutMs,
+        );
         return port;
       },
       command: oneCommand,
       async awaitHealthyReplica(port) {
         for (const sentinel of sentinelPorts) {
-          await until(async () => {
-            const replicas = (await oneCommand(sentinel, ["SENTINEL", "REPLICAS", MASTER_NAME])) as string[][];
-            return replicas.some((fields) => fields[fields.indexOf("port") + 1] === String(port) && fields[fields.indexOf("flags") + 1] === "slave");
-          }, `Sentinel ${sentinel} to see ${port} as a healthy replica`, 30_000);
+          await until(
+            async () => {
+              const replicas = (await oneCommand(sentinel, ["SENTINEL", "REPLICAS", MASTER_NAME])) as string[][];
+              return replicas.some((fields) => fields[fields.indexOf("port") + 1] === String(port) && fields[fields.indexOf("flags") + 1] === "slave");
+            },
+            `Sentinel ${sentinel} to see ${port} as a healthy replica`,
+            30_000,
+          );
         }
       },
       pauseSentinel(index) {
@@ -175,7 +187,11 @@ export async function startSentinelTopology(): Promise<SentinelTopology> {
         await nodes[index]!.kill();
         const current = await primaryPort();
         nodes[index] = await startRedisServer({ port, dir, args: [...NODE_ARGS, "--replicaof", "127.0.0.1", String(current)] });
-        await until(async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up", `the restarted replica ${port}'s link`, 30_000);
+        await until(
+          async () => infoField(String(await oneCommand(port, ["INFO", "replication"])), "master_link_status") === "up",
+          `the restarted replica ${port}'s link`,
+          30_000,
+        );
       },
       stop,
     };

@@ -67,20 +67,24 @@ export function expressServer(express: () => import("express").Express): MakeSer
 
 export const nodeServer: MakeServer = async (sessions) => {
   const routes = testRoutes(sessions);
-  const handler = nodeSessions(sessions, async (req, res) => {
-    const outcome = await run(routes, req.session as Session, req.method, req.url!, (req as { arrivedAt?: bigint }).arrivedAt!);
-    if (!outcome) return void res.writeHead(404).end();
-    if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.writeHead(200, { "content-type": "text/plain" }));
-    else writeRaw(res, outcome);
-  }, { trustProxy: 1 });
-  return listen(createServer((req, res) => ((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), handler(req, res))));
+  const handler = nodeSessions(
+    sessions,
+    async (req, res) => {
+      const outcome = await run(routes, req.session as Session, req.method, req.url!, (req as { arrivedAt?: bigint }).arrivedAt!);
+      if (!outcome) return void res.writeHead(404).end();
+      if (outcome.kind === "stream") Readable.from(outcome.chunks).pipe(res.writeHead(200, { "content-type": "text/plain" }));
+      else writeRaw(res, outcome);
+    },
+    { trustProxy: 1 },
+  );
+  return listen(createServer((req, res) => (((req as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint()), handler(req, res))));
 };
 
 export const fastifyServer: MakeServer = async (sessions) => {
   const { default: Fastify } = await import("fastify");
   const routes = testRoutes(sessions);
   const app = Fastify({ trustProxy: "127.0.0.1" });
-  app.addHook("onRequest", (request, _reply, done) => ((request as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint(), done()));
+  app.addHook("onRequest", (request, _reply, done) => (((request as { arrivedAt?: bigint }).arrivedAt = process.hrtime.bigint()), done()));
   await app.register(fastifySessions, { sessions });
   // Routes read no body: accept what an HTML form sends (Fastify answers 415 to a type it cannot parse).
   app.addContentTypeParser("*", (_request, _payload, done) => done(null));
@@ -185,19 +189,24 @@ export const honoServer: MakeServer = async (sessions) => {
 export const webServer: MakeServer = async (sessions) => {
   const { createAdaptorServer } = await import("@hono/node-server");
   const routes = testRoutes(sessions);
-  const handler = withSession(sessions, async (request, { session }, arrivedAt: bigint) => {
-    const outcome = await run(routes, session as Session, request.method, request.url, arrivedAt);
-    if (!outcome) return new Response(null, { status: 404 });
-    if (outcome.kind === "json") {
-      const response = Response.json(outcome.body, { status: outcome.status });
-      if (outcome.setCookie) response.headers.append("set-cookie", outcome.setCookie);
-      if (outcome.cacheControl) response.headers.set("cache-control", outcome.cacheControl);
-      return response;
-    }
-    if (outcome.kind === "stream") return new Response(Readable.toWeb(Readable.from(outcome.chunks)) as ReadableStream, { headers: { "content-type": "text/plain" } });
-    if (outcome.kind === "raw") return passedThrough(outcome.chunks.join(""));
-    afterward(outcome.after);
-    return new Response(outcome.text, { headers: { "content-type": "text/plain" } });
-  }, { trustProxy: 1 });
+  const handler = withSession(
+    sessions,
+    async (request, { session }, arrivedAt: bigint) => {
+      const outcome = await run(routes, session as Session, request.method, request.url, arrivedAt);
+      if (!outcome) return new Response(null, { status: 404 });
+      if (outcome.kind === "json") {
+        const response = Response.json(outcome.body, { status: outcome.status });
+        if (outcome.setCookie) response.headers.append("set-cookie", outcome.setCookie);
+        if (outcome.cacheControl) response.headers.set("cache-control", outcome.cacheControl);
+        return response;
+      }
+      if (outcome.kind === "stream")
+        return new Response(Readable.toWeb(Readable.from(outcome.chunks)) as ReadableStream, { headers: { "content-type": "text/plain" } });
+      if (outcome.kind === "raw") return passedThrough(outcome.chunks.join(""));
+      afterward(outcome.after);
+      return new Response(outcome.text, { headers: { "content-type": "text/plain" } });
+    },
+    { trustProxy: 1 },
+  );
   return listen(createAdaptorServer({ fetch: (request: Request) => handler(request, process.hrtime.bigint()), hostname: "127.0.0.1" }) as Server);
 };

@@ -37,7 +37,10 @@ async function serve(app: { listen: (port: number, host: string) => Server }): P
   };
 }
 
-for (const [version, express] of [["4", express4], ["5", express5]] as const) {
+for (const [version, express] of [
+  ["4", express4],
+  ["5", express5],
+] as const) {
   describe(`expressSessions on Express ${version}`, () => {
     let store: SessionStore;
     let sessions: Sessions;
@@ -125,7 +128,14 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
     }
 
     it("non-ASCII and control characters in the cookie are anonymous or 400, never a 5xx", async () => {
-      const nonAscii = await rawRequest(port, Buffer.concat([Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="), Buffer.from("çé☃ü", "utf8"), Buffer.from("\r\nConnection: close\r\n\r\n")]));
+      const nonAscii = await rawRequest(
+        port,
+        Buffer.concat([
+          Buffer.from("GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid="),
+          Buffer.from("çé☃ü", "utf8"),
+          Buffer.from("\r\nConnection: close\r\n\r\n"),
+        ]),
+      );
       assert.equal(nonAscii.status, 200);
       assert.match(nonAscii.text, /"userId":null/);
       const control = await rawRequest(port, "GET /whoami HTTP/1.1\r\nHost: x\r\nCookie: sid=a\x01b\x7fc\r\nConnection: close\r\n\r\n");
@@ -170,7 +180,9 @@ for (const [version, express] of [["4", express4], ["5", express5]] as const) {
       const client = new Client();
       await client.post(`${url}/login/eve`);
       const controller = new AbortController();
-      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch((error: Error) => error);
+      const cut = fetch(`${url}/slow/set/draft?value=%22kept%22`, { method: "POST", headers: { cookie: client.cookie! }, signal: controller.signal }).catch(
+        (error: Error) => error,
+      );
       while ((await new Client().get(`${url}/waiting`)).body.waiting === 0) await new Promise((r) => setTimeout(r, 5));
       controller.abort();
       assert.ok((await cut) instanceof Error, "the client went away");
@@ -391,7 +403,10 @@ describe("expressSessions when the store fails (G6)", () => {
 });
 
 describe("expressSessions: devices", () => {
-  for (const [version, express] of [["4", express4], ["5", express5]] as const) {
+  for (const [version, express] of [
+    ["4", express4],
+    ["5", express5],
+  ] as const) {
     it(`Express ${version}: records the user agent, and the client IP through trust proxy only with recordIp`, async () => {
       for (const recordIp of [false, true]) {
         const sessions = createSessions({ store: memoryStore(), sweepInterval: false, logger: quiet, recordIp });
@@ -401,7 +416,8 @@ describe("expressSessions: devices", () => {
           await phone.post(`${base}/login/ann`, { "user-agent": "curl/8.5.0" });
           // Signing in again on the same browser (a rotation) records the device of that login.
           const login = await phone.post(`${base}/login/ann`, {
-            "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "user-agent":
+              "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
             "x-forwarded-for": "198.51.100.23",
           });
           assert.equal(login.status, 200);
@@ -429,7 +445,10 @@ describe("expressSessions: devices", () => {
 });
 
 describe("expressSessions: express.static", () => {
-  for (const [version, express] of [["4", express4], ["5", express5]] as const) {
+  for (const [version, express] of [
+    ["4", express4],
+    ["5", express5],
+  ] as const) {
     it(`Express ${version}: a static file answered with the session cookie cleared is no-store, though express.static said public`, async () => {
       const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
       const { tmpdir } = await import("node:os");

@@ -14,13 +14,13 @@ export type { SessionFailure } from "../../http/lifecycle.js";
  *   interface Register { data: { cart?: string[]; theme?: string } }
  * }
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an app fills it in by declaration merging
 export interface Register {}
 
 export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own types declare Request in the global Express namespace
   namespace Express {
     interface Request {
       /** The latchkey session of this request (set by expressSessions()). */
@@ -96,4 +96,3 @@ function attach(exchange: Exchange, session: Session<object>, next: NextFunction
 function defaultFailureResponse(failure: SessionFailure, _req: Request, res: Response): void {
   writeFailure(failure, res as ServerResponse);
 }
-

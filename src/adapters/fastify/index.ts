@@ -14,7 +14,7 @@ export { SessionFailureError } from "../../http/lifecycle.js";
  *   interface Register { data: { cart?: string[]; theme?: string } }
  * }
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an app fills it in by declaration merging
 export interface Register {}
 
 export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
@@ -29,7 +29,7 @@ declare module "fastify" {
 
 export interface FastifySessionsOptions {
   /** The object returned by createSessions(). */
-  sessions: Sessions<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  sessions: Sessions<any>;
 }
 
 const HOLD = Symbol("latchkey.hold");
@@ -56,85 +56,83 @@ type Held = FastifyRequest & { [HOLD]: HoldOnChange | null };
  *   return "hello alice";
  * });
  */
-export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = withPluginMeta(
-  function latchkey(app, options, done) {
-    let lifecycle: Lifecycle;
-    try {
-      lifecycle = new Lifecycle((options ?? ({} as FastifySessionsOptions)).sessions as Sessions<object>, "fastifySessions");
-    } catch (error) {
-      done(error as Error);
+export const fastifySessions: FastifyPluginCallback<FastifySessionsOptions> = withPluginMeta(function latchkey(app, options, done) {
+  let lifecycle: Lifecycle;
+  try {
+    lifecycle = new Lifecycle((options ?? ({} as FastifySessionsOptions)).sessions as Sessions<object>, "fastifySessions");
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  // Only for a hijacked reply: Fastify's own path commits in onSend.
+  const adapter: RawAdapter = {
+    secure: (_raw, request) => (request as FastifyRequest).protocol === "https",
+    // Fastify's trustProxy rules, only when asked for.
+    ip: (_raw, request) => (request as FastifyRequest).ip,
+    url: (raw) => raw.url,
+    respond: (failure, _raw, res) => writeFailure(failure, res),
+  };
+
+  app.decorateRequest("session", null as never);
+  app.decorateRequest(HOLD, null);
+
+  const attach = (request: FastifyRequest, holder: HoldOnChange, session: Session<object>): void => {
+    (request as { session: unknown }).session = session;
+    (request as Held)[HOLD] = holder.attach(session);
+  };
+
+  app.addHook("onRequest", function loadSession(request, reply, next) {
+    // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
+    const holder = new HoldOnChange(lifecycle, adapter, request.raw, reply.raw, request);
+    const opened = lifecycle.open(request.headers.cookie, holder, holder.scope);
+    if (!(opened instanceof Promise)) {
+      attach(request, holder, opened);
+      next();
       return;
     }
-    // Only for a hijacked reply: Fastify's own path commits in onSend.
-    const adapter: RawAdapter = {
-      secure: (_raw, request) => (request as FastifyRequest).protocol === "https",
-      // Fastify's trustProxy rules, only when asked for.
-      ip: (_raw, request) => (request as FastifyRequest).ip,
-      url: (raw) => raw.url,
-      respond: (failure, _raw, res) => writeFailure(failure, res),
-    };
-
-    app.decorateRequest("session", null as never);
-    app.decorateRequest(HOLD, null);
-
-    const attach = (request: FastifyRequest, holder: HoldOnChange, session: Session<object>): void => {
-      (request as { session: unknown }).session = session;
-      (request as Held)[HOLD] = holder.attach(session);
-    };
-
-    app.addHook("onRequest", function loadSession(request, reply, next) {
-      // One object per request: the session's RequestContext, its first-change hook and (on a change) the raw hold.
-      const holder = new HoldOnChange(lifecycle, adapter, request.raw, reply.raw, request);
-      const opened = lifecycle.open(request.headers.cookie, holder, holder.scope);
-      if (!(opened instanceof Promise)) {
-        attach(request, holder, opened);
+    opened.then(
+      (session) => {
+        attach(request, holder, session);
         next();
-        return;
-      }
-      opened.then(
-        (session) => {
-          attach(request, holder, session);
-          next();
-        },
-        (error: unknown) => next(new SessionFailureError(lifecycle.loadFailure(error, request.method, request.url))),
-      );
-    });
+      },
+      (error: unknown) => next(new SessionFailureError(lifecycle.loadFailure(error, request.method, request.url))),
+    );
+  });
 
-    app.addHook("onSend", function commitSession(request, reply, payload, next) {
-      const holder = (request as Held)[HOLD];
-      // No session (answered before it loaded), already settled (an error answer after a failed commit), or a raw write engaged the hold.
-      if (!holder || !holder.takeOver()) {
-        next(null, payload);
-        return;
-      }
-      (request as Held)[HOLD] = null;
-      const session = holder.session;
-      const settling = lifecycle.settle(session, request.method, request.url);
-      if (!settling) {
-        if (lifecycle.mustHold(session)) setCookie(lifecycle, session, holder.scope, reply);
-        next(null, payload);
-        return;
-      }
-      settling.then((failure) => {
-        // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
-        if (reply.raw.headersSent) return;
-        if (!failure) {
-          setCookie(lifecycle, session, holder.scope, reply);
-          next(null, payload);
-          return;
-        }
-        // The handler's answer is dropped: a client never sees success for a change that was not stored.
-        (payload as { destroy?: () => void } | null)?.destroy?.();
-        for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-        const answer = failureAnswer(failure);
-        reply.code(answer.status).headers(answer.headers);
+  app.addHook("onSend", function commitSession(request, reply, payload, next) {
+    const holder = (request as Held)[HOLD];
+    // No session (answered before it loaded), already settled (an error answer after a failed commit), or a raw write engaged the hold.
+    if (!holder || !holder.takeOver()) {
+      next(null, payload);
+      return;
+    }
+    (request as Held)[HOLD] = null;
+    const session = holder.session;
+    const settling = lifecycle.settle(session, request.method, request.url);
+    if (!settling) {
+      if (lifecycle.mustHold(session)) setCookie(lifecycle, session, holder.scope, reply);
+      next(null, payload);
+      return;
+    }
+    settling.then((failure) => {
+      // Fastify let a later send (an error thrown after reply.send()) answer meanwhile: that answer stands.
+      if (reply.raw.headersSent) return;
+      if (!failure) {
         setCookie(lifecycle, session, holder.scope, reply);
-        next(null, answer.body);
-      }, next);
-    });
-    done();
-  },
-);
+        next(null, payload);
+        return;
+      }
+      // The handler's answer is dropped: a client never sees success for a change that was not stored.
+      (payload as { destroy?: () => void } | null)?.destroy?.();
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      const answer = failureAnswer(failure);
+      reply.code(answer.status).headers(answer.headers);
+      setCookie(lifecycle, session, holder.scope, reply);
+      next(null, answer.body);
+    }, next);
+  });
+  done();
+});
 
 export default fastifySessions;
 

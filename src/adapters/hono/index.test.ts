@@ -123,7 +123,7 @@ describe("honoSessions", () => {
     const app = appWith(sessions);
     const seen: number[] = [];
     app.onError((error, c) => {
-      if (error instanceof HTTPException) return seen.push(error.status), error.getResponse();
+      if (error instanceof HTTPException) return (seen.push(error.status), error.getResponse());
       return c.text("unexpected", 500);
     });
     const server = await serve(app);

@@ -64,7 +64,8 @@ export interface HonoSessionsOptions {
  */
 export function honoSessions<Data extends object>(sessions: Sessions<Data>, options: HonoSessionsOptions = {}): MiddlewareHandler<SessionEnv<Data>> {
   const lifecycle = new Lifecycle(sessions as Sessions<object>, "honoSessions");
-  if (options.ip !== undefined && typeof options.ip !== "function") throw new TypeError("latchkey: honoSessions option ip must be a function (c) => string | undefined");
+  if (options.ip !== undefined && typeof options.ip !== "function")
+    throw new TypeError("latchkey: honoSessions option ip must be a function (c) => string | undefined");
   const proxies = resolveTrustProxy(options.trustProxy, "honoSessions");
   const address = options.ip;
   const ip = (context: WebRequestContext): string | undefined => {

@@ -13,7 +13,10 @@ import { koaSessions } from "./index.js";
 
 const quiet = { warn: () => undefined, error: () => undefined };
 
-for (const [version, Koa] of [["2", Koa2], ["3", Koa3]] as const) {
+for (const [version, Koa] of [
+  ["2", Koa2],
+  ["3", Koa3],
+] as const) {
   runHttpSuite({ name: `Koa ${version}`, makeServer: koaServer(Koa) });
 
   describe(`koaSessions on Koa ${version}`, () => {
@@ -43,6 +46,7 @@ for (const [version, Koa] of [["2", Koa2], ["3", Koa3]] as const) {
         if (ctx.path === "/login") await ctx.session.login("jo");
         ctx.body = { userId: ctx.session.userId };
       });
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Koa's callback catches its own rejections
       const server = createServer(app.callback()).listen(0, "127.0.0.1");
       await new Promise((resolve) => server.once("listening", resolve));
       try {

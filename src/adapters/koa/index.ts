@@ -14,7 +14,7 @@ export { SessionFailureError } from "../../http/lifecycle.js";
  *   interface Register { data: { cart?: string[]; theme?: string } }
  * }
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an app fills it in by declaration merging
 export interface Register {}
 
 export type RegisteredData = Register extends { data: infer D extends object } ? D : Record<string, JsonValue>;
@@ -74,7 +74,8 @@ export function koaSessions<Data extends object>(sessions: Sessions<Data>): Midd
     if (!holder.takeOver()) return;
     const settling = lifecycle.settle(session, ctx.method, ctx.originalUrl);
     const failure = settling && (await settling);
-    const cookies = lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, holder.scope);
+    // A read sends no cookie: the response's Set-Cookie is looked at only when one goes out.
+    const cookies = session.hasCookiesToSend ? lifecycle.setCookie(session, ctx.response.get("set-cookie") || undefined, holder.scope) : undefined;
     if (failure) throw new SessionFailureError(failure, cookies ? { "set-cookie": cookies } : {});
     if (cookies) ctx.set("set-cookie", cookies);
     if (lifecycle.mustNotStore(session)) ctx.set("cache-control", "no-store");

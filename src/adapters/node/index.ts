@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { cookieName, readCookie } from "../../core/cookie.js";
 import type { JsonValue, Session, Sessions } from "../../core/index.js";
 import { writeFailure, type RawAdapter } from "../../http/hold.js";
 import { HoldOnChange } from "../../http/watch.js";
 import { describe, Lifecycle, type SessionFailure } from "../../http/lifecycle.js";
-import { forwardedEntry, resolveTrustProxy } from "../../http/transport.js";
+import { forwardedEntry, isLocalRequest, resolveTrustProxy } from "../../http/transport.js";
 
 export type { SessionFailure } from "../../http/lifecycle.js";
 
@@ -104,4 +105,37 @@ export function nodeSessions<Data extends object>(
       (error: unknown) => respond(lifecycle.loadFailure(error, req.method, req.url), req, res),
     );
   };
+}
+
+/**
+ * The session of a WebSocket upgrade (or any request handled outside the
+ * request lifecycle: a Socket.IO handshake, a raw `upgrade` event): its
+ * Cookie header read with the cookie name the response would have used
+ * (`__Host-sid` on https or a public host, `sid` on plain-HTTP localhost).
+ * Read-only: there is no response to carry a cookie. Then watch its handle.
+ * Rejects with StoreUnavailableError when the store cannot answer (refuse the upgrade).
+ * @example
+ * server.on("upgrade", async (req, socket, head) => {
+ *   const session = await loadUpgradeSession(sessions, req).catch(() => null);
+ *   if (!session?.userId) return socket.end("HTTP/1.1 401 Unauthorized\r\n\r\n");
+ *   wss.handleUpgrade(req, socket, head, (ws) => {
+ *     const stop = sessions.watch(session.handle!, ({ reason }) => ws.close(4401, `session ended: ${reason}`));
+ *     ws.on("close", stop);
+ *   });
+ * });
+ */
+export function loadUpgradeSession<Data extends object>(
+  sessions: Sessions<Data>,
+  req: IncomingMessage,
+  options: Pick<NodeSessionsOptions, "trustProxy"> = {},
+): Promise<Session<Data>> {
+  const proxies = resolveTrustProxy(options.trustProxy, "loadUpgradeSession");
+  const { headers } = req;
+  const forwardedProto = proxies > 0 ? forwardedEntry(headers["x-forwarded-proto"], proxies) : undefined;
+  const https = (req.socket as TLSSocket).encrypted === true || (forwardedProto !== undefined && /https/i.test(forwardedProto));
+  const join = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(",") : value);
+  const plainLocal = !https && isLocalRequest(headers.host, join(headers["x-forwarded-host"]), join(headers["x-forwarded-proto"]));
+  const { cookie } = sessions;
+  const secure = cookie.secure === "auto" ? !plainLocal : cookie.secure;
+  return sessions.load(readCookie(headers.cookie, cookieName(cookie, secure)));
 }

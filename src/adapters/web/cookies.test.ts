@@ -31,14 +31,21 @@ describe("withCookieSession (server actions)", () => {
     const sessions = createSessions<{ cart?: string[] }>({ store, sweepInterval: false, logger: quiet });
     const jar = new Jar();
     const headers = new Headers({ "user-agent": "action/1", "x-forwarded-proto": "https", "x-forwarded-for": "198.51.100.4" });
-    assert.equal(await withCookieSession(sessions, jar, async (session) => (await session.login("ann"), session.set("cart", ["a"]), "done"), { headers }), "done");
+    assert.equal(
+      await withCookieSession(sessions, jar, async (session) => (await session.login("ann"), session.set("cart", ["a"]), "done"), { headers }),
+      "done",
+    );
     const [written] = jar.written;
     assert.equal(written!.name, "__Host-sid", "https (and no Host): Secure, so __Host-");
     assert.deepEqual({ ...written!.attributes, expires: undefined }, { path: "/", httpOnly: true, sameSite: "lax", secure: true, expires: undefined });
     assert.ok(written!.attributes.expires! > new Date());
     const [listed] = await sessions.list("ann");
     assert.equal(listed!.userAgent, "action/1", "the device list sees the request headers");
-    const handle = await withCookieSession(sessions, jar.next(), (session) => (assert.equal(session.userId, "ann"), session.set("cart", ["a", "b"]), session.handle));
+    const handle = await withCookieSession(
+      sessions,
+      jar.next(),
+      (session) => (assert.equal(session.userId, "ann"), session.set("cart", ["a", "b"]), session.handle),
+    );
     assert.deepEqual((await store.get(handle!))?.data.cart, ["a", "b"], "stored when the promise resolved");
     const out = jar.next();
     await withCookieSession(sessions, out, (session) => session.logout());
@@ -52,9 +59,15 @@ describe("withCookieSession (server actions)", () => {
     const sessions = createSessions<{ cart?: string[] }>({ store, sweepInterval: false, logger: quiet });
     const jar = new Jar();
     const handle = await withCookieSession(sessions, jar, async (session) => (await session.login("bo"), session.handle));
-    await assert.rejects(withCookieSession(sessions, jar.next(), (session) => (session.set("cart", ["lost"]), Promise.reject(new Error("boom")))), /boom/);
+    await assert.rejects(
+      withCookieSession(sessions, jar.next(), (session) => (session.set("cart", ["lost"]), Promise.reject(new Error("boom")))),
+      /boom/,
+    );
     assert.equal((await store.get(handle!))?.data.cart, undefined);
-    await assert.rejects(withCookieSession(sessions, {} as never, () => undefined), /needs a cookie jar/);
+    await assert.rejects(
+      withCookieSession(sessions, {} as never, () => undefined),
+      /needs a cookie jar/,
+    );
     await store.close();
     let ran = false;
     const failure = await withCookieSession(sessions, jar.next(), () => (ran = true)).catch((error: unknown) => error);
@@ -73,11 +86,17 @@ describe("withCookieSession (server actions)", () => {
     assert.equal(local.written[0]!.attributes.secure, false, "plain HTTP to localhost");
     assert.equal((await sessions.list("lo"))[0]!.ip, undefined, "X-Forwarded-For is not trusted by default");
     const behindProxy = new Jar();
-    await withCookieSession(sessions, behindProxy, (session) => session.login("pr"), { headers: new Headers({ host: "app.example.com", ...forwarded }), trustProxy: 1 });
+    await withCookieSession(sessions, behindProxy, (session) => session.login("pr"), {
+      headers: new Headers({ host: "app.example.com", ...forwarded }),
+      trustProxy: 1,
+    });
     assert.equal(behindProxy.written[0]!.name, "__Host-sid");
     assert.equal(behindProxy.written[0]!.attributes.secure, true, "a public host: Secure without any proxy header");
     assert.equal((await sessions.list("pr"))[0]!.ip, "203.0.113.9", "the entry the trusted proxy appended, not the client's");
-    await assert.rejects(withCookieSession(sessions, new Jar(), () => undefined, { trustProxy: true as never }), /give the number of reverse proxies/i);
+    await assert.rejects(
+      withCookieSession(sessions, new Jar(), () => undefined, { trustProxy: true as never }),
+      /give the number of reverse proxies/i,
+    );
     await sessions.close();
   });
 
@@ -93,7 +112,11 @@ describe("withCookieSession (server actions)", () => {
     assert.equal(victim.written[0]!.name, "__Host-sid");
     // What `sessions.load(jar.getAll(sessions.cookie.name))` did: it read "sid", which a sibling subdomain can set.
     const tossed = new Jar({ sid: malloryToken });
-    assert.equal((await readCookieSession(sessions, tossed, { headers: publicHost })).userId, null, "the unprefixed twin is never read where __Host- is in use");
+    assert.equal(
+      (await readCookieSession(sessions, tossed, { headers: publicHost })).userId,
+      null,
+      "the unprefixed twin is never read where __Host- is in use",
+    );
     const both = new Jar({ sid: malloryToken, "__Host-sid": victimToken });
     const page = await readCookieSession(sessions, both, { headers: publicHost });
     assert.equal(page.userId, "victim");
@@ -101,7 +124,11 @@ describe("withCookieSession (server actions)", () => {
     assert.deepEqual(both.written, []);
     const local = new Jar();
     await withCookieSession(sessions, local, (session) => session.login("dev"), { headers: new Headers({ host: "localhost:3000" }) });
-    assert.equal((await readCookieSession(sessions, local.next(), { headers: new Headers({ host: "localhost:3000" }) })).userId, "dev", "plain HTTP to localhost: sid");
+    assert.equal(
+      (await readCookieSession(sessions, local.next(), { headers: new Headers({ host: "localhost:3000" }) })).userId,
+      "dev",
+      "plain HTTP to localhost: sid",
+    );
     await sessions.close();
   });
 });

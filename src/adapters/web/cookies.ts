@@ -72,10 +72,12 @@ export async function withCookieSession<Data extends object, T>(
   options: CookieSessionOptions = {},
 ): Promise<T> {
   const lifecycle = new Lifecycle(sessions as Sessions<object>, "withCookieSession");
-  if (!jar || typeof jar.get !== "function" || typeof jar.set !== "function") throw new TypeError("latchkey: withCookieSession(sessions, jar, action) needs a cookie jar with get and set (Next.js: await cookies())");
+  if (!jar || typeof jar.get !== "function" || typeof jar.set !== "function")
+    throw new TypeError("latchkey: withCookieSession(sessions, jar, action) needs a cookie jar with get and set (Next.js: await cookies())");
   if (typeof action !== "function") throw new TypeError("latchkey: withCookieSession(sessions, jar, action) needs an action (session) => result");
   const proxies = resolveTrustProxy(options.trustProxy, "withCookieSession");
-  if (options.secure !== undefined && typeof options.secure !== "boolean") throw new TypeError("latchkey: withCookieSession option secure must be true or false (whether the request came over https)");
+  if (options.secure !== undefined && typeof options.secure !== "boolean")
+    throw new TypeError("latchkey: withCookieSession option secure must be true or false (whether the request came over https)");
   const headers = options.headers ?? new Headers();
   const scope = webScope(lifecycle, headers, undefined, proxies, options.secure);
   const values = valuesOf(jar, scope.name);
@@ -123,9 +125,11 @@ export async function readCookieSession<Data extends object>(
   options: CookieSessionOptions = {},
 ): Promise<Session<Data>> {
   const lifecycle = new Lifecycle(sessions as Sessions<object>, "readCookieSession");
-  if (!jar || typeof jar.get !== "function") throw new TypeError("latchkey: readCookieSession(sessions, jar) needs a cookie jar with get (Next.js: await cookies())");
+  if (!jar || typeof jar.get !== "function")
+    throw new TypeError("latchkey: readCookieSession(sessions, jar) needs a cookie jar with get (Next.js: await cookies())");
   const proxies = resolveTrustProxy(options.trustProxy, "readCookieSession");
-  if (options.secure !== undefined && typeof options.secure !== "boolean") throw new TypeError("latchkey: readCookieSession option secure must be true or false (whether the request came over https)");
+  if (options.secure !== undefined && typeof options.secure !== "boolean")
+    throw new TypeError("latchkey: readCookieSession option secure must be true or false (whether the request came over https)");
   const scope = webScope(lifecycle, options.headers ?? new Headers(), undefined, proxies, options.secure);
   const values = valuesOf(jar, scope.name);
   let session: Session<Data>;

@@ -20,7 +20,11 @@ function slowPatches(store: SessionStore): SessionStore {
 }
 
 /** The session cookie as the next request sends it: `__Host-sid` on http://app.test (a public host: Secure, as behind a TLS proxy). */
-const cookieOf = (response: Response) => response.headers.getSetCookie().find((line) => line.startsWith("__Host-sid="))?.split(";")[0];
+const cookieOf = (response: Response) =>
+  response.headers
+    .getSetCookie()
+    .find((line) => line.startsWith("__Host-sid="))
+    ?.split(";")[0];
 
 describe("withSession", () => {
   it("rejects a bad argument with a clear TypeError", () => {
@@ -44,7 +48,11 @@ describe("withSession", () => {
     const login = await handler(new Request("http://app.test/login", { method: "POST" }));
     const cookie = cookieOf(login)!;
     assert.match(cookie, /^__Host-sid=/);
-    assert.deepEqual(login.headers.getSetCookie().map((line) => line.split("=")[0]), ["theme", "__Host-sid"], "the app's cookie is kept, ours appended");
+    assert.deepEqual(
+      login.headers.getSetCookie().map((line) => line.split("=")[0]),
+      ["theme", "__Host-sid"],
+      "the app's cookie is kept, ours appended",
+    );
     assert.equal(login.headers.get("cache-control"), "no-store");
     const changed = await handler(new Request("http://app.test/cart", { method: "POST", headers: { cookie } }));
     const { handle } = (await changed.json()) as { handle: string };
@@ -98,7 +106,9 @@ describe("withSession", () => {
     assert.equal(down.status, 503);
     assert.equal(down.headers.get("retry-after"), "1");
     assert.match(await down.text(), /session store cannot be reached/);
-    const custom = withSession(sessions, () => (ran++, new Response("never")), { onError: (failure) => Response.json({ failed: failure.status }, { status: failure.status }) });
+    const custom = withSession(sessions, () => (ran++, new Response("never")), {
+      onError: (failure) => Response.json({ failed: failure.status }, { status: failure.status }),
+    });
     const answered = await custom(new Request("http://app.test/", { headers: { cookie } }));
     assert.deepEqual([answered.status, await answered.json()], [503, { failed: 503 }]);
     assert.equal(ran, 1, "only the first request ran");

@@ -70,8 +70,7 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
   const proxies = resolveTrustProxy(options.trustProxy, "withSession");
   const address = options.ip;
   const respond = options.onError ?? ((failure: SessionFailure) => failureResponse(failure));
-  const ip = (context: WebRequestContext): string | undefined =>
-    address?.(context.owner as Request) ?? forwardedFor(context.headers, proxies);
+  const ip = (context: WebRequestContext): string | undefined => address?.(context.owner as Request) ?? forwardedFor(context.headers, proxies);
 
   const run = async (request: Request, session: Session<object>, scope: CookieScope, args: Args): Promise<Response> => {
     let response: Response;
@@ -89,7 +88,7 @@ export function withSession<Data extends object, Args extends unknown[] = []>(
       throw new TypeError(`latchkey: the withSession handler for ${request.method} ${request.url} returned ${typeof response}, not a Response`);
     }
     // A read: nothing to commit and no cookie.
-    if (!lifecycle.mustHold(session)) return session.seal(), response;
+    if (!lifecycle.mustHold(session)) return (session.seal(), response);
     const settling = lifecycle.settle(session, request.method, request.url);
     const failure = settling && (await settling);
     if (!failure) return withSessionCookies(lifecycle, session, response, scope);

@@ -3,9 +3,16 @@ import {
   type DestroyUserOptions,
   dataBytes,
   overLimit,
+  type ListUserOptions,
   SessionExistsError,
+  type EndedSession,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type PatchInput,
   type PatchResult,
+  type SessionExpiry,
   type RotateInput,
   type RotateResult,
   type SessionRecord,
@@ -30,6 +37,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
 class MemoryStore implements SessionStore {
   readonly processLocal = true;
+  readonly sessionLimits = true;
   readonly name: string;
   #records = new Map<string, SessionRecord>();
   #byUser = new Map<string, Set<string>>();
@@ -39,16 +47,38 @@ class MemoryStore implements SessionStore {
     this.name = name;
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input: CreateInput = {}): Promise<void | CreateResult> {
     this.#open();
     if (this.#records.has(record.id)) throw new SessionExistsError(record.id);
+    const ended = input.limit && record.userId !== null ? this.#overLimit(record.userId, input) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const id of ended) this.#delete(this.#records.get(id)!);
     this.#put(structuredClone(record));
+    if (input.limit) return { status: "ok", ended };
   }
 
   async get(id: string): Promise<SessionRecord | null> {
     this.#open();
     const record = this.#records.get(id);
     return record ? structuredClone(record) : null;
+  }
+
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
+    this.#open();
+    return ids.map((id) => {
+      const record = this.#records.get(id);
+      if (!record) return null;
+      const expiry: SessionExpiry = {
+        id,
+        userId: record.userId,
+        lastSeenAt: record.lastSeenAt,
+        expiresAt: record.expiresAt,
+        absoluteExpiresAt: record.absoluteExpiresAt,
+      };
+      // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
+      if (record.idleTimeout !== undefined) expiry.idleTimeout = record.idleTimeout;
+      return expiry;
+    });
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
@@ -85,6 +115,9 @@ class MemoryStore implements SessionStore {
     const data = applyChange(old.data, structuredClone(input.change));
     const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
     if (tooLarge) return tooLarge;
+    const ended = input.limit && input.userId !== null ? this.#overLimit(input.userId, input, id) : [];
+    if (ended === "refused") return { status: "limit" };
+    for (const endedId of ended) this.#delete(this.#records.get(endedId)!);
     this.#delete(old);
     const record: SessionRecord = {
       id: input.newId,
@@ -95,39 +128,49 @@ class MemoryStore implements SessionStore {
       expiresAt: input.expiresAt,
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
+      ...sessionMetaOf(input),
     };
     if (input.device) record.device = structuredClone(input.device);
     this.#put(record);
-    return { status: "ok", record: structuredClone(record) };
+    return input.limit ? { status: "ok", record: structuredClone(record), ended } : { status: "ok", record: structuredClone(record) };
   }
 
-  async destroy(id: string): Promise<boolean> {
+  async destroy(id: string): Promise<EndedSession | null> {
     this.#open();
     const record = this.#records.get(id);
-    if (!record) return false;
+    if (!record) return null;
     this.#delete(record);
-    return true;
+    return ended(record);
   }
 
-  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
     this.#open();
     const ids = [...(this.#byUser.get(userId) ?? [])].filter((id) => id !== except);
-    for (const id of ids) this.#delete(this.#records.get(id)!);
-    return ids.length;
+    return ids.map((id) => {
+      const record = this.#records.get(id)!;
+      this.#delete(record);
+      return ended(record);
+    });
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
     this.#open();
-    return [...(this.#byUser.get(userId) ?? [])].map((id) => structuredClone(this.#records.get(id)!));
+    let ids = [...(this.#byUser.get(userId) ?? [])];
+    if (options?.limit !== undefined || options?.after !== undefined) {
+      const after = options.after;
+      ids = ids.filter((id) => after === undefined || id > after).sort();
+      if (options.limit !== undefined) ids = ids.slice(0, options.limit);
+    }
+    return ids.map((id) => structuredClone(this.#records.get(id)!));
   }
 
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     this.#open();
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (const record of [...this.#records.values()]) {
       if (record.expiresAt <= now || record.absoluteExpiresAt <= now) {
         this.#delete(record);
-        removed += 1;
+        removed.push(ended(record));
       }
     }
     return removed;
@@ -141,21 +184,39 @@ class MemoryStore implements SessionStore {
     if (this.#closed) throw new Error(`latchkey: ${this.name} store is closed`);
   }
 
+  #overLimit(userId: string, input: CreateInput, exceptId?: string): string[] | "refused" {
+    const mine = [...(this.#byUser.get(userId) ?? [])].map((id) => this.#records.get(id)!);
+    return sessionsOverLimit(mine, userId, input.limit!, exceptId);
+  }
+
+  /** A session is indexed under its user and, when impersonated, its impersonator (destroyUser of either ends it). */
+  #owners(record: SessionRecord): string[] {
+    const owners = record.userId === null ? [] : [record.userId];
+    if (record.impersonator !== undefined) owners.push(record.impersonator);
+    return owners;
+  }
+
   #put(record: SessionRecord): void {
     this.#records.set(record.id, record);
-    if (record.userId !== null) {
-      let ids = this.#byUser.get(record.userId);
-      if (!ids) this.#byUser.set(record.userId, (ids = new Set()));
+    for (const owner of this.#owners(record)) {
+      let ids = this.#byUser.get(owner);
+      if (!ids) this.#byUser.set(owner, (ids = new Set()));
       ids.add(record.id);
     }
   }
 
   #delete(record: SessionRecord): void {
     this.#records.delete(record.id);
-    if (record.userId !== null) {
-      const ids = this.#byUser.get(record.userId);
+    for (const owner of this.#owners(record)) {
+      const ids = this.#byUser.get(owner);
       ids?.delete(record.id);
-      if (ids?.size === 0) this.#byUser.delete(record.userId);
+      if (ids?.size === 0) this.#byUser.delete(owner);
     }
   }
+}
+
+function ended(record: SessionRecord): EndedSession {
+  const session: EndedSession = { id: record.id, userId: record.userId };
+  if (record.device) session.device = structuredClone(record.device);
+  return session;
 }

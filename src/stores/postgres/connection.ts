@@ -42,10 +42,22 @@ export function explain(error: unknown, address: string, table?: string): unknow
   const e = error as { code?: string; message?: string; errors?: Error[] } | null;
   if (!e || typeof e !== "object") return error;
   if (e.code === "42P01" && table) {
-    return new Error(`latchkey: PostgreSQL table ${table} does not exist at ${address}: run upgradeSchema() or the DDL of createSchemaSQL(), or leave createSchema on`, { cause: error });
+    return new Error(
+      `latchkey: PostgreSQL table ${table} does not exist at ${address}: run upgradeSchema() or the DDL of createSchemaSQL(), or leave createSchema on`,
+      { cause: error },
+    );
   }
   if (e.code === "42703" && table && /"device"/.test(e.message ?? "")) {
-    return new Error(`latchkey: PostgreSQL table ${table} at ${address} predates device recording (no column "device"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`, { cause: error });
+    return new Error(
+      `latchkey: PostgreSQL table ${table} at ${address} predates device recording (no column "device"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`,
+      { cause: error },
+    );
+  }
+  if (e.code === "42703" && table && /"meta"/.test(e.message ?? "")) {
+    return new Error(
+      `latchkey: PostgreSQL table ${table} at ${address} predates per-session lifetimes and impersonation (no column "meta"): run upgradeSchema() (or \`latchkey schema upgrade\`), or leave createSchema on`,
+      { cause: error },
+    );
   }
   if (e.code === "22P05") {
     return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);

@@ -61,7 +61,9 @@ test("PostgreSQL connections killed under the store: 503 or the right answer, an
     assert.equal(write.status, 503, `a write whose connection died answers 503 (got ${write.status}: ${write.text})`);
     assert.doesNotMatch(write.text, /alice/);
     assert.ok(
-      errors.some((line) => /postgres\(127\.0\.0\.1:\d+\/\w+ latchkey_test_\w+_faults\) is unavailable: terminating connection due to administrator command/.test(line)),
+      errors.some((line) =>
+        /postgres\(127\.0\.0\.1:\d+\/\w+ latchkey_test_\w+_faults\) is unavailable: terminating connection due to administrator command/.test(line),
+      ),
       errors.join("\n"),
     );
 

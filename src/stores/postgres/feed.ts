@@ -63,7 +63,13 @@ export function leasesSchemaSQL(qualifiedLeases: string): string {
  */
 export function listenerConfig(poolOptions: ClientConfig): ClientConfig {
   // keepAliveInitialDelayMillis: pg's default 0 means the OS's two hours before a cut connection is noticed.
-  const config: ClientConfig = { ...poolOptions, application_name: LISTENER_NAME, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
+  const config: ClientConfig = {
+    ...poolOptions,
+    application_name: LISTENER_NAME,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  };
   if (typeof config.connectionString === "string") {
     try {
       const url = new URL(config.connectionString);

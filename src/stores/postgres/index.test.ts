@@ -102,10 +102,24 @@ if (skip) {
         );
         assert.deepEqual(
           columns.rows.map((c) => `${c.column_name} ${c.data_type}`),
-          ["id text", "user_id text", "data jsonb", "created_at bigint", "last_seen_at bigint", "expires_at bigint", "absolute_expires_at bigint", "version integer", "device text"],
+          [
+            "id text",
+            "user_id text",
+            "data jsonb",
+            "created_at bigint",
+            "last_seen_at bigint",
+            "expires_at bigint",
+            "absolute_expires_at bigint",
+            "version integer",
+            "device text",
+            "meta jsonb",
+          ],
         );
         const indexes = await admin.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [table]);
-        assert.deepEqual(indexes.rows.map((i) => i.indexname), [`${table}_expires_at_idx`, `${table}_pkey`, `${table}_user_id_idx`]);
+        assert.deepEqual(
+          indexes.rows.map((i) => i.indexname),
+          [`${table}_expires_at_idx`, `${table}_impersonator_idx`, `${table}_pkey`, `${table}_user_id_idx`],
+        );
       } finally {
         await store.close();
       }
@@ -120,18 +134,32 @@ if (skip) {
       await admin.query(`CREATE TABLE ${table} (id text PRIMARY KEY, user_id text, data jsonb NOT NULL, created_at bigint NOT NULL,
         last_seen_at bigint NOT NULL, expires_at bigint NOT NULL, absolute_expires_at bigint NOT NULL, version integer NOT NULL)`);
       const old = sampleRecord({ userId: "olaf" });
-      await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`, [old.id, old.userId, JSON.stringify(old.data), old.createdAt, old.lastSeenAt, old.expiresAt, old.absoluteExpiresAt, old.version]);
+      await admin.query(`INSERT INTO ${table} VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)`, [
+        old.id,
+        old.userId,
+        JSON.stringify(old.data),
+        old.createdAt,
+        old.lastSeenAt,
+        old.expiresAt,
+        old.absoluteExpiresAt,
+        old.version,
+      ]);
       const strict = postgresStore({ connectionString: url, table, createSchema: false });
       try {
-        await assert.rejects(strict.listUser("olaf"), /predates device recording.*run upgradeSchema\(\)/);
-        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates device recording.*run upgradeSchema\(\)/);
-        assert.ok(await strict.get(old.id), "reads of existing sessions keep working");
+        // Reads need the meta column too (per-session lifetimes are enforced on every read).
+        await assert.rejects(strict.listUser("olaf"), /predates .*run upgradeSchema\(\)/);
+        await assert.rejects(strict.create(sampleRecord({ userId: "olaf" })), /predates .*run upgradeSchema\(\)/);
+        await assert.rejects(strict.get(old.id), /predates per-session lifetimes.*no column "meta".*run upgradeSchema\(\)/);
       } finally {
         await strict.close();
       }
       const store = postgresStore({ connectionString: url, table });
       try {
-        assert.deepEqual((await store.listUser("olaf")).map((r) => [r.id, r.device]), [[old.id, undefined]], "existing rows survive the migration");
+        assert.deepEqual(
+          (await store.listUser("olaf")).map((r) => [r.id, r.device]),
+          [[old.id, undefined]],
+          "existing rows survive the migration",
+        );
         const device = { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" };
         const fresh = sampleRecord({ userId: "olaf", device });
         await store.create(fresh);
@@ -151,10 +179,12 @@ if (skip) {
         // Concurrent first runs on a fresh table: without the advisory lock, CREATE TABLE IF NOT EXISTS can fail with 23505.
         const fresh = newTable();
         await Promise.all(Array.from({ length: 8 }, () => upgradeSchema({ pool, table: fresh })));
-        await Promise.all(Array.from({ length: 8 }, () => postgresStore({ pool, table: newTable() })).map(async (store) => {
-          await store.get(sampleRecord().id);
-          await store.close();
-        }));
+        await Promise.all(
+          Array.from({ length: 8 }, () => postgresStore({ pool, table: newTable() })).map(async (store) => {
+            await store.get(sampleRecord().id);
+            await store.close();
+          }),
+        );
         assert.equal(pool.ended, false, "upgradeSchema({ pool }) leaves the pool open");
         assert.ok(await exists(fresh));
       } finally {
@@ -199,7 +229,7 @@ if (skip) {
         const record = sampleRecord({ userId: "dee" });
         await store.create(record);
         assert.deepEqual(await store.get(record.id), record);
-        assert.equal(await store.destroyUser("dee"), 1);
+        assert.equal((await store.destroyUser("dee")).length, 1);
       } finally {
         await store.close();
       }
@@ -239,8 +269,8 @@ if (skip) {
            SELECT 'expired' || i, NULL, '{}'::jsonb, $1, $1, $1, $1, 1 FROM generate_series(1, 1234) AS i`,
           [now - 1000],
         );
-        assert.equal(await store.sweep(now), 1234);
-        assert.equal(await store.sweep(now), 0);
+        assert.equal((await store.sweep(now)).length, 1234);
+        assert.equal((await store.sweep(now)).length, 0);
         assert.deepEqual(await store.get(live.id), live);
       } finally {
         await store.close();
@@ -251,7 +281,10 @@ if (skip) {
       const store = postgresStore({ connectionString: url, table: newTable() });
       try {
         const record = sampleRecord({ data: { note: "a\u0000b" } });
-        await assert.rejects(store.create(record), (error: Error) => error.name === "SessionValueError" && /cannot store the character \\u0000/.test(error.message));
+        await assert.rejects(
+          store.create(record),
+          (error: Error) => error.name === "SessionValueError" && /cannot store the character \\u0000/.test(error.message),
+        );
         assert.equal(await store.get(record.id), null);
       } finally {
         await store.close();

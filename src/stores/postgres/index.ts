@@ -1,11 +1,18 @@
-import type { ClientConfig, Pool, QueryResult, QueryResultRow } from "pg";
+import type { ClientConfig, Pool, PoolClient, QueryResult, QueryResultRow } from "pg";
 import {
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
+  encodeSessionMeta,
   overLimit,
   SessionExistsError,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
   type DestroyOptions,
   type DestroyUserOptions,
+  type EndedSession,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
@@ -59,6 +66,8 @@ interface Row {
   version: number;
   /** Selected by listUser and rotate only: the read path never needs it. */
   device?: string | null;
+  /** The meta fields (see encodeSessionMeta), or null. */
+  meta: Record<string, unknown> | null;
 }
 
 /** What a patch statement answers: the new version (null when nothing was written), the locked row's version (null: gone) and the merged size. */
@@ -70,7 +79,7 @@ interface PatchRow {
 }
 
 const SWEEP_BATCH = 500;
-const COLUMNS = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+const COLUMNS = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta";
 
 /**
  * Sessions in one PostgreSQL table, shared by every process and machine of
@@ -100,6 +109,7 @@ export function postgresStore(options: PostgresStoreOptions): SessionStore & { r
 
 class PostgresStore implements SessionStore {
   readonly processLocal = false;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly feed: PostgresFeed;
   readonly #pool: Pool;
@@ -143,7 +153,20 @@ class PostgresStore implements SessionStore {
     return notice === undefined ? [] : [this.feed.channel, notice];
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult> {
+    if (input?.limit && record.userId !== null) {
+      return this.#limited(
+        record.userId,
+        input,
+        undefined,
+        async (client, ended) => {
+          if (ended === "refused") return { status: "limit" };
+          await client.query(this.#sql.insert, recordColumns(record));
+          return { status: "ok", ended };
+        },
+        record.id,
+      );
+    }
     try {
       await this.#query(this.#sql.insert, recordColumns(record));
     } catch (error) {
@@ -193,8 +216,23 @@ class PostgresStore implements SessionStore {
       input.absoluteExpiresAt,
       encodeDevice(input.device),
       input.maxDataBytes ?? null,
+      encodeSessionMeta(input),
       ...this.#notice(input.notice),
     ];
+    if (input.limit && input.userId !== null) {
+      return this.#limited(
+        input.userId,
+        input,
+        id,
+        async (client, ended): Promise<RotateResult> => {
+          if (ended === "refused") return { status: "limit" };
+          const { rows } = await client.query<Row & { bytes: string | null }>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
+          if (rows[0]?.id) return { status: "ok", record: toRecord(rows[0]), ended };
+          return overLimit(Number(rows[0]?.bytes ?? 0), input.maxDataBytes) ?? { status: "gone" };
+        },
+        input.newId,
+      );
+    }
     try {
       // One row, all null but `bytes` when nothing moved: gone, or too large (the notify must run either way).
       const { rows } = await this.#query<Row & { bytes: string | null }>(input.notice === undefined ? this.#sql.rotate : this.#sql.rotateNotify, values);
@@ -208,12 +246,15 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
-    if (notice === undefined) return ((await this.#query(this.#sql.destroy, [id])).rowCount ?? 0) === 1;
-    return (await this.#query<{ deleted: number }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.deleted === 1;
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
+    const ended =
+      notice === undefined
+        ? (await this.#query<EndedRow>(this.#sql.destroy, [id])).rows
+        : (await this.#query<{ ended: EndedRow[] }>(this.#sql.destroyNotify, [id, ...this.#notice(notice)])).rows[0]!.ended;
+    return ended[0] ? toEnded(ended[0]) : null;
   }
 
-  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
     // READ COMMITTED would let a concurrent rotate (re-login of the same user)
     // slip through: the DELETE waits for the old row, finds it gone and cannot
     // see the new one. Under REPEATABLE READ that case is a serialization
@@ -228,12 +269,12 @@ class PostgresStore implements SessionStore {
         try {
           await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
           // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
-          const result =
+          const ended =
             notice === undefined
-              ? (await client.query(this.#sql.destroyUser, [userId, except ?? null])).rowCount ?? 0
-              : (await client.query<{ deleted: number }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.deleted;
+              ? (await client.query<EndedRow>(this.#sql.destroyUser, [userId, except ?? null])).rows
+              : (await client.query<{ ended: EndedRow[] }>(this.#sql.destroyUserNotify, [userId, except ?? null, ...this.#notice(notice)])).rows[0]!.ended;
           await client.query("COMMIT");
-          return result;
+          return ended.map(toEnded);
         } catch (error) {
           await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
           throw error;
@@ -247,17 +288,66 @@ class PostgresStore implements SessionStore {
     }
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+  /**
+   * A create or rotate under a session limit: one transaction that holds the
+   * user's advisory lock (so concurrent logins of one user count one after
+   * another), ends the oldest live sessions or refuses, then `write`s. A
+   * notice is published on every outcome (pg_notify runs at COMMIT, so with the write).
+   */
+  async #limited<T>(
+    userId: string,
+    input: CreateInput,
+    exceptId: string | undefined,
+    write: (client: PoolClient, ended: string[] | "refused") => Promise<T>,
+    newId: string,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (this.#ready ??= this.#prepare());
+        const client = await this.#pool.connect();
+        let broken: Error | undefined;
+        try {
+          await client.query("BEGIN");
+          await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`latchkey:${this.#names.display}:${userId}`]);
+          // A rotation of a session that is gone ends nothing (the engine then creates, under the limit again).
+          const gone = exceptId !== undefined && (await client.query(this.#sql.lockId, [exceptId])).rowCount === 0;
+          const { rows } = gone ? { rows: [] } : await client.query<Row>(this.#sql.limitRows, [userId]);
+          const ended = gone ? [] : sessionsOverLimit(rows.map(toRecord), userId, input.limit!, exceptId);
+          if (ended !== "refused" && ended.length > 0) await client.query(this.#sql.destroyIds, [ended]);
+          const result = gone ? ({ status: "gone" } as T) : await write(client, ended);
+          // The rotate statement publishes its own notice; otherwise (a create, a refusal, gone) it is published here.
+          const published = !gone && ended !== "refused" && exceptId !== undefined;
+          if (input.notice !== undefined && !published) await client.query("SELECT pg_notify($1, $2)", this.#notice(input.notice));
+          await client.query("COMMIT");
+          return result;
+        } catch (error) {
+          await client.query("ROLLBACK").catch((rollbackError: Error) => (broken = rollbackError));
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === "23505") throw new SessionExistsError(newId);
+        if ((code === "40001" || code === "40P01") && attempt < 20) continue;
+        throw explain(error, this.#address, this.#names.display);
+      }
+    }
   }
 
-  async sweep(now: number): Promise<number> {
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (await this.#query<Row>(this.#sql.listUser, [userId])).rows.map(toRecord);
+    // Keyset, not OFFSET: the (user_id, id) index starts each page where the last one ended.
+    return (await this.#query<Row>(this.#sql.listUserPage, [userId, options.after ?? "", options.limit ?? null])).rows.map(toRecord);
+  }
+
+  async sweep(now: number): Promise<EndedSession[]> {
     // Small batches, each its own short statement; SKIP LOCKED leaves rows a request is writing alone.
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (;;) {
-      const deleted = (await this.#query(this.#sql.sweep, [now])).rowCount ?? 0;
-      removed += deleted;
-      if (deleted < SWEEP_BATCH) return removed;
+      const { rows } = await this.#query<EndedRow>(this.#sql.sweep, [now]);
+      for (const row of rows) removed.push(toEnded(row));
+      if (rows.length < SWEEP_BATCH) return removed;
     }
   }
 
@@ -284,7 +374,7 @@ class PostgresStore implements SessionStore {
   async #prepare(): Promise<void> {
     if (!this.#createSchema) return;
     try {
-      await this.#migrateUnlessFound(this.#names.qualified, "device");
+      await this.#migrateUnlessFound(this.#names.qualified, "meta");
     } catch (error) {
       this.#ready = null;
       throw error;
@@ -369,7 +459,7 @@ function patchStatement(table: string, checked: boolean, notify: boolean): strin
 /**
  * Rotate: lock the old row, measure the merged data, and if it fits delete it and insert
  * the new one, in one statement. Parameters: $1 old id, $2 new id, $3 user, $4 unset,
- * $5 set (JSON), $6–$9 times, $10 device, $11 maxDataBytes (null: none), then the notice's two.
+ * $5 set (JSON), $6–$9 times, $10 device, $11 maxDataBytes (null: none), $12 meta (JSON), then the notice's two.
  * One row: the new record, or nulls and `bytes` when nothing moved.
  */
 function rotateStatement(table: string, notify: boolean): string {
@@ -378,33 +468,51 @@ function rotateStatement(table: string, notify: boolean): string {
     old AS (DELETE FROM ${table} USING sized WHERE ${table}.id = $1 AND ($11::int IS NULL OR sized.bytes <= $11::int)
       RETURNING sized.merged, ${table}.version),
     w AS (INSERT INTO ${table} (${COLUMNS}, device)
-      SELECT $2::text, $3::text, old.merged, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $10::text FROM old
+      SELECT $2::text, $3::text, old.merged, $6::bigint, $7::bigint, $8::bigint, $9::bigint, old.version + 1, $12::jsonb, $10::text FROM old
       RETURNING ${COLUMNS}, device)
-    SELECT w.*, (SELECT bytes FROM sized) AS bytes${notify ? `, ${notifyColumn(12)}` : ""} FROM (SELECT 1) AS one LEFT JOIN w ON true`;
+    SELECT w.*, (SELECT bytes FROM sized) AS bytes${notify ? `, ${notifyColumn(13)}` : ""} FROM (SELECT 1) AS one LEFT JOIN w ON true`;
 }
 
 function statements(table: string) {
-  const destroyUser = `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text`;
+  // A user's sessions: their own, and the impersonations they run (the partial index on meta->>'impersonator').
+  const ofUser = `(user_id = $1 OR (meta->>'impersonator') = $1)`;
+  const destroyUser = `DELETE FROM ${table} WHERE ${ofUser} AND id IS DISTINCT FROM $2::text RETURNING ${ENDED}`;
   return {
-    insert: `INSERT INTO ${table} (${COLUMNS}, device) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)`,
+    insert: `INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
     get: `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     patch: patchStatement(table, false, false),
     patchChecked: patchStatement(table, true, false),
     touch: `UPDATE ${table} SET last_seen_at = $2, expires_at = $3 WHERE id = $1`,
     // One statement: the old row's lock means a concurrent rotate, patch or destroy of the old id finds it gone.
     rotate: rotateStatement(table, false),
-    destroy: `DELETE FROM ${table} WHERE id = $1`,
+    destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
     destroyUser,
-    listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1`,
+    listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser}`,
+    listUserPage: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser} AND id > $2 ORDER BY id LIMIT $3`,
+    limitRows: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
+    destroyIds: `DELETE FROM ${table} WHERE id = ANY($1::text[])`,
+    lockId: `SELECT 1 FROM ${table} WHERE id = $1 FOR UPDATE`,
     // The same writes publishing a notice (the last two parameters) in the same statement, on every
     // outcome: each returns exactly one row, also when nothing matched (see withNotice).
     patchNotify: patchStatement(table, false, true),
     patchCheckedNotify: patchStatement(table, true, true),
     rotateNotify: rotateStatement(table, true),
-    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 2),
-    destroyUserNotify: withNotice(`${destroyUser} RETURNING 1`, "(SELECT count(*) FROM w)::int AS deleted", 3),
-    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+    destroyNotify: withNotice(`DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`, ENDED_AGGREGATE, 2),
+    destroyUserNotify: withNotice(destroyUser, ENDED_AGGREGATE, 3),
+    sweep: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED) RETURNING ${ENDED}`,
   };
+}
+
+/** What a delete returns (the `ended` event's fields), as rows or, under a notice, aggregated into one JSON column. */
+const ENDED = "id, user_id, device";
+const ENDED_AGGREGATE = "(SELECT coalesce(json_agg(json_build_object('id', id, 'user_id', user_id, 'device', device)), '[]'::json) FROM w) AS ended";
+type EndedRow = Pick<Row, "id" | "user_id" | "device">;
+
+function toEnded(row: EndedRow): EndedSession {
+  const session: EndedSession = { id: row.id, userId: row.user_id };
+  const device = decodeDevice(row.device);
+  if (device) session.device = device;
+  return session;
 }
 
 function toRecord(row: Row): SessionRecord {
@@ -420,5 +528,5 @@ function toRecord(row: Row): SessionRecord {
   };
   const device = decodeDevice(row.device);
   if (device) record.device = device;
-  return record;
+  return applySessionMeta(record, row.meta);
 }

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import pg from "pg";
 import { runMultiProcessSuite } from "../../testing/multiprocess-suite.js";
+import { runSessionLimitSuite } from "../../testing/limit-suite.js";
 import { databaseUrl, requirePostgres } from "../../testing/postgres.js";
 
 const url = databaseUrl;
@@ -21,6 +22,21 @@ if (skip) {
       await client.connect();
       try {
         await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_leases`);
+      } finally {
+        await client.end();
+      }
+    },
+  });
+  const limitTable = `${table}_limit`;
+  runSessionLimitSuite({
+    name: "two processes, one PostgreSQL table, near-cache and strict revocation",
+    storeSpec: () => `postgres:${url}|${limitTable}`,
+    options: { nearCache: true, revocation: "strict" },
+    cleanup: async () => {
+      const client = new pg.Client(url);
+      await client.connect();
+      try {
+        await client.query(`DROP TABLE IF EXISTS ${limitTable}, ${limitTable}_leases`);
       } finally {
         await client.end();
       }

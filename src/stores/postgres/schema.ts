@@ -67,10 +67,13 @@ export function createSchemaSQL(table: string = DEFAULT_TABLE, schema?: string):
   expires_at bigint NOT NULL,
   absolute_expires_at bigint NOT NULL,
   version integer NOT NULL,
-  device text
+  device text,
+  meta jsonb
 );
 ALTER TABLE ${qualified} ADD COLUMN IF NOT EXISTS device text;
-CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id) WHERE user_id IS NOT NULL;
+ALTER TABLE ${qualified} ADD COLUMN IF NOT EXISTS meta jsonb;
+CREATE INDEX IF NOT EXISTS "${table}_impersonator_idx" ON ${qualified} ((meta->>'impersonator')) WHERE (meta->>'impersonator') IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${table}_user_id_idx" ON ${qualified} (user_id, id) WHERE user_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${table}_expires_at_idx" ON ${qualified} (expires_at);
 ${leasesSchemaSQL(leases.qualified)}`;
 }
@@ -98,7 +101,9 @@ export function resolveNames(fn: string, options: UpgradeSchemaOptions, needsCon
   }
   const schema = options.schema;
   if (schema !== undefined && (typeof schema !== "string" || !IDENTIFIER.test(schema))) {
-    throw new TypeError(`latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`);
+    throw new TypeError(
+      `latchkey: ${fn} schema ${JSON.stringify(schema)} must be a lowercase SQL identifier (a-z, 0-9, _), or left out to use the search_path`,
+    );
   }
   // Quoted, so reserved words ("user", "order") work; the pattern above keeps the quotes safe.
   return {

@@ -70,13 +70,19 @@ export function resolveDurability(value: unknown, commandTimeout: number): Resol
   const { replicas, timeout, everyWrite, ...rest } = value as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
-    throw new TypeError(`latchkey: redisStore durability has unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; it takes replicas, timeout and everyWrite, ${example}`);
+    throw new TypeError(
+      `latchkey: redisStore durability has unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; it takes replicas, timeout and everyWrite, ${example}`,
+    );
   }
   if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1) {
-    throw new TypeError(`latchkey: redisStore durability.replicas must be a whole number ≥ 1 (how many replicas must confirm a logout), ${example} (got ${String(replicas)})`);
+    throw new TypeError(
+      `latchkey: redisStore durability.replicas must be a whole number ≥ 1 (how many replicas must confirm a logout), ${example} (got ${String(replicas)})`,
+    );
   }
   if (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 1) {
-    throw new TypeError(`latchkey: redisStore durability.timeout must be a whole number of ms ≥ 1 (WAIT 0 would wait forever), ${example} (got ${String(timeout)})`);
+    throw new TypeError(
+      `latchkey: redisStore durability.timeout must be a whole number of ms ≥ 1 (WAIT 0 would wait forever), ${example} (got ${String(timeout)})`,
+    );
   }
   if (timeout >= commandTimeout) {
     throw new TypeError(

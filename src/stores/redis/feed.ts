@@ -1,6 +1,6 @@
 import { keepListening } from "../../store/feed.js";
 import type { FeedListener, FeedSubscription, LiveLease, StoreFeed } from "../../store/contract.js";
-import { toFields, type RedisCommands } from "./adapter.js";
+import { toFields, type RedisCommands } from "./commands.js";
 import { DROP_LEASE, LIVE_LEASES, RENEW_LEASE } from "./scripts.js";
 
 /**

@@ -126,16 +126,19 @@ if (redis.skip) {
       assert.equal(routeOfId(record.id), route);
       const sessionKey = `${prefix}{${route}}:s:${record.id.slice(5)}`;
       const indexKey = `${prefix}{${route}}:u:layout-user`;
-      assert.deepEqual({ ...(await nodeClient.hGetAll(sessionKey)) }, {
-        u: "layout-user",
-        c: String(record.createdAt),
-        l: String(record.lastSeenAt),
-        e: String(record.expiresAt),
-        a: String(record.absoluteExpiresAt),
-        v: "1",
-        "d:cart": '["a"]',
-        "d:odd key": '{"n":1}',
-      });
+      assert.deepEqual(
+        { ...(await nodeClient.hGetAll(sessionKey)) },
+        {
+          u: "layout-user",
+          c: String(record.createdAt),
+          l: String(record.lastSeenAt),
+          e: String(record.expiresAt),
+          a: String(record.absoluteExpiresAt),
+          v: "1",
+          "d:cart": '["a"]',
+          "d:odd key": '{"n":1}',
+        },
+      );
       assert.equal(await nodeClient.pExpireTime(sessionKey), record.expiresAt);
       assert.deepEqual(await nodeClient.zRangeWithScores(indexKey, 0, -1), [{ value: record.id, score: record.expiresAt }]);
       assert.equal(await nodeClient.pExpireTime(indexKey), record.absoluteExpiresAt, "the index outlives every session in it");
@@ -158,9 +161,36 @@ if (redis.skip) {
       await store.create(long);
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(await store.get(short.id), null);
-      assert.deepEqual((await store.listUser("expiring")).map((r) => r.id), [long.id]);
-      assert.equal(await store.sweep(Date.now()), 1);
+      assert.deepEqual(
+        (await store.listUser("expiring")).map((r) => r.id),
+        [long.id],
+      );
+      assert.deepEqual(
+        (await store.sweep(Date.now())).map((ended) => ended.id),
+        [short.id],
+      );
       assert.deepEqual(await ioClient.zrange(`${prefix}{${userRoute("expiring")}}:u:expiring`, 0, -1), [long.id]);
+    });
+
+    test("a session Redis expired by TTL is reported once: by the sweep, or by a destroyUser that takes it out of the index first (as expired)", async () => {
+      const store = redisStore({ client: ioClient, prefix });
+      const now = Date.now();
+      const short = sampleRecord({ userId: "ttl-once", expiresAt: now + 150 });
+      const live = sampleRecord({ userId: "ttl-once" });
+      await store.create(short);
+      await store.create(live);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A touch of the live session (which re-scores the index) must not drop the expired member unreported.
+      assert.equal(await store.touch(live.id, Date.now(), live.expiresAt), true);
+      const ended = await store.destroyUser("ttl-once");
+      assert.deepEqual(
+        ended.map((session) => [session.id, session.expired ?? false]).sort(),
+        [
+          [live.id, false],
+          [short.id, true],
+        ].sort(),
+      );
+      assert.deepEqual(await store.sweep(Date.now()), [], "nothing left to report");
     });
 
     test("a user session whose id is not routed by its user id is refused (it would break the Cluster slot plan)", async () => {
@@ -193,7 +223,7 @@ if (redis.skip) {
       assert.equal(await nodeClient.exists(deviceKey), 0);
       const many = [sampleRecord({ userId: "device-user", device }), sampleRecord({ userId: "device-user", device })];
       for (const r of many) await store.create(r);
-      assert.equal(await store.destroyUser("device-user"), 2);
+      assert.equal((await store.destroyUser("device-user")).length, 2);
       for (const r of many) assert.equal(await nodeClient.exists(`${prefix}{${route}}:m:${r.id.slice(5)}`), 0);
     });
 
@@ -209,7 +239,7 @@ if (redis.skip) {
       const many = Array.from({ length: 250 }, () => sampleRecord({ userId: "prolific" }));
       await Promise.all(many.map((r) => store.create(r)));
       assert.equal((await store.listUser("prolific")).length, 250);
-      assert.equal(await store.destroyUser("prolific"), 250);
+      assert.equal((await store.destroyUser("prolific")).length, 250);
       assert.equal(await store.get(many[0]!.id), null);
       assert.deepEqual(await store.listUser("prolific"), []);
     });
@@ -223,7 +253,15 @@ if (redis.skip) {
       const now = Date.now();
       // The new id already exists (impossible with real tokens): create refuses, the old session is gone.
       await assert.rejects(
-        store.rotate(anonymous.id, { newId: taken.id, userId: "collider", change: { set: {}, unset: [] }, createdAt: now, lastSeenAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + HOUR }),
+        store.rotate(anonymous.id, {
+          newId: taken.id,
+          userId: "collider",
+          change: { set: {}, unset: [] },
+          createdAt: now,
+          lastSeenAt: now,
+          expiresAt: now + HOUR,
+          absoluteExpiresAt: now + HOUR,
+        }),
         { name: "SessionExistsError" },
       );
       assert.equal(await store.get(anonymous.id), null, "never resurrected");
@@ -233,109 +271,120 @@ if (redis.skip) {
 
   const privateServer = await requireRedisServer();
   if (privateServer.skip) test("command counts", { skip: privateServer.skip }, () => undefined);
-  else describe("commands per operation (private redis-server, MONITOR)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "latchkey-redis-count-"));
-    let redisServer: RedisServer;
-    let admin: ReturnType<typeof createClient>;
-    before(async () => {
-      redisServer = await startRedisServer({ port: await sparePort(), dir });
-      admin = await createClient({ url: redisServer.url }).connect();
-    });
-    after(async () => {
-      admin?.destroy();
-      await redisServer?.kill();
-      rmSync(dir, { recursive: true, force: true });
-    });
-
-    /**
-     * Commands clients sent during `action`, by name, from MONITOR on a private
-     * server (INFO commandstats would also count the commands scripts run inside).
-     * A marker ECHO after the action flushes the feed: MONITOR reports in execution order.
-     */
-    async function commandsDuring(action: () => Promise<unknown>): Promise<Record<string, number>> {
-      const seen: string[] = [];
-      const marker = `marker-${Math.random()}`;
-      let done!: () => void;
-      const flushed = new Promise<void>((resolve) => (done = resolve));
-      const monitor = admin.duplicate();
-      await monitor.connect();
-      await monitor.monitor((line: string) => {
-        const match = /\[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
-        if (!match || match[1] === "lua") return;
-        if (match[2]!.toLowerCase() === "echo") {
-          if (match[3] === marker) done();
-          return;
-        }
-        seen.push(match[2]!.toLowerCase());
+  else
+    describe("commands per operation (private redis-server, MONITOR)", () => {
+      const dir = mkdtempSync(join(tmpdir(), "latchkey-redis-count-"));
+      let redisServer: RedisServer;
+      let admin: ReturnType<typeof createClient>;
+      before(async () => {
+        redisServer = await startRedisServer({ port: await sparePort(), dir });
+        admin = await createClient({ url: redisServer.url }).connect();
       });
-      try {
-        await action();
-        await admin.echo(marker);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([flushed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("MONITOR feed did not flush")), 5000)))]);
-        clearTimeout(timer);
-      } finally {
-        monitor.destroy();
-      }
-      const counts: Record<string, number> = {};
-      for (const name of seen) counts[name] = (counts[name] ?? 0) + 1;
-      return counts;
-    }
+      after(async () => {
+        admin?.destroy();
+        await redisServer?.kill();
+        rmSync(dir, { recursive: true, force: true });
+      });
 
-    test("store.get is exactly one HGETALL (node-redis and ioredis)", async () => {
-      const node = await createClient({ url: redisServer.url, disableOfflineQueue: true }).connect();
-      const io = new Redis(redisServer.url, { lazyConnect: true, enableOfflineQueue: false });
-      await io.connect();
-      try {
-        for (const client of [node, io]) {
-          const store = redisStore({ client, prefix: "count:" });
-          const record = sampleRecord({ userId: "counted" });
-          await store.create(record);
-          await store.patch(record.id, { change: { set: { warm: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: record.expiresAt }); // loads the script
-          assert.deepEqual(await commandsDuring(() => store.get(record.id)), { hgetall: 1 });
-          assert.deepEqual(await commandsDuring(() => store.patch(record.id, { change: { set: { a: 1 }, unset: ["theme"] }, lastSeenAt: 2, expiresAt: record.expiresAt })), { evalsha: 1 });
+      /**
+       * Commands clients sent during `action`, by name, from MONITOR on a private
+       * server (INFO commandstats would also count the commands scripts run inside).
+       * A marker ECHO after the action flushes the feed: MONITOR reports in execution order.
+       */
+      async function commandsDuring(action: () => Promise<unknown>): Promise<Record<string, number>> {
+        const seen: string[] = [];
+        const marker = `marker-${Math.random()}`;
+        let done!: () => void;
+        const flushed = new Promise<void>((resolve) => (done = resolve));
+        const monitor = admin.duplicate();
+        await monitor.connect();
+        await monitor.monitor((line: string) => {
+          const match = /\[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
+          if (!match || match[1] === "lua") return;
+          if (match[2]!.toLowerCase() === "echo") {
+            if (match[3] === marker) done();
+            return;
+          }
+          seen.push(match[2]!.toLowerCase());
+        });
+        try {
+          await action();
+          await admin.echo(marker);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([flushed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("MONITOR feed did not flush")), 5000)))]);
+          clearTimeout(timer);
+        } finally {
+          monitor.destroy();
         }
-      } finally {
-        node.destroy();
-        io.disconnect();
+        const counts: Record<string, number> = {};
+        for (const name of seen) counts[name] = (counts[name] ?? 0) + 1;
+        return counts;
       }
-    });
 
-    test("an authenticated request through createSessions costs one command; a write one more", async () => {
-      const store = redisStore({ url: redisServer.url, prefix: "http:" });
-      const sessions = createSessions({ store, sweepInterval: false });
-      const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
-      await new Promise((resolve) => server.once("listening", resolve));
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      try {
-        const client = new Client();
-        assert.equal((await client.post(`${url}/login/counted`)).status, 200);
-        await store.patch("AAAA:" + "A".repeat(43), { change: { set: {}, unset: [] }, lastSeenAt: 1, expiresAt: 1 }); // loads the scripts
-        await store.destroyUser("nobody");
-        assert.deepEqual(await commandsDuring(async () => assert.equal((await client.get(`${url}/whoami`)).body.userId, "counted")), { hgetall: 1 });
-        assert.deepEqual(await commandsDuring(async () => assert.equal((await client.post(`${url}/set/theme?value=%22x%22`)).status, 200)), { hgetall: 1, evalsha: 1 });
-        assert.deepEqual(await commandsDuring(async () => assert.equal((await new Client().post(`${url}/revoke-user/counted`)).body.count, 1)), { evalsha: 1 });
-      } finally {
-        server.close();
-        server.closeAllConnections();
-        await sessions.close();
-      }
-    });
+      test("store.get is exactly one HGETALL (node-redis and ioredis)", async () => {
+        const node = await createClient({ url: redisServer.url, disableOfflineQueue: true }).connect();
+        const io = new Redis(redisServer.url, { lazyConnect: true, enableOfflineQueue: false });
+        await io.connect();
+        try {
+          for (const client of [node, io]) {
+            const store = redisStore({ client, prefix: "count:" });
+            const record = sampleRecord({ userId: "counted" });
+            await store.create(record);
+            await store.patch(record.id, { change: { set: { warm: 1 }, unset: [] }, lastSeenAt: 1, expiresAt: record.expiresAt }); // loads the script
+            assert.deepEqual(await commandsDuring(() => store.get(record.id)), { hgetall: 1 });
+            assert.deepEqual(
+              await commandsDuring(() => store.patch(record.id, { change: { set: { a: 1 }, unset: ["theme"] }, lastSeenAt: 2, expiresAt: record.expiresAt })),
+              { evalsha: 1 },
+            );
+          }
+        } finally {
+          node.destroy();
+          io.disconnect();
+        }
+      });
 
-    test("scripts are reloaded after SCRIPT FLUSH (restart, failover): EVALSHA falls back to EVAL once", async () => {
-      const store = redisStore({ url: redisServer.url, prefix: "flush:" });
-      try {
-        const record = sampleRecord({ userId: "flushed" });
-        await store.create(record);
-        await admin.scriptFlush();
-        assert.deepEqual(await commandsDuring(() => store.touch(record.id, 5, record.expiresAt)), { evalsha: 1, eval: 1 });
-        assert.deepEqual(await commandsDuring(() => store.touch(record.id, 6, record.expiresAt)), { evalsha: 1 });
-        assert.equal((await store.get(record.id))?.lastSeenAt, 6);
-      } finally {
-        await store.close();
-      }
+      test("an authenticated request through createSessions costs one command; a write one more", async () => {
+        const store = redisStore({ url: redisServer.url, prefix: "http:" });
+        const sessions = createSessions({ store, sweepInterval: false });
+        const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
+        await new Promise((resolve) => server.once("listening", resolve));
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        try {
+          const client = new Client();
+          assert.equal((await client.post(`${url}/login/counted`)).status, 200);
+          await store.patch("AAAA:" + "A".repeat(43), { change: { set: {}, unset: [] }, lastSeenAt: 1, expiresAt: 1 }); // loads the scripts
+          await store.destroyUser("nobody");
+          assert.deepEqual(await commandsDuring(async () => assert.equal((await client.get(`${url}/whoami`)).body.userId, "counted")), { hgetall: 1 });
+          assert.deepEqual(await commandsDuring(async () => assert.equal((await client.post(`${url}/set/theme?value=%22x%22`)).status, 200)), {
+            hgetall: 1,
+            evalsha: 1,
+          });
+          // revokeUser first reads the index (ZRANGE) for impersonations of the user, which live in other slots and are ended first.
+          assert.deepEqual(await commandsDuring(async () => assert.equal((await new Client().post(`${url}/revoke-user/counted`)).body.count, 1)), {
+            zrange: 1,
+            evalsha: 1,
+          });
+        } finally {
+          server.close();
+          server.closeAllConnections();
+          await sessions.close();
+        }
+      });
+
+      test("scripts are reloaded after SCRIPT FLUSH (restart, failover): EVALSHA falls back to EVAL once", async () => {
+        const store = redisStore({ url: redisServer.url, prefix: "flush:" });
+        try {
+          const record = sampleRecord({ userId: "flushed" });
+          await store.create(record);
+          await admin.scriptFlush();
+          assert.deepEqual(await commandsDuring(() => store.touch(record.id, 5, record.expiresAt)), { evalsha: 1, eval: 1 });
+          assert.deepEqual(await commandsDuring(() => store.touch(record.id, 6, record.expiresAt)), { evalsha: 1 });
+          assert.equal((await store.get(record.id))?.lastSeenAt, 6);
+        } finally {
+          await store.close();
+        }
+      });
     });
-  });
 
   after(async () => {
     nodeClient.destroy();

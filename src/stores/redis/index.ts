@@ -1,28 +1,41 @@
 import {
   applyChange,
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
+  encodeSessionMeta,
   routeOfId,
   SessionExistsError,
+  sessionMetaOf,
   userRoute,
   type ChangeSet,
   type DestroyOptions,
   type DestroyUserOptions,
+  type EndedSession,
+  type CreateInput,
+  type CreateResult,
+  type ListUserOptions,
   type JsonValue,
   type PatchInput,
   type PatchResult,
   type RotateInput,
   type RotateResult,
   type TooLargeResult,
+  type SessionLimit,
+  type SessionMeta,
   type SessionRecord,
   type SessionStore,
 } from "../../store/index.js";
 import { redactUrl } from "../../store/redact.js";
-import { adapterFor, clientKind, ioredisKeyPrefix, ownedAdapter, toFields, withDeadline, type RedisCommands } from "./adapter.js";
+import { adapterFor, clientKind } from "./adapter.js";
+import { toFields, type RedisCommands } from "./commands.js";
+import { withDeadline } from "./deadline.js";
 import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
+import { ioredisKeyPrefix } from "./ioredis.js";
+import { ownedAdapter } from "./owned-connection.js";
 import type { Script } from "./scripts.js";
-import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 
@@ -135,7 +148,9 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
-      throw new TypeError(`latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`);
+      throw new TypeError(
+        `latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`,
+      );
     }
     try {
       new URL(options.url);
@@ -146,7 +161,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
   } else {
     if (clientKind(options.client) === null) {
       throw new TypeError(
-        "latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from \"redis\") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())",
+        'latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from "redis") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())',
       );
     }
     const keyPrefix = ioredisKeyPrefix(options.client);
@@ -156,7 +171,12 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
       );
     }
     const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
-    if (clientKind(options.client) === "ioredis" && Array.isArray(ioredisOptions?.sentinels) && ioredisOptions.sentinels.length > 0 && ioredisOptions.failoverDetector !== true) {
+    if (
+      clientKind(options.client) === "ioredis" &&
+      Array.isArray(ioredisOptions?.sentinels) &&
+      ioredisOptions.sentinels.length > 0 &&
+      ioredisOptions.failoverDetector !== true
+    ) {
       throw new TypeError(
         "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
           "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
@@ -176,6 +196,7 @@ export function redisStore(options: RedisStoreOptions): RedisSessionStore {
 
 class RedisStore implements RedisSessionStore {
   readonly processLocal = false;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly #redis: RedisCommands;
   readonly #prefix: string;
@@ -216,22 +237,35 @@ class RedisStore implements RedisSessionStore {
     return this.#redis.ready();
   }
 
-  async create(record: SessionRecord): Promise<void> {
-    const index = this.#userIndex(record.id, record.userId);
+  async create(record: SessionRecord, input: CreateInput = {}): Promise<void | CreateResult> {
+    const index = this.#userIndex(record.id, record.impersonator ?? record.userId);
     const expireAt = expiryMs(record.expiresAt);
     const keys = [this.#sessionKey(record.id), this.#deviceKey(record.id)];
     if (index) keys.push(index);
-    const created = await this.#write("the new session", this.#durability?.everyWrite === true, CREATE, keys, [
+    await this.#refer(record);
+    const reply = await this.#write("the new session", this.#durability?.everyWrite === true || input.notice !== undefined, CREATE, keys, [
       expireAt,
       expiryMs(Math.max(record.absoluteExpiresAt, record.expiresAt)),
       record.id,
       encodeDevice(record.device) ?? "",
+      ...this.#notify(input.notice),
+      this.#prefix,
+      ...limitArgs(input.limit, record.userId),
       ...encodeMeta(record),
       "v",
       String(record.version),
       ...encodeData(record.data),
     ]);
-    if (Number(created) !== 1) throw new SessionExistsError(record.id);
+    const [status, ...ended] = Array.isArray(reply) ? reply.map(String) : [String(reply)];
+    if (status === "2") return { status: "limit" };
+    if (status !== "1") throw new SessionExistsError(record.id);
+    if (input.limit) return { status: "ok", ended };
+  }
+
+  /** An impersonation: its id goes into the viewed user's index too (another slot), before the session exists. */
+  async #refer(record: Pick<SessionRecord, "id" | "userId" | "absoluteExpiresAt" | "impersonator">): Promise<void> {
+    if (record.impersonator === undefined || record.userId === null) return;
+    await this.#redis.run(REFER, [this.#indexKey(userRoute(record.userId), record.userId)], [record.id, expiryMs(record.absoluteExpiresAt)]);
   }
 
   /** Exactly one command: HGETALL (the device lives in its own key, so it is not fetched). */
@@ -240,17 +274,23 @@ class RedisStore implements RedisSessionStore {
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
-    const reply = (await this.#write("the patch", this.#durability?.everyWrite === true, PATCH, [this.#sessionKey(id), this.#deviceKey(id)], [
-      ...this.#notify(input.notice),
-      this.#prefix,
-      id,
-      input.expectVersion === undefined ? "" : String(input.expectVersion),
-      String(input.lastSeenAt),
-      String(input.expiresAt),
-      expiryMs(input.expiresAt),
-      limitArg(input.maxDataBytes),
-      ...encodeChange(input.change),
-    ])) as number[];
+    const reply = (await this.#write(
+      "the patch",
+      this.#durability?.everyWrite === true,
+      PATCH,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [
+        ...this.#notify(input.notice),
+        this.#prefix,
+        id,
+        input.expectVersion === undefined ? "" : String(input.expectVersion),
+        String(input.lastSeenAt),
+        String(input.expiresAt),
+        expiryMs(input.expiresAt),
+        limitArg(input.maxDataBytes),
+        ...encodeChange(input.change),
+      ],
+    )) as number[];
     const [status, version] = reply.map(Number);
     if (status === 0) return { status: "gone" };
     if (status === 2) return { status: "conflict", version: version! };
@@ -259,12 +299,17 @@ class RedisStore implements RedisSessionStore {
   }
 
   async touch(id: string, lastSeenAt: number, expiresAt: number): Promise<boolean> {
-    const reply = await this.#redis.run(TOUCH, [this.#sessionKey(id), this.#deviceKey(id)], [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)]);
+    const reply = await this.#redis.run(
+      TOUCH,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [this.#prefix, id, String(lastSeenAt), String(expiresAt), expiryMs(expiresAt)],
+    );
     return Number(reply) === 1;
   }
 
   async rotate(id: string, input: RotateInput): Promise<RotateResult> {
-    const newIndex = this.#userIndex(input.newId, input.userId);
+    const newIndex = this.#userIndex(input.newId, input.impersonator ?? input.userId);
+    await this.#refer({ ...input, id: input.newId });
     const expireAt = expiryMs(input.expiresAt);
     const indexUntil = expiryMs(Math.max(input.absoluteExpiresAt, input.expiresAt));
 
@@ -282,19 +327,25 @@ class RedisStore implements RedisSessionStore {
         indexUntil,
         encodeDevice(input.device) ?? "",
         limitArg(input.maxDataBytes),
+        ...limitArgs(input.limit, input.userId),
         String(unset.length),
         ...unset,
         ...encodeMeta(input), // v is incremented by the script
         ...set,
       ]);
       if (reply === null || reply === undefined) return { status: "gone" };
-      if (!Array.isArray(reply)) throw new SessionExistsError(input.newId);
+      if (!Array.isArray(reply)) {
+        if (Number(reply) === -2) return { status: "limit" };
+        throw new SessionExistsError(input.newId);
+      }
       const tooLarge = tooLargeReply(reply);
       if (tooLarge) return tooLarge;
-      const record = decodeRecord(input.newId, toFields(reply));
+      const fields = toFields(reply);
+      const record = decodeRecord(input.newId, fields);
       if (!record) throw new Error(`latchkey: redisStore rotate produced an unreadable session ${input.newId.slice(0, 12)}…`);
       if (encodeDevice(input.device) !== null) record.device = input.device!;
-      return { status: "ok", record };
+      if (!input.limit) return { status: "ok", record };
+      return { status: "ok", record, ended: fields["!ended"] ? fields["!ended"].split(" ") : [] };
     }
 
     // Different routes (anonymous → signed in, or another user) hash to different
@@ -303,13 +354,13 @@ class RedisStore implements RedisSessionStore {
     //   2. create the new session (insert-only) with the merged data.
     // A crash or an outage between the two only logs the user out: the old
     // token is already dead, so nothing is ever resurrected (G1).
-    const taken = await this.#write("the rotation", true, TAKE, [this.#sessionKey(id), this.#deviceKey(id)], [
-      ...this.#notify(input.notice),
-      this.#prefix,
-      id,
-      limitArg(input.maxDataBytes),
-      ...encodeChange(input.change),
-    ]);
+    const taken = await this.#write(
+      "the rotation",
+      true,
+      TAKE,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [...this.#notify(input.notice), this.#prefix, id, limitArg(input.maxDataBytes), ...encodeChange(input.change)],
+    );
     if (taken === null || taken === undefined) return { status: "gone" };
     const tooLarge = tooLargeReply(taken);
     if (tooLarge) return tooLarge;
@@ -324,31 +375,107 @@ class RedisStore implements RedisSessionStore {
       expiresAt: input.expiresAt,
       absoluteExpiresAt: input.absoluteExpiresAt,
       version: old.version + 1,
+      ...sessionMetaOf(input),
     };
     if (encodeDevice(input.device) !== null) record.device = input.device!;
-    await this.create(record);
-    return { status: "ok", record };
+    if (!input.limit) {
+      await this.create(record);
+      return { status: "ok", record };
+    }
+    // The old token is already dead: a refusal now leaves the user signed out of it (previousEnded).
+    const created = (await this.create(record, { limit: input.limit })) as CreateResult;
+    return created.status === "limit" ? { status: "limit", previousEnded: true } : { status: "ok", record, ended: created.ended };
   }
 
-  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<boolean> {
-    return Number(await this.#write("the logout", true, DESTROY, [this.#sessionKey(id), this.#deviceKey(id)], [...this.#notify(notice), this.#prefix, id])) === 1;
+  async destroy(id: string, { notice }: DestroyOptions = {}): Promise<EndedSession | null> {
+    const reply = (await this.#write(
+      "the logout",
+      true,
+      DESTROY,
+      [this.#sessionKey(id), this.#deviceKey(id)],
+      [...this.#notify(notice), this.#prefix, id],
+    )) as unknown[];
+    if (Number(reply[0]) !== 1) return null;
+    return endedSession(id, String(reply[1]) === "" ? null : String(reply[1]), String(reply[2] ?? ""));
   }
 
-  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<number> {
-    return Number(await this.#write("the user's revocation", true, DESTROY_USER, [this.#indexKey(userRoute(userId), userId)], [...this.#notify(notice), this.#prefix, except ?? ""]));
+  /**
+   * The user's sessions this call deleted; members whose keys Redis had
+   * already expired come back too, with `expired: true` (the index is gone, so
+   * no sweep would report them).
+   */
+  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
+    const index = this.#indexKey(userRoute(userId), userId);
+    const ended: EndedSession[] = [];
+    // Impersonations of this user live in their impersonators' slots: ended first, one script each,
+    // then the user's own sessions in one step, which publishes the notice naming the user.
+    for (const id of (await this.#redis.zrange(index)).filter((id) => routeOfId(id) !== userRoute(userId) && id !== except)) {
+      const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
+      if (record?.userId !== userId) continue;
+      const reply = (await this.#write(
+        "the user's revocation",
+        true,
+        DESTROY,
+        [this.#sessionKey(id), this.#deviceKey(id)],
+        ["", "", this.#prefix, id],
+      )) as unknown[];
+      if (Number(reply[0]) === 1) ended.push(endedSession(id, userId, String(reply[2] ?? "")));
+    }
+    const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [index], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
+      if (Number(reply[i + 2]) !== 1) session.expired = true;
+      ended.push(session);
+    }
+    return ended;
   }
 
-  /** ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot). */
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    const ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+  /**
+   * ZRANGE of the user's index, then one pipelined HGETALL per session and their devices (one script per 100, one slot).
+   * A page sorts the index's ids here (the index is scored by expiry, which every touch moves, so
+   * a cursor on the score would skip a session touched mid-listing) and fetches only that page.
+   */
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    let ids = await this.#redis.zrange(this.#indexKey(userRoute(userId), userId));
+    if (options?.limit === undefined && options?.after === undefined) return this.#records(userId, ids);
+    const after = options.after;
+    ids = (after === undefined ? ids : ids.filter((id) => id > after)).sort();
+    const limit = options.limit ?? ids.length;
+    const page: SessionRecord[] = [];
+    // Index entries of sessions that just ended are skipped: read on until the page is full or the index ends.
+    for (let start = 0; page.length < limit && start < ids.length;) {
+      const chunk = ids.slice(start, start + (limit - page.length));
+      start += chunk.length;
+      page.push(...(await this.#records(userId, chunk)));
+    }
+    // #records groups ids by route (one DEVICES script per slot): the page goes back to id order.
+    return page.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The live records among `ids` that belong to `userId`, in the order of `ids`, with their devices. */
+  async #records(userId: string, unsorted: string[]): Promise<SessionRecord[]> {
+    // Grouped by route: the DEVICES script reads one slot (impersonations of this user have another route).
+    const ids = [...unsorted].sort((a, b) => (routeOfId(a) < routeOfId(b) ? -1 : routeOfId(a) > routeOfId(b) ? 1 : 0));
     const devices: Promise<unknown>[] = [];
-    for (let i = 0; i < ids.length; i += 100) devices.push(this.#redis.run(DEVICES, ids.slice(i, i + 100).map((id) => this.#deviceKey(id)), []));
+    for (let i = 0; i < ids.length;) {
+      const route = routeOfId(ids[i]!);
+      let end = i;
+      while (end < ids.length && end - i < 100 && routeOfId(ids[end]!) === route) end++;
+      devices.push(
+        this.#redis.run(
+          DEVICES,
+          ids.slice(i, end).map((id) => this.#deviceKey(id)),
+          [],
+        ),
+      );
+      i = end;
+    }
     const [hashes, deviceChunks] = await Promise.all([Promise.all(ids.map((id) => this.#redis.hgetall(this.#sessionKey(id)))), Promise.all(devices)]);
     const deviceTexts = (deviceChunks as unknown[][]).flat();
     const records: SessionRecord[] = [];
     ids.forEach((id, i) => {
       const record = decodeRecord(id, hashes[i]!);
-      if (!record || record.userId !== userId) return;
+      if (!record || (record.userId !== userId && record.impersonator !== userId)) return;
       const device = decodeDevice(String(deviceTexts[i] ?? ""));
       if (device) record.device = device;
       records.push(record);
@@ -358,18 +485,27 @@ class RedisStore implements RedisSessionStore {
 
   /**
    * Redis deletes expired sessions itself (PEXPIREAT), so there is nothing to
-   * scan: sweep only drops the entries of expired sessions from the user
-   * indexes this process wrote since the last sweep, and resolves to how many
-   * it dropped. Never KEYS or SCAN. Indexes are also pruned by every patch and
-   * touch, and expire with their last session.
+   * scan: sweep takes the members of expired sessions out of the user indexes
+   * this process wrote (created or rotated a session in), and resolves to
+   * those sessions — each taken by exactly one sweep, whichever process runs
+   * it. Never KEYS or SCAN. An index stays tracked while it has members (up
+   * to 10 000 indexes per process, least recently written dropped first).
+   * Anonymous sessions have no index: their expiry by TTL is not reported,
+   * and a session's device has expired with it.
    */
-  async sweep(now: number): Promise<number> {
+  async sweep(now: number): Promise<EndedSession[]> {
     const indexes = [...this.#indexes];
-    this.#indexes.clear();
-    let removed = 0;
+    const removed: EndedSession[] = [];
     for (let i = 0; i < indexes.length; i += SWEEP_CONCURRENCY) {
-      const counts = await Promise.all(indexes.slice(i, i + SWEEP_CONCURRENCY).map((key) => this.#redis.run(PRUNE, [key], [String(Math.floor(now))])));
-      for (const count of counts) removed += Number(count);
+      const batch = indexes.slice(i, i + SWEEP_CONCURRENCY);
+      const replies = await Promise.all(batch.map((key) => this.#redis.run(PRUNE, [key], [String(Math.floor(now))])));
+      replies.forEach((reply, j) => {
+        const [left, ...ids] = (reply as unknown[]).map(String);
+        const key = batch[j]!;
+        const userId = key.slice(key.indexOf("}:u:") + 4);
+        for (const id of ids) removed.push({ id, userId });
+        if (Number(left) === 0) this.#indexes.delete(key); // empty: Redis drops it; a new login tracks it again
+      });
     }
     return removed;
   }
@@ -409,6 +545,13 @@ class RedisStore implements RedisSessionStore {
   }
 }
 
+function endedSession(id: string, userId: string | null, deviceText: string): EndedSession {
+  const session: EndedSession = { id, userId };
+  const device = decodeDevice(deviceText);
+  if (device) session.device = device;
+  return session;
+}
+
 /** PEXPIREAT wants whole milliseconds: never expire before the record does. */
 function expiryMs(ms: number): string {
   return String(Math.ceil(ms));
@@ -418,11 +561,23 @@ function json(value: JsonValue): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** Fields c l e a and u (signed in only) as field/value pairs; v is written by the caller. */
-function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt">): string[] {
+/**
+ * Fields c l e a, u (signed in only), x (the meta fields as JSON) and i (the
+ * impersonator, which scripts read to find the index) as field/value pairs; v
+ * is written by the caller.
+ */
+function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt"> & SessionMeta): string[] {
   const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
   if (record.userId !== null) pairs.push("u", record.userId);
+  const meta = encodeSessionMeta(record);
+  if (meta !== null) pairs.push("x", meta);
+  if (record.impersonator !== undefined) pairs.push("i", record.impersonator);
   return pairs;
+}
+
+/** The scripts' limit arguments: max ('' for none), mode, now, user. */
+function limitArgs(limit: SessionLimit | undefined, userId: string | null): string[] {
+  return limit && userId !== null ? [String(limit.max), limit.onLimit, String(Math.floor(limit.now)), userId] : ["", "", "", ""];
 }
 
 function encodeData(data: Record<string, JsonValue>): string[] {
@@ -463,14 +618,17 @@ function decodeRecord(id: string, fields: Record<string, string>): SessionRecord
     if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
     else data[key] = parsed;
   }
-  return {
-    id,
-    userId: fields.u ?? null,
-    data,
-    createdAt: Number(c),
-    lastSeenAt: Number(l),
-    expiresAt: Number(e),
-    absoluteExpiresAt: Number(a),
-    version: Number(v),
-  };
+  return applySessionMeta(
+    {
+      id,
+      userId: fields.u ?? null,
+      data,
+      createdAt: Number(c),
+      lastSeenAt: Number(l),
+      expiresAt: Number(e),
+      absoluteExpiresAt: Number(a),
+      version: Number(v),
+    },
+    fields.x,
+  );
 }

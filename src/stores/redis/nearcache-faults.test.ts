@@ -57,9 +57,18 @@ describe("near-cache faults on a private Redis", { skip: tools.skip }, () => {
     }
     const late = answers.filter((a) => a.at > LEASE + 100 && a.status === 200);
     assert.deepEqual(late, [], "after its lease the process no longer answers from its cache");
-    assert.ok(answers.some((a) => a.status === 200 && a.userId === "frozen-store" && a.at < LEASE / 2), "within the lease the cache answered (no revocation can commit meanwhile)");
-    assert.ok(answers.some((a) => a.status === 503), "once fenced, requests fail closed with 503");
-    assert.ok(answers.every((a) => a.status === 503 || a.userId === "frozen-store"), "never anonymous, never someone else");
+    assert.ok(
+      answers.some((a) => a.status === 200 && a.userId === "frozen-store" && a.at < LEASE / 2),
+      "within the lease the cache answered (no revocation can commit meanwhile)",
+    );
+    assert.ok(
+      answers.some((a) => a.status === 503),
+      "once fenced, requests fail closed with 503",
+    );
+    assert.ok(
+      answers.every((a) => a.status === 503 || a.userId === "frozen-store"),
+      "never anonymous, never someone else",
+    );
     assert.ok((await stats(app!)).flushes.lease >= 1);
     await waitServing(app!);
     assert.equal((await tab.fork().get(`${app!.url}/whoami`)).body.userId, "frozen-store");
@@ -78,7 +87,7 @@ describe("near-cache faults on a private Redis", { skip: tools.skip }, () => {
 
   it("Redis killed and restarted: no answer from the cache once it is gone, 503 meanwhile, recovery without restarting the app", async () => {
     const port = await sparePort();
-    let server = await redis(PERSISTENT, port);
+    const server = await redis(PERSISTENT, port);
     const apps = await fleet(2, server.url, { nearCache: { lease: LEASE }, revocation: "strict" }, { commandTimeout: 1000 });
     const users = Array.from({ length: 8 }, (_, i) => `restart-${i}`);
     const clients = await signIn(apps, users);
@@ -88,13 +97,16 @@ describe("near-cache faults on a private Redis", { skip: tools.skip }, () => {
     await server.kill();
     await sleep(600);
     const restartedAt = process.hrtime.bigint();
-    server = await redis(PERSISTENT, port);
+    await redis(PERSISTENT, port); // the restarted server: killed with the others in after()
     await Promise.all(apps.map((app) => waitServing(app, 15_000)));
     const resolvedAt = await revokeAll(apps, new Map([...clients].slice(0, 4)));
     await sleep(200);
     const probes = await run.stop();
     const outage = probes.filter((p) => p.arrivedAt > killedAt && p.arrivedAt < restartedAt);
-    assert.ok(outage.some((p) => p.status === 503), "requests during the outage fail closed");
+    assert.ok(
+      outage.some((p) => p.status === 503),
+      "requests during the outage fail closed",
+    );
     const servedFromCache = outage.filter((p) => p.status === 200 && p.arrivedAt > killedAt + 100_000_000n);
     assert.deepEqual(servedFromCache, [], "while Redis is down, no answer comes from a cache more than 100 ms after it died");
     assert.deepEqual(lateAcceptances(probes, resolvedAt), [], "revocations after the restart hold everywhere");

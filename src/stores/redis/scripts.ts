@@ -1,13 +1,17 @@
 // The Lua scripts of the Redis store: each atomic step is one EVALSHA.
 //
 // Key layout (prefix default "latchkey:"):
-//   session  <prefix>{<route>}:s:<hash>      hash: u c l e a v, d:<key> = JSON
+//   session  <prefix>{<route>}:s:<hash>      hash: u c l e a v, x (meta JSON), i (impersonator), d:<key> = JSON
 //   device   <prefix>{<route>}:m:<hash>      string: the device JSON recorded at login, expiring with its session
 //   index    <prefix>{<route>}:u:<userId>    sorted set of session ids, score = expiry (ms)
 // The device lives beside the hash, not in it, so the authenticated read (one HGETALL) never fetches it.
 // The id is "<route>:<hash>". A user's sessions all have route userRoute(userId),
 // so a user session, its index and every other session of that user hash to one
 // Redis Cluster slot (the {route} hash tag); every script below touches one slot.
+//
+// An impersonation (field i) has its impersonator's route and is indexed in the impersonator's
+// index (so revokeUser(impersonator) ends it in one step); the viewed user's index holds its id
+// too, as a member of another route that scripts never touch (the store ends it separately).
 //
 // Invariant kept by every script: a session's index score equals the
 // PEXPIREAT time of its key. An index member scored before Redis's own clock
@@ -36,6 +40,36 @@ end
 local function index_key(prefix, id, user)
   return prefix .. '{' .. string.sub(id, 1, 4) .. '}:u:' .. user
 end
+-- The user whose index lists a session: its impersonator, else its user (false for anonymous).
+local function index_owner(key)
+  local f = redis.call('HMGET', key, 'i', 'u')
+  return f[1] or f[2]
+end
+-- maxSessionsPerUser: the user's own sessions live at now in index idx (not impersonations, not
+-- members of another route, not keep). Ends the least recently seen so that max - 1 remain and
+-- returns their ids, or returns false when mode is 'refuse' (then nothing was written).
+local function enforce_limit(idx, prefix, user, max, mode, now, keep)
+  local route = string.match(idx, '{([^}]*)}')
+  local live = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', idx, '(' .. now, '+inf')) do
+    if id ~= keep and string.sub(id, 1, 4) == route then
+      local f = redis.call('HMGET', session_key(prefix, id), 'u', 'i', 'l', 'a')
+      if f[1] == user and not f[2] and f[3] and tonumber(f[4]) > tonumber(now) then live[#live + 1] = { id, tonumber(f[3]) } end
+    end
+  end
+  local ended = {}
+  max = tonumber(max)
+  if #live < max then return ended end
+  if mode == 'refuse' then return false end
+  table.sort(live, function(x, y) return x[2] < y[2] end)
+  for i = 1, #live - max + 1 do
+    local id = live[i][1]
+    redis.call('DEL', session_key(prefix, id), device_key(prefix, id))
+    redis.call('ZREM', idx, id)
+    ended[#ended + 1] = id
+  end
+  return ended
+end
 -- The index must outlive every member session: extend its expiry, never shorten it.
 local function keep_index(idx, until_ms, now)
   local ttl = redis.call('PTTL', idx)
@@ -44,13 +78,12 @@ local function keep_index(idx, until_ms, now)
     redis.call('PEXPIREAT', idx, string.format('%d', until_ms))
   end
 end
--- Index entry of a session whose key now expires at expire_at; drops members
--- whose keys Redis already expired.
+-- Index entry of a session whose key now expires at expire_at. Members whose
+-- keys Redis already expired stay until a sweep takes them (PRUNE): each is
+-- an expiry that must be reported once.
 local function index_session(idx, id, expire_at)
-  local now = now_ms()
   redis.call('ZADD', idx, expire_at, id)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', string.format('(%d', now))
-  keep_index(idx, tonumber(expire_at), now)
+  keep_index(idx, tonumber(expire_at))
 end
 -- Scripts that change or end sessions take ARGV[1] = feed channel ('' for
 -- none) and ARGV[2] = the notice, and publish it first, on every path: the
@@ -115,14 +148,21 @@ function script(name: string, body: string): Script {
 
 /**
  * Insert only (G1).
- * KEYS: session, device, [index]. ARGV: expireAt, indexUntil, id, device JSON ('' for none), field/value pairs...
- * Returns 1, or 0 when the key exists (nothing written).
+ * KEYS: session, device, [index]. ARGV: expireAt, indexUntil, id, device JSON ('' for none),
+ * channel, notice ('' for none), prefix, limit max ('' for none), limit mode, limit now, user, field/value pairs...
+ * Returns {1, ids the limit ended...}, {0} when the key exists, {2} when the limit refused (nothing written either way).
  */
 export const CREATE = script(
   "create",
   `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-call_range('HSET', KEYS[1], ARGV, 5, #ARGV)
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+local ended = {}
+if ARGV[8] ~= '' and KEYS[3] then
+  ended = enforce_limit(KEYS[3], ARGV[7], ARGV[11], ARGV[8], ARGV[9], ARGV[10], '')
+  if not ended then return {2} end
+end
+call_range('HSET', KEYS[1], ARGV, 12, #ARGV)
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[2], ARGV[4])
@@ -134,7 +174,8 @@ if KEYS[3] then
   redis.call('ZADD', KEYS[3], ARGV[1], ARGV[3])
   keep_index(KEYS[3], tonumber(ARGV[2]))
 end
-return 1
+table.insert(ended, 1, 1)
+return ended
 `,
 );
 
@@ -154,7 +195,7 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= v then return {2, v} end
 local unset = tonumber(ARGV[10])
 local bytes = over_limit(KEYS[1], ARGV[9], ARGV, 11, 10 + unset, #ARGV)
 if bytes then return {3, bytes} end
-local user = redis.call('HGET', KEYS[1], 'u')
+local user = index_owner(KEYS[1])
 call_range('HDEL', KEYS[1], ARGV, 11, 10 + unset)
 redis.call('HSET', KEYS[1], 'l', ARGV[6], 'e', ARGV[7])
 call_range('HSET', KEYS[1], ARGV, 11 + unset, #ARGV)
@@ -174,7 +215,7 @@ export const TOUCH = script(
   "touch",
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local user = redis.call('HGET', KEYS[1], 'u')
+local user = index_owner(KEYS[1])
 redis.call('HSET', KEYS[1], 'l', ARGV[3], 'e', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 redis.call('PEXPIREAT', KEYS[2], ARGV[5])
@@ -187,10 +228,12 @@ return 1
  * Rotation when the old and the new id share a route (so one slot).
  * KEYS: old session, new session, old device, new device, [new index].
  * ARGV: channel, notice, prefix, oldId, newId, expireAt, indexUntil, device
- * JSON ('' for none), maxDataBytes|'', unsetCount, unset fields..., set field/value pairs
- * (metadata and d: fields). Returns the new hash's fields, nil when the old
- * session is gone, -1 when the new id exists, {-2, bytes} when the merged
- * data is over maxDataBytes (nothing changed in either case).
+ * JSON ('' for none), maxDataBytes|'', limit max ('' for none), limit mode, limit now,
+ * user, unsetCount, unset fields..., set field/value pairs (metadata and d: fields).
+ * Returns the new hash's fields (plus '!ended' = the ids a limit ended,
+ * space-separated), nil when the old session is gone, -1 when the new id
+ * exists, {-2, bytes} when the merged data is over maxDataBytes, -2 when the
+ * limit refused (nothing changed in any of these cases).
  */
 export const ROTATE = script(
   "rotate",
@@ -198,17 +241,24 @@ export const ROTATE = script(
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 notify()
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local unset = tonumber(ARGV[10])
-local bytes = over_limit(KEYS[1], ARGV[9], ARGV, 11, 10 + unset, #ARGV)
+local unset = tonumber(ARGV[14])
+local bytes = over_limit(KEYS[1], ARGV[9], ARGV, 15, 14 + unset, #ARGV)
 if bytes then return {-2, bytes} end
-local old_user = redis.call('HGET', KEYS[1], 'u')
+local ended = {}
+if ARGV[10] ~= '' and KEYS[5] then
+  ended = enforce_limit(KEYS[5], ARGV[3], ARGV[13], ARGV[10], ARGV[11], ARGV[12], ARGV[4])
+  if not ended then return -2 end
+end
+local old_user = index_owner(KEYS[1])
 redis.call('RENAME', KEYS[1], KEYS[2])
 if old_user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], old_user), ARGV[4]) end
-redis.call('HDEL', KEYS[2], 'u')
-call_range('HDEL', KEYS[2], ARGV, 11, 10 + unset)
-call_range('HSET', KEYS[2], ARGV, 11 + unset, #ARGV)
+redis.call('HDEL', KEYS[2], 'u', 'x', 'i')
+call_range('HDEL', KEYS[2], ARGV, 15, 14 + unset)
+call_range('HSET', KEYS[2], ARGV, 15 + unset, #ARGV)
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 local fields = redis.call('HGETALL', KEYS[2])
+fields[#fields + 1] = '!ended'
+fields[#fields + 1] = table.concat(ended, ' ')
 redis.call('PEXPIREAT', KEYS[2], ARGV[6])
 redis.call('DEL', KEYS[3], KEYS[4])
 if ARGV[8] ~= '' then
@@ -241,32 +291,41 @@ local bytes = over_limit(KEYS[1], ARGV[5], ARGV, 7, 6 + unset, #ARGV)
 if bytes then return {-2, bytes} end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
-local user = redis.call('HGET', KEYS[1], 'u')
+local user = index_owner(KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[2])
 if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
 return fields
 `,
 );
 
-/** KEYS: session, device. ARGV: channel, notice, prefix, id. Returns 1 if it existed. */
+/**
+ * KEYS: session, device. ARGV: channel, notice, prefix, id.
+ * Returns {1, user ('' for none), device JSON ('' for none)} if it existed, else {0}.
+ */
 export const DESTROY = script(
   "destroy",
   `
 notify()
-local user = redis.call('HGET', KEYS[1], 'u')
+local user = index_owner(KEYS[1])
 local n = redis.call('DEL', KEYS[1])
+local device = redis.call('GET', KEYS[2]) or ''
 redis.call('DEL', KEYS[2])
 if user then redis.call('ZREM', index_key(ARGV[3], ARGV[4], user), ARGV[4]) end
-return n
+if n == 0 then return {0} end
+return {1, user or '', device}
 `,
 );
 
 /**
  * Log out everywhere, atomically: every session in the user's index and the
  * index itself — or, given an id to keep (log out other devices), every
- * session but that one, which stays in the index.
+ * session but that one, which stays in the index. Members of another route
+ * (impersonations of this user, kept in their impersonator's slot) are left
+ * to the caller, which ends them first.
  * KEYS: index. ARGV: channel, notice, prefix, keep id ('' for none).
- * Returns how many sessions existed.
+ * Returns id, device JSON ('' for none), state, ... per member taken from the
+ * index: state 1 when this call deleted the session, 0 when Redis had already
+ * expired it (no sweep will see it now: it is reported here as expired).
  */
 export const DESTROY_USER = script(
   "destroyUser",
@@ -274,27 +333,41 @@ export const DESTROY_USER = script(
 notify()
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local keep = ARGV[4]
-local n = 0
-local keys = {}
-local devices = {}
+local ended = {}
 local members = {}
+local route = string.match(KEYS[1], '{([^}]*)}')
 for i, id in ipairs(ids) do
-  if id ~= keep then
-    keys[#keys + 1] = session_key(ARGV[3], id)
-    devices[#devices + 1] = device_key(ARGV[3], id)
+  if id ~= keep and string.sub(id, 1, 4) == route then
+    local existed = redis.call('DEL', session_key(ARGV[3], id))
+    ended[#ended + 1] = id
+    ended[#ended + 1] = redis.call('GET', device_key(ARGV[3], id)) or ''
+    ended[#ended + 1] = existed
+    redis.call('DEL', device_key(ARGV[3], id))
     members[#members + 1] = id
   end
-  if #keys == 100 or (i == #ids and #keys > 0) then
-    n = n + redis.call('DEL', unpack(keys))
-    redis.call('DEL', unpack(devices))
-    if keep ~= '' then redis.call('ZREM', KEYS[1], unpack(members)) end
-    keys = {}
-    devices = {}
+  if keep ~= '' and (#members == 100 or (i == #ids and #members > 0)) then
+    redis.call('ZREM', KEYS[1], unpack(members))
     members = {}
   end
 end
 if keep == '' then redis.call('DEL', KEYS[1]) end
-return n
+return ended
+`,
+);
+
+/**
+ * An impersonation's id in the index of the user it views as (another route, so
+ * another script): listUser and destroyUser of that user find it there. Scored by
+ * the session's absolute expiry (its latest possible end), so pruning never drops
+ * it early; a member whose session ended is skipped by both.
+ * KEYS: index. ARGV: id, until. Returns 1.
+ */
+export const REFER = script(
+  "refer",
+  `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+keep_index(KEYS[1], tonumber(ARGV[2]))
+return 1
 `,
 );
 
@@ -309,15 +382,21 @@ return out
 );
 
 /**
- * Drops index members whose sessions expired before min(now, Redis's clock):
- * Redis deleted those keys itself (PEXPIREAT). KEYS: index. ARGV: now.
- * Returns how many were dropped.
+ * Takes the index members whose sessions expired before min(now, Redis's
+ * clock): Redis deleted those keys itself (PEXPIREAT). ZREM makes each one
+ * reported by exactly one sweep, whichever process runs it. KEYS: index.
+ * ARGV: now. Returns {members left, id, id, ...} of those taken.
  */
 export const PRUNE = script(
   "prune",
   `
 local now = math.min(tonumber(ARGV[1]), now_ms())
-return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', now))
+local bound = string.format('(%d', now)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', bound)
+if #ids > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', bound) end
+local out = {redis.call('ZCARD', KEYS[1])}
+for i, id in ipairs(ids) do out[i + 1] = id end
+return out
 `,
 );
 

@@ -38,7 +38,8 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       LATCHKEY_OPTIONS: JSON.stringify(sessionOptions),
     });
     const servers = await Promise.all([startServer(env("node-redis")), startServer(env("ioredis"))]);
-    for (const server of servers) await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve", 10_000);
+    for (const server of servers)
+      await waitFor(async () => (await new Client().get(`${server.url}/stats`)).body.serving === true, "the near-cache to serve", 10_000);
     return { servers, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
   }
 
@@ -57,11 +58,15 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
    */
   async function answerAfterFailover(server: ServerProcess, cookie: string): Promise<Array<{ status: number; userId: unknown }>> {
     const seen: Array<{ status: number; userId: unknown }> = [];
-    await until(async () => {
-      const reply = await new Client(cookie).get(`${server.url}/whoami`);
-      seen.push({ status: reply.status, userId: reply.body?.userId });
-      return reply.status === 200;
-    }, `process ${server.pid} to answer after the failover`, 60_000);
+    await until(
+      async () => {
+        const reply = await new Client(cookie).get(`${server.url}/whoami`);
+        seen.push({ status: reply.status, userId: reply.body?.userId });
+        return reply.status === 200;
+      },
+      `process ${server.pid} to answer after the failover`,
+      60_000,
+    );
     return seen;
   }
 
@@ -84,7 +89,11 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       assert.notEqual(promoted, oldPrimary);
       for (const server of pair.servers) {
         const seen = await answerAfterFailover(server, cookie);
-        assert.deepEqual(seen.filter((s) => s.status === 200 && s.userId !== null), [], `process ${server.pid} never accepted the logged-out token`);
+        assert.deepEqual(
+          seen.filter((s) => s.status === 200 && s.userId !== null),
+          [],
+          `process ${server.pid} never accepted the logged-out token`,
+        );
       }
       // The feed followed the failover: each process flushed, resubscribed on the new primary and serves again.
       for (const server of pair.servers) {
@@ -183,7 +192,10 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       assert.equal(logout!.status, 200);
       for (const server of pair.servers) {
         const reply = await new Client(cookie).get(`${server.url}/whoami`);
-        assert.ok(reply.status === 503 || reply.body.userId === null, `process ${server.pid} refuses the token once the strict logout resolved (got ${reply.status} ${JSON.stringify(reply.body)})`);
+        assert.ok(
+          reply.status === 503 || reply.body.userId === null,
+          `process ${server.pid} refuses the token once the strict logout resolved (got ${reply.status} ${JSON.stringify(reply.body)})`,
+        );
       }
       // Both feeds left the old primary: each flushed and serves again.
       for (const server of pair.servers) {
@@ -214,8 +226,16 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
         ha.resumeSentinel(0);
       }
       for (const server of pair.servers) {
-        await waitFor(async () => (await answered(tab.cookie).get(`${server.url}/whoami`)).status === 200, `process ${server.pid} to read through the store after the failover`, 15_000);
-        await waitFor(async () => (await answered().get(`${server.url}/stats`)).body.serving === true, `process ${server.pid}'s near-cache to serve again`, 15_000);
+        await waitFor(
+          async () => (await answered(tab.cookie).get(`${server.url}/whoami`)).status === 200,
+          `process ${server.pid} to read through the store after the failover`,
+          15_000,
+        );
+        await waitFor(
+          async () => (await answered().get(`${server.url}/stats`)).body.serving === true,
+          `process ${server.pid}'s near-cache to serve again`,
+          15_000,
+        );
         assert.equal((await answered().post(`${server.url}/login/frank`)).status, 200, `process ${server.pid} signs in after the failover`);
       }
       await heal(oldPrimary);
@@ -245,7 +265,9 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
               login: () => new Client(null, 3000).post(`${server.url}/login/gina`),
             };
             for (const [kind, request] of Object.entries(requests)) {
-              const reply = await request().catch((error: Error) => assert.fail(`process ${server.pid} gave no answer to a ${kind} within 3 s while there was no primary (${error.name})`));
+              const reply = await request().catch((error: Error) =>
+                assert.fail(`process ${server.pid} gave no answer to a ${kind} within 3 s while there was no primary (${error.name})`),
+              );
               // A read may still be answered by the near-cache in the first moments (bounded revocation lag); a write cannot.
               assert.ok(reply.status === 503 || (kind === "read" && reply.status === 200), `process ${server.pid} answered a ${kind} with ${reply.status}`);
             }
@@ -256,7 +278,11 @@ describe("Redis Sentinel: an acknowledged logout survives a failover", { skip, t
       }
       await ha.awaitPromotion(oldPrimary);
       for (const server of pair.servers) {
-        await waitFor(async () => (await new Client(null, 5000).post(`${server.url}/login/gina`)).status === 200, `process ${server.pid} to sign in after the failover`, 20_000);
+        await waitFor(
+          async () => (await new Client(null, 5000).post(`${server.url}/login/gina`)).status === 200,
+          `process ${server.pid} to sign in after the failover`,
+          20_000,
+        );
       }
       await heal(oldPrimary);
     } finally {
@@ -280,13 +306,19 @@ describe("redisStore durability: options", { skip }, () => {
       [{ replicas: 1, timeout: 100, replica: 2 }, /unknown option replica; it takes replicas, timeout and everyWrite/],
     ];
     for (const [durability, message] of bad) {
-      assert.throws(() => redisStore({ client, durability: durability as never }), (error: Error) => error instanceof TypeError && message.test(error.message));
+      assert.throws(
+        () => redisStore({ client, durability: durability as never }),
+        (error: Error) => error instanceof TypeError && message.test(error.message),
+      );
     }
     const withoutDetector = new Redis({ sentinels: [{ host: "127.0.0.1", port: 1 }], name: "mymaster", lazyConnect: true });
     assert.throws(() => redisStore({ client: withoutDetector }), /needs an ioredis client with sentinels to have failoverDetector: true/);
     withoutDetector.disconnect();
     const cluster = new Redis.Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
-    assert.throws(() => redisStore({ client: cluster, durability: { replicas: 1, timeout: 100 } }), /durability is not supported on a Redis Cluster client yet/);
+    assert.throws(
+      () => redisStore({ client: cluster, durability: { replicas: 1, timeout: 100 } }),
+      /durability is not supported on a Redis Cluster client yet/,
+    );
     client.disconnect();
     cluster.disconnect();
   });
@@ -299,10 +331,14 @@ describe("redisStore durability: options", { skip }, () => {
     const prefix = testPrefix();
     const port = Number(new URL(REDIS_URL).port || 6379);
     for (const library of ["node-redis", "ioredis"] as const) {
-      const client = library === "ioredis"
-        ? new (await import("ioredis")).Redis({ port, host: new URL(REDIS_URL).hostname })
-        : await (await import("redis")).createClient({ url: REDIS_URL }).connect();
-      const sessions = createSessions({ store: redisStore({ client, prefix, durability: { replicas: 1, timeout: 50, everyWrite: true } }), sweepInterval: false });
+      const client =
+        library === "ioredis"
+          ? new (await import("ioredis")).Redis({ port, host: new URL(REDIS_URL).hostname })
+          : await (await import("redis")).createClient({ url: REDIS_URL }).connect();
+      const sessions = createSessions({
+        store: redisStore({ client, prefix, durability: { replicas: 1, timeout: 50, everyWrite: true } }),
+        sweepInterval: false,
+      });
       const session = await sessions.load([]);
       session.set("theme", "dark");
       await assert.rejects(session.commit(), /only 0 of 1 Redis replica confirmed the new session within 50 ms/, "everyWrite: a new session waits too");

@@ -28,7 +28,11 @@ test("a SQLite write lock held elsewhere answers 503, never signed in, and recov
   const dir = mkdtempSync(join(tmpdir(), "latchkey-fault-"));
   const path = join(dir, "sessions.db");
   const errors: string[] = [];
-  const sessions = createSessions({ store: sqliteStore({ path, busyTimeout: 100 }), sweepInterval: false, logger: { warn: () => undefined, error: (m) => errors.push(m) } });
+  const sessions = createSessions({
+    store: sqliteStore({ path, busyTimeout: 100 }),
+    sweepInterval: false,
+    logger: { warn: () => undefined, error: (m) => errors.push(m) },
+  });
   const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -48,7 +52,10 @@ test("a SQLite write lock held elsewhere answers 503, never signed in, and recov
     assert.doesNotMatch(write.text, /alice/);
     const login = await new Client().post(`${url}/login/mallory`);
     assert.equal(login.status, 503, "a login while the store is down is not accepted");
-    assert.ok(errors.some((line) => /sqlite\(.*\) is unavailable: database is locked/.test(line)), errors.join("\n"));
+    assert.ok(
+      errors.some((line) => /sqlite\(.*\) is unavailable: database is locked/.test(line)),
+      errors.join("\n"),
+    );
 
     holder.kill("SIGKILL");
     await new Promise((resolve) => holder.once("exit", resolve));

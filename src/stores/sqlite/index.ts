@@ -6,11 +6,19 @@ import {
   applyChange,
   dataBytes,
   overLimit,
+  applySessionMeta,
   decodeDevice,
   encodeDevice,
   SessionExistsError,
   type DestroyUserOptions,
+  type EndedSession,
+  sessionMetaOf,
+  sessionsOverLimit,
+  type CreateInput,
+  type CreateResult,
+  type ListUserOptions,
   type JsonValue,
+  type SessionExpiry,
   type PatchInput,
   type PatchResult,
   type RotateInput,
@@ -44,6 +52,8 @@ interface Row {
   version: number;
   /** Selected by listUser only: the read path never needs it. */
   device?: string | null;
+  /** The meta fields as JSON (see encodeSessionMeta), or null. */
+  meta: string | null;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -104,12 +114,14 @@ function createPrivately(path: string): void {
 
 class SqliteStore implements SessionStore {
   readonly processLocal: boolean;
+  readonly sessionLimits = true;
   readonly name: string;
   readonly #db: BetterSqlite3.Database;
   readonly #ownsDb: boolean;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #patchTx: (id: string, input: PatchInput) => PatchResult;
   readonly #rotateTx: (id: string, input: RotateInput) => RotateResult;
+  readonly #createTx: (record: SessionRecord, input: CreateInput) => CreateResult;
 
   constructor(options: SqliteStoreOptions, table: string, busyTimeout: number, synchronous: string) {
     this.#ownsDb = !options.database;
@@ -130,12 +142,18 @@ class SqliteStore implements SessionStore {
         expires_at INTEGER NOT NULL,
         absolute_expires_at INTEGER NOT NULL,
         version INTEGER NOT NULL,
-        device TEXT
+        device TEXT,
+        meta TEXT
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${table}_user ON ${table} (user_id) WHERE user_id IS NOT NULL;
       CREATE INDEX IF NOT EXISTS ${table}_expiry ON ${table} (expires_at);
     `);
-    addDeviceColumn(this.#db, table);
+    addColumn(this.#db, table, "device");
+    addColumn(this.#db, table, "meta");
+    // revokeUser(impersonator) finds impersonations through this (a partial index: only they have one).
+    this.#db.exec(
+      `CREATE INDEX IF NOT EXISTS ${table}_impersonator ON ${table} (json_extract(meta, '$.impersonator')) WHERE json_extract(meta, '$.impersonator') IS NOT NULL`,
+    );
     this.#sql = prepare(this.#db, table);
     const sql = this.#sql;
 
@@ -157,12 +175,31 @@ class SqliteStore implements SessionStore {
     });
     this.#patchTx = (id, input) => patch.immediate(id, input);
 
+    // The user's live sessions, counted and the oldest ended inside the same IMMEDIATE transaction as the write.
+    const enforceLimit = (userId: string | null, input: CreateInput, exceptId?: string): string[] | "refused" => {
+      if (!input.limit || userId === null) return [];
+      const mine = (sql.limitRows.all(userId) as Row[]).map(toRecord);
+      const ended = sessionsOverLimit(mine, userId, input.limit, exceptId);
+      if (ended !== "refused") for (const endedId of ended) sql.destroy.run(endedId);
+      return ended;
+    };
+
+    const create = this.#db.transaction((record: SessionRecord, input: CreateInput): CreateResult => {
+      const ended = enforceLimit(record.userId, input);
+      if (ended === "refused") return { status: "limit" };
+      this.#insert(record);
+      return { status: "ok", ended };
+    });
+    this.#createTx = (record, input) => create.immediate(record, input);
+
     const rotate = this.#db.transaction((id: string, input: RotateInput): RotateResult => {
       const row = sql.get.get(id) as Row | undefined;
       if (!row) return { status: "gone" };
       const data = applyChange(JSON.parse(row.data) as Record<string, JsonValue>, input.change);
       const tooLarge = overLimit(dataBytes(data), input.maxDataBytes);
       if (tooLarge) return tooLarge;
+      const ended = enforceLimit(input.userId, input, id);
+      if (ended === "refused") return { status: "limit" };
       sql.destroy.run(id);
       const record: SessionRecord = {
         id: input.newId,
@@ -173,21 +210,46 @@ class SqliteStore implements SessionStore {
         expiresAt: input.expiresAt,
         absoluteExpiresAt: input.absoluteExpiresAt,
         version: row.version + 1,
+        ...sessionMetaOf(input),
       };
       if (input.device && encodeDevice(input.device) !== null) record.device = input.device;
       this.#insert(record);
-      return { status: "ok", record };
+      return input.limit ? { status: "ok", record, ended: ended as string[] } : { status: "ok", record };
     });
     this.#rotateTx = (id, input) => rotate.immediate(id, input);
   }
 
-  async create(record: SessionRecord): Promise<void> {
+  async create(record: SessionRecord, input?: CreateInput): Promise<void | CreateResult> {
+    if (input?.limit) return this.#createTx(record, input);
     this.#insert(record);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
     const row = this.#sql.get.get(id) as Row | undefined;
     return row ? toRecord(row) : null;
+  }
+
+  /** One statement for any number of ids (a JSON array bound once), no data column: the watchers' poll. */
+  async expiries(ids: readonly string[]): Promise<(SessionExpiry | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = this.#sql.expiries.all(JSON.stringify(ids)) as (Pick<Row, "id" | "user_id" | "last_seen_at" | "expires_at" | "absolute_expires_at"> & {
+      idle_timeout: number | null;
+    })[];
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      if (!row) return null;
+      const expiry: SessionExpiry = {
+        id,
+        userId: row.user_id,
+        lastSeenAt: row.last_seen_at,
+        expiresAt: row.expires_at,
+        absoluteExpiresAt: row.absolute_expires_at,
+      };
+      // The session's own idle timeout ("keep me signed in"): without it a watcher would judge it by the manager's.
+      if (typeof row.idle_timeout === "number") expiry.idleTimeout = row.idle_timeout;
+      return expiry;
+    });
   }
 
   async patch(id: string, input: PatchInput): Promise<PatchResult> {
@@ -202,25 +264,32 @@ class SqliteStore implements SessionStore {
     return this.#rotateTx(id, input);
   }
 
-  async destroy(id: string): Promise<boolean> {
-    return this.#sql.destroy.run(id).changes === 1;
+  async destroy(id: string): Promise<EndedSession | null> {
+    const row = this.#sql.destroyReturning.get(id) as EndedRow | undefined;
+    return row ? toEnded(row) : null;
   }
 
-  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<number> {
-    return except === undefined ? this.#sql.destroyUser.run(userId).changes : this.#sql.destroyUserExcept.run(userId, except).changes;
+  async destroyUser(userId: string, { except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
+    const rows = (except === undefined ? this.#sql.destroyUser.all(userId, userId) : this.#sql.destroyUserExcept.all(userId, userId, except)) as EndedRow[];
+    return rows.map(toEnded);
   }
 
-  async listUser(userId: string): Promise<SessionRecord[]> {
-    return (this.#sql.listUser.all(userId) as Row[]).map(toRecord);
+  async listUser(userId: string, options?: ListUserOptions): Promise<SessionRecord[]> {
+    if (options?.limit === undefined && options?.after === undefined) return (this.#sql.listUser.all(userId, userId) as Row[]).map(toRecord);
+    // Keyset on the user index: in a WITHOUT ROWID table it holds (user_id, id), already in id order.
+    return (this.#sql.listUserPage.all(userId, userId, options.after ?? "", options.limit ?? -1) as Row[]).map(toRecord);
   }
 
-  async sweep(now: number): Promise<number> {
-    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch.
-    let removed = 0;
+  async sweep(now: number): Promise<EndedSession[]> {
+    // Small batches: each is a short write transaction, so other processes' requests wait at most one batch;
+    // and this process's own requests run between batches (better-sqlite3 is synchronous: without the
+    // yield, sweeping 10^5 sessions would hold the event loop for seconds).
+    const removed: EndedSession[] = [];
     for (;;) {
-      const changes = this.#sql.sweep.run(now, SWEEP_BATCH).changes;
-      removed += changes;
-      if (changes < SWEEP_BATCH) return removed;
+      const rows = this.#sql.sweep.all(now, SWEEP_BATCH) as EndedRow[];
+      for (const row of rows) removed.push(toEnded(row));
+      if (rows.length < SWEEP_BATCH) return removed;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -239,34 +308,57 @@ class SqliteStore implements SessionStore {
 }
 
 /**
- * Files written by latchkey before devices were recorded have no `device`
- * column: add it. Another process may do the same at the same moment, so a
+ * Files written by an older latchkey lack the later columns (`device`, then
+ * `meta`): add them. Another process may do the same at the same moment, so a
  * "duplicate column" from that race is fine.
  */
-function addDeviceColumn(db: BetterSqlite3.Database, table: string): void {
+function addColumn(db: BetterSqlite3.Database, table: string, name: "device" | "meta"): void {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-  if (columns.some((column) => column.name === "device")) return;
+  if (columns.some((column) => column.name === name)) return;
   try {
-    db.exec(`ALTER TABLE ${table} ADD COLUMN device TEXT`);
+    db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} TEXT`);
   } catch (error) {
     if (!/duplicate column/i.test((error as Error).message)) throw error;
   }
 }
 
 function prepare(db: BetterSqlite3.Database, table: string) {
-  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version";
+  const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta";
+  // A user's sessions: their own and those where they are the impersonator (the partial index above).
+  const ofUser = `(user_id = ? OR json_extract(meta, '$.impersonator') = ?)`;
   return {
-    insert: db.prepare(`INSERT INTO ${table} (${columns}, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(
+      `INSERT INTO ${table} (id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     get: db.prepare(`SELECT ${columns} FROM ${table} WHERE id = ?`),
     getDataVersion: db.prepare(`SELECT data, version FROM ${table} WHERE id = ?`),
     update: db.prepare(`UPDATE ${table} SET data = ?, last_seen_at = ?, expires_at = ?, version = ? WHERE id = ?`),
     touch: db.prepare(`UPDATE ${table} SET last_seen_at = ?, expires_at = ? WHERE id = ?`),
+    expiries: db.prepare(
+      `SELECT id, user_id, last_seen_at, expires_at, absolute_expires_at, json_extract(meta, '$.idleTimeout') AS idle_timeout FROM ${table} WHERE id IN (SELECT value FROM json_each(?))`,
+    ),
     destroy: db.prepare(`DELETE FROM ${table} WHERE id = ?`),
-    destroyUser: db.prepare(`DELETE FROM ${table} WHERE user_id = ?`),
-    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE user_id = ? AND id <> ?`),
-    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE user_id = ?`),
-    sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?)`),
+    destroyReturning: db.prepare(`DELETE FROM ${table} WHERE id = ? RETURNING ${ENDED}`),
+    destroyUser: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} RETURNING ${ENDED}`),
+    destroyUserExcept: db.prepare(`DELETE FROM ${table} WHERE ${ofUser} AND id <> ? RETURNING ${ENDED}`),
+    listUser: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser}`),
+    listUserPage: db.prepare(`SELECT ${columns}, device FROM ${table} WHERE ${ofUser} AND id > ? ORDER BY id LIMIT ?`),
+    limitRows: db.prepare(
+      `SELECT id, user_id, '{}' AS data, created_at, last_seen_at, expires_at, absolute_expires_at, version, meta FROM ${table} WHERE user_id = ?`,
+    ),
+    sweep: db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE expires_at <= ? LIMIT ?) RETURNING ${ENDED}`),
   };
+}
+
+/** What a delete returns: enough for the `ended` event. */
+const ENDED = "id, user_id, device";
+type EndedRow = Pick<Row, "id" | "user_id" | "device">;
+
+function toEnded(row: EndedRow): EndedSession {
+  const session: EndedSession = { id: row.id, userId: row.user_id };
+  const device = decodeDevice(row.device);
+  if (device) session.device = device;
+  return session;
 }
 
 function toRecord(row: Row): SessionRecord {
@@ -282,5 +374,5 @@ function toRecord(row: Row): SessionRecord {
   };
   const device = decodeDevice(row.device);
   if (device) record.device = device;
-  return record;
+  return applySessionMeta(record, row.meta);
 }

@@ -23,11 +23,17 @@ export default function Home({ loaderData }: Route.ComponentProps) {
       <p id="user">{loaderData.user ? `Signed in as ${loaderData.user}` : "Not signed in"}</p>
       <Form method="post">
         <input name="user" placeholder="name" />
-        <button name="intent" value="login">Log in</button>
+        <button name="intent" value="login">
+          Log in
+        </button>
       </Form>
       <Form method="post">
-        <button name="intent" value="logout">Log out</button>
-        <button name="intent" value="logout-everywhere">Log out everywhere</button>
+        <button name="intent" value="logout">
+          Log out
+        </button>
+        <button name="intent" value="logout-everywhere">
+          Log out everywhere
+        </button>
       </Form>
     </main>
   );

@@ -1,0 +1,65 @@
+// The near-cache read path inside one process, call by call: CPU ns per call of the steps an authenticated
+// read takes before the app runs (cookie parse, token → id, cache lookup, Session, the hold decision), in
+// a tight loop: the figure load on a shared machine disturbs least. Needs Redis (REDIS_URL) and a built dist/.
+//   npm run build && node bench/hotpath.mjs                 this checkout
+//   node bench/hotpath.mjs ../other-checkout                another checkout's dist/ (before/after)
+import { resolve } from "node:path";
+import { createClient } from "redis";
+
+const root = resolve(process.argv[2] ?? ".");
+const { createSessions } = await import(`${root}/dist/core/index.js`);
+const { redisStore } = await import(`${root}/dist/redis/index.js`);
+const { idOfToken } = await import(`${root}/dist/store/token.js`);
+const { readCookie } = await import(`${root}/dist/core/cookie.js`);
+const client = createClient({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
+await client.connect();
+const prefix = `latchkey-hotpath:${process.pid}:`;
+const sessions = createSessions({ store: redisStore({ client, prefix }), nearCache: true, sweepInterval: false });
+const first = await sessions.load([]);
+await first.login("bench-user");
+first.set("cart", ["a", "b", { sku: "c" }]);
+first.set("theme", "dark");
+await first.commit();
+const token = first.cookieInstruction().token;
+const header = `_ga=GA1.2.3; sid=${token}; other=1`;
+// Each token as a fresh string, as each request's Cookie header gives it (a reused string caches its hash).
+const fresh = () => readCookie(header, "sid");
+
+/** Until the near-cache serves this session (its own notices may drop a fill). */
+async function cached() {
+  while (!sessions.stats().serving || !sessions.loadCached([token])) {
+    await sessions.load([token]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** CPU ns per call over `n` calls, in batches that let the event loop renew the near-cache's lease. */
+async function time(name, fn, n = 100_000) {
+  for (let i = 0; i < 20_000; i++) fn();
+  await cached();
+  let cpu = 0;
+  const hitsBefore = sessions.stats().hits;
+  for (let batch = 0; batch < n / 1000; batch++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < 1000; i++) fn();
+    const used = process.cpuUsage(before);
+    cpu += used.user + used.system;
+    await new Promise((r) => setImmediate(r));
+  }
+  const hits = sessions.stats().hits - hitsBefore;
+  console.log(`| ${name} | ${((cpu / n) * 1000).toFixed(0)} |${hits > 0 ? ` ${(hits / n).toFixed(2)} hits/call` : ""}`);
+}
+
+console.log(`${root}: CPU ns per call (median-free: one run; repeat it)\n| step | ns |\n|---|---:|`);
+await time("readCookie (3 cookies)", () => fresh());
+await time("idOfToken (SHA-256)", () => idOfToken(fresh()[0]));
+await time("cookie → Session (a hit), read userId", () => sessions.loadCached(fresh())?.userId);
+await time("… and get('theme') (a string)", () => sessions.loadCached(fresh())?.get("theme"));
+await time("… and get('cart') (an object: copied)", () => sessions.loadCached(fresh())?.get("cart"));
+await time("… and the hold decision (needsCommit, cookies)", () => {
+  const session = sessions.loadCached(fresh());
+  return session && (session.needsCommit || session.hasCookiesToSend);
+});
+await sessions.close();
+for await (const keys of client.scanIterator({ MATCH: `${prefix}*` })) if (keys.length) await client.del(keys);
+await client.quit();

@@ -1,0 +1,95 @@
+// The adapter over an ioredis client the caller passed in: Redis, Cluster, or
+// Redis with `sentinels` (which sentinel.ts revives when ioredis ends it mid-failover).
+import { redactUrl } from "../../store/redact.js";
+import { Adapter, hostPort, toFields, type AnyClient } from "./commands.js";
+import { reconnectWhenEndedBySentinelRace } from "./sentinel.js";
+import { ioredisSubscriber, type RedisSubscriber } from "./subscriber.js";
+
+function ioredisEndpoint(c: AnyClient): string {
+  const sentinels = c.options?.sentinels;
+  if (Array.isArray(sentinels) && sentinels.length > 0) {
+    return `sentinel ${String(c.options.name ?? "mymaster")} via ${hostPort(sentinels[0]?.host, sentinels[0]?.port ?? 26379)}`;
+  }
+  if (c.isCluster) {
+    const first = c.startupNodes?.[0];
+    if (typeof first === "string") return `cluster ${redactUrl(first)}`;
+    if (typeof first === "number") return `cluster ${hostPort(undefined, first)}`;
+    return `cluster ${hostPort(first?.host, first?.port)}`;
+  }
+  if (typeof c.options?.path === "string") return c.options.path;
+  return hostPort(c.options?.host, c.options?.port);
+}
+
+/** The ioredis keyPrefix option would prefix KEYS but not the keys the scripts build, so it is refused. */
+export function ioredisKeyPrefix(client: unknown): string | undefined {
+  const c = client as AnyClient;
+  return c.options?.keyPrefix || c.options?.redisOptions?.keyPrefix || undefined;
+}
+
+export class IoRedisAdapter extends Adapter {
+  readonly endpoint: string;
+  readonly topology: "standalone" | "cluster" | "sentinel";
+  readonly #client: AnyClient;
+  /** Counts closed connections: ioredis re-sends unanswered commands on the next one, where WAIT would vouch for nothing. */
+  #connections = 0;
+
+  constructor(client: AnyClient) {
+    super();
+    this.#client = client;
+    this.endpoint = ioredisEndpoint(client);
+    this.topology = client.isCluster ? "cluster" : Array.isArray(client.options?.sentinels) && client.options.sentinels.length > 0 ? "sentinel" : "standalone";
+    if (typeof client.on === "function") client.on("close", () => this.#connections++);
+    if (this.topology === "sentinel" && typeof client.on === "function") reconnectWhenEndedBySentinelRace(client);
+  }
+
+  protected async evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
+    const connection = this.#connections;
+    const replies = (await this.#client
+      .pipeline()
+      .eval(source, keys.length, ...keys, ...args)
+      .call("WAIT", replicas, timeout)
+      .exec()) as Array<[Error | null, unknown]>;
+    const [[scriptError, reply], [waitError, acknowledged]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+    if (scriptError) throw scriptError;
+    if (waitError) throw waitError;
+    return { reply, acknowledged: connection === this.#connections ? Number(acknowledged) : -1 };
+  }
+
+  protected evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#client.evalsha(sha, keys.length, ...keys, ...args);
+  }
+
+  protected eval(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#client.eval(source, keys.length, ...keys, ...args);
+  }
+
+  hgetall(key: string): Promise<Record<string, string>> {
+    return this.#client.hgetall(key).then(toFields);
+  }
+
+  zrange(key: string): Promise<string[]> {
+    return this.#client.zrange(key, 0, -1);
+  }
+
+  async ping(): Promise<void> {
+    await this.#client.ping();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#client.publish(channel, message);
+  }
+
+  protected masterClients(): Promise<AnyClient[]> | null {
+    return this.#client.isCluster ? Promise.resolve(this.#client.nodes("master")) : null;
+  }
+
+  openSubscriber(): Promise<RedisSubscriber> {
+    return ioredisSubscriber(this.#client);
+  }
+}

@@ -1,0 +1,91 @@
+// The adapter over a node-redis (v4/v5) client or cluster the caller passed in.
+import { Adapter, endpointOfUrl, hostPort, toFields, type AnyClient } from "./commands.js";
+import { nodeRedisClusterSubscriber, nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
+
+function nodeRedisEndpoint(c: AnyClient): string {
+  const describeNode = (options: AnyClient): string => {
+    if (!options) return hostPort(undefined, undefined);
+    if (typeof options.url === "string") {
+      try {
+        return endpointOfUrl(options.url);
+      } catch {
+        return "unknown";
+      }
+    }
+    if (typeof options.socket?.path === "string") return options.socket.path;
+    return hostPort(options.socket?.host, options.socket?.port);
+  };
+  const rootNodes = c._options?.rootNodes ?? c.options?.rootNodes;
+  if (Array.isArray(rootNodes)) return `cluster ${describeNode(rootNodes[0])}`;
+  return describeNode(c.options);
+}
+
+export class NodeRedisAdapter extends Adapter {
+  readonly endpoint: string;
+  protected readonly client: AnyClient;
+
+  constructor(client: AnyClient, endpoint = nodeRedisEndpoint(client)) {
+    super();
+    this.client = client;
+    this.endpoint = endpoint;
+  }
+
+  protected evalsha(sha: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.evalSha(sha, { keys, arguments: args });
+  }
+
+  protected eval(source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.eval(source, { keys, arguments: args });
+  }
+
+  get topology(): "standalone" | "cluster" | "sentinel" {
+    return this.#isCluster() ? "cluster" : "standalone";
+  }
+
+  protected async evalThenWait(
+    source: string,
+    keys: string[],
+    args: string[],
+    replicas: number,
+    timeout: number,
+  ): Promise<{ reply: unknown; acknowledged: number }> {
+    // node-redis rejects commands in flight when their socket closes, so both replies come from one connection.
+    const [reply, acknowledged] = (await this.client.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline()) as [
+      unknown,
+      number,
+    ];
+    return { reply, acknowledged: Number(acknowledged) };
+  }
+
+  hgetall(key: string): Promise<Record<string, string>> {
+    return this.client.hGetAll(key).then(toFields);
+  }
+
+  zrange(key: string): Promise<string[]> {
+    return this.client.zRange(key, 0, -1);
+  }
+
+  async ping(): Promise<void> {
+    // A cluster client has no PING of its own: ask the node that serves an arbitrary key.
+    if (typeof this.client.ping === "function") await this.client.ping();
+    else await this.client.exists("latchkey:ping");
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.client.publish(channel, message);
+  }
+
+  protected masterClients(): Promise<AnyClient[]> | null {
+    if (!this.#isCluster()) return null;
+    const masters: unknown[] = this.client.masters ?? [];
+    return Promise.all(masters.map((master) => this.client.nodeClient(master)));
+  }
+
+  openSubscriber(): Promise<RedisSubscriber> {
+    return this.#isCluster() ? nodeRedisClusterSubscriber(this.client) : nodeRedisSubscriber(this.client);
+  }
+
+  #isCluster(): boolean {
+    return Array.isArray(this.client._options?.rootNodes ?? this.client.options?.rootNodes);
+  }
+}

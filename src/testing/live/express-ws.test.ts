@@ -1,0 +1,4 @@
+// The ws recipe (express.ts) with real clients over two processes.
+import { testRecipe } from "./recipe-tests.js";
+
+testRecipe("express.ts", "ws");
