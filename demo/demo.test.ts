@@ -1,145 +1,29 @@
-// The demo as people use it, in real headless Chromium: the real `npm start`
-// server (2 cluster workers, its own temporary SQLite file) on a free port, two
-// browsers (a desktop and a phone) signed in as one user, "Log out other
-// devices" from one, and bad input answered on the page. Without Chromium the
-// tests are skipped loudly (fail with CI=true). DEMO_SCREENSHOTS=dir keeps a
-// desktop and a phone screenshot there.
+// The demo as people use it, in real headless Chromium (setup: browser.ts):
+// both workers answer, two browsers (a desktop and a phone) signed in as one
+// user, "Log out other devices" from one (the other's live badge turns), a
+// stale page, an expired session, and bad input answered on the page.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { get } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { test } from "node:test";
 import Database from "better-sqlite3";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { requireService } from "../src/testing/services.js";
+import { request, type BrowserContext } from "playwright-core";
+import {
+  assertFits,
+  base,
+  browser,
+  confirmIfAsked,
+  dir,
+  IPHONE,
+  logIn,
+  press,
+  screenshot,
+  submitName,
+  TRACE,
+  useDemo,
+  workerOnFreshConnection,
+} from "./browser.js";
 
-const CANDIDATES = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
-const executablePath = CANDIDATES.find((path) => existsSync(path));
-const { skip } = await requireService(
-  "Chromium",
-  async () => {
-    if (!executablePath) throw new Error(`no browser at ${CANDIDATES.join(", ")}`);
-  },
-  { hint: "apt-get install -y chromium, or set CHROMIUM_PATH" },
-);
-
-const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-const SCREENSHOTS = process.env.DEMO_SCREENSHOTS;
-// A stack trace line ("    at fn (file.ts:1:2)") or an error class name must never reach the page.
-const TRACE = /\n\s+at \S|\w+Error\b|node_modules/;
-
-let demo: ChildProcess;
-let base = "";
-let dir = "";
-let browser: Browser;
-
-/** Starts `demo/server.ts` as `npm start` does, on a free port; resolves once both workers listen. */
-async function startDemo(): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), "latchkey-demo-"));
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  demo = spawn(process.execPath, ["--import", "tsx", "demo/server.ts"], {
-    cwd: root,
-    env: { ...process.env, PORT: "0", DEMO_DB: join(dir, "sessions.db") },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true, // its own process group, so cleanup reaches the workers too
-  });
-  let output = "";
-  demo.stderr!.on("data", (chunk: Buffer) => (output += String(chunk)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo did not start in 60 s:\n${output}`)), 60_000);
-    demo.once("exit", (code) => reject(new Error(`the demo exited (${code}) before listening:\n${output}`)));
-    demo.stdout!.on("data", (chunk: Buffer) => {
-      output += String(chunk);
-      const ports = [...output.matchAll(/listening on http:\/\/localhost:(\d+)/g)].map((m) => m[1]);
-      if (ports.length === 2) {
-        clearTimeout(timer);
-        assert.equal(ports[0], ports[1], "both workers share one port");
-        base = `http://127.0.0.1:${ports[0]}`;
-        resolve();
-      }
-    });
-  });
-}
-
-async function stopDemo(): Promise<void> {
-  if (!demo || demo.exitCode !== null) return;
-  const exited = new Promise((resolve) => demo.once("exit", resolve));
-  process.kill(-demo.pid!, "SIGTERM");
-  const timer = setTimeout(() => process.kill(-demo.pid!, "SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** One GET on a connection of its own (no keep-alive): the page's worker line. */
-function workerOnFreshConnection(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(`${base}/`, { agent: false }, (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += String(chunk)));
-      res.on("end", () => resolve(/id="worker">([^<]+)</.exec(body)?.[1] ?? "none"));
-    }).on("error", reject);
-  });
-}
-
-/** Clicks the button named `name` and waits for the page it leads to. */
-async function press(page: Page, name: string): Promise<void> {
-  await Promise.all([page.waitForNavigation(), page.getByRole("button", { name, exact: true }).click()]);
-}
-
-async function logIn(page: Page, name: string): Promise<void> {
-  await page.goto(`${base}/`);
-  await page.fill("#name", name);
-  await press(page, "Log in");
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  if (!SCREENSHOTS) return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
-
-/** The page fits its viewport: nothing sticks out sideways (no horizontal scrolling on a phone). */
-async function assertFits(page: Page): Promise<void> {
-  // (Browser-side code as strings: this project type-checks without the DOM library.)
-  // Against the device's width, not window.innerWidth: a mobile browser widens its layout viewport to fit wide content.
-  const scrollWidth = (await page.evaluate("document.documentElement.scrollWidth")) as number;
-  const width = page.viewportSize()!.width;
-  assert.ok(scrollWidth <= width, `the page is ${scrollWidth}px wide on a ${width}px screen`);
-}
-
-/** Submits the login form with `value` as the name, past the browser's own checks (required, maxlength). */
-async function submitName(page: Page, value: string): Promise<{ status: number; html: string }> {
-  await page.goto(`${base}/`);
-  const [response] = await Promise.all([
-    page.waitForNavigation(),
-    page.evaluate(`{
-      const form = document.querySelector('form[action="/login"]');
-      const input = form.querySelector("#name");
-      form.noValidate = true;
-      input.removeAttribute("maxlength");
-      input.value = ${JSON.stringify(value)};
-      form.submit();
-    }`),
-  ]);
-  return { status: response!.status(), html: await page.content() };
-}
-
-if (skip) {
-  test("demo in a browser", { skip }, () => {});
-} else {
-  before(async () => {
-    await startDemo();
-    browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] });
-  });
-  after(async () => {
-    await browser?.close();
-    await stopDemo();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
+if (useDemo()) {
   test("both workers answer, and every response says which one did", async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await workerOnFreshConnection());
@@ -157,7 +41,7 @@ if (skip) {
       const onPhone = await phone.newPage();
       await logIn(onDesktop, "dana");
       await logIn(onPhone, "dana");
-      assert.equal(await onPhone.textContent(".notice"), "Signed in on this device.");
+      assert.equal(await onPhone.textContent(".notice"), "Signed in on this device until you close the browser.");
       await onDesktop.reload();
 
       for (const page of [onDesktop, onPhone]) {
@@ -226,6 +110,7 @@ if (skip) {
       assert.equal(await second!.inputValue("#note"), "", "the value was not saved");
 
       await press(first!, "Log out everywhere");
+      await confirmIfAsked(first!, "Log out everywhere");
       assert.equal(await first!.textContent(".notice"), "Signed out everywhere: ended 1 session, this one included.");
       await first!.reload();
       assert.equal(await first!.locator(".notice").count(), 0, "signing out here is not reported as 'from another device'");
@@ -244,7 +129,10 @@ if (skip) {
         { name: "demo_signed_in_until", value: String(Date.now() - 1000), url: base },
       ]);
       await first!.reload();
-      assert.equal(await first!.textContent(".notice"), "This device's session expired (30 minutes without activity, or 12 hours after signing in).");
+      assert.equal(
+        await first!.textContent(".notice"),
+        "This device's session expired (30 minutes without activity, or 12 hours after signing in; 30 days with “Keep me signed in”).",
+      );
     } finally {
       await Promise.all(contexts.map((context) => context.close()));
     }
@@ -269,12 +157,22 @@ if (skip) {
       }
       await screenshot(page, "phone-bad-input");
 
-      // A JSON body (a script, not the form): refused before it is read, with a sentence.
+      // A JSON body (a script, not the form) with the session cookie but no x-csrf-token header: latchkey refuses it (403).
       const json = await page.request.post(`${base}/login`, { data: { name: "mallory" }, maxRedirects: 0 });
-      assert.equal(json.status(), 415);
-      const html = await json.text();
-      assert.match(html, /This page takes form posts \(application\/x-www-form-urlencoded\), not application\/json\./);
-      assert.doesNotMatch(html, TRACE);
+      assert.equal(json.status(), 403);
+      assert.match(await json.text(), /This request did not come from a form of this page \(its CSRF token is missing\); nothing was changed\./);
+      // Without a session cookie it has no authority to abuse; the page refuses it before reading it.
+      const cookieless = await request.newContext();
+      try {
+        const answer = await cookieless.post(`${base}/login`, { data: { name: "mallory" }, maxRedirects: 0 });
+        assert.equal(answer.status(), 415);
+        const html = await answer.text();
+        assert.match(html, /This page takes form posts \(application\/x-www-form-urlencoded\), not application\/json\./);
+        assert.doesNotMatch(html, TRACE);
+        assert.doesNotMatch(html, /<form/, "a refused post gets no forms");
+      } finally {
+        await cookieless.dispose();
+      }
 
       // A form far over the body limit.
       const huge = await page.request.post(`${base}/login`, { form: { name: "x".repeat(64 * 1024) }, maxRedirects: 0 });

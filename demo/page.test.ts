@@ -45,6 +45,7 @@ test("page() escapes what users typed and marks this device", () => {
         idleTimeout: 1_800_000,
       },
     ],
+    csrf: `tok"en`,
     now,
   });
   assert.doesNotMatch(html, /<img|<script>alert|<b>Evil/);
@@ -53,4 +54,40 @@ test("page() escapes what users typed and marks this device", () => {
   assert.match(html, /Firefox on Linux<\/b>\s*<div class="meta">Last active <span class="last-active">2 minutes ago<\/span>/);
   assert.match(html, /<span class="badge">This device<\/span>/);
   assert.equal(html.match(/action="\/revoke"/g)?.length, 1, "a sign-out button for the other device only");
+  // Every form carries the session's CSRF token (escaped like anything else).
+  const forms = html.match(/<form [^>]*>/g) ?? [];
+  assert.ok(forms.length >= 4, `${forms.length} forms`);
+  assert.equal(html.match(/<form [^>]*><input type="hidden" name="_csrf" value="tok&quot;en">/g)?.length, forms.length);
+});
+
+test("page() without a CSRF token is bare: the sentence and a link back, no forms", () => {
+  const html = page({ worker: "w", userId: "u", note: "", handle: "h1", sessions: [], csrf: null, error: "Refused.", now: Date.now() });
+  assert.doesNotMatch(html, /<form/);
+  assert.match(html, /<p class="error" role="alert">Refused\.<\/p>/);
+  assert.match(html, /<a href="\/">Back to the page<\/a>/);
+});
+
+test("page() asks for the password in place of the page, carrying the action's fields; the admin's banner and 'View as'", () => {
+  const base = { worker: "w", note: "", handle: "h1", sessions: [], csrf: "tok", now: Date.now() };
+  const prompt = page({
+    ...base,
+    userId: "admin",
+    admin: true,
+    confirm: { action: "/view-as", label: "View as", fields: { name: `<bob>` }, within: "5 minutes", password: "demo" },
+  });
+  assert.match(
+    prompt,
+    /<form method="post" action="\/view-as"[^>]*><input type="hidden" name="_csrf" value="tok"><input type="hidden" name="name" value="&lt;bob&gt;">/,
+  );
+  assert.match(prompt, /<input id="password" name="password" type="password"/);
+  assert.match(prompt, /the password is <b id="demo-password">demo<\/b>/);
+  assert.doesNotMatch(prompt, /action="\/logout-everywhere"|id="view-as"/, "the prompt replaces the page");
+
+  assert.match(page({ ...base, userId: "admin", admin: true }), /id="view-as"/);
+  const viewing = page({ ...base, userId: "bob", impersonator: "admin", admin: false });
+  assert.match(
+    viewing,
+    /<div class="impersonating" role="status"><span>Viewing as <b>bob<\/b> <span class="meta">\(you are admin\)<\/span> —<\/span><form method="post" action="\/stop-viewing">/,
+  );
+  assert.doesNotMatch(viewing, /id="view-as"/);
 });

@@ -10,11 +10,39 @@ export interface View {
   /** This request's session handle, to mark "this device". */
   handle: string | null;
   sessions: SessionInfo[];
-  /** What the last action did, or why this device is signed out: shown once. */
-  notice?: string;
+  /**
+   * The session's CSRF token, sent back in a hidden `_csrf` field of every
+   * form. null renders a bare page (the sentence and a link, no forms): the
+   * answer to a post whose session could not be trusted.
+   */
+  csrf: string | null;
+  /** While an admin views as `userId`: the admin's name (a banner with Stop). */
+  impersonator?: string | null;
+  /** The signed-in user may view as another user (in this demo: the user named "admin"). */
+  admin?: boolean;
+  /** At most this many devices stay signed in per user. */
+  maxDevices?: number;
+  /** A sensitive action waiting for the password: its prompt takes the page's place. */
+  confirm?: Confirm;
+  /** What the last actions did (flash messages), or why this device is signed out: each shown once. */
+  notices?: string[];
   /** Why this request was refused (4xx): shown in place of a notice. */
   error?: string;
   now: number;
+}
+
+/** A password prompt before a sensitive action (the user signed in too long ago). */
+export interface Confirm {
+  /** Where the form posts: the action itself, which reauthenticates first. */
+  action: string;
+  /** The button, naming the action ("Log out everywhere"). */
+  label: string;
+  /** The action's own fields, carried through the prompt. */
+  fields: Record<string, string>;
+  /** How long ago counts as recent, in words ("5 minutes"). */
+  within: string;
+  /** The demo's fixed password, shown on the page (the demo has no real passwords). */
+  password: string;
 }
 
 export const escape = (value: string) => value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -40,14 +68,19 @@ export function ago(at: number, now: number): string {
   return "just now";
 }
 
+/** A form posting to `action`, with the session's CSRF token in its hidden `_csrf` field. */
+function form(view: View, action: string, body: string, className?: string): string {
+  return `<form method="post" action="${action}"${className ? ` class="${className}"` : ""}><input type="hidden" name="_csrf" value="${escape(view.csrf ?? "")}">${body}</form>`;
+}
+
 function sessionItem(s: SessionInfo, view: View): string {
   const mine = s.handle === view.handle;
   const revoke = mine
     ? `<span class="badge">This device</span>`
-    : `<form method="post" action="/revoke"><input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button></form>`;
+    : form(view, "/revoke", `<input type="hidden" name="handle" value="${escape(s.handle)}"><button class="small">Sign out</button>`);
   return `<li class="device${mine ? " mine" : ""}" data-handle="${escape(s.handle)}">
   <div><b class="label">${escape(s.device)}</b>
-    <div class="meta">Last active <span class="last-active">${ago(s.lastSeenAt, view.now)}</span> · signed in ${ago(s.createdAt, view.now)}</div></div>
+    <div class="meta">Last active <span class="last-active">${ago(s.lastSeenAt, view.now)}</span> · signed in ${ago(s.createdAt, view.now)} · <span class="lifetime">${s.persistent ? "kept signed in" : "until the browser closes"}</span>${s.impersonator ? ` · <b>${escape(s.impersonator)} viewing as ${escape(s.userId)}</b>` : ""}</div></div>
   ${revoke}
 </li>`;
 }
@@ -57,29 +90,83 @@ function signedIn(view: View): string {
   const others = ordered.length - 1;
   return `<p>Signed in as <b id="user">${escape(view.userId!)}</b>. <span id="live" class="live" data-state="connecting" role="status">Signed in</span></p>
 <section>
-  <h2>Your devices</h2>
+  <h2>Your devices</h2>${
+    view.maxDevices
+      ? `
+  <p class="meta limit">At most ${view.maxDevices} stay signed in: signing in on another signs out the one used longest ago.</p>`
+      : ""
+  }
   <ul class="devices">${ordered.map((s) => sessionItem(s, view)).join("")}</ul>
   <div class="actions">
-    <form method="post" action="/logout-others"><button${others > 0 ? "" : " disabled"}>Log out other devices</button></form>
-    <form method="post" action="/logout"><button class="secondary">Log out</button></form>
-    <form method="post" action="/logout-everywhere"><button class="secondary">Log out everywhere</button></form>
+    ${form(view, "/logout-others", `<button${others > 0 ? "" : " disabled"}>Log out other devices</button>`)}
+    ${form(view, "/logout", `<button class="secondary">Log out</button>`)}
+    ${form(view, "/logout-everywhere", `<button class="secondary">Log out everywhere</button>`)}
   </div>
 </section>
 <section>
   <h2>Your session</h2>
-  <form method="post" action="/note" class="row"><label for="note">A value kept in your session</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+  ${form(
+    view,
+    "/note",
+    `<label for="note">A value kept in your session</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`,
+    "row",
+  )}
+</section>${view.admin && !view.impersonator ? support(view) : ""}`;
+}
+
+function support(view: View): string {
+  return `
+<section>
+  <h2>Support</h2>
+  ${form(
+    view,
+    "/view-as",
+    `<label for="view-as">View the demo as another user (you can stop at any time)</label>
+    <input id="view-as" name="name" maxlength="40" required placeholder="e.g. bob"><button>View as</button>`,
+    "row",
+  )}
+</section>`;
+}
+
+function prompt(view: View, confirm: Confirm): string {
+  const fields = Object.entries(confirm.fields)
+    .map(([name, value]) => `<input type="hidden" name="${escape(name)}" value="${escape(value)}">`)
+    .join("");
+  return `<section class="confirm">
+  <h2>Confirm it is you</h2>
+  <p>You signed in more than ${escape(confirm.within)} ago. Enter your password to continue.</p>
+  <p class="meta">This demo has no real passwords: the password is <b id="demo-password">${escape(confirm.password)}</b>.</p>
+  ${form(
+    view,
+    confirm.action,
+    `${fields}<label for="password">Password for ${escape(view.userId!)}</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" required><button>${escape(confirm.label)}</button>`,
+    "row",
+  )}
+  <p><a href="/">Cancel</a></p>
 </section>`;
 }
 
 function signedOut(view: View): string {
-  return `<form method="post" action="/login" class="row"><label for="name">Your name</label>
-  <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button></form>
-<p class="meta">Log in with the same name in another browser (or a private window) to see two devices.</p>
+  return `${form(
+    view,
+    "/login",
+    `<label for="name">Your name</label>
+  <input id="name" name="name" autocomplete="username" required maxlength="40"><button>Log in</button>
+  <label class="check"><input type="checkbox" name="remember" value="yes"> Keep me signed in (30 days; otherwise until the browser closes)</label>`,
+    "row",
+  )}
+<p class="meta">Log in with the same name in another browser (or a private window) to see two devices. Log in as <b>admin</b> to view as another user.</p>
 <section>
   <h2>Without signing in</h2>
-  <form method="post" action="/note" class="row"><label for="note">A value (works signed out too)</label>
-    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button></form>
+  ${form(
+    view,
+    "/note",
+    `<label for="note">A value (works signed out too)</label>
+    <input id="note" name="note" maxlength="200" value="${escape(view.note)}"><button>Save</button>`,
+    "row",
+  )}
 </section>`;
 }
 
@@ -103,6 +190,10 @@ button:disabled{opacity:.5;cursor:default}
 .badge{font-size:.8rem;background:#1f5fbf;color:#fff;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap}
 .live{font-size:.8rem;border-radius:1rem;padding:.1rem .6rem;white-space:nowrap;border:1px solid #9ccaa5;background:#e8f4ea}
 .live[data-state=ended]{border-color:#e4a29b;background:#fdecea}
+.row label.check{flex-basis:100%;display:flex;gap:.5rem;align-items:center;font-size:.95rem}.row .check input{flex:none;margin:0}
+.limit{margin:-.3rem 0 .3rem}
+.impersonating{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;padding:.6rem .8rem;border-radius:.4rem;margin:0 0 1rem;background:#fff4d6;border:1px solid #e0b94f}
+.confirm{border:1px solid #ddd;border-radius:.4rem;padding:0 .8rem .4rem}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.8rem}
 @media (max-width:30rem){.actions form,.actions button{width:100%}}
 `;
@@ -126,13 +217,23 @@ const LIVE_SCRIPT = `<script>
  * The whole page: which worker answered, what just happened, then the sign-in
  * form or this user's devices.
  * @example
- * res.type("html").send(page({ worker: "worker 1", userId: null, note: "", handle: null, sessions: [], now: Date.now() }));
+ * res.type("html").send(page({ worker: "worker 1", userId: null, note: "", handle: null, sessions: [], csrf: req.session.csrfToken, now: Date.now() }));
  */
 export function page(view: View): string {
   const banner = view.error
     ? `<p class="error" role="alert">${escape(view.error)}</p>`
-    : view.notice
-      ? `<p class="notice" role="status">${escape(view.notice)}</p>`
+    : (view.notices ?? []).map((notice) => `<p class="notice" role="status">${escape(notice)}</p>`).join("");
+  const body =
+    view.csrf === null
+      ? `<p><a href="/">Back to the page</a></p>`
+      : !view.userId
+        ? signedOut(view)
+        : view.confirm
+          ? prompt(view, view.confirm)
+          : signedIn(view) + LIVE_SCRIPT;
+  const viewing =
+    view.impersonator && view.userId && view.csrf !== null
+      ? `<div class="impersonating" role="status"><span>Viewing as <b>${escape(view.userId)}</b> <span class="meta">(you are ${escape(view.impersonator)})</span> —</span>${form(view, "/stop-viewing", `<button class="small">Stop</button>`)}</div>`
       : "";
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -140,7 +241,7 @@ export function page(view: View): string {
 <body>
 <h1>latchkey demo</h1>
 <p class="worker">Answered by <b id="worker">${escape(view.worker)}</b>. Two workers share one SQLite file; reload to see either.</p>
-${banner}
-${view.userId ? signedIn(view) + LIVE_SCRIPT : signedOut(view)}
+${viewing}${banner}
+${body}
 </body></html>`;
 }

@@ -18,7 +18,7 @@ if (files.length === 0) {
   console.error(`no test files match ${filter}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", "--test-timeout=120000", ...files], {
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", "--test-timeout=300000", ...files], {
   stdio: "inherit",
 });
 process.exit(result.status ?? 1);

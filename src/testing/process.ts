@@ -10,13 +10,19 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+const START_TIMEOUT_MS = 60_000;
+
 /** `script`: a file in src/testing, e.g. "legacy-app.ts". */
 export async function startScript(script: string, env: Record<string, string>): Promise<ServerProcess> {
   const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
   const child = spawn(process.execPath, ["--import", "tsx", path], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start in 20 s`)), 20_000);
+    // A loaded two-core machine compiles the server with tsx slowly; one that never starts is killed, not left running.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${script} did not start in ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
     lines.once("line", (line) => {
       clearTimeout(timer);
