@@ -1,85 +1,34 @@
 import {
   applyChange,
-  applySessionMeta,
   decodeDevice,
   encodeDevice,
-  encodeSessionMeta,
   routeOfId,
   SessionExistsError,
   sessionMetaOf,
   userRoute,
-  type ChangeSet,
   type DestroyOptions,
   type DestroyUserOptions,
   type EndedSession,
   type CreateInput,
   type CreateResult,
   type ListUserOptions,
-  type JsonValue,
   type PatchInput,
   type PatchResult,
   type RotateInput,
   type RotateResult,
-  type TooLargeResult,
-  type SessionLimit,
-  type SessionMeta,
   type SessionRecord,
   type SessionStore,
 } from "../../store/index.js";
-import { redactUrl } from "../../store/redact.js";
-import { adapterFor, clientKind } from "./adapter.js";
+import { decodeRecord, encodeChange, encodeData, encodeMeta, endedSession, expiryMs, limitArg, limitArgs, splitChange, tooLargeReply } from "./records.js";
 import { toFields, type RedisCommands } from "./commands.js";
-import { withDeadline } from "./deadline.js";
-import { ReplicationUnconfirmedError, resolveDurability, type RedisDurabilityOptions, type ResolvedDurability } from "./durability.js";
+import { ReplicationUnconfirmedError, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
-import { ioredisKeyPrefix } from "./ioredis.js";
-import { ownedAdapter } from "./owned-connection.js";
 import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
-
-/**
- * A connected node-redis client (`createClient()`, `createCluster()` or
- * `createSentinel()` from "redis", v4 or v5) or an ioredis client (`new Redis()`,
- * also with `sentinels`, or `new Redis.Cluster()`).
- * Typed loosely so that neither library's types are required.
- */
-export type RedisClientLike = object;
-
-export interface RedisStoreOptions {
-  /**
-   * A client you created and connected; the store never quits it. So that a
-   * command fails at once while Redis is down (and the request gets a 503)
-   * rather than waiting in a queue, create it with
-   * node-redis: `createClient({ url, disableOfflineQueue: true })`;
-   * ioredis: `new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })`.
-   */
-  client?: RedisClientLike;
-  /** Instead of `client`: a redis:// or rediss:// URL. The store creates, connects and closes a node-redis client. */
-  url?: string;
-  /** Prepended to every key. Default "latchkey:". Must not contain "{" or "}" (they would change the Cluster hash tag). */
-  prefix?: string;
-  /** URL mode only: how long the first connection attempt may take, in ms. Default 5000. */
-  connectTimeout?: number;
-  /**
-   * A command that has not been answered after this many ms fails (the request
-   * answers 503) instead of hanging on a frozen server or a cut network. The
-   * command may still run later. Default 5000.
-   */
-  commandTimeout?: number;
-  /**
-   * Replicated Redis (Sentinel, managed services): make every write that ends
-   * a token (logout, revoke, revokeUser, login's rotation) wait until
-   * `replicas` replicas confirmed it (Redis `WAIT`), at most `timeout` ms, so a
-   * failover cannot bring the session back. Unconfirmed → the call rejects
-   * with ReplicationUnconfirmedError (503). `everyWrite: true` makes new
-   * sessions and data patches wait too. Off by default. Not available on Redis Cluster clients.
-   * @example
-   * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
-   */
-  durability?: RedisDurabilityOptions;
-}
+export type { RedisClientLike, RedisStoreOptions } from "./options.js";
+import { resolveRedisStoreOptions, type RedisStoreOptions } from "./options.js";
 
 /** The Redis store: a SessionStore plus a startup check. */
 export interface RedisSessionStore extends SessionStore {
@@ -91,8 +40,6 @@ export interface RedisSessionStore extends SessionStore {
   ready(): Promise<void>;
 }
 
-const DEFAULT_PREFIX = "latchkey:";
-const MAX_PREFIX_LENGTH = 256;
 /** User indexes remembered for sweep(), per process. */
 const MAX_TRACKED_INDEXES = 10_000;
 const SWEEP_CONCURRENCY = 64;
@@ -125,73 +72,8 @@ const SWEEP_CONCURRENCY = 64;
  * await store.ready(); // optional: fail at startup if Redis is unreachable
  */
 export function redisStore(options: RedisStoreOptions): RedisSessionStore {
-  if (!options || typeof options !== "object" || (options.client === undefined && options.url === undefined)) {
-    throw new TypeError('latchkey: redisStore needs { client } or { url }, e.g. redisStore({ url: "redis://127.0.0.1:6379" })');
-  }
-  if (options.client !== undefined && options.url !== undefined) {
-    throw new TypeError("latchkey: redisStore takes { client } or { url }, not both; pass the client you already connected, or only the URL");
-  }
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== "string" || prefix.length > MAX_PREFIX_LENGTH || /[{}]/.test(prefix)) {
-    throw new TypeError(
-      `latchkey: redisStore prefix must be a string of at most ${MAX_PREFIX_LENGTH} characters without "{" or "}" (got ${JSON.stringify(prefix)}), e.g. prefix: "myapp:sessions:"`,
-    );
-  }
-  const connectTimeout = options.connectTimeout ?? 5000;
-  if (typeof connectTimeout !== "number" || !Number.isInteger(connectTimeout) || connectTimeout <= 0) {
-    throw new TypeError(`latchkey: redisStore connectTimeout must be a positive whole number of ms (got ${String(connectTimeout)})`);
-  }
-  const commandTimeout = options.commandTimeout ?? 5000;
-  if (typeof commandTimeout !== "number" || !Number.isInteger(commandTimeout) || commandTimeout <= 0) {
-    throw new TypeError(`latchkey: redisStore commandTimeout must be a positive whole number of ms (got ${String(commandTimeout)})`);
-  }
-  let commands: RedisCommands;
-  if (options.url !== undefined) {
-    if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
-      throw new TypeError(
-        `latchkey: redisStore url must be a redis:// or rediss:// URL, e.g. "redis://127.0.0.1:6379" (got ${JSON.stringify(redactUrl(String(options.url)))})`,
-      );
-    }
-    try {
-      new URL(options.url);
-    } catch {
-      throw new TypeError(`latchkey: redisStore url ${JSON.stringify(redactUrl(options.url))} is not a valid URL, e.g. "redis://127.0.0.1:6379"`);
-    }
-    commands = ownedAdapter(options.url, connectTimeout);
-  } else {
-    if (clientKind(options.client) === null) {
-      throw new TypeError(
-        'latchkey: redisStore client must be a node-redis client (createClient(), createCluster() or createSentinel() from "redis") or an ioredis client (new Redis(), with or without sentinels, or new Redis.Cluster())',
-      );
-    }
-    const keyPrefix = ioredisKeyPrefix(options.client);
-    if (keyPrefix) {
-      throw new TypeError(
-        `latchkey: redisStore cannot use an ioredis client with keyPrefix (${JSON.stringify(keyPrefix)}): the store's scripts build keys themselves. Remove keyPrefix and pass redisStore({ client, prefix: ${JSON.stringify(keyPrefix)} })`,
-      );
-    }
-    const ioredisOptions = (options.client as { options?: { sentinels?: unknown[]; failoverDetector?: boolean } }).options;
-    if (
-      clientKind(options.client) === "ioredis" &&
-      Array.isArray(ioredisOptions?.sentinels) &&
-      ioredisOptions.sentinels.length > 0 &&
-      ioredisOptions.failoverDetector !== true
-    ) {
-      throw new TypeError(
-        "latchkey: redisStore needs an ioredis client with sentinels to have failoverDetector: true. Without it, after a failover that leaves the old primary running " +
-          "(SENTINEL FAILOVER, a network partition) the client keeps reading and writing there until Sentinel demotes it, seconds later, and misses logouts done through the new primary. " +
-          "new Redis({ sentinels, name, failoverDetector: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })",
-      );
-    }
-    commands = adapterFor(options.client);
-  }
-  const durability = resolveDurability(options.durability, commandTimeout);
-  if (durability && commands.topology === "cluster") {
-    throw new TypeError(
-      "latchkey: redisStore durability is not supported on a Redis Cluster client yet (WAIT must follow each write to its shard's primary); use a standalone or Sentinel-managed primary, or drop durability",
-    );
-  }
-  return new RedisStore(withDeadline(commands, commandTimeout), prefix, durability);
+  const { commands, prefix, durability } = resolveRedisStoreOptions(options);
+  return new RedisStore(commands, prefix, durability);
 }
 
 class RedisStore implements RedisSessionStore {
@@ -543,92 +425,4 @@ class RedisStore implements RedisSessionStore {
     if (this.#indexes.size > MAX_TRACKED_INDEXES) this.#indexes.delete(this.#indexes.values().next().value!);
     return key;
   }
-}
-
-function endedSession(id: string, userId: string | null, deviceText: string): EndedSession {
-  const session: EndedSession = { id, userId };
-  const device = decodeDevice(deviceText);
-  if (device) session.device = device;
-  return session;
-}
-
-/** PEXPIREAT wants whole milliseconds: never expire before the record does. */
-function expiryMs(ms: number): string {
-  return String(Math.ceil(ms));
-}
-
-function json(value: JsonValue): string {
-  return JSON.stringify(value) ?? "null";
-}
-
-/**
- * Fields c l e a, u (signed in only), x (the meta fields as JSON) and i (the
- * impersonator, which scripts read to find the index) as field/value pairs; v
- * is written by the caller.
- */
-function encodeMeta(record: Pick<SessionRecord, "userId" | "createdAt" | "lastSeenAt" | "expiresAt" | "absoluteExpiresAt"> & SessionMeta): string[] {
-  const pairs = ["c", String(record.createdAt), "l", String(record.lastSeenAt), "e", String(record.expiresAt), "a", String(record.absoluteExpiresAt)];
-  if (record.userId !== null) pairs.push("u", record.userId);
-  const meta = encodeSessionMeta(record);
-  if (meta !== null) pairs.push("x", meta);
-  if (record.impersonator !== undefined) pairs.push("i", record.impersonator);
-  return pairs;
-}
-
-/** The scripts' limit arguments: max ('' for none), mode, now, user. */
-function limitArgs(limit: SessionLimit | undefined, userId: string | null): string[] {
-  return limit && userId !== null ? [String(limit.max), limit.onLimit, String(Math.floor(limit.now)), userId] : ["", "", "", ""];
-}
-
-function encodeData(data: Record<string, JsonValue>): string[] {
-  const pairs: string[] = [];
-  for (const [key, value] of Object.entries(data)) pairs.push(`d:${key}`, json(value));
-  return pairs;
-}
-
-function splitChange(change: ChangeSet): { unset: string[]; set: string[] } {
-  return { unset: change.unset.map((key) => `d:${key}`), set: encodeData(change.set) };
-}
-
-/** The scripts' maxDataBytes argument: '' for no limit. */
-function limitArg(maxDataBytes: number | undefined): string {
-  return maxDataBytes === undefined ? "" : String(maxDataBytes);
-}
-
-/** ROTATE and TAKE answer {-2, bytes} when the merged data is over the limit (a hash's fields start with a name, never a number). */
-function tooLargeReply(reply: unknown): TooLargeResult | null {
-  if (!Array.isArray(reply) || reply.length !== 2 || Number(reply[0]) !== -2 || typeof reply[0] === "string") return null;
-  return { status: "too-large", bytes: Number(reply[1]) };
-}
-
-/** unsetCount, unset fields..., set field/value pairs... */
-function encodeChange(change: ChangeSet): string[] {
-  const { unset, set } = splitChange(change);
-  return [String(unset.length), ...unset, ...set];
-}
-
-function decodeRecord(id: string, fields: Record<string, string>): SessionRecord | null {
-  const { c, l, e, a, v } = fields;
-  if (c === undefined || l === undefined || e === undefined || a === undefined || v === undefined) return null;
-  const data: Record<string, JsonValue> = {};
-  for (const [field, value] of Object.entries(fields)) {
-    if (!field.startsWith("d:")) continue;
-    const key = field.slice(2);
-    const parsed = JSON.parse(value) as JsonValue;
-    if (key === "__proto__") Object.defineProperty(data, key, { value: parsed, enumerable: true, writable: true, configurable: true });
-    else data[key] = parsed;
-  }
-  return applySessionMeta(
-    {
-      id,
-      userId: fields.u ?? null,
-      data,
-      createdAt: Number(c),
-      lastSeenAt: Number(l),
-      expiresAt: Number(e),
-      absoluteExpiresAt: Number(a),
-      version: Number(v),
-    },
-    fields.x,
-  );
 }
