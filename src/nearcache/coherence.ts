@@ -349,10 +349,11 @@ export class Coherence {
 
   #onUp(): void {
     if (this.#state === "closed") return;
-    const recovered = this.#state === "down";
     this.#state = "up";
     this.#sequences.reset();
-    if (recovered) this.#observer?.resync(); // notices may have been lost while down
+    // Notices may have been lost while down — or, on the first subscription, between a watch() and
+    // the moment the feed was up (a logout in another process in that window would never be told).
+    this.#observer?.resync();
     if (this.#lease) void this.#lease.renew();
     else if (this.#troubled) {
       this.#troubled = false;
