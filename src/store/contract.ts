@@ -369,6 +369,40 @@ export function encodeDevice(device: DeviceInfo | undefined): string | null {
 }
 
 /**
+ * What a store reports of a session it deleted, from the device text it kept
+ * (see {@link encodeDevice}): the fields of the `ended` event.
+ * @example
+ * return rows.map((row) => endedSession(row.id, row.user_id, row.device));
+ */
+export function endedSession(id: string, userId: string | null, deviceText: string | null | undefined): EndedSession {
+  const session: EndedSession = { id, userId };
+  const device = decodeDevice(deviceText);
+  if (device) session.device = device;
+  return session;
+}
+
+/**
+ * The record a rotation writes under `input.newId`: the input's user, times
+ * and meta fields, the merged `data`, the version after `previousVersion`.
+ * The device is left to the store (how it copies or checks it is its own).
+ * @example
+ * const record = rotatedRecord(input, applyChange(old.data, input.change), old.version);
+ */
+export function rotatedRecord(input: RotateInput, data: Record<string, JsonValue>, previousVersion: number): SessionRecord {
+  return {
+    id: input.newId,
+    userId: input.userId,
+    data,
+    createdAt: input.createdAt,
+    lastSeenAt: input.lastSeenAt,
+    expiresAt: input.expiresAt,
+    absoluteExpiresAt: input.absoluteExpiresAt,
+    version: previousVersion + 1,
+    ...sessionMetaOf(input),
+  };
+}
+
+/**
  * The inverse of {@link encodeDevice}; unreadable text counts as nothing recorded.
  * @example
  * decodeDevice(row.device); // { userAgent: "curl/8.5.0" } or undefined

@@ -1,4 +1,5 @@
 import {
+  rotatedRecord,
   applyChange,
   type DestroyUserOptions,
   dataBytes,
@@ -6,7 +7,6 @@ import {
   type ListUserOptions,
   SessionExistsError,
   type EndedSession,
-  sessionMetaOf,
   sessionsOverLimit,
   type CreateInput,
   type CreateResult,
@@ -119,17 +119,7 @@ class MemoryStore implements SessionStore {
     if (ended === "refused") return { status: "limit" };
     for (const endedId of ended) this.#delete(this.#records.get(endedId)!);
     this.#delete(old);
-    const record: SessionRecord = {
-      id: input.newId,
-      userId: input.userId,
-      data,
-      createdAt: input.createdAt,
-      lastSeenAt: input.lastSeenAt,
-      expiresAt: input.expiresAt,
-      absoluteExpiresAt: input.absoluteExpiresAt,
-      version: old.version + 1,
-      ...sessionMetaOf(input),
-    };
+    const record = rotatedRecord(input, data, old.version);
     if (input.device) record.device = structuredClone(input.device);
     this.#put(record);
     return input.limit ? { status: "ok", record: structuredClone(record), ended } : { status: "ok", record: structuredClone(record) };

@@ -1,5 +1,6 @@
 import type { ClientConfig, Pool, PoolClient, QueryResult, QueryResultRow } from "pg";
 import {
+  endedSession,
   applySessionMeta,
   decodeDevice,
   encodeDevice,
@@ -509,10 +510,7 @@ const ENDED_AGGREGATE = "(SELECT coalesce(json_agg(json_build_object('id', id, '
 type EndedRow = Pick<Row, "id" | "user_id" | "device">;
 
 function toEnded(row: EndedRow): EndedSession {
-  const session: EndedSession = { id: row.id, userId: row.user_id };
-  const device = decodeDevice(row.device);
-  if (device) session.device = device;
-  return session;
+  return endedSession(row.id, row.user_id, row.device);
 }
 
 function toRecord(row: Row): SessionRecord {

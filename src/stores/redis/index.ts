@@ -1,10 +1,11 @@
 import {
+  rotatedRecord,
+  endedSession,
   applyChange,
   decodeDevice,
   encodeDevice,
   routeOfId,
   SessionExistsError,
-  sessionMetaOf,
   userRoute,
   type DestroyOptions,
   type DestroyUserOptions,
@@ -19,7 +20,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../../store/index.js";
-import { decodeRecord, encodeChange, encodeData, encodeMeta, endedSession, expiryMs, limitArg, limitArgs, splitChange, tooLargeReply } from "./records.js";
+import { decodeRecord, encodeChange, encodeData, encodeMeta, expiryMs, limitArg, limitArgs, splitChange, tooLargeReply } from "./records.js";
 import { toFields, type RedisCommands } from "./commands.js";
 import { ReplicationUnconfirmedError, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
@@ -248,17 +249,7 @@ class RedisStore implements RedisSessionStore {
     if (tooLarge) return tooLarge;
     const old = decodeRecord(id, toFields(taken));
     if (!old) return { status: "gone" };
-    const record: SessionRecord = {
-      id: input.newId,
-      userId: input.userId,
-      data: applyChange(old.data, input.change),
-      createdAt: input.createdAt,
-      lastSeenAt: input.lastSeenAt,
-      expiresAt: input.expiresAt,
-      absoluteExpiresAt: input.absoluteExpiresAt,
-      version: old.version + 1,
-      ...sessionMetaOf(input),
-    };
+    const record = rotatedRecord(input, applyChange(old.data, input.change), old.version);
     if (encodeDevice(input.device) !== null) record.device = input.device!;
     if (!input.limit) {
       await this.create(record);

@@ -3,23 +3,14 @@
 // scripts take, and their replies turned back into records and results.
 import {
   applySessionMeta,
-  decodeDevice,
   encodeSessionMeta,
   type ChangeSet,
-  type EndedSession,
   type JsonValue,
   type SessionLimit,
   type SessionMeta,
   type SessionRecord,
   type TooLargeResult,
 } from "../../store/index.js";
-
-export function endedSession(id: string, userId: string | null, deviceText: string): EndedSession {
-  const session: EndedSession = { id, userId };
-  const device = decodeDevice(deviceText);
-  if (device) session.device = device;
-  return session;
-}
 
 /** PEXPIREAT wants whole milliseconds: never expire before the record does. */
 export function expiryMs(ms: number): string {

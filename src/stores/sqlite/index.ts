@@ -3,6 +3,8 @@ import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import {
+  rotatedRecord,
+  endedSession,
   applyChange,
   dataBytes,
   overLimit,
@@ -12,7 +14,6 @@ import {
   SessionExistsError,
   type DestroyUserOptions,
   type EndedSession,
-  sessionMetaOf,
   sessionsOverLimit,
   type CreateInput,
   type CreateResult,
@@ -201,17 +202,7 @@ class SqliteStore implements SessionStore {
       const ended = enforceLimit(input.userId, input, id);
       if (ended === "refused") return { status: "limit" };
       sql.destroy.run(id);
-      const record: SessionRecord = {
-        id: input.newId,
-        userId: input.userId,
-        data,
-        createdAt: input.createdAt,
-        lastSeenAt: input.lastSeenAt,
-        expiresAt: input.expiresAt,
-        absoluteExpiresAt: input.absoluteExpiresAt,
-        version: row.version + 1,
-        ...sessionMetaOf(input),
-      };
+      const record = rotatedRecord(input, data, row.version);
       if (input.device && encodeDevice(input.device) !== null) record.device = input.device;
       this.#insert(record);
       return input.limit ? { status: "ok", record, ended: ended as string[] } : { status: "ok", record };
@@ -355,10 +346,7 @@ const ENDED = "id, user_id, device";
 type EndedRow = Pick<Row, "id" | "user_id" | "device">;
 
 function toEnded(row: EndedRow): EndedSession {
-  const session: EndedSession = { id: row.id, userId: row.user_id };
-  const device = decodeDevice(row.device);
-  if (device) session.device = device;
-  return session;
+  return endedSession(row.id, row.user_id, row.device);
 }
 
 function toRecord(row: Row): SessionRecord {
