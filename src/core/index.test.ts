@@ -190,6 +190,14 @@ describe("session lifecycle", () => {
     await assert.rejects(session.commit(), (e: Error) => e instanceof SessionValueError && /over maxDataBytes/.test(e.message));
   });
 
+  it("values that are not JSON are refused with a clear error", async () => {
+    const sessions = createSessions({ store: memoryStore(), sweepInterval: false });
+    const session = await sessions.load(undefined);
+    assert.throws(() => session.set("x", undefined as never), /use session.unset/);
+    assert.throws(() => session.set("x", 1n as never), /not JSON-serialisable/);
+    await sessions.close();
+  });
+
   it("get() and has() see only the session's own keys, never Object.prototype's", async () => {
     const { request, sessions } = setup();
     const { token } = await request(null, (s) => s.set("theme", "dark"));
