@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,12 +13,12 @@ import { Signer } from "@fastify/cookie";
 import { RedisStore } from "connect-redis";
 import signature from "cookie-signature";
 import express from "express";
+import { expressServer } from "../testing/servers.js";
 import pg from "pg";
 import { createClient } from "redis";
 import { createSessions, type Sessions, type SessionsOptions } from "../core/index.js";
 import { memoryStore } from "../stores/memory/index.js";
 import { redisStore } from "../stores/redis/index.js";
-import { buildApp } from "../testing/app.js";
 import { CookieJar } from "../testing/cookie-jar.js";
 import { requireRedisServer, sparePort, startRedisServer, type RedisServer } from "../testing/redis-server.js";
 import { expressSessionMigration, fastifySessionMigration, type MigrationOptions } from "./index.js";
@@ -28,17 +27,8 @@ import { claimKeyOf, unsign } from "./signature.js";
 const SECRET = "keyboard cat, at least thirty-two characters long";
 const tools = await requireRedisServer();
 
-async function serve(sessions: Sessions): Promise<{ url: string; close: () => void }> {
-  const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.close();
-      server.closeAllConnections();
-    },
-  };
-}
+/** Serves the test routes with Express on a spare loopback port. */
+const serve = expressServer(express);
 
 function record(user: string) {
   return {
@@ -53,7 +43,7 @@ describe("migration failures (private redis-servers)", { skip: tools.skip }, () 
   let oldRedis: RedisServer;
   let client: ReturnType<typeof createClient>;
   let oldStore: RedisStore;
-  const apps: Array<{ close: () => void }> = [];
+  const apps: Array<{ close: () => Promise<void> }> = [];
   const managers: Sessions[] = [];
   const logged: string[] = [];
   const logger = { warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) };
@@ -86,7 +76,7 @@ describe("migration failures (private redis-servers)", { skip: tools.skip }, () 
     oldStore = new RedisStore({ client, prefix: "sess:" });
   });
   after(async () => {
-    for (const served of apps) served.close();
+    for (const served of apps) await served.close();
     for (const sessions of managers) await sessions.close();
     client.destroy();
     await oldRedis.kill();

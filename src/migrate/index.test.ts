@@ -3,16 +3,15 @@
 // @fastify/cookie signers, the latchkey side through the Express adapter.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Signer } from "@fastify/cookie";
 import { RedisStore } from "connect-redis";
 import signature from "cookie-signature";
 import express from "express";
+import { expressServer, type TestServer } from "../testing/servers.js";
 import { createClient } from "redis";
 import { createSessions, type Sessions } from "../core/index.js";
 import { memoryStore } from "../stores/memory/index.js";
-import { buildApp } from "../testing/app.js";
 import { CookieJar } from "../testing/cookie-jar.js";
 import { rawRequest } from "../testing/raw.js";
 import { deletePrefix, REDIS_URL, requireRedis, testPrefix } from "../testing/redis-server.js";
@@ -32,17 +31,8 @@ function expressRecord(user: string | null, extra: Record<string, unknown> = {},
   };
 }
 
-async function serve(sessions: Sessions): Promise<{ url: string; close: () => void }> {
-  const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.close();
-      server.closeAllConnections();
-    },
-  };
-}
+/** Serves the test routes with Express on a spare loopback port. */
+const serve = expressServer(express);
 
 describe("expressSessionMigration (connect-redis records, in one process)", { skip: redis.skip }, () => {
   const prefix = testPrefix();
@@ -50,7 +40,7 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
   let oldStore: RedisStore;
   let migration: LegacyMigration;
   let sessions: Sessions;
-  let app: { url: string; close: () => void };
+  let app: TestServer;
 
   /** An old session as express-session would have left it: the record via connect-redis, the signed cookie. */
   async function oldSession(record: Record<string, unknown>, secret = SECRET): Promise<{ sid: string; jar: CookieJar }> {
@@ -72,7 +62,7 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
     app = await serve(sessions);
   });
   after(async () => {
-    app.close();
+    await app.close();
     await sessions.close();
     await deletePrefix(REDIS_URL, prefix);
     await deletePrefix(REDIS_URL, `latchkey-claim:${prefix}`);
@@ -227,7 +217,7 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
       await client.set(`${prefix}sess:${gone.sid}`, JSON.stringify(stale)); // no TTL at all: only the saved expiry is left
       assert.equal((await gone.jar.get(`${rollingApp.url}/whoami`)).body.userId, null);
     } finally {
-      rollingApp.close();
+      await rollingApp.close();
       await rolling.close();
     }
   });
@@ -259,7 +249,7 @@ describe("expressSessionMigration (connect-redis records, in one process)", { sk
         );
       }
     } finally {
-      fastifyApp.close();
+      await fastifyApp.close();
       await fastify.close();
     }
   });

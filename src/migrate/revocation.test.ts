@@ -6,17 +6,16 @@
 // Real connect-redis and connect-pg-simple records, the real Express adapter.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { RedisStore } from "connect-redis";
 import signature from "cookie-signature";
 import express from "express";
+import { expressServer, type TestServer } from "../testing/servers.js";
 import pg from "pg";
 import { createClient } from "redis";
 import { createSessions, type Sessions } from "../core/index.js";
 import type { SessionStore } from "../store/contract.js";
 import { memoryStore } from "../stores/memory/index.js";
-import { buildApp } from "../testing/app.js";
 import { CookieJar } from "../testing/cookie-jar.js";
 import { databaseUrl, requirePostgres } from "../testing/postgres.js";
 import { deletePrefix, REDIS_URL, requireRedis, testPrefix } from "../testing/redis-server.js";
@@ -39,17 +38,8 @@ function cookieOf(sid: string): string {
   return encodeURIComponent(`s:${signature.sign(sid, SECRET)}`);
 }
 
-async function serve(sessions: Sessions): Promise<{ url: string; close: () => void }> {
-  const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.close();
-      server.closeAllConnections();
-    },
-  };
-}
+/** Serves the test routes with Express on a spare loopback port. */
+const serve = expressServer(express);
 
 describe("a log out everywhere ends old sessions not migrated yet (connect-redis)", { skip: redis.skip }, () => {
   const prefix = testPrefix();
@@ -59,7 +49,7 @@ describe("a log out everywhere ends old sessions not migrated yet (connect-redis
   let oldStore: RedisStore;
   let store: SessionStore;
   let sessions: Sessions;
-  let app: { url: string; close: () => void };
+  let app: TestServer;
 
   /** An old session as express-session left it (connect-redis wrote the record). */
   async function oldSession(record: Record<string, unknown>): Promise<{ sid: string; jar: CookieJar; cookieHeader: string }> {
@@ -90,7 +80,7 @@ describe("a log out everywhere ends old sessions not migrated yet (connect-redis
     app = await serve(sessions);
   });
   after(async () => {
-    app.close();
+    await app.close();
     await sessions.close();
     await deletePrefix(REDIS_URL, prefix);
     await deletePrefix(REDIS_URL, `latchkey-claim:${prefix}`);

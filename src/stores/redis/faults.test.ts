@@ -5,13 +5,12 @@
 // the restart, as a production Redis with persistence would.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import express from "express";
-import { createSessions, type Sessions } from "../../core/index.js";
-import { buildApp } from "../../testing/app.js";
+import { expressServer } from "../../testing/servers.js";
+import { createSessions } from "../../core/index.js";
 import { Client } from "../../testing/client.js";
 import { requireRedisServer, sparePort, startRedisServer, until } from "../../testing/redis-server.js";
 import { redisStore } from "./index.js";
@@ -20,17 +19,8 @@ const PERSISTENT = ["--appendonly", "yes", "--appendfsync", "always"];
 /** A request during the outage must be answered within this (the offline queue is off). */
 const FAST_MS = 1500;
 
-async function startApp(sessions: Sessions): Promise<{ url: string; close: () => void }> {
-  const server = buildApp(express as never, sessions).listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.close();
-      server.closeAllConnections();
-    },
-  };
-}
+/** Serves the test routes with Express on a spare loopback port. */
+const startApp = expressServer(express);
 
 async function timed<T>(request: Promise<T>): Promise<T> {
   const started = Date.now();
@@ -84,7 +74,7 @@ test("Redis killed under a running app: 503 at once, never signed in, recovers w
     assert.equal((await alice.get(`${app.url}/whoami`)).body.data.theme, "ok");
     assert.equal((await new Client().post(`${app.url}/login/bob`)).status, 200);
   } finally {
-    app.close();
+    await app.close();
     await sessions.close();
     await redis.kill();
     rmSync(dir, { recursive: true, force: true });
@@ -107,7 +97,7 @@ test("Redis down at startup: ready() names host and port, requests answer 503, a
     await until(async () => (await alice.post(`${app.url}/login/alice`)).status === 200, "the store to connect", 10_000);
     assert.equal((await alice.get(`${app.url}/whoami`)).body.userId, "alice");
   } finally {
-    app.close();
+    await app.close();
     await sessions.close();
     await redis?.kill();
     rmSync(dir, { recursive: true, force: true });
@@ -132,7 +122,7 @@ test("a frozen Redis (SIGSTOP) answers 503 after commandTimeout, then recovers (
     await until(async () => (await alice.get(`${app.url}/whoami`)).body?.userId === "alice", "recovery after SIGCONT");
   } finally {
     redis.child.kill("SIGCONT");
-    app.close();
+    await app.close();
     await sessions.close();
     await redis.kill();
     rmSync(dir, { recursive: true, force: true });
