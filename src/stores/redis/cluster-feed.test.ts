@@ -1,0 +1,138 @@
+// The Redis store's feed on a real 3-master Redis Cluster, with both client
+// libraries: one subscriber connection per master, each message delivered
+// once (the first copy; the copies forwarded over the cluster bus dropped),
+// pings kept apart per master, and the loss of any one connection reported.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, describe, test } from "node:test";
+import { Cluster } from "ioredis";
+import { createClient, createCluster } from "redis";
+import { sampleRecord } from "../../conformance/index.js";
+import type { FeedListener } from "../../store/contract.js";
+import { requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
+import { testPrefix, until } from "../../testing/redis-server.js";
+import { redisStore } from "./index.js";
+
+const tools = await requireClusterTools();
+
+class Recorder implements FeedListener {
+  readonly messages: string[] = [];
+  ups = 0;
+  downs = 0;
+  message(payload: string): void {
+    this.messages.push(payload);
+  }
+  up(): void {
+    this.ups++;
+  }
+  down(): void {
+    this.downs++;
+  }
+}
+
+const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+if (tools.skip) {
+  test("Redis feed on Redis Cluster", { skip: tools.skip }, () => undefined);
+} else {
+  const cluster = await startCluster();
+  const servers = cluster.servers;
+  const admins = await Promise.all(servers.map((server) => createClient({ url: server.url }).connect()));
+
+  const nodeCluster = createCluster({ rootNodes: [{ url: servers[0]!.url }], defaults: { disableOfflineQueue: true } });
+  nodeCluster.on("error", () => undefined);
+  await nodeCluster.connect();
+  const ioCluster = new Cluster([{ host: "127.0.0.1", port: servers[0]!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  await new Promise<void>((resolve, reject) => {
+    ioCluster.once("ready", resolve);
+    ioCluster.once("error", reject);
+  });
+
+  after(async () => {
+    admins.forEach((admin) => admin.destroy());
+    nodeCluster.destroy();
+    ioCluster.disconnect();
+    await cluster.stop();
+  });
+
+  /** The port of the master each library would have picked for a single subscriber (its first known master). */
+  const firstMasterPort = {
+    "node-redis": () => Number(String(nodeCluster.masters[0]!.address).split(":").pop()),
+    ioredis: () => Number(ioCluster.nodes("master")[0]!.options.port),
+  };
+  const clients = { "node-redis": nodeCluster, ioredis: ioCluster };
+
+  for (const library of ["node-redis", "ioredis"] as const) {
+    describe(`Redis feed on a 3-master Cluster (${library})`, () => {
+      const listening = async () => {
+        const prefix = testPrefix();
+        const store = redisStore({ client: clients[library], prefix });
+        const inbox = randomBytes(9).toString("base64url");
+        const recorder = new Recorder();
+        const subscription = store.feed!.listen(inbox, recorder);
+        await until(() => recorder.ups === 1, "the feed up");
+        return { store, feed: store.feed!, inbox, recorder, prefix, close: () => subscription.close() };
+      };
+
+      test("one subscriber connection per master; each notice and inbox message reaches the listener once", async () => {
+        const { store, feed, inbox, recorder, prefix, close } = await listening();
+        try {
+          for (const admin of admins) {
+            const channels = (await admin.sendCommand(["PUBSUB", "CHANNELS", `${prefix}feed*`])) as string[];
+            assert.deepEqual(channels.filter((channel) => !channel.includes(":ping:")).sort(), [`${prefix}feed`, `${prefix}feed:${inbox}`]);
+          }
+          const expected = Array.from({ length: 12 }, (_, i) => `notice ${i}`);
+          // Random ids: the scripts run (and publish) on all three masters.
+          await Promise.all(expected.map((notice) => store.destroy(sampleRecord().id, { notice })));
+          await feed.send(inbox, "to the inbox");
+          expected.push("to the inbox");
+          await until(() => recorder.messages.length >= expected.length, "every message");
+          await later(150); // the copies over the bus arrive meanwhile, and must not be delivered
+          assert.deepEqual([...recorder.messages].sort(), [...expected].sort(), "each message once, not once per master");
+        } finally {
+          await close();
+          await store.close();
+        }
+      });
+
+      test("a ping goes through each master on a channel only that master's connection subscribes to", async () => {
+        const { store, feed, inbox, recorder, prefix, close } = await listening();
+        try {
+          for (const [i, admin] of admins.entries()) {
+            const pings = (await admin.sendCommand(["PUBSUB", "CHANNELS", `${prefix}feed:${inbox}:ping:*`])) as string[];
+            assert.equal(pings.length, 1, `master ${i}: ${pings.join(", ")}`);
+            assert.ok(pings[0]!.endsWith(`:${servers[i]!.port}`), `master ${i} (port ${servers[i]!.port}) holds ${pings[0]}`);
+          }
+          const copies = await feed.ping!(inbox, "probe");
+          assert.equal(copies, 3);
+          await until(() => recorder.messages.filter((m) => m === "probe").length === 3, "one copy per master");
+          await later(150);
+          assert.equal(recorder.messages.filter((m) => m === "probe").length, 3, "no copy delivered from another master's bus");
+        } finally {
+          await close();
+          await store.close();
+        }
+      });
+
+      test("losing the connection to any one master reports the feed lost; it comes back on every master", async () => {
+        const { store, inbox, recorder, prefix, close } = await listening();
+        try {
+          // Not the master a single subscriber would have used: its loss must be seen too.
+          const victim = admins[servers.findIndex((server) => server.port !== firstMasterPort[library]())]!;
+          await victim.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+          await until(() => recorder.downs === 1, "down after one master's connection was cut");
+          await until(() => recorder.ups === 2, "up again");
+          for (const admin of admins) {
+            const numsub = (await admin.sendCommand(["PUBSUB", "NUMSUB", `${prefix}feed:${inbox}`])) as Array<string | number>;
+            assert.equal(Number(numsub[1]), 1, "resubscribed through every master");
+          }
+          await store.destroy(sampleRecord().id, { notice: "after the cut" });
+          await until(() => recorder.messages.includes("after the cut"), "delivery after resubscribing");
+        } finally {
+          await close();
+          await store.close();
+        }
+      });
+    });
+  }
+}
