@@ -3,6 +3,7 @@
 // once (the first copy; the copies forwarded over the cluster bus dropped),
 // pings kept apart per master, and the loss of any one connection reported.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
@@ -135,4 +136,78 @@ if (tools.skip) {
       });
     });
   }
+
+  describe("Redis feed on a Cluster whose layout changed", () => {
+    test("a new subscription asks the cluster for its masters: one that gave up its slots is left out, on both libraries", async () => {
+      const resharded = await startCluster();
+      const [a, , c] = resharded.servers;
+      const direct = await Promise.all(resharded.servers.map((server) => createClient({ url: server.url }).connect()));
+      const node = createCluster({ rootNodes: [{ url: a!.url }], defaults: { disableOfflineQueue: true } });
+      node.on("error", () => undefined);
+      await node.connect();
+      const io = new Cluster([{ host: "127.0.0.1", port: a!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+      await new Promise<void>((resolve, reject) => {
+        io.once("ready", resolve);
+        io.once("error", reject);
+      });
+      const prefix = testPrefix();
+      const stores = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })];
+      const listeners = stores.map((store) => {
+        const inbox = randomBytes(9).toString("base64url");
+        const recorder = new Recorder();
+        return { store, inbox, recorder, subscription: store.feed!.listen(inbox, recorder) };
+      });
+      try {
+        await until(() => listeners.every(({ recorder }) => recorder.ups === 1), "both feeds up");
+        for (const admin of direct) {
+          const numsub = (await admin.sendCommand(["PUBSUB", "NUMSUB", `${prefix}feed`])) as Array<string | number>;
+          assert.equal(Number(numsub[1]), 2, "before: both feeds subscribe through every master");
+        }
+        // Every slot of the third master moves to the first: it is no master of the cluster's layout any more,
+        // and neither client has been redirected yet to learn it.
+        const [idA, idC] = await Promise.all([direct[0]!.sendCommand(["CLUSTER", "MYID"]), direct[2]!.sendCommand(["CLUSTER", "MYID"])]);
+        const reshard = spawnSync(
+          "redis-cli",
+          [
+            "--cluster",
+            "reshard",
+            `127.0.0.1:${a!.port}`,
+            "--cluster-from",
+            String(idC),
+            "--cluster-to",
+            String(idA),
+            "--cluster-slots",
+            "16384",
+            "--cluster-yes",
+          ],
+          { encoding: "utf8", timeout: 120_000 },
+        );
+        assert.equal(reshard.status, 0, `${reshard.stdout}${reshard.stderr}`);
+        await until(async () => {
+          const slots = (await direct[1]!.sendCommand(["CLUSTER", "SLOTS"])) as Array<[number, number, [string, number]]>;
+          return slots.every((range) => Number(range[2][1]) !== c!.port);
+        }, "the layout known to every node");
+        for (const admin of direct) await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+        await until(() => listeners.every(({ recorder }) => recorder.downs === 1 && recorder.ups === 2), "both feeds down, then up again");
+        const subscribed = async (admin: (typeof direct)[number]) =>
+          Number(((await admin.sendCommand(["PUBSUB", "NUMSUB", `${prefix}feed`])) as Array<string | number>)[1]);
+        assert.equal(await subscribed(direct[2]!), 0, "no connection to the master that left");
+        assert.equal(await subscribed(direct[0]!), 2);
+        assert.equal(await subscribed(direct[1]!), 2);
+        for (const { store, inbox, recorder } of listeners) {
+          assert.equal(await store.feed!.ping!(inbox, "probe"), 2, "pings go through the two masters there are");
+          await until(() => recorder.messages.filter((m) => m === "probe").length === 2, "both copies back");
+        }
+      } finally {
+        for (const { subscription, store } of listeners) {
+          await subscription.close();
+          await store.close();
+        }
+        direct.forEach((admin) => admin.destroy());
+        node.destroy();
+        io.disconnect();
+        await resharded.stop();
+      }
+    });
+  });
 }

@@ -98,7 +98,8 @@ export class NodeRedisAdapter extends Adapter {
     if (typeof slots?.rediscover !== "function") return;
     const known: AnyClient[] = this.client.masters ?? [];
     const start = known.find((master) => master.client?.isReady)?.client ?? known.find((master) => master.client)?.client;
-    if (start) await slots.rediscover(start);
+    // Best effort: when no node answers, the known layout stays, and connecting to it fails on its own.
+    if (start) await slots.rediscover(start).catch(() => undefined);
   }
 
   openSubscriber(): Promise<RedisSubscriber> {
