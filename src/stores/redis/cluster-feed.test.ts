@@ -5,13 +5,16 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { sampleRecord } from "../../conformance/index.js";
 import type { FeedListener } from "../../store/contract.js";
 import { requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
-import { testPrefix, until } from "../../testing/redis-server.js";
+import { sparePort, startRedisServer, testPrefix, until } from "../../testing/redis-server.js";
 import { redisStore } from "./index.js";
 
 const tools = await requireClusterTools();
@@ -207,6 +210,109 @@ if (tools.skip) {
         node.destroy();
         io.disconnect();
         await resharded.stop();
+      }
+    });
+
+    test("a master the subscription has no connection to never echoes its ping; the next subscription includes it", async () => {
+      const grown = await startCluster();
+      const [a] = grown.servers;
+      const dir = mkdtempSync(join(tmpdir(), "latchkey-cluster-feed-"));
+      const port = await sparePort(10_000);
+      const d = await startRedisServer({
+        port,
+        dir,
+        args: ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--cluster-node-timeout", "5000"],
+      });
+      const direct = await createClient({ url: a!.url }).connect();
+      const node = createCluster({ rootNodes: [{ url: a!.url }], defaults: { disableOfflineQueue: true } });
+      node.on("error", () => undefined);
+      await node.connect();
+      const io = new Cluster([{ host: "127.0.0.1", port: a!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+      await new Promise<void>((resolve, reject) => {
+        io.once("ready", resolve);
+        io.once("error", reject);
+      });
+      const prefix = testPrefix();
+      const listeners = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })].map((store) => {
+        const inbox = randomBytes(9).toString("base64url");
+        const recorder = new Recorder();
+        return { store, inbox, recorder, subscription: store.feed!.listen(inbox, recorder) };
+      });
+      const probes = (recorder: Recorder, probe: string) => recorder.messages.filter((m) => m === probe).length;
+      try {
+        await until(() => listeners.every(({ recorder }) => recorder.ups === 1), "both feeds up on the 3 masters");
+        // A fourth master joins and takes 1000 slots.
+        const cli = (...args: string[]) => spawnSync("redis-cli", ["--cluster", ...args], { encoding: "utf8", timeout: 120_000 });
+        const added = cli("add-node", `127.0.0.1:${port}`, `127.0.0.1:${a!.port}`);
+        assert.equal(added.status, 0, `${added.stdout}${added.stderr}`);
+        const newcomer = await createClient({ url: d.url }).connect();
+        const everyNode = (what: RegExp, description: string) =>
+          until(
+            async () => {
+              for (const server of [...grown.servers, d]) {
+                const admin = await createClient({ url: server.url }).connect();
+                const info = await admin.clusterInfo().finally(() => admin.destroy());
+                if (!what.test(info)) return false;
+              }
+              return true;
+            },
+            description,
+            20_000,
+          );
+        await everyNode(/cluster_known_nodes:4\b/, "every node knows the fourth");
+        const [idA, idD] = [await direct.sendCommand(["CLUSTER", "MYID"]), await newcomer.sendCommand(["CLUSTER", "MYID"])];
+        newcomer.destroy();
+        await until(() => cli("check", `127.0.0.1:${a!.port}`).status === 0, "the cluster agrees on its configuration", 20_000);
+        const reshard = cli(
+          "reshard",
+          `127.0.0.1:${a!.port}`,
+          "--cluster-from",
+          String(idA),
+          "--cluster-to",
+          String(idD),
+          "--cluster-slots",
+          "1000",
+          "--cluster-yes",
+        );
+        assert.equal(reshard.status, 0, `${reshard.stdout}${reshard.stderr}`);
+        await everyNode(/cluster_state:ok/, "the cluster up again on every node");
+        // Both clients learn the new layout (ioredis by asking; node-redis when a command is redirected).
+        await new Promise<void>((resolve) => io.refreshSlotsCache(() => resolve()));
+        const slots = (await direct.sendCommand(["CLUSTER", "SLOTS"])) as Array<[number, number, [string, number]]>;
+        const range = slots.find((r) => Number(r[2][1]) === port)!;
+        let key = "";
+        for (let i = 0; ; i++) {
+          const slot = await direct.clusterKeySlot(`moved-${i}`);
+          if (slot >= range[0] && slot <= range[1]) {
+            key = `moved-${i}`;
+            break;
+          }
+        }
+        await node.get(key);
+        assert.equal(node.masters.length, 4);
+        for (const { store, inbox, recorder } of listeners) {
+          assert.equal(await store.feed!.ping!(inbox, "before"), 4, "the ping goes through the four masters the client knows");
+          await until(() => probes(recorder, "before") === 3, "the copies of the three subscribed masters");
+          await later(300);
+          assert.equal(probes(recorder, "before"), 3, "the new master's copy never comes back: no other master's copy stands in for it");
+        }
+        for (const { subscription } of listeners) subscription.reset!(); // what the lease does when its ping times out
+        await until(() => listeners.every(({ recorder }) => recorder.ups === 2), "both feeds up again");
+        for (const { store, inbox, recorder } of listeners) {
+          assert.equal(await store.feed!.ping!(inbox, "after"), 4);
+          await until(() => probes(recorder, "after") === 4, "every copy, the new master's included");
+        }
+      } finally {
+        for (const { subscription, store } of listeners) {
+          await subscription.close();
+          await store.close();
+        }
+        direct.destroy();
+        node.destroy();
+        io.disconnect();
+        await d.kill();
+        await grown.stop();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
