@@ -95,7 +95,9 @@ export class RedisFeed implements StoreFeed {
   async #subscribeToEveryMaster(inbox: string, listener: FeedListener, lost: (error: Error) => void): Promise<{ close(): Promise<void> }> {
     const masters = await this.#redis.clusterMasters(true);
     if (masters.length === 0) throw new Error("the Redis Cluster has no known master yet");
-    const firstCopies = new FirstCopies(masters.length);
+    // One per channel, so a notice and an inbox message with the same text are never taken for each other.
+    const firstNotices = new FirstCopies(masters.length);
+    const firstInInbox = new FirstCopies(masters.length);
     const inboxChannel = this.#inboxChannel(inbox);
     const subscribers: RedisSubscriber[] = [];
     const close = async (): Promise<void> => {
@@ -108,7 +110,7 @@ export class RedisFeed implements StoreFeed {
       const ping = this.#pingChannel(inbox, master.address);
       await subscriber.subscribe([this.channel, inboxChannel, ping], (channel, message) => {
         // Notices and inbox messages arrive once per master: the first copy counts. A ping copy is its master's own.
-        if (channel === ping || firstCopies.first(channel === inboxChannel ? `i${message}` : `n${message}`)) listener.message(message);
+        if (channel === ping || (channel === inboxChannel ? firstInInbox : firstNotices).first(message)) listener.message(message);
       });
     };
     const attempts = await Promise.allSettled(masters.map(subscribeTo));
