@@ -207,7 +207,7 @@ try {
       .map((l) => l.toFixed(1))
       .join(
         " ",
-      )} on ${cpus().length} CPUs; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
+      )} on ${cpus().length} CPUs; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine; each process subscribes through every master (first copy of each message kept).`,
     "",
     "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out | Redis CPU ms per cycle |",
     "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",

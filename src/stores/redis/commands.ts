@@ -24,14 +24,28 @@ export interface RedisCommands {
   zrange(key: string): Promise<string[]>;
   ping(): Promise<void>;
   publish(channel: string, message: string): Promise<void>;
-  /** PUBLISH through every master (one on a standalone server); resolves to how many copies were sent. */
-  publishThroughEveryMaster(channel: string, message: string): Promise<number>;
+  /**
+   * On a cluster: its masters as the client knows them, after asking the
+   * cluster for its current layout when `refresh` (failover, resharding: a
+   * master that left is not listed, a promoted replica is). Empty elsewhere.
+   */
+  clusterMasters(refresh: boolean): Promise<ClusterMaster[]>;
   /** A new connection for SUBSCRIBE, to the same server, that never reconnects by itself. */
   openSubscriber(): Promise<RedisSubscriber>;
   /** Resolves once the first connection is up (URL mode); rejects naming host and port. */
   ready(): Promise<void>;
   /** Closes the connection only if the store opened it. */
   close(): Promise<void>;
+}
+
+/** One master of a Redis Cluster, as the client knows it. */
+export interface ClusterMaster {
+  /** "host:port", as the client names it: the same for the feed's subscription and its pings. */
+  readonly address: string;
+  /** PUBLISH on this master itself (not wherever the client would route it). */
+  publish(channel: string, message: string): Promise<void>;
+  /** A new SUBSCRIBE connection to this master, that never reconnects by itself. */
+  openSubscriber(): Promise<RedisSubscriber>;
 }
 
 // The clients are duck-typed: neither library's types are required.
@@ -98,19 +112,8 @@ export abstract class Adapter implements RedisCommands {
   abstract zrange(key: string): Promise<string[]>;
   abstract ping(): Promise<void>;
   abstract publish(channel: string, message: string): Promise<void>;
-  /** The masters' own clients on a cluster; null on a standalone server. */
-  protected abstract masterClients(): Promise<Array<{ publish(channel: string, message: string): Promise<unknown> }>> | null;
+  abstract clusterMasters(refresh: boolean): Promise<ClusterMaster[]>;
   abstract openSubscriber(): Promise<RedisSubscriber>;
-
-  async publishThroughEveryMaster(channel: string, message: string): Promise<number> {
-    const masters = await this.masterClients();
-    if (masters === null) {
-      await this.publish(channel, message);
-      return 1;
-    }
-    await Promise.all(masters.map((master) => master.publish(channel, message)));
-    return masters.length;
-  }
 
   run(script: Script, keys: string[], args: string[]): Promise<unknown> {
     return this.evalsha(script.sha, keys, args).catch((error: unknown) => {

@@ -48,7 +48,12 @@ export function withDeadline(commands: RedisCommands, ms: number): RedisCommands
     zrange: (key) => deadline("ZRANGE", commands.zrange(key)),
     ping: () => deadline("PING", commands.ping()),
     publish: (channel, message) => deadline("PUBLISH", commands.publish(channel, message)),
-    publishThroughEveryMaster: (channel, message) => deadline("PUBLISH", commands.publishThroughEveryMaster(channel, message)),
+    clusterMasters: async (refresh) =>
+      (await deadline("CLUSTER SLOTS", commands.clusterMasters(refresh))).map((master) => ({
+        address: master.address,
+        publish: (channel: string, message: string) => deadline("PUBLISH", master.publish(channel, message)),
+        openSubscriber: () => master.openSubscriber(),
+      })),
     // Bounded by the connection's own connect timeout; a deadline here could orphan a late connection.
     openSubscriber: () => commands.openSubscriber(),
     ready: () => commands.ready(),

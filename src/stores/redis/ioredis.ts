@@ -1,9 +1,9 @@
 // The adapter over an ioredis client the caller passed in: Redis, Cluster, or
 // Redis with `sentinels` (which sentinel.ts revives when ioredis ends it mid-failover).
 import { redactUrl } from "../../store/redact.js";
-import { Adapter, hostPort, toFields, type AnyClient } from "./commands.js";
+import { Adapter, hostPort, toFields, type AnyClient, type ClusterMaster } from "./commands.js";
 import { reconnectWhenEndedBySentinelRace } from "./sentinel.js";
-import { ioredisSubscriber, type RedisSubscriber } from "./subscriber.js";
+import { ioredisSubscriber, ioredisSubscriberLike, type RedisSubscriber } from "./subscriber.js";
 
 function ioredisEndpoint(c: AnyClient): string {
   const sentinels = c.options?.sentinels;
@@ -85,8 +85,18 @@ export class IoRedisAdapter extends Adapter {
     await this.#client.publish(channel, message);
   }
 
-  protected masterClients(): Promise<AnyClient[]> | null {
-    return this.#client.isCluster ? Promise.resolve(this.#client.nodes("master")) : null;
+  async clusterMasters(refresh: boolean): Promise<ClusterMaster[]> {
+    if (!this.#client.isCluster) return [];
+    // ioredis refreshes its layout on MOVED and every slotsRefreshInterval; after a failover, ask now.
+    if (refresh) await new Promise<void>((resolve) => this.#client.refreshSlotsCache(() => resolve()));
+    const masters: AnyClient[] = this.#client.nodes("master");
+    return masters.map((node) => ({
+      address: hostPort(node.options?.host, node.options?.port),
+      publish: async (channel: string, message: string) => {
+        await node.publish(channel, message);
+      },
+      openSubscriber: () => ioredisSubscriberLike(node),
+    }));
   }
 
   openSubscriber(): Promise<RedisSubscriber> {

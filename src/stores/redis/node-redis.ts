@@ -1,5 +1,5 @@
 // The adapter over a node-redis (v4/v5) client or cluster the caller passed in.
-import { Adapter, endpointOfUrl, hostPort, toFields, type AnyClient } from "./commands.js";
+import { Adapter, endpointOfUrl, hostPort, toFields, type AnyClient, type ClusterMaster } from "./commands.js";
 import { nodeRedisClusterSubscriber, nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
 
 function nodeRedisEndpoint(c: AnyClient): string {
@@ -75,10 +75,31 @@ export class NodeRedisAdapter extends Adapter {
     await this.client.publish(channel, message);
   }
 
-  protected masterClients(): Promise<AnyClient[]> | null {
-    if (!this.#isCluster()) return null;
-    const masters: unknown[] = this.client.masters ?? [];
-    return Promise.all(masters.map((master) => this.client.nodeClient(master)));
+  async clusterMasters(refresh: boolean): Promise<ClusterMaster[]> {
+    if (!this.#isCluster()) return [];
+    if (refresh) await this.#rediscover();
+    const masters: AnyClient[] = this.client.masters ?? [];
+    return masters.map((master) => ({
+      address: String(master.address ?? hostPort(master.host, master.port)),
+      publish: async (channel: string, message: string) => {
+        await (await this.client.nodeClient(master)).publish(channel, message);
+      },
+      openSubscriber: async () => nodeRedisSubscriber(await this.client.nodeClient(master)),
+    }));
+  }
+
+  /**
+   * Asks the cluster for its layout again (CLUSTER SLOTS through a node it knows, else its root nodes).
+   * node-redis does this by itself only on MOVED/ASK; after a failover nothing may have redirected this
+   * process yet. Uses node-redis 5's internal slots object; on versions without it the last known layout stays.
+   */
+  async #rediscover(): Promise<void> {
+    const slots = this.client._self?._slots ?? this.client._slots;
+    if (typeof slots?.rediscover !== "function") return;
+    const known: AnyClient[] = this.client.masters ?? [];
+    const start = known.find((master) => master.client?.isReady)?.client ?? known.find((master) => master.client)?.client;
+    // Best effort: when no node answers, the known layout stays, and connecting to it fails on its own.
+    if (start) await slots.rediscover(start).catch(() => undefined);
   }
 
   openSubscriber(): Promise<RedisSubscriber> {

@@ -104,10 +104,15 @@ export async function nodeRedisClusterSubscriber(cluster: AnyClient): Promise<Re
   return nodeRedisSubscriber(await cluster.nodeClient(master));
 }
 
-/** An ioredis connection like `client`, without reconnection or auto-resubscription. */
+/** An ioredis connection like `client` (for a Cluster: to its first master), without reconnection or auto-resubscription. */
 export async function ioredisSubscriber(client: AnyClient): Promise<RedisSubscriber> {
   const source = client.isCluster ? client.nodes("master")[0] : client;
   if (!source) throw new Error("the Redis Cluster has no known master yet");
+  return ioredisSubscriberLike(source);
+}
+
+/** An ioredis connection like `source` (a Redis client, or one node of a Cluster), without reconnection or auto-resubscription. */
+export async function ioredisSubscriberLike(source: AnyClient): Promise<RedisSubscriber> {
   const sub = source.duplicate({
     connectionName: SUBSCRIBER_NAME,
     lazyConnect: true,
