@@ -115,19 +115,25 @@ export async function startCluster(masters = 3, extraArgs: string[] = [], option
   };
   const settle = async (timeoutMs = 30_000) => {
     for (const index of live()) {
-      await until(
-        async () =>
-          ask(index, async (c) => {
-            const info = await c.clusterInfo();
-            if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
-            const replication = (await c.sendCommand(["INFO", "replication"])) as string;
-            // With a node down, some master has fewer replicas than configured: cluster_state:ok is all to wait for.
-            if (/role:master/.test(replication)) return down.size > 0 || Number(/connected_slaves:(\d+)/.exec(replication)?.[1] ?? 0) >= replicas;
-            return /master_link_status:up/.test(replication);
-          }).catch(() => false),
-        `the cluster to settle (node ${servers[index]!.port})`,
-        timeoutMs,
-      );
+      let last = "";
+      try {
+        await until(
+          async () =>
+            ask(index, async (c) => {
+              const info = await c.clusterInfo();
+              const replication = (await c.sendCommand(["INFO", "replication"])) as string;
+              last = `${/cluster_state:\w+/.exec(info)?.[0]} ${/cluster_slots_ok:\d+/.exec(info)?.[0]} ${/role:\w+/.exec(replication)?.[0]} ${/connected_slaves:\d+/.exec(replication)?.[0] ?? ""} ${/master_link_status:\w+/.exec(replication)?.[0] ?? ""}`;
+              if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
+              // With a node down, some master has fewer replicas than configured: cluster_state:ok is all to wait for.
+              if (/role:master/.test(replication)) return down.size > 0 || Number(/connected_slaves:(\d+)/.exec(replication)?.[1] ?? 0) >= replicas;
+              return /master_link_status:up/.test(replication);
+            }).catch((error: unknown) => ((last = String(error)), false)),
+          `the cluster to settle (node ${servers[index]!.port})`,
+          timeoutMs,
+        );
+      } catch (error) {
+        throw new Error(`${(error as Error).message}: ${last}`, { cause: error });
+      }
     }
   };
   try {

@@ -65,7 +65,8 @@ export class NodeRedisAdapter extends Adapter {
       // node-redis v5 exposes its slot map as _slots; v4 keeps it private, where a routed
       // command (EXISTS with isReadonly false goes to the master) triggers the same rediscovery on MOVED.
       const slots = cluster._self?._slots ?? cluster._slots;
-      const known = (cluster.masters as AnyClient[] | undefined)?.find((node) => node.client)?.client;
+      const masters = (cluster.masters as AnyClient[] | undefined) ?? [];
+      const known = (masters.find((node) => node.client?.isReady) ?? masters.find((node) => node.client))?.client;
       if (typeof slots?.rediscover === "function" && known) await slots.rediscover(known);
       else await cluster.sendCommand("latchkey:refresh", false, ["EXISTS", "latchkey:refresh"]);
     };
