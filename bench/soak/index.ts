@@ -109,9 +109,11 @@ async function injectFaults(
   const withoutMasterMs: number[] = [];
   const available = { feed: store.cutFeeds, restart: store.restart, reshard: store.reshard, failover: store.failover } as Record<string, unknown>;
   const kinds = [...faults].filter((kind) => kind === "freeze" || available[kind] !== undefined);
+  // In turn from a random first one, so that a short run still injects every kind.
+  let turn = Math.floor(random() * kinds.length);
   while (kinds.length > 0 && Date.now() < deadline - 2000) {
     await sleep(1000 + random() * 2000);
-    const kind = kinds[Math.floor(random() * kinds.length)]!;
+    const kind = kinds[turn++ % kinds.length]!;
     try {
       if (kind === "freeze") {
         const server = servers[Math.floor(random() * servers.length)]!;
