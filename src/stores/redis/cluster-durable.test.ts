@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { sampleRecord } from "../../conformance/index.js";
-import { userRoute } from "../../store/index.js";
+import { routeOfId, userRoute } from "../../store/index.js";
 import { requireClusterTools, startCluster, type RedisCluster } from "../../testing/redis-cluster.js";
 import { testPrefix } from "../../testing/redis-server.js";
 import { ReplicationUnconfirmedError } from "./durability.js";
@@ -198,5 +198,36 @@ if (tools.skip) {
         await cluster.settle();
       }
     });
+
+    test(
+      "a killed master's promoted replica is found without the old master coming back (node-redis only re-reads its map on MOVED)",
+      { timeout: 90_000 },
+      async () => {
+        const prefix = testPrefix();
+        const stores = clients().map(([library, client]) => [library, redisStore({ client, prefix, commandTimeout: 1000 })] as const);
+        const record = sampleRecord();
+        await stores[0]![1].create(record);
+        const nodes = await topology(cluster);
+        const owner = cluster.servers.findIndex((s) => s.port === ownerOf(nodes, keySlot(`${prefix}{${routeOfId(record.id)}}:s:${record.id.slice(5)}`)).port);
+        await cluster.kill(owner);
+        try {
+          for (const [library, store] of stores) {
+            const started = performance.now();
+            let found = false;
+            while (!found && performance.now() - started < 20_000) {
+              found = await store.get(record.id).then(
+                (got) => got !== null,
+                () => false,
+              );
+              if (!found) await new Promise((resolve) => setTimeout(resolve, 200));
+            }
+            assert.ok(found, `${library}: the session is read from the promoted replica while the old master stays down`);
+          }
+        } finally {
+          await cluster.start(owner);
+          await cluster.settle(60_000);
+        }
+      },
+    );
   });
 }
