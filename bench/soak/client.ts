@@ -72,8 +72,20 @@ export class SoakClient {
 
   async #request(server: number, method: string, path: string, cookie: string | null): Promise<Answer> {
     const sentAt = now();
-    const response = await fetch(this.#o.servers[server] + path, { method, headers: cookie ? { cookie } : {}, redirect: "manual" });
-    const text = await response.text();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(this.#o.servers[server] + path, {
+        method,
+        headers: cookie ? { cookie } : {},
+        redirect: "manual",
+        signal: AbortSignal.timeout(10_000),
+      });
+      text = await response.text();
+    } catch (error) {
+      if (error instanceof Error && error.name === "TimeoutError") this.#o.history.hung++;
+      throw error;
+    }
     const answeredAt = now();
     let body: any;
     try {
@@ -156,6 +168,7 @@ export class SoakClient {
     const answer = await this.#request(server, "POST", "/logout", cookie);
     if (answer.status === 200) {
       this.#o.history.died({ handle, user: this.user, deadAt: BigInt(answer.body.resolvedAt), how: "logout", server, slowWrite: slow !== null });
+      if (cookie) this.#o.history.loggedOutNow({ cookie, handle, user: this.user });
       this.#ended(handle);
       // The dead token, at once, to every process.
       await Promise.all(

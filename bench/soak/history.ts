@@ -51,6 +51,17 @@ export class History {
   /** Logins: handle → user and when the client had the answer. */
   readonly logins = new Map<string, { user: string; answeredAt: bigint }>();
   operations = 0;
+  /** Requests with no answer within the client's bound (a 503 is an answer; silence is not). */
+  hung = 0;
+  /** The latest sessions whose logout answered 200, with their cookie: re-sent after a failover, they must still be refused. */
+  readonly loggedOut: Array<{ cookie: string; handle: string; user: string }> = [];
+  /** Those re-checks: how many, and what they got (a 200 as the session is an acceptance, judged like any other). */
+  readonly rechecks = { logouts: 0, requests: 0, refused: 0, unavailable: 0, accepted: 0 };
+
+  loggedOutNow(entry: { cookie: string; handle: string; user: string }): void {
+    this.loggedOut.push(entry);
+    if (this.loggedOut.length > 200) this.loggedOut.shift();
+  }
 
   count(op: string, status: number): void {
     this.operations++;
@@ -116,6 +127,8 @@ export class History {
       lostWrites: this.lostWrites.length,
       staleReadsElsewhere: this.staleReads,
       wrongUser: this.wrongUser.length,
+      hung: this.hung,
+      logoutsRecheckedAfterFailover: this.rechecks,
     };
   }
 }

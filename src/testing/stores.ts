@@ -1,5 +1,5 @@
 // Store specs shared by test processes: "memory", "sqlite:<path>", "postgres:<url>|<table>", "redis:<url>|<prefix>",
-// "redis-cluster:<node url>|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>|<prefix>",
+// "redis-cluster:<node url>[,<node url>…]|<prefix>" (node-redis createCluster), "ioredis-cluster:<node url>[,…]|<prefix>",
 // "redis-sentinel:<JSON of SentinelSpec>" (a client of either library that finds the primary through Sentinel).
 // LATCHKEY_STORE_OPTIONS (JSON) adds options to the Redis store, e.g. {"commandTimeout": 300}.
 import type { SessionStore } from "../store/index.js";
@@ -60,18 +60,21 @@ export async function storeFromSpec(spec: string): Promise<SessionStore> {
   }
 }
 
-async function nodeRedisCluster(url: string): Promise<object> {
+async function nodeRedisCluster(urls: string): Promise<object> {
   const { createCluster } = await import("redis");
-  const cluster = createCluster({ rootNodes: [{ url }], defaults: { disableOfflineQueue: true } });
+  const cluster = createCluster({ rootNodes: urls.split(",").map((url) => ({ url })), defaults: { disableOfflineQueue: true } });
   cluster.on("error", () => undefined);
   await cluster.connect();
   return cluster;
 }
 
-async function ioredisCluster(url: string): Promise<object> {
+async function ioredisCluster(urls: string): Promise<object> {
   const { Cluster } = await import("ioredis");
-  const { hostname, port } = new URL(url);
-  const cluster = new Cluster([{ host: hostname, port: Number(port) }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  const nodes = urls.split(",").map((url) => {
+    const { hostname, port } = new URL(url);
+    return { host: hostname, port: Number(port) };
+  });
+  const cluster = new Cluster(nodes, { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
   cluster.on("error", () => undefined);
   await new Promise<void>((resolve, reject) => {
     cluster.once("ready", resolve);

@@ -1,6 +1,7 @@
 // The adapter over an ioredis client the caller passed in: Redis, Cluster, or
 // Redis with `sentinels` (which sentinel.ts revives when ioredis ends it mid-failover).
 import { redactUrl } from "../../store/redact.js";
+import { clusterEvalThenWait, throttledRefresh, type ClusterRouting } from "./cluster-durable.js";
 import { Adapter, hostPort, toFields, type AnyClient, type ClusterMaster } from "./commands.js";
 import { reconnectWhenEndedBySentinelRace } from "./sentinel.js";
 import { ioredisSubscriber, ioredisSubscriberLike, type RedisSubscriber } from "./subscriber.js";
@@ -32,6 +33,9 @@ export class IoRedisAdapter extends Adapter {
   readonly #client: AnyClient;
   /** Counts closed connections: ioredis re-sends unanswered commands on the next one, where WAIT would vouch for nothing. */
   #connections = 0;
+  /** On a cluster: closed connections per master's client, for the same reason. */
+  readonly #nodeCloses = new WeakMap<object, { count: number }>();
+  readonly #routing: ClusterRouting<AnyClient> | null;
 
   constructor(client: AnyClient) {
     super();
@@ -40,6 +44,50 @@ export class IoRedisAdapter extends Adapter {
     this.topology = client.isCluster ? "cluster" : Array.isArray(client.options?.sentinels) && client.options.sentinels.length > 0 ? "sentinel" : "standalone";
     if (typeof client.on === "function") client.on("close", () => this.#connections++);
     if (this.topology === "sentinel" && typeof client.on === "function") reconnectWhenEndedBySentinelRace(client);
+    this.#routing = this.topology === "cluster" ? this.#clusterRouting() : null;
+  }
+
+  #closesOf(node: AnyClient): { count: number } {
+    let closes = this.#nodeCloses.get(node);
+    if (!closes) {
+      const counter = { count: 0 };
+      closes = counter;
+      this.#nodeCloses.set(node, counter);
+      node.on("close", () => counter.count++);
+    }
+    return closes;
+  }
+
+  #clusterRouting(): ClusterRouting<AnyClient> {
+    const cluster = this.#client;
+    const nodeKey = (node: AnyClient) => `${String(node.options?.host)}:${String(node.options?.port)}`;
+    const byKey = (key: string | undefined): AnyClient =>
+      key === undefined
+        ? undefined
+        : (cluster.connectionPool?.getInstanceByKey?.(key) ?? (cluster.nodes("master") as AnyClient[]).find((n) => nodeKey(n) === key));
+    const target = (key: string | undefined) => {
+      const node = byKey(key);
+      return node ? { node, address: key! } : null;
+    };
+    return {
+      // cluster.slots[slot] lists the slot's nodes by "host:port", its master first.
+      masterOf: (slot) => target((cluster.slots?.[slot] as string[] | undefined)?.[0]),
+      masterAt: (address) => target(address),
+      refresh: throttledRefresh(() => new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve())), 100),
+      evalThenWait: async (node, asking, source, keys, args, replicas, timeout) => {
+        const closes = this.#closesOf(node);
+        const before = closes.count;
+        let pipeline = node.pipeline();
+        if (asking) pipeline = pipeline.asking();
+        const replies = (await pipeline
+          .eval(source, keys.length, ...keys, ...args)
+          .call("WAIT", replicas, timeout)
+          .exec()) as Array<[Error | null, unknown]>;
+        for (const [error] of replies) if (error) throw error;
+        const [reply, acknowledged] = replies.slice(-2).map(([, value]) => value);
+        return { reply, acknowledged: closes.count === before ? Number(acknowledged) : -1 };
+      },
+    };
   }
 
   protected async evalThenWait(
@@ -49,6 +97,7 @@ export class IoRedisAdapter extends Adapter {
     replicas: number,
     timeout: number,
   ): Promise<{ reply: unknown; acknowledged: number }> {
+    if (this.#routing !== null) return clusterEvalThenWait(this.#routing, source, keys, args, replicas, timeout);
     const connection = this.#connections;
     const replies = (await this.#client
       .pipeline()

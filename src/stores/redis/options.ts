@@ -45,7 +45,8 @@ export interface RedisStoreOptions {
    * `replicas` replicas confirmed it (Redis `WAIT`), at most `timeout` ms, so a
    * failover cannot bring the session back. Unconfirmed → the call rejects
    * with ReplicationUnconfirmedError (503). `everyWrite: true` makes new
-   * sessions and data patches wait too. Off by default. Not available on Redis Cluster clients.
+   * sessions and data patches wait too. Off by default. On a Redis Cluster client each write and its
+   * WAIT go to the master that serves the write's slot, on that master's connection.
    * @example
    * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
    */
@@ -122,10 +123,5 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     commands = adapterFor(options.client);
   }
   const durability = resolveDurability(options.durability, commandTimeout);
-  if (durability && commands.topology === "cluster") {
-    throw new TypeError(
-      "latchkey: redisStore durability is not supported on a Redis Cluster client yet (WAIT must follow each write to its shard's primary); use a standalone or Sentinel-managed primary, or drop durability",
-    );
-  }
   return { commands: withDeadline(commands, commandTimeout), prefix, durability };
 }
