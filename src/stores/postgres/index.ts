@@ -489,7 +489,13 @@ function statements(table: string) {
     destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
     destroyUser,
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser}`,
-    listUserPage: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser} AND id > $2 ORDER BY id LIMIT $3`,
+    // Not `WHERE ${ofUser} ... ORDER BY id LIMIT`: the planner takes the OR's impersonator half for 0.5% of
+    // the table and may walk the primary key in id order filtering every row (2.5 s at 10^6 sessions, when
+    // the user's ids, which share a route prefix, sort late). Each half reads its own index instead: the
+    // user's sessions in (user_id, id) order, the few impersonations behind a fence (OFFSET 0) from theirs.
+    listUserPage:
+      `SELECT * FROM ((SELECT ${COLUMNS}, device FROM ${table} WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3) UNION ALL ` +
+      `(SELECT * FROM (SELECT ${COLUMNS}, device FROM ${table} WHERE (meta->>'impersonator') = $1 AND user_id IS DISTINCT FROM $1 AND id > $2 OFFSET 0) impersonations ORDER BY id LIMIT $3)) page ORDER BY id LIMIT $3`,
     limitRows: `SELECT ${COLUMNS} FROM ${table} WHERE user_id = $1`,
     destroyIds: `DELETE FROM ${table} WHERE id = ANY($1::text[])`,
     lockId: `SELECT 1 FROM ${table} WHERE id = $1 FOR UPDATE`,
