@@ -103,7 +103,7 @@ if (redis.skip) {
       }
     });
 
-    test("logoutOthers with more sessions than a step keeps the kept session, in the index too", async () => {
+    test("logoutOthers with more sessions than a step ends the impersonations of the user too and keeps the kept session, in the index too", async () => {
       const prefix = prefixed();
       const store = redisStore({ url: REDIS_URL, prefix });
       const client = await createClient({ url: REDIS_URL }).connect();
@@ -111,9 +111,14 @@ if (redis.skip) {
         const keep = signedIn("many").record;
         await store.create(keep);
         const others = Array.from({ length: DESTROY_USER_STEP + 5 }, () => signedIn("many").record);
-        await Promise.all(others.map((record) => store.create(record)));
+        // Impersonations of "many" live in their impersonators' slots: the steps meet them and they end too.
+        const acting = ["support-1", "support-2"].map((impersonator) => ({ ...signedIn(impersonator).record, userId: "many", impersonator }));
+        const admins = ["support-1", "support-2"].map((user) => signedIn(user).record);
+        await Promise.all([...others, ...acting, ...admins].map((record) => store.create(record)));
         const ended = await store.destroyUser("many", { except: keep.id });
-        assert.deepEqual(ended.map((session) => session.id).sort(), others.map((record) => record.id).sort());
+        assert.deepEqual(ended.map((session) => session.id).sort(), [...others, ...acting].map((record) => record.id).sort());
+        for (const record of acting) assert.equal(await store.get(record.id), null);
+        for (const record of admins) assert.notEqual(await store.get(record.id), null, "the impersonators' own sessions stay");
         assert.notEqual(await store.get(keep.id), null);
         assert.deepEqual(
           (await store.listUser("many")).map((record) => record.id),
