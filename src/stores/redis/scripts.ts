@@ -318,8 +318,8 @@ return {1, user or '', device}
 
 /**
  * How many sessions one DESTROY_USER step ends at most. A step costs Redis ~8–15 µs per session
- * (1–2 ms at 128), and other clients' commands wait for at most one step: measured with 10^4
- * sessions, 256 per step held other users' reads at ~3× their idle p99, 128 at about 2×.
+ * (1–3 ms at 128), and other clients' commands wait for at most one step: measured with 10^4
+ * sessions (docs/capacity.md), 256 per step held other users' reads at ~3× their idle p99, 128 at 1.9–2.3×.
  */
 export const DESTROY_USER_STEP = 128;
 
