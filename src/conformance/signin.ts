@@ -114,6 +114,25 @@ export function signInStoreCases(fresh: () => Promise<SessionStore>, sample: Sam
     assert.equal(await store.get(into.newId), null);
   });
 
+  it("listUser pages hold a user's impersonations beside their own sessions, in one id order, each once", async () => {
+    const store = await fresh();
+    const own = Array.from({ length: 4 }, () => sample({ userId: "store-page-root" }));
+    const acting = ["a", "b", "c"].map((who) => impersonation(sample, `store-page-${who}`, "store-page-root"));
+    const viewedOwn = sample({ userId: "store-page-a" });
+    for (const record of [...own, ...acting, viewedOwn]) await store.create(record);
+    const pages = async (user: string) => {
+      const seen: string[] = [];
+      for (let after: string | undefined; ;) {
+        const page = (await store.listUser(user, after === undefined ? { limit: 2 } : { limit: 2, after })).map((record) => record.id);
+        seen.push(...page);
+        if (page.length < 2) return seen;
+        after = page[page.length - 1];
+      }
+    };
+    assert.deepEqual(await pages("store-page-root"), [...own, ...acting].map((record) => record.id).sort());
+    assert.deepEqual(await pages("store-page-a"), [acting[0]!.id, viewedOwn.id].sort());
+  });
+
   it("a session limit on create: 'end-oldest' ends the least recently seen live sessions of the user only; 'refuse' writes nothing", async (t) => {
     const store = await fresh();
     if (!store.sessionLimits) return t.skip("the store does not offer sessionLimits");

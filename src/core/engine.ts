@@ -221,7 +221,7 @@ export class Engine {
     ids: string[],
     users: string[],
     ack: boolean,
-    write: (notice: string | undefined) => Promise<T>,
+    write: (notice: string | undefined, stepNotice: string | undefined) => Promise<T>,
     effect?: "change" | WatchReason,
     ended?: (result: T) => void,
   ): Promise<T> {
@@ -232,7 +232,7 @@ export class Engine {
     coherence?.forget(ids, users);
     let result: T;
     try {
-      result = await this.call(() => write(notice?.payload));
+      result = await this.call(() => write(notice?.payload, notice?.step));
     } catch (error) {
       if (notice) coherence!.cancel(notice.seq);
       throw error;
@@ -606,9 +606,10 @@ export class Engine {
   }
 
   /**
-   * Log out everywhere (but `except`): one atomic store step, published as one
-   * notice naming the user. Every near-cache drops all of the user's sessions,
-   * the kept one too (it is re-read on its next request).
+   * Log out everywhere (but `except`): one store call, published as a notice
+   * naming the user (with each step, on a store that deletes in bounded steps;
+   * strict revocation waits for acknowledgements of the last). Every near-cache
+   * drops all of the user's sessions, the kept one too (it is re-read on its next request).
    */
   async destroyUser(userId: string, except?: string): Promise<number> {
     const reason = except === undefined ? "revoke-user" : "logout-others";
@@ -624,7 +625,9 @@ export class Engine {
       [],
       [userId],
       true,
-      (notice) => this.store.destroyUser(userId, except === undefined ? { notice } : { notice, except }),
+      // Published with each step of a store that ends the sessions in several (Redis): every step's deletions are noticed.
+      (notice, stepNotice) =>
+        this.store.destroyUser(userId, { notice, ...(stepNotice !== notice ? { stepNotice } : {}), ...(except === undefined ? {} : { except }) }),
       reason,
       (ended) => {
         // The store said which sessions it ended: this process's watchers need no re-read.

@@ -165,14 +165,19 @@ export class Coherence {
   /**
    * The notice a write publishes with itself. With `ack`, acknowledgements
    * for it are collected from now on (so an early one is never missed).
+   * `step` is the same notice asking for no acknowledgement, for a write done
+   * in several steps (DestroyUserOptions.stepNotice): only the last step's
+   * copy is acknowledged, so a process that acknowledged has forgotten what
+   * it read between steps too. Equal to `payload` when no ack is asked.
    */
-  notice(ids: string[], users: string[], ack: boolean, reason?: string): { payload: string; seq: number } {
+  notice(ids: string[], users: string[], ack: boolean, reason?: string): { payload: string; step: string; seq: number } {
     const seq = ++this.#seq;
     const requested = ack && this.strict;
     if (requested) this.#acks.set(seq, { acked: new Set(), wake: null });
     const notice: Notice = { publisher: this.inbox, seq, sentAt: preciseNow(), ids, users, ackRequested: requested };
     if (reason !== undefined) notice.reason = reason;
-    return { payload: encodeNotice(notice), seq };
+    const payload = encodeNotice(notice);
+    return { payload, step: requested ? encodeNotice({ ...notice, ackRequested: false }) : payload, seq };
   }
 
   /** The write carrying notice `seq` failed: nothing to wait for. */

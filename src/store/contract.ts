@@ -142,6 +142,14 @@ export interface DestroyOptions {
 export interface DestroyUserOptions {
   /** Publish this on the store's feed atomically with the write (see {@link StoreFeed}). */
   notice?: string;
+  /**
+   * For a store that ends the sessions in several steps (Redis: bounded chunks, so other
+   * clients' commands run between them): publish this with every step but the last, atomically
+   * with it, and `notice` with the last. It names the same user with the same sequence number
+   * but asks for no acknowledgement, so a strict revocation waits for acknowledgements of the
+   * last step (sent once nothing of the user is left to delete). Absent: publish `notice` with each.
+   */
+  stepNotice?: string;
   /** The id of a record to keep (the caller's own session): "log out other devices". */
   except?: string;
 }

@@ -25,7 +25,7 @@ import { toFields, type RedisCommands } from "./commands.js";
 import { ReplicationUnconfirmedError, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
 import type { Script } from "./scripts.js";
-import { CREATE, DESTROY, DESTROY_USER, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, DESTROY_USER, DESTROY_USER_STEP, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 export type { RedisClientLike, RedisStoreOptions } from "./options.js";
@@ -277,28 +277,46 @@ class RedisStore implements RedisSessionStore {
    * already expired come back too, with `expired: true` (the index is gone, so
    * no sweep would report them).
    */
-  async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
+  async destroyUser(userId: string, { notice, stepNotice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
     const index = this.#indexKey(userRoute(userId), userId);
     const ended: EndedSession[] = [];
-    // Impersonations of this user live in their impersonators' slots: ended first, one script each,
-    // then the user's own sessions in one step, which publishes the notice naming the user.
-    for (const id of (await this.#redis.zrange(index)).filter((id) => routeOfId(id) !== userRoute(userId) && id !== except)) {
-      const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
-      if (record?.userId !== userId) continue;
+    // DESTROY_USER_STEP sessions per script, so Redis serves other clients between steps (one script for
+    // 10^4 sessions blocked every other command for ~150 ms). Each step publishes the notice naming the
+    // user, so each step's deletions are noticed whatever happens to this call after it; the last step's
+    // is `notice`, the one strict revocation's acknowledgements answer. Impersonations of this user live
+    // in their impersonators' slots: a step returns those it met, they are ended here, one script each,
+    // and the next step (never the last one, then) takes them out of the index.
+    const [channel, last] = this.#notify(notice);
+    const step = channel === "" ? "" : (stepNotice ?? last);
+    let references: string[] = [];
+    for (let more = true; more;) {
       const reply = (await this.#write(
         "the user's revocation",
         true,
-        DESTROY,
-        [this.#sessionKey(id), this.#deviceKey(id)],
-        ["", "", this.#prefix, id],
+        DESTROY_USER,
+        [index],
+        [channel, last, step, this.#prefix, except ?? "", String(DESTROY_USER_STEP), ...references],
       )) as unknown[];
-      if (Number(reply[0]) === 1) ended.push(endedSession(id, userId, String(reply[2] ?? "")));
-    }
-    const reply = (await this.#write("the user's revocation", true, DESTROY_USER, [index], [...this.#notify(notice), this.#prefix, except ?? ""])) as unknown[];
-    for (let i = 0; i + 2 < reply.length; i += 3) {
-      const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
-      if (Number(reply[i + 2]) !== 1) session.expired = true;
-      ended.push(session);
+      more = Number(reply[0]) === 1;
+      const met = Number(reply[1]);
+      references = reply.slice(2, 2 + met).map(String);
+      for (let i = 2 + met; i + 2 < reply.length; i += 3) {
+        const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
+        if (Number(reply[i + 2]) !== 1) session.expired = true;
+        ended.push(session);
+      }
+      for (const id of references) {
+        const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
+        if (record?.userId !== userId) continue; // a stale reference: that session ended or is another user's now
+        const gone = (await this.#write(
+          "the user's revocation",
+          true,
+          DESTROY,
+          [this.#sessionKey(id), this.#deviceKey(id)],
+          ["", "", this.#prefix, id],
+        )) as unknown[];
+        if (Number(gone[0]) === 1) ended.push(endedSession(id, userId, String(gone[2] ?? "")));
+      }
     }
     return ended;
   }
