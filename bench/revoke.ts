@@ -92,6 +92,8 @@ interface Row {
   late: number;
   /** PostgreSQL backends the row held (pool + LISTEN), or null. */
   connections: string | null;
+  /** The store server's CPU with no logouts going on (leases renewed, pings), in ms per second. */
+  serverIdle: number | null;
   seconds: number;
 }
 
@@ -198,6 +200,7 @@ async function measure(store: string, storeEnv: Record<string, string>, processe
       appCpuPerLogout: median(appCpu),
       late,
       connections,
+      serverIdle: storeEnv.BENCH_REDIS_PID || backends ? idle.server * 1000 : null,
       seconds: (performance.now() - rowStarted) / 1000,
     };
   } finally {
@@ -256,7 +259,7 @@ try {
         rows.push(row);
         console.log(
           `  ${store} ${processes} processes ${mode}: logout p50 ${ms(row.p50)} ms, p90 ${ms(row.p90)} ms, p99 ${ms(row.p99)} ms; propagation p50 ${ms(row.propagationP50)} p99 ${ms(row.propagationP99)} ms; ` +
-            `CPU per logout: server ${ms(row.serverCpuPerLogout)} ms, apps ${ms(row.appCpuPerLogout)} ms; ${row.seconds.toFixed(0)} s; load ${loadavg()[0]!.toFixed(1)}`,
+            `CPU per logout: server ${ms(row.serverCpuPerLogout)} ms, apps ${ms(row.appCpuPerLogout)} ms, server idle ${ms(row.serverIdle)} ms/s; ${row.seconds.toFixed(0)} s; load ${loadavg()[0]!.toFixed(1)}`,
         );
       }
     }
@@ -270,16 +273,17 @@ try {
         " ",
       )} on ${cpus().length} CPUs; ${revokes} logouts per row, each after the session was read through every process; loopback. Cluster: 3 masters on this machine, notices cross the cluster bus.`,
     "",
-    "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out | server CPU ms per logout | app CPU ms per logout | server CPU ms per cycle | late notices | PostgreSQL connections | row s |",
-    "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    "| store | processes | revocation | durability | logout p50 ms | logout p90 ms | logout p99 ms | logout max ms | propagation p50 ms | propagation p99 ms | leases waited out | server CPU ms per logout | app CPU ms per logout | server CPU ms per cycle | server CPU idle ms/s | late notices | PostgreSQL connections | row s |",
+    "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.store} | ${r.processes} | ${r.mode} | ${r.durability} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} | ${ms(r.serverCpuPerLogout)} | ${ms(r.appCpuPerLogout)} | ${ms(r.serverCpuMs)} | ${r.mode === "bounded" ? r.late : "—"} | ${r.connections ?? "—"} | ${r.seconds.toFixed(0)} |`,
+        `| ${r.store} | ${r.processes} | ${r.mode} | ${r.durability} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${ms(r.max)} | ${ms(r.propagationP50)} | ${ms(r.propagationP99)} | ${r.waitedOut} | ${ms(r.serverCpuPerLogout)} | ${ms(r.appCpuPerLogout)} | ${ms(r.serverCpuMs)} | ${ms(r.serverIdle)} | ${r.mode === "bounded" ? r.late : "—"} | ${r.connections ?? "—"} | ${r.seconds.toFixed(0)} |`,
     ),
     "",
     "redis-replica: the same private redis-server, now with one replica (a second redis-server on this machine); durability waits for its WAIT acknowledgement.",
     "CPU (from /proc/<pid>/schedstat): server = the private redis-server, or on PostgreSQL the row's own backends (pools + LISTENs); app = all the row's server processes together.",
     `Per logout: the median over logouts of the CPU used from the logout request until it answered (strict) or ${SETTLE_MS} ms later (bounded), less the idle rate (leases, pings) measured over 1 s; it includes the revoking request's HTTP handling.`,
+    "Idle: the server's CPU over that 1 s with no requests (lease renewals and pings of every process), in ms per second.",
     "Per cycle: the server's CPU over the whole measured loop divided by the logouts: a login, a read through every process, the logout with its notices (and acks), and a read through every process after it.",
     `Late notices (bounded): logouts whose notice had not reached every process ${SETTLE_MS} ms after the logout answered. PostgreSQL connections: pool + LISTEN backends the row held.`,
     "Logout: measured inside the revoking process around `req.session.logout()`. Propagation: publish → receive delay of notices in the other processes (the worst process's p50 and p99).",
