@@ -44,6 +44,9 @@ export async function latchkeySessions(full = variant) {
     const pool = new pg.Pool({
       connectionString: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
       max: Number(process.env.BENCH_PG_POOL_MAX ?? 10),
+      // BENCH_PG_APP names the pool's backends in pg_stat_activity (bench:revoke reads their CPU time);
+      // idleTimeoutMillis 0 then keeps them for the whole run, so their counters are never lost mid-row.
+      ...(process.env.BENCH_PG_APP ? { application_name: process.env.BENCH_PG_APP, idleTimeoutMillis: 0 } : {}),
     });
     const query = pool.query.bind(pool);
     pool.query = (...args) => {

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createClient } from "redis";
 
 /** Starts redis-server on a random port in `dir` (with `replicaOf`: a replica of that URL's server); without redis-server on PATH, falls back to REDIS_URL (or throws when `required`). */
-export async function startPrivateRedis(dir: string, required = false, replicaOf?: string): Promise<{ url: string; stop: () => void }> {
+export async function startPrivateRedis(dir: string, required = false, replicaOf?: string): Promise<{ url: string; stop: () => void; pid?: number }> {
   if (spawnSync("redis-server", ["--version"]).status !== 0) {
     if (required) throw new Error("this benchmark needs redis-server on PATH");
     console.warn("redis-server not found: using REDIS_URL; command counts include other clients");
@@ -21,7 +21,7 @@ export async function startPrivateRedis(dir: string, required = false, replicaOf
     try {
       await client.connect();
       await client.quit();
-      return { url, stop: () => child.kill("SIGKILL") };
+      return { url, stop: () => child.kill("SIGKILL"), pid: child.pid };
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }

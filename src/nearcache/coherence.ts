@@ -64,6 +64,9 @@ export interface NoticeObserver {
   resync(): void;
 }
 
+/** A failed acknowledgement is logged at most this often. */
+const ACK_WARNING_INTERVAL_MS = 60_000;
+
 /** The lease of a process that watches sessions but has no near-cache. */
 const WATCHER_LEASE_MS = 2000;
 
@@ -105,6 +108,8 @@ export class Coherence {
   /** A problem was logged and the cache has not served since: one line per episode, and one when it ends. */
   #troubled = false;
   #malformedLogged = false;
+  /** performance.now() before which a failed acknowledgement is not logged again. */
+  #ackWarnedUntil = 0;
   readonly #counts = { hits: 0, misses: 0, bypasses: 0, invalidations: 0, flushes: 0, feedLost: 0, gap: 0, lease: 0, malformed: 0, waitedOut: 0 };
   readonly #propagation = new LatencySamples();
   readonly #strictWaits = new LatencySamples();
@@ -411,10 +416,27 @@ export class Coherence {
     const told = observer && message.reason !== undefined ? observer.ended(message.ids, message.users, message.reason) : undefined;
     // Acknowledge only after forgetting and after the watchers ran: the revoker may resolve the moment it has every ack.
     if (message.ackRequested && (this.cache || observer)) {
-      const ack = (): void => void this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch(() => undefined);
+      const ack = (): void => void this.#feed.send(message.publisher, encodeAck(this.inbox, message.seq)).catch((error: unknown) => this.#ackFailed(error));
       if (told) void Promise.resolve(told).then(ack, ack);
       else ack();
     }
+  }
+
+  /**
+   * An acknowledgement could not be sent (the store refused a connection, timed out): the revoker then waits
+   * until this process's lease runs out — safe, but a strict logout takes a whole lease. Said at most once a
+   * minute, so an operator sees why strict logouts became slow.
+   */
+  #ackFailed(error: unknown): void {
+    const now = performance.now();
+    if (now < this.#ackWarnedUntil || this.#state === "closed") return;
+    this.#ackWarnedUntil = now + ACK_WARNING_INTERVAL_MS;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#logger.warn(
+      redactCredentials(
+        `latchkey: could not acknowledge a strict revocation through ${this.#storeName} (${reason}); the revoking process waits until this process's lease runs out instead`,
+      ),
+    );
   }
 
   /** Pings stopped coming back although the store answers: the subscription is deaf. Reconnect it. */

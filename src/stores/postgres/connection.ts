@@ -59,6 +59,21 @@ export function explain(error: unknown, address: string, table?: string): unknow
       { cause: error },
     );
   }
+  if (e.code === "53300") {
+    // max_connections, or a role's or database's CONNECTION LIMIT, is used up: say what each process holds.
+    return Object.assign(
+      new Error(
+        redactCredentials(
+          `latchkey: PostgreSQL at ${address} refused a connection: ${e.message}. Each process holds up to its pool's max connections, ` +
+            `plus one LISTEN connection with nearCache or revocation: "strict"; keep processes × (pool max + 1) under max_connections ` +
+            `(SHOW max_connections) less what other clients use: lower the pool's max, raise max_connections, or pool through PgBouncer ` +
+            `(the LISTEN connection must connect directly or through a session-mode pool)`,
+        ),
+        { cause: error },
+      ),
+      { code: e.code },
+    );
+  }
   if (e.code === "22P05") {
     return new SessionValueError(`latchkey: PostgreSQL jsonb cannot store the character \\u0000 in a session key or value (${e.message})`);
   }
