@@ -95,10 +95,24 @@ await time("Koa adapter: koaSessions() around next(), a read", () => {
 });
 const response = new Response("ok");
 const handler = withSession(sessions, (_request, { session }) => ((seen = session.userId), response));
-const request = new Request("http://127.0.0.1:3000/page", { headers: { cookie: header } });
-await time("fetch-handler adapter: withSession(handler), a read", () => {
+const request = new Request("http://127.0.0.1:3000/page", { headers: { host: "127.0.0.1:3000", cookie: header } });
+await time("fetch-handler adapter: withSession(handler), a read (Node's Request)", () => {
   handler(request);
   return seen;
+});
+const { honoSessions } = await import(`${root}/dist/adapters/hono/index.js`);
+const hono = honoSessions(sessions);
+const c = {
+  req: { raw: request, method: "GET", url: request.url },
+  env: undefined,
+  error: undefined,
+  session: null,
+  set: (_key, value) => (c.session = value),
+};
+await time("Hono adapter: honoSessions() around next(), a read (Node's Request)", () => {
+  pending++;
+  hono(c, next).then(() => pending--);
+  return c.session.userId;
 });
 if (pending !== 0) await new Promise((r) => setTimeout(r, 10));
 await sessions.close();
