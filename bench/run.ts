@@ -45,6 +45,8 @@ const frameworks: Record<string, { server: string; variants: string[]; control?:
   koa: { server: "bench/koa.mjs", variants: ["baseline", "empty-middleware", "latchkey-redis-nc"], control: "empty-middleware" },
   node: { server: "bench/node.mjs", variants: ["baseline", "latchkey-redis-nc"] },
   hono: { server: "bench/hono.mjs", variants: ["baseline", "empty-middleware", "latchkey-redis-nc"], control: "empty-middleware" },
+  // latchkey/web's withSession (fetch handlers), served by @hono/node-server.
+  web: { server: "bench/web.mjs", variants: ["baseline", "latchkey-redis-nc"] },
 };
 
 const { values } = parseArgs({
@@ -77,8 +79,8 @@ const nameOf = (v: string) => v.split(":")[1]!;
 variants = variants.filter((v) => {
   const f = frameworkOf(v);
   if (!frameworks[f]) throw new Error(`${v}: no framework ${f}`);
-  if (nameOf(v).startsWith("latchkey-") && !existsSync(`dist/${f}/index.js`)) {
-    console.warn(`!! skipping ${v}: dist/${f}/index.js does not exist (no latchkey/${f} adapter in this build)`);
+  if (nameOf(v).startsWith("latchkey-") && !existsSync(`dist/adapters/${f}/index.js`)) {
+    console.warn(`!! skipping ${v}: dist/adapters/${f}/index.js does not exist (no latchkey/${f} adapter in this build)`);
     return false;
   }
   return true;
@@ -247,6 +249,13 @@ try {
     return median(samples.get(v)!.map((s, i) => of[i]!.cpu! / s.cpu!));
   };
   const fmt = (x: number | null) => (x === null ? "—" : x.toFixed(2));
+  /** The per-round ratios' range (min–max), beside a median: how far one round can stray on a shared machine. */
+  const spread = (v: string, other: string | undefined, byCpu = false) => {
+    const of = other ? samples.get(`${frameworkOf(v)}:${other}`) : undefined;
+    if (!of || other === nameOf(v) || (byCpu && samples.get(v)![0]!.cpu === null)) return "";
+    const xs = samples.get(v)!.map((s, i) => (byCpu ? of[i]!.cpu! / s.cpu! : s.rps / of[i]!.rps));
+    return ` (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+  };
   const lines = [
     `| framework | variant | req/s (median) | × baseline | × control | × anchor | server CPU µs / request | × baseline by CPU | × control by CPU | p99 ms | store commands / request | near-cache hit rate | errors |`,
     `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
@@ -257,7 +266,7 @@ try {
       const hitRate = s[0]!.hitRate === null ? "—" : median(s.map((x) => x.hitRate!)).toFixed(4);
       const rps = median(s.map((x) => x.rps)).toFixed(0);
       const cpu = s[0]!.cpu === null ? "—" : median(s.map((x) => x.cpu!)).toFixed(0);
-      return `| ${frameworkOf(v)} | ${nameOf(v)} | ${rps} | ${fmt(ratio(v, "baseline"))} | ${fmt(ratio(v, f.control))} | ${fmt(ratio(v, f.anchor))} | ${cpu} | ${fmt(cpuRatio(v, "baseline"))} | ${fmt(cpuRatio(v, f.control))} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
+      return `| ${frameworkOf(v)} | ${nameOf(v)} | ${rps} | ${fmt(ratio(v, "baseline"))}${spread(v, "baseline")} | ${fmt(ratio(v, f.control))}${spread(v, f.control)} | ${fmt(ratio(v, f.anchor))} | ${cpu} | ${fmt(cpuRatio(v, "baseline"))}${spread(v, "baseline", true)} | ${fmt(cpuRatio(v, f.control))}${spread(v, f.control, true)} | ${median(s.map((x) => x.p99))} | ${per} | ${hitRate} | ${s.reduce((n, x) => n + x.errors, 0)} |`;
     }),
   ];
   // The targets: with the near-cache ≥ 0.9× the framework's baseline (or ≥ 0.97× its control); on Redis
@@ -287,7 +296,7 @@ try {
   const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${rate ? ` --rate ${rate}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
   const report = [
     `Command: ${command}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; ${rounds} interleaved rounds; ratios are medians of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${rounds} interleaved rounds; ratios are medians (min–max) of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
     "",
     ...lines,
     "",
