@@ -68,7 +68,11 @@ const pgConnections = async () =>
 for (const mode of ["no near-cache", "nearCache: true"] as const) {
   const url = new URL(values["postgres-url"]);
   url.searchParams.set("application_name", appName);
-  const sessions = createSessions({ ...base, store: postgresStore({ connectionString: url.toString(), table }), ...(mode === "no near-cache" ? {} : { nearCache: true }) });
+  const sessions = createSessions({
+    ...base,
+    store: postgresStore({ connectionString: url.toString(), table }),
+    ...(mode === "no near-cache" ? {} : { nearCache: true }),
+  });
   const session = await sessions.load(undefined);
   await session.login("someone", { transport: "bearer" });
   await new Promise((resolve) => setTimeout(resolve, 300));
