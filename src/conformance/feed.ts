@@ -27,8 +27,8 @@ export interface FeedConformanceOptions {
 
 const HOUR = 3_600_000;
 
-/** Collects what one listener receives. */
-class Recorder implements FeedListener {
+/** @internal Collects what one listener receives (also used by the Redis Cluster feed tests). */
+export class Recorder implements FeedListener {
   readonly messages: string[] = [];
   ups = 0;
   downs = 0;

@@ -12,27 +12,12 @@ import { after, describe, test } from "node:test";
 import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { sampleRecord } from "../../conformance/index.js";
-import type { FeedListener } from "../../store/contract.js";
 import { requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
 import { sparePort, startRedisServer, testPrefix, until } from "../../testing/redis-server.js";
+import { Recorder } from "../../conformance/feed.js";
 import { redisStore } from "./index.js";
 
 const tools = await requireClusterTools();
-
-class Recorder implements FeedListener {
-  readonly messages: string[] = [];
-  ups = 0;
-  downs = 0;
-  message(payload: string): void {
-    this.messages.push(payload);
-  }
-  up(): void {
-    this.ups++;
-  }
-  down(): void {
-    this.downs++;
-  }
-}
 
 const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
