@@ -19,6 +19,25 @@ import { redisStore } from "./index.js";
 
 const tools = await requireClusterTools();
 
+/** A node-redis and an ioredis client of the cluster at `root`, each with a store (one prefix) whose feed is listening. */
+async function listeningThroughBothLibraries(root: { url: string; port: number }) {
+  const node = createCluster({ rootNodes: [{ url: root.url }], defaults: { disableOfflineQueue: true } });
+  node.on("error", () => undefined);
+  await node.connect();
+  const io = new Cluster([{ host: "127.0.0.1", port: root.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  await new Promise<void>((resolve, reject) => {
+    io.once("ready", resolve);
+    io.once("error", reject);
+  });
+  const prefix = testPrefix();
+  const listeners = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })].map((store) => {
+    const inbox = randomBytes(9).toString("base64url");
+    const recorder = new Recorder();
+    return { store, inbox, recorder, subscription: store.feed!.listen(inbox, recorder) };
+  });
+  return { node, io, prefix, listeners };
+}
+
 const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 if (tools.skip) {
@@ -130,21 +149,7 @@ if (tools.skip) {
       const resharded = await startCluster();
       const [a, , c] = resharded.servers;
       const direct = await Promise.all(resharded.servers.map((server) => createClient({ url: server.url }).connect()));
-      const node = createCluster({ rootNodes: [{ url: a!.url }], defaults: { disableOfflineQueue: true } });
-      node.on("error", () => undefined);
-      await node.connect();
-      const io = new Cluster([{ host: "127.0.0.1", port: a!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-      await new Promise<void>((resolve, reject) => {
-        io.once("ready", resolve);
-        io.once("error", reject);
-      });
-      const prefix = testPrefix();
-      const stores = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })];
-      const listeners = stores.map((store) => {
-        const inbox = randomBytes(9).toString("base64url");
-        const recorder = new Recorder();
-        return { store, inbox, recorder, subscription: store.feed!.listen(inbox, recorder) };
-      });
+      const { node, io, prefix, listeners } = await listeningThroughBothLibraries(a!);
       try {
         await until(() => listeners.every(({ recorder }) => recorder.ups === 1), "both feeds up");
         for (const admin of direct) {
@@ -209,20 +214,7 @@ if (tools.skip) {
         args: ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--cluster-node-timeout", "5000"],
       });
       const direct = await createClient({ url: a!.url }).connect();
-      const node = createCluster({ rootNodes: [{ url: a!.url }], defaults: { disableOfflineQueue: true } });
-      node.on("error", () => undefined);
-      await node.connect();
-      const io = new Cluster([{ host: "127.0.0.1", port: a!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-      await new Promise<void>((resolve, reject) => {
-        io.once("ready", resolve);
-        io.once("error", reject);
-      });
-      const prefix = testPrefix();
-      const listeners = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })].map((store) => {
-        const inbox = randomBytes(9).toString("base64url");
-        const recorder = new Recorder();
-        return { store, inbox, recorder, subscription: store.feed!.listen(inbox, recorder) };
-      });
+      const { node, io, listeners } = await listeningThroughBothLibraries(a!);
       const probes = (recorder: Recorder, probe: string) => recorder.messages.filter((m) => m === probe).length;
       try {
         await until(() => listeners.every(({ recorder }) => recorder.ups === 1), "both feeds up on the 3 masters");
