@@ -10,6 +10,8 @@
 //   npm run bench:cpu -- --inject 20000              in-process: each server answers 20000 requests through its own
 //                                                    request listener (light-my-request, no sockets, no client): the
 //                                                    server's JavaScript alone, the figure load disturbs least
+//   npm run bench:cpu -- --pin                       servers on CPU 0, the load generator (and Redis) on CPU 1: the two no longer
+//                                                    take turns on one core, which moves a row's figures more than latchkey does
 //   npm run bench:cpu -- --against ../before         also the latchkey rows of another checkout (its bench/ and a
 //                                                    built dist/), interleaved with these: before/after in one run
 import { spawn, type ChildProcess } from "node:child_process";
@@ -19,6 +21,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { onServerCpu, pinLoadGenerator } from "./pin.js";
 import { startPrivateRedis } from "./redis.js";
 
 const servers: Record<string, string> = {
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "1000" },
     against: { type: "string" },
     inject: { type: "string" },
+    pin: { type: "boolean", default: false },
   },
 });
 const only = values.only?.split(",") ?? Object.keys(servers);
@@ -67,6 +71,9 @@ if (against !== undefined && !existsSync(join(against, "dist/core/index.js")))
 const perFramework = (duration * rounds + warmup) * (variants.length + (against === undefined ? 0 : variants.length - 1));
 if (perFramework * only.length > 60)
   console.warn(`!! about ${Math.round(perFramework * only.length)} s of load: on a shared machine run one framework at a time (--only koa)`);
+
+const pin = values.pin;
+if (pin) pinLoadGenerator();
 
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-cpu-"));
 
@@ -105,7 +112,8 @@ interface Row {
 
 async function start(framework: string, variant: string, redisUrl: string, tree?: string): Promise<Row> {
   const label = tree === undefined ? variant : `${variant}@against`;
-  const child = spawn(process.execPath, [tree === undefined ? servers[framework]! : join(tree, servers[framework]!)], {
+  const script = tree === undefined ? servers[framework]! : join(tree, servers[framework]!);
+  const child = spawn(...onServerCpu(pin, [script]), {
     env: { ...process.env, BENCH_VARIANT: variant, BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: `bench-cpu:${framework}:${label}:`, NODE_ENV: "production" },
     stdio: ["ignore", "pipe", "inherit", "ipc"],
   });
@@ -224,10 +232,10 @@ try {
       );
     }
   }
-  const command = `npm run bench:cpu -- --rounds ${rounds} --duration ${duration} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants !== "baseline,latchkey-redis,latchkey-redis-nc" ? ` --variants ${values.variants}` : ""}${rate ? ` --rate ${rate}` : ""}${against ? ` --against ${against}` : ""}${inject ? ` --inject ${inject}` : ""}`;
+  const command = `npm run bench:cpu -- --rounds ${rounds} --duration ${duration} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${values.variants !== "baseline,latchkey-redis,latchkey-redis-nc" ? ` --variants ${values.variants}` : ""}${rate ? ` --rate ${rate}` : ""}${against ? ` --against ${against}` : ""}${inject ? ` --inject ${inject}` : ""}${pin ? " --pin" : ""}`;
   const report = [
     `Command: ${command}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${inject ? `in-process (light-my-request, ${inject} requests per round, ${connections} at a time: the server's JavaScript alone, no sockets); ` : ""}median (min–max) over ${rounds} interleaved rounds; ratios per round against the same framework's baseline (by CPU: baseline's µs over this row's, so higher is better, as for req/s); -nc: with nearCache${against ? `; @against: the same variant from ${against}` : ""}.`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${pin ? "servers pinned to CPU 0, the load generator and Redis to CPU 1; " : ""}${inject ? `in-process (light-my-request, ${inject} requests per round, ${connections} at a time: the server's JavaScript alone, no sockets); ` : ""}median (min–max) over ${rounds} interleaved rounds; ratios per round against the same framework's baseline (by CPU: baseline's µs over this row's, so higher is better, as for req/s); -nc: with nearCache${against ? `; @against: the same variant from ${against}` : ""}.`,
     "",
     ...lines,
   ].join("\n");

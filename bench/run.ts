@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import pg from "pg";
 import { createClient } from "redis";
+import { onServerCpu, pinLoadGenerator } from "./pin.js";
 import { startPrivateRedis } from "./redis.js";
 
 /** Per framework: its server, its variants in the default run, the control and the anchor rows. */
@@ -58,8 +59,12 @@ const { values } = parseArgs({
     only: { type: "string" },
     rate: { type: "string" },
     variants: { type: "string" },
+    pin: { type: "boolean", default: false },
   },
 });
+// --pin: servers on CPU 0, autocannon and the private redis-servers on CPU 1 (bench/pin.ts).
+const pin = values.pin;
+if (pin) pinLoadGenerator();
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const warmup = Number(values.warmup);
@@ -90,7 +95,7 @@ const runId = `${process.pid}_${Date.now()}`;
 const work = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
 
 async function startServer(variant: string, redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [frameworks[frameworkOf(variant)]!.server], {
+  const child = spawn(...onServerCpu(pin, [frameworks[frameworkOf(variant)]!.server]), {
     env: {
       ...process.env,
       BENCH_VARIANT: nameOf(variant),
@@ -293,10 +298,10 @@ try {
     }
     return [];
   });
-  const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${rate ? ` --rate ${rate}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}`;
+  const command = `npm run bench -- --duration ${duration} --rounds ${rounds} --connections ${connections}${values.only ? ` --only ${values.only}` : ""}${rate ? ` --rate ${rate}` : ""}${values.variants ? ` --variants ${values.variants}` : ""}${pin ? " --pin" : ""}`;
   const report = [
     `Command: ${command}`,
-    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${rounds} interleaved rounds; ratios are medians (min–max) of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
+    `Date: ${new Date().toISOString()}; Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${pin ? "servers pinned to CPU 0, autocannon and Redis to CPU 1; " : ""}${rounds} interleaved rounds; ratios are medians (min–max) of per-round ratios against the same framework's rows, by req/s and by the server process's CPU time per request (from /proc; the one less disturbed by other load on the machine); PostgreSQL counts are statements sent per request; -nc: with nearCache (its lease renewals and pings included in the counts).`,
     "",
     ...lines,
     "",
