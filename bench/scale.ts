@@ -1,7 +1,8 @@
 // npm run bench:scale — latchkey with many live sessions, on Redis, PostgreSQL and SQLite side by side:
 // per store and size, the authenticated read (sessions.load of a random live token, in this process,
 // `--concurrency` at a time) p50/p99 and throughput; a user with `--heavy` sessions: the first page of
-// list(), revokeUser()'s time and the p99 of other users' reads while it runs; sweep of `--expired` expired
+// list(), revokeUser()'s time and the p99 of other users' reads while it runs (revoked by this process, then a
+// second such user revoked by a process of its own: bench/scale-revoke.ts); sweep of `--expired` expired
 // sessions and reads' p99 during it; bytes per session in the store (Redis beside connect-redis).
 //   npm run bench:scale -- --sessions 1e6 --stores redis,postgres,sqlite
 //   npm run bench:scale -- --sessions 1e4 --heavy 1e3 --expired 1e4 --duration 1     a quick look
@@ -9,11 +10,13 @@
 // (dropped afterwards), a SQLite file in a temporary directory. Sessions are written by the store's own
 // create() (SQLite: 10 000 per transaction) or by bulk writes of exactly what create() writes (Redis: the
 // CREATE script looped over 1000 sessions per EVAL; PostgreSQL: multi-row INSERTs of recordColumns()). Writes bench/results/scale.md.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -107,7 +110,28 @@ interface Bench {
   bytes(): Promise<number>;
   /** Deletes what was expired, as far as the store needs sweep() (Redis: its own expiry, started by waiting). */
   note: string;
+  /** The arguments that let bench/scale-revoke.ts open the same store in another process. */
+  where: string[];
   close(): Promise<void>;
+}
+
+/** A process of its own, connected to the bench's store, that revokes `userId` when told to (bench/scale-revoke.ts). */
+async function startRevoker(where: string[], userId: string): Promise<{ go(): Promise<number> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/scale-revoke.ts", ...where, userId], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      lines.once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`the revoking process exited with ${code}`)));
+    });
+  if ((await next()) !== "ready") throw new Error("the revoking process did not start");
+  return {
+    async go() {
+      const answer = next();
+      child.stdin.write("go\n");
+      return (JSON.parse(await answer) as { revoked: number }).revoked;
+    },
+  };
 }
 
 /**
@@ -166,6 +190,7 @@ async function openRedis(): Promise<Bench> {
       return Number(/used_memory:(\d+)/.exec(await info.info("memory"))![1]);
     },
     note: "Redis: used_memory (INFO memory) after loading minus before",
+    where: ["redis", server.url],
     async close() {
       await store.close();
       await info.close();
@@ -193,6 +218,7 @@ async function openPostgres(size: number): Promise<Bench> {
       return Number((await pool.query(`SELECT pg_total_relation_size('"${table}"') AS n`)).rows[0].n);
     },
     note: "PostgreSQL: pg_total_relation_size (table, TOAST and indexes) after VACUUM ANALYZE",
+    where: ["postgres", adminUrl.replace(/\/[^/]*$/, `/${benchDatabase}`), table],
     async close() {
       await store.close();
       await pool.end();
@@ -217,6 +243,7 @@ async function openSqlite(size: number): Promise<Bench> {
       return Number(db.pragma("page_count", { simple: true })) * Number(db.pragma("page_size", { simple: true }));
     },
     note: "SQLite: page_count × page_size after a WAL checkpoint",
+    where: ["sqlite", path],
     async close() {
       await store.close();
       db.close();
@@ -306,6 +333,8 @@ interface Row {
   revoked: number;
   readP99DuringRevoke: number;
   readsDuringRevoke: number;
+  readP99DuringRevokeElsewhere: number;
+  readsDuringRevokeElsewhere: number;
   sweepMs: number;
   swept: number;
   readP99DuringSweep: number;
@@ -353,6 +382,15 @@ async function measure(kind: string, size: number): Promise<Row> {
       `  ${kind} ${size}: list first page p50 ${f(quantile(pageTimes, 0.5))} ms; revokeUser(${revoke.result}) ${f(revoke.ms, 1)} ms, reads p99 during ${f(quantile(revoke.latencies, 0.99), 3)} ms (${revoke.latencies.length} reads)`,
     );
 
+    // The same again for a second user, revoked by another process while this one reads.
+    const other = Array.from({ length: heavyCount }, () => session("heavy-user-2", now).record);
+    for (let i = 0; i < other.length; i += 10_000) await bench.load(other.slice(i, i + 10_000));
+    const revoker = await startRevoker(bench.where, "heavy-user-2");
+    const elsewhere = await readsDuring(sessions, tokens, () => revoker.go());
+    console.log(
+      `  ${kind} ${size}: revokeUser(${elsewhere.result}) from another process ${f(elsewhere.ms, 1)} ms, reads p99 during ${f(quantile(elsewhere.latencies, 0.99), 3)} ms (${elsewhere.latencies.length} reads)`,
+    );
+
     // `expiredCount` sessions past their expiry. Redis refuses to be given an expiry in the past the
     // way the store writes it, so there they run out just after loading, and Redis deletes them itself.
     const expireAt = kind === "redis" ? Date.now() + 1000 + Math.ceil(((loadSeconds * 1000) / size) * expiredCount * 1.5) : now - 1000;
@@ -376,6 +414,8 @@ async function measure(kind: string, size: number): Promise<Row> {
       revoked: revoke.result,
       readP99DuringRevoke: quantile(revoke.latencies, 0.99),
       readsDuringRevoke: revoke.latencies.length,
+      readP99DuringRevokeElsewhere: quantile(elsewhere.latencies, 0.99),
+      readsDuringRevokeElsewhere: elsewhere.latencies.length,
       sweepMs: sweep.ms,
       swept: sweep.result,
       readP99DuringSweep: quantile(sweep.latencies, 0.99),
@@ -460,11 +500,11 @@ const report = [
       " ",
     )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process.`,
   "",
-  "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | sweep ms | swept | read p99 during sweep ms (n) |",
-  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | … revokeUser from another process (n) | sweep ms | swept | read p99 during sweep ms (n) |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...rows.map(
     (r) =>
-      `| ${r.store} | ${r.sessions.toExponential(0)} | ${f(r.loadSeconds, 1)} | ${f(r.readP50, 3)}${ratio(r, (x) => x.readP50)} | ${f(r.readP99, 3)}${ratio(r, (x) => x.readP99)} | ${f(r.readsPerSecond, 0)}${ratio(r, (x) => x.readsPerSecond)} | ${f(r.bytesPerSession, 0)} | ${f(r.listFirstPageMs)} | ${f(r.revokeUserMs, 1)} | ${r.revoked} | ${f(r.readP99DuringRevoke, 3)} (${r.readsDuringRevoke}) | ${f(r.sweepMs, 1)} | ${r.swept} | ${f(r.readP99DuringSweep, 3)} (${r.readsDuringSweep}) |`,
+      `| ${r.store} | ${r.sessions.toExponential(0)} | ${f(r.loadSeconds, 1)} | ${f(r.readP50, 3)}${ratio(r, (x) => x.readP50)} | ${f(r.readP99, 3)}${ratio(r, (x) => x.readP99)} | ${f(r.readsPerSecond, 0)}${ratio(r, (x) => x.readsPerSecond)} | ${f(r.bytesPerSession, 0)} | ${f(r.listFirstPageMs)} | ${f(r.revokeUserMs, 1)} | ${r.revoked} | ${f(r.readP99DuringRevoke, 3)} (${r.readsDuringRevoke}) | ${f(r.readP99DuringRevokeElsewhere, 3)} (${r.readsDuringRevokeElsewhere}) | ${f(r.sweepMs, 1)} | ${r.swept} | ${f(r.readP99DuringSweep, 3)} (${r.readsDuringSweep}) |`,
   ),
   "",
   `The user with many sessions: ${heavyCount} sessions, added after the live ones. Expired: ${expiredCount} sessions past their expiry, added before sweep().`,
