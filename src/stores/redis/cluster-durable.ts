@@ -6,6 +6,7 @@
 // means the script did not run, so it is sent again where Redis says; anything
 // else (a dead connection, CLUSTERDOWN) is not retried and fails the call:
 // a write is never reported durable unless its own primary's WAIT said so.
+import type { DurableReply } from "./commands.js";
 import { keySlot } from "./slot.js";
 
 /** One master's connection, as each client library exposes it. */
@@ -23,15 +24,7 @@ export interface ClusterRouting<Node> {
   /** Re-reads the slot map from the cluster (after MOVED, or a master that stopped answering). */
   refresh(): Promise<void>;
   /** [ASKING,] EVAL, WAIT pipelined on `node`'s one connection; -1 for WAIT when that connection closed in between. */
-  evalThenWait(
-    node: Node,
-    asking: boolean,
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }>;
+  evalThenWait(node: Node, asking: boolean, source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply>;
 }
 
 /** MOVED / ASK redirections followed before giving up (a slot moving back and forth, a refresh that keeps lagging). */
@@ -94,7 +87,7 @@ export async function clusterEvalThenWait<Node>(
   args: string[],
   replicas: number,
   timeout: number,
-): Promise<{ reply: unknown; acknowledged: number }> {
+): Promise<DurableReply> {
   const slot = keySlot(keys[0] ?? "");
   let asked: ClusterTarget<Node> | null = null;
   const started = performance.now();

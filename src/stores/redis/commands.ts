@@ -17,7 +17,7 @@ export interface RedisCommands {
    * reply and how many replicas confirmed; -1 when the connection was lost in
    * between (a client library could have re-sent WAIT alone on a new one).
    */
-  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }>;
+  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply>;
   /** standalone, cluster, or a primary found through Redis Sentinel. */
   readonly topology: "standalone" | "cluster" | "sentinel";
   hgetall(key: string): Promise<Record<string, string>>;
@@ -95,17 +95,17 @@ export function cannotReach(endpoint: string, cause: unknown): Error {
   return new Error(redactCredentials(`latchkey: cannot reach Redis at ${endpoint}: ${describeError(cause)}`), { cause });
 }
 
+/** A durable write's answer: the script's reply, and how many replicas WAIT counted (-1: the connection closed between the two). */
+export interface DurableReply {
+  reply: unknown;
+  acknowledged: number;
+}
+
 export abstract class Adapter implements RedisCommands {
   abstract readonly endpoint: string;
   abstract readonly topology: "standalone" | "cluster" | "sentinel";
   /** EVAL (not EVALSHA: no NOSCRIPT round trip to untangle in a pipeline) then WAIT, on one connection. */
-  protected abstract evalThenWait(
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }>;
+  protected abstract evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply>;
   protected abstract evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
   protected abstract eval(source: string, keys: string[], args: string[]): Promise<unknown>;
   abstract hgetall(key: string): Promise<Record<string, string>>;
@@ -123,7 +123,7 @@ export abstract class Adapter implements RedisCommands {
     });
   }
 
-  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<{ reply: unknown; acknowledged: number }> {
+  runDurable(script: Script, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply> {
     return this.evalThenWait(script.source, keys, args, replicas, timeout);
   }
 

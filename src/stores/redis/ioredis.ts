@@ -2,7 +2,7 @@
 // Redis with `sentinels` (which sentinel.ts revives when ioredis ends it mid-failover).
 import { redactUrl } from "../../store/redact.js";
 import { clusterEvalThenWait, throttledRefresh, type ClusterRouting } from "./cluster-durable.js";
-import { Adapter, hostPort, toFields, type AnyClient, type ClusterMaster } from "./commands.js";
+import { Adapter, hostPort, toFields, type AnyClient, type ClusterMaster, type DurableReply } from "./commands.js";
 import { reconnectWhenEndedBySentinelRace } from "./sentinel.js";
 import { ioredisSubscriber, ioredisSubscriberLike, type RedisSubscriber } from "./subscriber.js";
 
@@ -90,13 +90,7 @@ export class IoRedisAdapter extends Adapter {
     };
   }
 
-  protected async evalThenWait(
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }> {
+  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply> {
     if (this.#routing !== null) return clusterEvalThenWait(this.#routing, source, keys, args, replicas, timeout);
     const connection = this.#connections;
     const replies = (await this.#client

@@ -1,6 +1,6 @@
 // The adapter over a node-redis (v4/v5) client or cluster the caller passed in.
 import { clusterEvalThenWait, isRedisReply, throttledRefresh, type ClusterRouting } from "./cluster-durable.js";
-import { Adapter, endpointOfUrl, hostPort, toFields, type AnyClient, type ClusterMaster } from "./commands.js";
+import { Adapter, endpointOfUrl, hostPort, toFields, type AnyClient, type ClusterMaster, type DurableReply } from "./commands.js";
 import { nodeRedisClusterSubscriber, nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
 
 function nodeRedisEndpoint(c: AnyClient): string {
@@ -89,13 +89,7 @@ export class NodeRedisAdapter extends Adapter {
     return this.#isCluster() ? "cluster" : "standalone";
   }
 
-  protected async evalThenWait(
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }> {
+  protected async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply> {
     if (this.#routing !== null) return clusterEvalThenWait(this.#routing, source, keys, args, replicas, timeout);
     // node-redis rejects commands in flight when their socket closes, so both replies come from one connection.
     const [reply, acknowledged] = (await this.client.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline()) as [

@@ -1,6 +1,6 @@
 // URL mode: the adapter over a node-redis connection the store opens and closes itself.
 import { createRequire } from "node:module";
-import { cannotReach, endpointOfUrl, type AnyClient, type RedisCommands } from "./commands.js";
+import { cannotReach, endpointOfUrl, type AnyClient, type DurableReply, type RedisCommands } from "./commands.js";
 import { NodeRedisAdapter } from "./node-redis.js";
 
 /**
@@ -76,13 +76,7 @@ class OwnedNodeRedisAdapter extends NodeRedisAdapter {
     return this.client.isReady ? super.publish(channel, message) : this.#gate().then(() => super.publish(channel, message));
   }
 
-  protected override evalThenWait(
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }> {
+  protected override evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply> {
     const run = () => super.evalThenWait(source, keys, args, replicas, timeout);
     return this.client.isReady ? run() : this.#gate().then(run);
   }

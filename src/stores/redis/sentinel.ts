@@ -1,7 +1,7 @@
 // Redis Sentinel on either library: ioredis clients revived after ioredis ends
 // them mid-failover, and the node-redis Sentinel client (`createSentinel()`)
 // whose commands wait a bounded time for a primary.
-import { hostPort, toFields, type AnyClient } from "./commands.js";
+import { hostPort, toFields, type AnyClient, type DurableReply } from "./commands.js";
 import { NodeRedisAdapter } from "./node-redis.js";
 import { nodeRedisSubscriber, type RedisSubscriber } from "./subscriber.js";
 
@@ -140,13 +140,7 @@ export class NodeRedisSentinelAdapter extends NodeRedisAdapter {
     return this.#onPrimary("a script", (primary) => primary.eval(source, { keys, arguments: args }));
   }
 
-  protected override async evalThenWait(
-    source: string,
-    keys: string[],
-    args: string[],
-    replicas: number,
-    timeout: number,
-  ): Promise<{ reply: unknown; acknowledged: number }> {
+  protected override async evalThenWait(source: string, keys: string[], args: string[], replicas: number, timeout: number): Promise<DurableReply> {
     const [reply, acknowledged] = (await this.#onPrimary("a script and WAIT", (primary) =>
       primary.multi().eval(source, { keys, arguments: args }).wait(replicas, timeout).execAsPipeline(),
     )) as [unknown, number];
