@@ -5,9 +5,26 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "redis";
+import { Cluster } from "ioredis";
+import { createClient, createCluster } from "redis";
 import { requireService, type ServiceCheck } from "./services.js";
 import { sparePort, startRedisServer, until, type RedisServer } from "./redis-server.js";
+
+/**
+ * A node-redis and an ioredis client of the cluster that `root` belongs to, both connected, as the
+ * cluster tests use them: node-redis without an offline queue, ioredis with one retry per request.
+ */
+export async function connectClusterClients(root: { url: string; port: number }): Promise<{ node: ReturnType<typeof createCluster>; io: Cluster }> {
+  const node = createCluster({ rootNodes: [{ url: root.url }], defaults: { disableOfflineQueue: true } });
+  node.on("error", () => undefined);
+  await node.connect();
+  const io = new Cluster([{ host: "127.0.0.1", port: root.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  await new Promise<void>((resolve, reject) => {
+    io.once("ready", resolve);
+    io.once("error", reject);
+  });
+  return { node, io };
+}
 
 export interface RedisCluster {
   servers: RedisServer[];

@@ -9,7 +9,7 @@ import { Cluster } from "ioredis";
 import { createClient, createCluster } from "redis";
 import { sampleRecord } from "../../conformance/index.js";
 import { routeOfId, userRoute } from "../../store/index.js";
-import { requireClusterTools, startCluster, type RedisCluster } from "../../testing/redis-cluster.js";
+import { connectClusterClients, requireClusterTools, startCluster, type RedisCluster } from "../../testing/redis-cluster.js";
 import { testPrefix } from "../../testing/redis-server.js";
 import { ReplicationUnconfirmedError } from "./durability.js";
 import { redisStore } from "./index.js";
@@ -60,15 +60,8 @@ if (tools.skip) {
     let ioCluster: Cluster;
     before(async () => {
       cluster = await startCluster(3, [], { replicas: 1 });
-      nodeCluster = createCluster({ rootNodes: [{ url: cluster.url }], defaults: { disableOfflineQueue: true } });
-      nodeCluster.on("error", () => undefined);
-      await nodeCluster.connect();
-      ioCluster = new Cluster([{ host: "127.0.0.1", port: cluster.servers[0]!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-      ioCluster.on("error", () => undefined);
-      await new Promise<void>((resolve, reject) => {
-        ioCluster.once("ready", resolve);
-        ioCluster.once("error", reject);
-      });
+      ({ node: nodeCluster, io: ioCluster } = await connectClusterClients(cluster.servers[0]!));
+      ioCluster.on("error", () => undefined); // failovers here: errors after the connect are expected
     });
     after(async () => {
       nodeCluster?.destroy();

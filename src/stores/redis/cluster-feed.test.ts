@@ -9,10 +9,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { Cluster } from "ioredis";
-import { createClient, createCluster } from "redis";
+import { createClient } from "redis";
 import { sampleRecord } from "../../conformance/index.js";
-import { requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
+import { connectClusterClients, requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
 import { sparePort, startRedisServer, testPrefix, until } from "../../testing/redis-server.js";
 import { Recorder } from "../../conformance/feed.js";
 import { redisStore } from "./index.js";
@@ -21,14 +20,7 @@ const tools = await requireClusterTools();
 
 /** A node-redis and an ioredis client of the cluster at `root`, each with a store (one prefix) whose feed is listening. */
 async function listeningThroughBothLibraries(root: { url: string; port: number }) {
-  const node = createCluster({ rootNodes: [{ url: root.url }], defaults: { disableOfflineQueue: true } });
-  node.on("error", () => undefined);
-  await node.connect();
-  const io = new Cluster([{ host: "127.0.0.1", port: root.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-  await new Promise<void>((resolve, reject) => {
-    io.once("ready", resolve);
-    io.once("error", reject);
-  });
+  const { node, io } = await connectClusterClients(root);
   const prefix = testPrefix();
   const listeners = [redisStore({ client: node, prefix }), redisStore({ client: io, prefix })].map((store) => {
     const inbox = randomBytes(9).toString("base64url");
@@ -47,14 +39,7 @@ if (tools.skip) {
   const servers = cluster.servers;
   const admins = await Promise.all(servers.map((server) => createClient({ url: server.url }).connect()));
 
-  const nodeCluster = createCluster({ rootNodes: [{ url: servers[0]!.url }], defaults: { disableOfflineQueue: true } });
-  nodeCluster.on("error", () => undefined);
-  await nodeCluster.connect();
-  const ioCluster = new Cluster([{ host: "127.0.0.1", port: servers[0]!.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-  await new Promise<void>((resolve, reject) => {
-    ioCluster.once("ready", resolve);
-    ioCluster.once("error", reject);
-  });
+  const { node: nodeCluster, io: ioCluster } = await connectClusterClients(servers[0]!);
 
   after(async () => {
     admins.forEach((admin) => admin.destroy());

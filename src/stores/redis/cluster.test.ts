@@ -3,11 +3,10 @@
 // unchanged with node-redis createCluster and ioredis Cluster.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { Cluster } from "ioredis";
-import { createClient, createCluster } from "redis";
+import { createClient } from "redis";
 import { runFeedConformance, runSessionsConformance, runStoreConformance, sampleRecord } from "../../conformance/index.js";
 import { routeOfId, userRoute } from "../../store/index.js";
-import { requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
+import { connectClusterClients, requireClusterTools, startCluster } from "../../testing/redis-cluster.js";
 import { testPrefix } from "../../testing/redis-server.js";
 import { redisStore } from "./index.js";
 
@@ -20,15 +19,7 @@ if (tools.skip) {
   const servers = cluster.servers;
   const first = servers[0]!;
 
-  const nodeCluster = createCluster({ rootNodes: [{ url: first.url }], defaults: { disableOfflineQueue: true } });
-  nodeCluster.on("error", () => undefined);
-  await nodeCluster.connect();
-
-  const ioCluster = new Cluster([{ host: "127.0.0.1", port: first.port }], { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: 1 } });
-  await new Promise<void>((resolve, reject) => {
-    ioCluster.once("ready", resolve);
-    ioCluster.once("error", reject);
-  });
+  const { node: nodeCluster, io: ioCluster } = await connectClusterClients(first);
 
   after(async () => {
     nodeCluster.destroy();
