@@ -11,13 +11,15 @@ import { postgresStore } from "../src/stores/postgres/index.js";
 import { redisStore } from "../src/stores/redis/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
 
+/** bench:scale's --revoke-user-yield, when given. */
+const yieldFromEnv = () => (process.env.SCALE_REVOKE_USER_YIELD === undefined ? undefined : Number(process.env.SCALE_REVOKE_USER_YIELD));
 const [kind, target, ...rest] = process.argv.slice(2);
 const userId = rest.at(-1);
 if (!kind || !target || !userId) throw new Error("usage: scale-revoke.ts <redis|postgres|sqlite> <target> [table] <userId>");
 const pool = kind === "postgres" ? new pg.Pool({ connectionString: target, max: 2 }) : null;
 const store: SessionStore =
   kind === "redis"
-    ? redisStore({ url: target, prefix: "scale:", commandTimeout: 60_000 })
+    ? redisStore({ url: target, prefix: "scale:", commandTimeout: 60_000, revokeUserYield: yieldFromEnv() })
     : pool
       ? postgresStore({ pool, table: rest[0]! })
       : sqliteStore({ path: target });

@@ -41,6 +41,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3" },
     concurrency: { type: "string", default: "16" },
     "anchor-sample": { type: "string", default: "2e4" },
+    "revoke-user-yield": { type: "string" },
   },
 });
 const count = (name: string, text: string) => {
@@ -57,6 +58,9 @@ const durationMs = Number(values.duration) * 1000;
 const concurrency = count("concurrency", values.concurrency!);
 const anchorSample = count("anchor-sample", values["anchor-sample"]!);
 const stores = values.stores!.split(",");
+// redisStore's revokeUserYield for this run (its default when not given), here and in the revoking process.
+const revokeUserYield = values["revoke-user-yield"] === undefined ? undefined : Number(values["revoke-user-yield"]);
+if (revokeUserYield !== undefined) process.env.SCALE_REVOKE_USER_YIELD = String(revokeUserYield);
 for (const store of stores)
   if (!["redis", "postgres", "sqlite"].includes(store)) throw new TypeError(`--stores: ${store} is not one of redis, postgres, sqlite`);
 
@@ -163,7 +167,7 @@ return 1
 async function openRedis(): Promise<Bench> {
   const server = await startPrivateRedis(work, true);
   // A long command timeout: the bench keeps many commands in flight on a busy machine.
-  const store = redisStore({ url: server.url, prefix: "scale:", commandTimeout: 60_000 });
+  const store = redisStore({ url: server.url, prefix: "scale:", commandTimeout: 60_000, revokeUserYield });
   const info = await createClient({ url: server.url }).connect();
   return {
     store,
@@ -498,7 +502,7 @@ const report = [
     .map((l) => l.toFixed(1))
     .join(
       " ",
-    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process.`,
+    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process; Redis revokeUserYield ${revokeUserYield ?? "2 (default)"}.`,
   "",
   "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | … revokeUser from another process (n) | sweep ms | swept | read p99 during sweep ms (n) |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -36,6 +36,9 @@ test("redisStore validates its options", () => {
   assert.throws(() => redisStore({ url: REDIS_URL, prefix: "app:{x}:" }), /without "\{" or "\}"/);
   assert.throws(() => redisStore({ url: REDIS_URL, prefix: 7 as never }), /prefix must be a string/);
   assert.throws(() => redisStore({ url: REDIS_URL, connectTimeout: -1 }), /connectTimeout/);
+  for (const revokeUserYield of [-1, Number.NaN, 101, "2" as never]) {
+    assert.throws(() => redisStore({ url: REDIS_URL, revokeUserYield }), /revokeUserYield must be a number from 0 to 100/);
+  }
   const prefixed = new Redis({ lazyConnect: true, keyPrefix: "app:" });
   assert.throws(() => redisStore({ client: prefixed }), /keyPrefix \("app:"\).*prefix: "app:"/);
   prefixed.disconnect();

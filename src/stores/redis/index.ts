@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   rotatedRecord,
   endedSession,
@@ -73,8 +74,8 @@ const SWEEP_CONCURRENCY = 64;
  * await store.ready(); // optional: fail at startup if Redis is unreachable
  */
 export function redisStore(options: RedisStoreOptions): RedisSessionStore {
-  const { commands, prefix, durability } = resolveRedisStoreOptions(options);
-  return new RedisStore(commands, prefix, durability);
+  const { commands, prefix, durability, revokeUserYield } = resolveRedisStoreOptions(options);
+  return new RedisStore(commands, prefix, durability, revokeUserYield);
 }
 
 class RedisStore implements RedisSessionStore {
@@ -87,11 +88,13 @@ class RedisStore implements RedisSessionStore {
   readonly #indexes = new Set<string>();
   readonly feed: RedisFeed;
   readonly #durability: ResolvedDurability | null;
+  readonly #revokeUserYield: number;
 
-  constructor(redis: RedisCommands, prefix: string, durability: ResolvedDurability | null) {
+  constructor(redis: RedisCommands, prefix: string, durability: ResolvedDurability | null, revokeUserYield: number) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#durability = durability;
+    this.#revokeUserYield = revokeUserYield;
     this.name = `redis(${redis.endpoint} ${prefix})`;
     this.feed = new RedisFeed(redis, prefix);
   }
@@ -285,11 +288,14 @@ class RedisStore implements RedisSessionStore {
     // user, so each step's deletions are noticed whatever happens to this call after it; the last step's
     // is `notice`, the one strict revocation's acknowledgements answer. Impersonations of this user live
     // in their impersonators' slots: a step returns those it met, they are ended here, one script each,
-    // and the next step (never the last one, then) takes them out of the index.
+    // and the next step (never the last one, then) takes them out of the index. Between steps the store
+    // waits `revokeUserYield` × the last step's time: back to back, steps took most of Redis and of the
+    // CPU, and other users' reads' p99 was 2.5–3.7× idle at 10^6 sessions (with 2: 1.3–2.1×).
     const [channel, last] = this.#notify(notice);
     const step = channel === "" ? "" : (stepNotice ?? last);
     let references: string[] = [];
     for (let more = true; more;) {
+      const began = performance.now();
       const reply = (await this.#write(
         "the user's revocation",
         true,
@@ -317,6 +323,7 @@ class RedisStore implements RedisSessionStore {
         )) as unknown[];
         if (Number(gone[0]) === 1) ended.push(endedSession(id, userId, String(gone[2] ?? "")));
       }
+      if (more && this.#revokeUserYield > 0) await sleep((performance.now() - began) * this.#revokeUserYield);
     }
     return ended;
   }

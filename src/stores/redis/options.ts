@@ -51,6 +51,19 @@ export interface RedisStoreOptions {
    * redisStore({ client: sentinel, durability: { replicas: 1, timeout: 250 } })
    */
   durability?: RedisDurabilityOptions;
+  /**
+   * `revokeUser` and `logoutOthers` end a user's sessions 128 per script. Before each script after the
+   * first, the store waits this many times as long as the previous script took (its round trip), so
+   * other clients' commands, and this process's requests, keep that share of Redis and of the CPU
+   * while a user with thousands of sessions is logged out everywhere. Default 2: with 10^6 live
+   * sessions, other users' reads' p99 stayed within 2× of idle while 10^4 sessions were revoked, in
+   * ~0.4 s instead of ~0.2 s with 0 (docs/capacity.md). 0: no pause. A user with at most 128 sessions
+   * is ended by one script and never waits; a session is valid until its step deletes it, and the
+   * call answers after the last step, as without the pause.
+   * @example
+   * redisStore({ client, revokeUserYield: 0 }) // revokeUser as fast as Redis allows
+   */
+  revokeUserYield?: number;
 }
 
 /** What redisStore builds from valid options: the commands (with their deadline), the key prefix, WAIT settings. */
@@ -58,6 +71,7 @@ export interface ResolvedRedisStoreOptions {
   commands: RedisCommands;
   prefix: string;
   durability: ResolvedDurability | null;
+  revokeUserYield: number;
 }
 
 /** Validates redisStore's options; a TypeError names what to give instead. */
@@ -81,6 +95,12 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   const commandTimeout = options.commandTimeout ?? 5000;
   if (typeof commandTimeout !== "number" || !Number.isInteger(commandTimeout) || commandTimeout <= 0) {
     throw new TypeError(`latchkey: redisStore commandTimeout must be a positive whole number of ms (got ${String(commandTimeout)})`);
+  }
+  const revokeUserYield = options.revokeUserYield ?? 2;
+  if (typeof revokeUserYield !== "number" || !Number.isFinite(revokeUserYield) || revokeUserYield < 0 || revokeUserYield > 100) {
+    throw new TypeError(
+      `latchkey: redisStore revokeUserYield must be a number from 0 to 100, how many times a revokeUser step's own time to wait before the next (got ${String(revokeUserYield)}); e.g. 2, or 0 for no pause`,
+    );
   }
   let commands: RedisCommands;
   if (options.url !== undefined) {
@@ -123,5 +143,5 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     commands = adapterFor(options.client);
   }
   const durability = resolveDurability(options.durability, commandTimeout);
-  return { commands: withDeadline(commands, commandTimeout), prefix, durability };
+  return { commands: withDeadline(commands, commandTimeout), prefix, durability, revokeUserYield };
 }

@@ -103,6 +103,47 @@ if (redis.skip) {
       }
     });
 
+    test("revokeUserYield: before each step after the first the store waits that many times the previous step's time; 0 goes straight on", async () => {
+      for (const [revokeUserYield, gap] of [
+        [2, (took: number) => took * 2],
+        [0, () => 0],
+      ] as const) {
+        const prefix = prefixed();
+        const client = await createClient({ url: REDIS_URL }).connect();
+        // Each step's reply comes 25 ms late, so each step takes at least that long as the store times it.
+        const calls: { start: number; end: number }[] = [];
+        const slowed = wrap(client, {
+          evalSha: async (sha: string, call: unknown) => {
+            const start = performance.now();
+            const reply: unknown = await client.evalSha(sha, call as never);
+            if (sha !== DESTROY_USER.sha) return reply;
+            await new Promise((resolve) => setTimeout(resolve, 25));
+            calls.push({ start, end: performance.now() });
+            return reply;
+          },
+        });
+        const store = redisStore({ client: slowed, prefix, revokeUserYield });
+        try {
+          const records = Array.from({ length: 2 * DESTROY_USER_STEP + 1 }, () => signedIn("paced").record);
+          await Promise.all(records.map((record) => store.create(record)));
+          assert.equal((await store.destroyUser("paced")).length, records.length);
+          assert.equal(calls.length, 3);
+          for (let i = 1; i < calls.length; i++) {
+            const waited = calls[i]!.start - calls[i - 1]!.end;
+            const least = gap(calls[i - 1]!.end - calls[i - 1]!.start);
+            assert.ok(
+              waited >= least - 2,
+              `revokeUserYield ${revokeUserYield}: step ${i + 1} began ${waited.toFixed(1)} ms after step ${i} ended, expected ≥ ${least.toFixed(1)}`,
+            );
+            if (revokeUserYield === 0) assert.ok(waited < 20, `revokeUserYield 0: step ${i + 1} waited ${waited.toFixed(1)} ms`);
+          }
+        } finally {
+          await store.close();
+          await client.close();
+        }
+      }
+    });
+
     test("logoutOthers with more sessions than a step ends the impersonations of the user too and keeps the kept session, in the index too", async () => {
       const prefix = prefixed();
       const store = redisStore({ url: REDIS_URL, prefix });
