@@ -65,10 +65,56 @@ if (skip) {
         assert.throws(() => postgresStore({ pool, table: "x".repeat(49) }), /at most 48/);
         assert.throws(() => postgresStore({ pool, schema: "my-schema" }), /schema "my-schema" must be/);
         assert.throws(() => postgresStore({ pool, createSchema: "no" as never }), /createSchema must be true or false/);
+        for (const revokeUserYield of [-1, Number.NaN, 101, "2" as never]) {
+          assert.throws(() => postgresStore({ pool, revokeUserYield }), /revokeUserYield must be a number from 0 to 100/);
+        }
         assert.throws(() => createSchemaSQL("users; --"), /lowercase SQL identifier/);
         await assert.rejects(upgradeSchema({} as never), /needs \{ pool \} or \{ connectionString \}/);
       } finally {
         await pool.end();
+      }
+    });
+
+    it("revokeUserYield: before each batch of revokeUser after the first the store waits that many times the previous batch's time; 0 goes straight on", async () => {
+      for (const [revokeUserYield, times] of [
+        [2, 2],
+        [0, 0],
+      ] as const) {
+        // Each of the user's batch DELETEs answers 25 ms late, so each batch takes at least that long as the store times it.
+        const pool = new pg.Pool({ connectionString: url, max: 2 });
+        const batches: { start: number; end: number }[] = [];
+        pool.on("connect", (client) => {
+          const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+          (client as { query: unknown }).query = async (...args: unknown[]) => {
+            const start = performance.now();
+            const result = await query(...args);
+            if (typeof args[0] === "string" && /^DELETE .* ORDER BY id LIMIT \d+\) RETURNING/.test(args[0])) {
+              await new Promise((resolve) => setTimeout(resolve, 25));
+              batches.push({ start, end: performance.now() });
+            }
+            return result;
+          };
+        });
+        const store = postgresStore({ pool, table: newTable(), revokeUserYield });
+        try {
+          // Two full batches of 200 and one of 1: two waits.
+          const records = Array.from({ length: 401 }, () => sampleRecord({ userId: "paced" }));
+          for (const record of records) await store.create(record);
+          assert.equal((await store.destroyUser("paced")).length, records.length);
+          assert.equal(batches.length, 3);
+          for (let i = 1; i < batches.length; i++) {
+            const waited = batches[i]!.start - batches[i - 1]!.end;
+            const least = (batches[i - 1]!.end - batches[i - 1]!.start) * times;
+            assert.ok(
+              waited >= least - 2,
+              `revokeUserYield ${revokeUserYield}: batch ${i + 1} began ${waited.toFixed(1)} ms after batch ${i} ended, expected ≥ ${least.toFixed(1)}`,
+            );
+            if (revokeUserYield === 0) assert.ok(waited < 20, `revokeUserYield 0: batch ${i + 1} waited ${waited.toFixed(1)} ms`);
+          }
+        } finally {
+          await store.close();
+          await pool.end();
+        }
       }
     });
 

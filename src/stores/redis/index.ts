@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   rotatedRecord,
   endedSession,
@@ -25,6 +24,7 @@ import { decodeRecord, encodeChange, encodeData, encodeMeta, expiryMs, limitArg,
 import { toFields, type RedisCommands } from "./commands.js";
 import { ReplicationUnconfirmedError, type ResolvedDurability } from "./durability.js";
 import { RedisFeed } from "./feed.js";
+import { yieldAfterStep } from "../../store/revoke-yield.js";
 import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, DESTROY_USER, DESTROY_USER_STEP, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
 
@@ -323,7 +323,7 @@ class RedisStore implements RedisSessionStore {
         )) as unknown[];
         if (Number(gone[0]) === 1) ended.push(endedSession(id, userId, String(gone[2] ?? "")));
       }
-      if (more && this.#revokeUserYield > 0) await sleep((performance.now() - began) * this.#revokeUserYield);
+      if (more) await yieldAfterStep(began, this.#revokeUserYield);
     }
     return ended;
   }

@@ -1,5 +1,6 @@
 // redisStore's options: their types, and their validation at construction (every error says what to give).
 import { redactUrl } from "../../store/redact.js";
+import { resolveRevokeUserYield } from "../../store/revoke-yield.js";
 import { adapterFor, clientKind } from "./adapter.js";
 import type { RedisCommands } from "./commands.js";
 import { withDeadline } from "./deadline.js";
@@ -96,12 +97,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   if (typeof commandTimeout !== "number" || !Number.isInteger(commandTimeout) || commandTimeout <= 0) {
     throw new TypeError(`latchkey: redisStore commandTimeout must be a positive whole number of ms (got ${String(commandTimeout)})`);
   }
-  const revokeUserYield = options.revokeUserYield ?? 2;
-  if (typeof revokeUserYield !== "number" || !Number.isFinite(revokeUserYield) || revokeUserYield < 0 || revokeUserYield > 100) {
-    throw new TypeError(
-      `latchkey: redisStore revokeUserYield must be a number from 0 to 100, how many times a revokeUser step's own time to wait before the next (got ${String(revokeUserYield)}); e.g. 2, or 0 for no pause`,
-    );
-  }
+  const revokeUserYield = resolveRevokeUserYield("redisStore", options.revokeUserYield);
   let commands: RedisCommands;
   if (options.url !== undefined) {
     if (typeof options.url !== "string" || !/^rediss?:\/\//i.test(options.url)) {
