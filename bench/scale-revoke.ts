@@ -21,7 +21,7 @@ const store: SessionStore =
   kind === "redis"
     ? redisStore({ url: target, prefix: "scale:", commandTimeout: 60_000, revokeUserYield: yieldFromEnv() })
     : pool
-      ? postgresStore({ pool, table: rest[0]! })
+      ? postgresStore({ pool, table: rest[0]!, revokeUserYield: yieldFromEnv() })
       : sqliteStore({ path: target });
 const sessions = createSessions({ store, sweepInterval: false, logger: { warn: () => undefined, error: console.error } });
 await store.get("none:none"); // connected before the clock starts

@@ -58,7 +58,7 @@ const durationMs = Number(values.duration) * 1000;
 const concurrency = count("concurrency", values.concurrency!);
 const anchorSample = count("anchor-sample", values["anchor-sample"]!);
 const stores = values.stores!.split(",");
-// redisStore's revokeUserYield for this run (its default when not given), here and in the revoking process.
+// The stores' revokeUserYield for this run (its default when not given), here and in the revoking process.
 const revokeUserYield = values["revoke-user-yield"] === undefined ? undefined : Number(values["revoke-user-yield"]);
 if (revokeUserYield !== undefined) process.env.SCALE_REVOKE_USER_YIELD = String(revokeUserYield);
 for (const store of stores)
@@ -206,7 +206,7 @@ async function openRedis(): Promise<Bench> {
 async function openPostgres(size: number): Promise<Bench> {
   const pool = new pg.Pool({ connectionString: adminUrl.replace(/\/[^/]*$/, `/${benchDatabase}`), max: 8 });
   const table = `scale_${size}`;
-  const store = postgresStore({ pool, table });
+  const store = postgresStore({ pool, table, revokeUserYield });
   await store.get("none:none"); // creates the table, as the first request of an app does
   const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device";
   const types = ["text", "text", "jsonb", "bigint", "bigint", "bigint", "bigint", "int", "text"];
@@ -502,7 +502,7 @@ const report = [
     .map((l) => l.toFixed(1))
     .join(
       " ",
-    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process; Redis revokeUserYield ${revokeUserYield ?? "2 (default)"}.`,
+    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process; revokeUserYield (Redis, PostgreSQL) ${revokeUserYield ?? "2 (default)"}.`,
   "",
   "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | … revokeUser from another process (n) | sweep ms | swept | read p99 during sweep ms (n) |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
