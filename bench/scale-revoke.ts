@@ -7,22 +7,14 @@ import { createInterface } from "node:readline";
 import pg from "pg";
 import { createSessions } from "../src/core/index.js";
 import type { SessionStore } from "../src/store/index.js";
-import { postgresStore } from "../src/stores/postgres/index.js";
-import { redisStore } from "../src/stores/redis/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
+import { scalePostgresStore, scaleRedisStore } from "./scale-stores.js";
 
-/** bench:scale's --revoke-user-yield, when given. */
-const yieldFromEnv = () => (process.env.SCALE_REVOKE_USER_YIELD === undefined ? undefined : Number(process.env.SCALE_REVOKE_USER_YIELD));
 const [kind, target, ...rest] = process.argv.slice(2);
 const userId = rest.at(-1);
 if (!kind || !target || !userId) throw new Error("usage: scale-revoke.ts <redis|postgres|sqlite> <target> [table] <userId>");
 const pool = kind === "postgres" ? new pg.Pool({ connectionString: target, max: 2 }) : null;
-const store: SessionStore =
-  kind === "redis"
-    ? redisStore({ url: target, prefix: "scale:", commandTimeout: 60_000, revokeUserYield: yieldFromEnv() })
-    : pool
-      ? postgresStore({ pool, table: rest[0]!, revokeUserYield: yieldFromEnv() })
-      : sqliteStore({ path: target });
+const store: SessionStore = kind === "redis" ? scaleRedisStore(target) : pool ? scalePostgresStore(pool, rest[0]!) : sqliteStore({ path: target });
 const sessions = createSessions({ store, sweepInterval: false, logger: { warn: () => undefined, error: console.error } });
 await store.get("none:none"); // connected before the clock starts
 const lines = createInterface({ input: process.stdin });

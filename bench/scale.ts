@@ -22,13 +22,13 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { createClient } from "redis";
 import { createSessions, type Sessions } from "../src/core/index.js";
-import { postgresStore } from "../src/stores/postgres/index.js";
 import { redisStore } from "../src/stores/redis/index.js";
 import { sqliteStore } from "../src/stores/sqlite/index.js";
 import type { SessionRecord, SessionStore } from "../src/store/index.js";
 import { recordColumns } from "../src/store/sql.js";
 import { idOfToken, mintToken } from "../src/store/token.js";
 import { startPrivateRedis } from "./redis.js";
+import { revokeUserYield, SCALE_PREFIX, scalePostgresStore, scaleRedisStore } from "./scale-stores.js";
 
 const { values } = parseArgs({
   options: {
@@ -58,9 +58,8 @@ const durationMs = Number(values.duration) * 1000;
 const concurrency = count("concurrency", values.concurrency!);
 const anchorSample = count("anchor-sample", values["anchor-sample"]!);
 const stores = values.stores!.split(",");
-// The stores' revokeUserYield for this run (its default when not given), here and in the revoking process.
-const revokeUserYield = values["revoke-user-yield"] === undefined ? undefined : Number(values["revoke-user-yield"]);
-if (revokeUserYield !== undefined) process.env.SCALE_REVOKE_USER_YIELD = String(revokeUserYield);
+// The stores' revokeUserYield for this run (their default when not given), here and in the revoking process.
+if (values["revoke-user-yield"] !== undefined) process.env.SCALE_REVOKE_USER_YIELD = String(Number(values["revoke-user-yield"]));
 for (const store of stores)
   if (!["redis", "postgres", "sqlite"].includes(store)) throw new TypeError(`--stores: ${store} is not one of redis, postgres, sqlite`);
 
@@ -166,8 +165,7 @@ return 1
 
 async function openRedis(): Promise<Bench> {
   const server = await startPrivateRedis(work, true);
-  // A long command timeout: the bench keeps many commands in flight on a busy machine.
-  const store = redisStore({ url: server.url, prefix: "scale:", commandTimeout: 60_000, revokeUserYield });
+  const store = scaleRedisStore(server.url);
   const info = await createClient({ url: server.url }).connect();
   return {
     store,
@@ -186,7 +184,7 @@ async function openRedis(): Promise<Bench> {
             String(r.absoluteExpiresAt),
             JSON.stringify(r.device),
           ]);
-        calls.push(info.sendCommand(["EVAL", BULK_CREATE, "0", "scale:", fields, ...args]));
+        calls.push(info.sendCommand(["EVAL", BULK_CREATE, "0", SCALE_PREFIX, fields, ...args]));
       }
       await Promise.all(calls);
     },
@@ -206,7 +204,7 @@ async function openRedis(): Promise<Bench> {
 async function openPostgres(size: number): Promise<Bench> {
   const pool = new pg.Pool({ connectionString: adminUrl.replace(/\/[^/]*$/, `/${benchDatabase}`), max: 8 });
   const table = `scale_${size}`;
-  const store = postgresStore({ pool, table, revokeUserYield });
+  const store = scalePostgresStore(pool, table);
   await store.get("none:none"); // creates the table, as the first request of an app does
   const columns = "id, user_id, data, created_at, last_seen_at, expires_at, absolute_expires_at, version, device";
   const types = ["text", "text", "jsonb", "bigint", "bigint", "bigint", "bigint", "int", "text"];
@@ -502,7 +500,7 @@ const report = [
     .map((l) => l.toFixed(1))
     .join(
       " ",
-    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process; revokeUserYield (Redis, PostgreSQL) ${revokeUserYield ?? "2 (default)"}.`,
+    )} at the end; loopback; reads: sessions.load() of a random live token (of ${"5000"} sampled over all sessions), ${concurrency} at a time, ${values.duration} s, in the bench's process; revokeUserYield (Redis, PostgreSQL) ${revokeUserYield() ?? "2 (default)"}.`,
   "",
   "| store | live sessions | load s | read p50 ms | read p99 ms | reads/s | bytes/session | list page 1 (100) ms | revokeUser ms | revoked | read p99 during revokeUser ms (n) | … revokeUser from another process (n) | sweep ms | swept | read p99 during sweep ms (n) |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
