@@ -1,6 +1,8 @@
 import { sessionMetaOf, type JsonValue, type SessionMeta, type SessionRecord } from "../store/contract.js";
 import { routeOfId, userRoute } from "../store/token.js";
 
+/** How many users' invalidations are remembered for fills in flight before the oldest that no fill began before are let go. */
+const MAX_INVALIDATED_USERS = 1024;
 /** Rough per-entry cost beyond its strings (Map slots, the entry object). */
 const ENTRY_OVERHEAD_BYTES = 160;
 
@@ -34,6 +36,8 @@ interface Entry {
 export interface FillTicket {
   readonly id: string;
   poisoned: boolean;
+  /** The cache's count of user invalidations when the fill began (see complete()). */
+  readonly users: number;
 }
 
 /**
@@ -48,6 +52,9 @@ export class NearCache {
   readonly #entries = new Map<string, Entry>();
   readonly #byUser = new Map<string, Set<string>>();
   readonly #inflight = new Map<string, Set<FillTicket>>();
+  /** User invalidations so far, and the last one that named each user while fills were in flight. */
+  #userInvalidations = 0;
+  readonly #invalidatedUsers = new Map<string, number>();
   #bytes = 0;
   /** Hits so far: an entry is moved to the recent end only if others were used since (a hot entry is not re-inserted on every hit). */
   #uses = 0;
@@ -95,7 +102,7 @@ export class NearCache {
 
   /** Starts a fill of `id`; pass the ticket to complete() or abandon(). */
   begin(id: string): FillTicket {
-    const ticket: FillTicket = { id, poisoned: false };
+    const ticket: FillTicket = { id, poisoned: false, users: this.#userInvalidations };
     let tickets = this.#inflight.get(id);
     if (tickets === undefined) this.#inflight.set(id, (tickets = new Set()));
     tickets.add(ticket);
@@ -104,8 +111,11 @@ export class NearCache {
 
   /** Ends a fill: caches `record` unless the ticket was poisoned meanwhile. Returns whether it was cached. */
   complete(ticket: FillTicket, record: SessionRecord | null): boolean {
+    // An impersonation's id is on its impersonator's route, so invalidateUsers() of the user it acts as
+    // could not poison its fill by route: a reply that began before that invalidation is not cached.
+    const stale = typeof record?.impersonator === "string" && record.userId !== null && (this.#invalidatedUsers.get(record.userId) ?? -1) >= ticket.users;
     this.abandon(ticket);
-    if (ticket.poisoned || record === null) return false;
+    if (ticket.poisoned || record === null || stale) return false;
     return this.#put(record);
   }
 
@@ -114,6 +124,8 @@ export class NearCache {
     if (tickets === undefined) return;
     tickets.delete(ticket);
     if (tickets.size === 0) this.#inflight.delete(ticket.id);
+    // No fill left that began before them: the recorded invalidations can concern none.
+    if (this.#inflight.size === 0) this.#invalidatedUsers.clear();
   }
 
   /** Forgets these ids and poisons their fills in flight. Returns how many entries were dropped. */
@@ -134,6 +146,11 @@ export class NearCache {
    */
   invalidateUsers(users: readonly string[]): number {
     let dropped = 0;
+    const invalidation = this.#userInvalidations++;
+    if (this.#inflight.size > 0) {
+      for (const user of users) this.#invalidatedUsers.set(user, invalidation);
+      if (this.#invalidatedUsers.size > MAX_INVALIDATED_USERS) this.#pruneInvalidatedUsers();
+    }
     for (const user of users) {
       for (const id of [...(this.#byUser.get(user) ?? [])]) if (this.#remove(id)) dropped++;
       const route = userRoute(user);
@@ -142,6 +159,13 @@ export class NearCache {
       }
     }
     return dropped;
+  }
+
+  /** Keeps only the invalidations some fill in flight began before (fills stay in flight for ever under constant load). */
+  #pruneInvalidatedUsers(): void {
+    let oldest = this.#userInvalidations;
+    for (const tickets of this.#inflight.values()) for (const ticket of tickets) oldest = Math.min(oldest, ticket.users);
+    for (const [user, invalidation] of this.#invalidatedUsers) if (invalidation < oldest) this.#invalidatedUsers.delete(user);
   }
 
   /** Forgets everything and poisons every fill in flight. */

@@ -96,6 +96,39 @@ describe("NearCache (the LRU)", () => {
     assert.equal(cache.invalidateUsers(["amy"]), 2);
   });
 
+  it("an impersonation's fill that began before the user it acts as was invalidated is not cached; a fill begun after it is", () => {
+    const cache = new NearCache(10, 1 << 20);
+    // As login({ impersonate }) makes it: the id on the impersonator's route, the session acting as amy.
+    const viewing = { ...sampleRecord({ userId: "root" }), userId: "amy", impersonator: "root" };
+    const own = sampleRecord({ userId: "bob" });
+    const racing = cache.begin(viewing.id);
+    const bystander = cache.begin(own.id);
+    // revokeUser("amy") deleted the impersonation after this fill read it, and its notice came first.
+    cache.invalidateUsers(["amy"]);
+    assert.equal(cache.complete(racing, viewing), false, "the reply may predate amy's revocation");
+    assert.equal(cache.get(viewing.id), undefined);
+    assert.equal(cache.complete(bystander, own), true, "another user's fill is not affected");
+    assert.equal(cache.complete(cache.begin(viewing.id), viewing), true, "a fill begun after the invalidation is cached");
+  });
+
+  it("past 1024 remembered user invalidations, those no fill in flight began before are let go, the others kept", () => {
+    const cache = new NearCache(10, 1 << 20);
+    const acting = (userId: string) => ({ ...sampleRecord({ userId: "root" }), userId, impersonator: "root" });
+    const first = acting("amy");
+    const racing = cache.begin(first.id);
+    cache.invalidateUsers(["amy"]);
+    const second = acting("u0");
+    const late = cache.begin(second.id); // in flight through all that follows
+    assert.equal(cache.complete(racing, first), false);
+    for (let i = 0; i < 2000; i++) {
+      const other = cache.begin(sampleRecord({ userId: `u${i}` }).id);
+      cache.invalidateUsers([`u${i}`]);
+      cache.abandon(other);
+    }
+    assert.equal(cache.complete(late, second), false, "u0 was invalidated right after this fill began: still remembered");
+    assert.equal(cache.complete(cache.begin(first.id), first), true);
+  });
+
   it("touched() moves a cached copy's sliding expiry forward, never back", () => {
     const cache = new NearCache(10, 1 << 20);
     const record = sampleRecord();
