@@ -10,7 +10,6 @@ import type { MigrationHost, SessionMigration } from "./migration.js";
 import {
   dataBytes,
   SessionExistsError,
-  sessionMetaOf,
   type ChangeSet,
   type DeviceInfo,
   type EndedSession,
@@ -22,6 +21,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "../store/contract.js";
+import { sessionMetaOf } from "../store/records.js";
 import { WatchRegistry, type WatchReason } from "./watch.js";
 import { idOfToken, isWellFormedToken, mintToken } from "../store/token.js";
 
