@@ -178,7 +178,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    */
   load(cookieValues: string | readonly string[] | undefined, request?: RequestContext, options?: LoadOptions): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
-    return this.#engine.load<Data>(values, request, options?.transport);
+    return this.#engine.loader.load<Data>(values, request, options?.transport);
   }
 
   /**
@@ -187,7 +187,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * Saves a promise and a microtask on the common authenticated read.
    */
   loadCached(cookieValues: readonly string[], request?: RequestContext, options?: LoadOptions): Session<Data> | undefined {
-    return this.#engine.loadCached<Data>(cookieValues, request, options?.transport);
+    return this.#engine.loader.loadCached<Data>(cookieValues, request, options?.transport);
   }
 
   /**
