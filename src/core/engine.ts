@@ -4,7 +4,7 @@ import type { DestroyReason, ResolvedOptions, SessionEndedEvent } from "./option
 import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
 export type { Issued, LoginSettings, Refused, ReplaceTarget };
 import { timedStore, type SessionsMetrics } from "./metrics.js";
-import type { CommitOutcome } from "./session.js";
+import type { CommitOutcome } from "./session-host.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
 import {
   SessionExistsError,

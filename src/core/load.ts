@@ -6,7 +6,8 @@ import type { SessionRecord, SessionStore } from "../store/contract.js";
 import { idOfToken, isWellFormedToken } from "../store/token.js";
 import type { MigrationHost, SessionMigration } from "./migration.js";
 import type { RequestContext } from "./request.js";
-import { Session, type SessionHost, type Transport } from "./session.js";
+import { Session, type Transport } from "./session.js";
+import type { SessionHost } from "./session-host.js";
 
 /** At most this many same-named cookies are looked up; the rest are ignored. */
 const MAX_COOKIE_CANDIDATES = 3;

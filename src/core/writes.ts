@@ -21,7 +21,7 @@ import { idOfToken, mintToken } from "../store/token.js";
 import { SessionDataTooLargeError, SessionGoneError } from "./errors.js";
 import type { SessionsMetrics } from "./metrics.js";
 import type { DestroyReason, ResolvedOptions } from "./options.js";
-import type { CommitOutcome } from "./session.js";
+import type { CommitOutcome } from "./session-host.js";
 import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
 import type { WatchReason, WatchRegistry } from "./watch.js";
 
