@@ -1,4 +1,4 @@
-// Records for the conformance suites (shared by index.ts and feed.ts).
+// Records for the conformance suites (shared by their files).
 import { idOfToken, type SessionRecord } from "../store/index.js";
 import { mintToken } from "../store/token.js";
 
@@ -20,3 +20,6 @@ export function sampleRecord(overrides: Partial<SessionRecord> & { userId?: stri
     ...overrides,
   };
 }
+
+/** The id of a fresh token for `userId` (on its route), as a rotation gives the new record. */
+export const newIdFor = (userId: string | null) => idOfToken(mintToken(userId));

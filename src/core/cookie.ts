@@ -1,4 +1,4 @@
-import type { ResolvedCookieOptions } from "./options.js";
+import type { ResolvedCookieOptions } from "./cookie-options.js";
 
 /**
  * The values of every cookie called `name` in a Cookie header, in order.

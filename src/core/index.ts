@@ -10,10 +10,10 @@ import {
 import type { NearCacheStats } from "../nearcache/index.js";
 import type { Session, Transport } from "./session.js";
 import type { RequestContext } from "./request.js";
-import type { JsonValue, SessionRecord } from "../store/contract.js";
+import type { JsonValue } from "../store/contract.js";
 import type { WatchListener } from "./watch.js";
 import { assertHandle, assertUserId } from "./validate.js";
-import { deviceLabel } from "../devices/index.js";
+import { sessionInfos, type SessionInfo } from "./list.js";
 
 export * from "./errors.js";
 export type {
@@ -36,6 +36,7 @@ export type { RequestContext } from "./request.js";
 export type { Session, Flashes, LoginOptions, Transport } from "./session.js";
 export type { JsonValue } from "../store/contract.js";
 export { deviceLabel } from "../devices/index.js";
+export type { SessionInfo } from "./list.js";
 export { RESERVED_KEY_PREFIX } from "./validate.js";
 
 /** What `sessions.stats()` returns. */
@@ -58,35 +59,6 @@ const DISABLED_STATS: SessionsStats = {
   strictWaitMs: NO_LATENCY,
   strictWaitedOut: 0,
 };
-
-/** One session as listed for its user: a public handle, never the token (G5). */
-export interface SessionInfo {
-  /** Pass to `sessions.revoke(handle)`. Derived from the token's hash; cannot be used as a cookie. */
-  handle: string;
-  userId: string;
-  createdAt: number;
-  lastSeenAt: number;
-  /** The earlier of idle and absolute expiry. */
-  expiresAt: number;
-  absoluteExpiresAt: number;
-  /** A readable name of the device that signed in, e.g. "Firefox on Linux" ("Unknown device" when none was recorded). */
-  device: string;
-  /** The User-Agent recorded at login (at most 512 characters), when there was one. */
-  userAgent?: string;
-  /** The client address recorded at login, only with the `recordIp` option. */
-  ip?: string;
-  /** Whether its cookie outlives the browser (`login(userId, { persistent })`, else the manager's cookie.persistent). */
-  persistent: boolean;
-  /** Its idle timeout in ms: login's `idleTimeout`, else the manager's. */
-  idleTimeout: number;
-  /** When the user last authenticated in it (login, reauthenticate), when known. */
-  authenticatedAt?: number;
-  /**
-   * Present on an impersonation: the user acting as `userId`. Such a session
-   * is listed for both users, and `revokeUser()` of either ends it.
-   */
-  impersonator?: string;
-}
 
 /** Options of {@link Sessions.load}. */
 export interface LoadOptions {
@@ -178,7 +150,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    */
   load(cookieValues: string | readonly string[] | undefined, request?: RequestContext, options?: LoadOptions): Promise<Session<Data>> {
     const values = cookieValues === undefined ? [] : typeof cookieValues === "string" ? [cookieValues] : cookieValues;
-    return this.#engine.load<Data>(values, request, options?.transport);
+    return this.#engine.loader.load<Data>(values, request, options?.transport);
   }
 
   /**
@@ -187,7 +159,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
    * Saves a promise and a microtask on the common authenticated read.
    */
   loadCached(cookieValues: readonly string[], request?: RequestContext, options?: LoadOptions): Session<Data> | undefined {
-    return this.#engine.loadCached<Data>(cookieValues, request, options?.transport);
+    return this.#engine.loader.loadCached<Data>(cookieValues, request, options?.transport);
   }
 
   /**
@@ -241,7 +213,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     assertUserId(userId, "list");
     if (options === undefined) {
       const records = await this.#engine.call(() => this.#engine.store.listUser(userId));
-      return this.#infos(userId, records).sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+      return sessionInfos(this.#engine, userId, records).sort((a, b) => b.lastSeenAt - a.lastSeenAt);
     }
     if (options === null || typeof options !== "object") {
       throw new TypeError("latchkey: list(userId, options): options must be an object such as { limit: 100, cursor: page.next }");
@@ -254,32 +226,7 @@ export class Sessions<Data extends object = Record<string, JsonValue>> {
     if (cursor !== undefined) assertHandle(cursor, "list", "cursor");
     const records = await this.#engine.call(() => this.#engine.store.listUser(userId, cursor === undefined ? { limit } : { limit, after: cursor }));
     const next = records.length >= limit ? records[records.length - 1]!.id : null;
-    return { items: this.#infos(userId, records.slice(0, limit)), next };
-  }
-
-  /** Records as listed: the user's unexpired sessions, in the order given. */
-  #infos(userId: string, records: SessionRecord[]): SessionInfo[] {
-    const now = this.#engine.options.now();
-    return records
-      .filter((record) => (record.userId === userId || record.impersonator === userId) && !this.#engine.isExpired(record, now))
-      .map((record) => {
-        const info: SessionInfo = {
-          handle: record.id,
-          userId: record.userId!,
-          createdAt: record.createdAt,
-          lastSeenAt: record.lastSeenAt,
-          expiresAt: record.expiresAt,
-          absoluteExpiresAt: record.absoluteExpiresAt,
-          device: deviceLabel(record.device?.userAgent),
-          persistent: record.persistent ?? this.#engine.options.cookie.persistent,
-          idleTimeout: this.#engine.idleTimeoutOf(record),
-        };
-        if (record.authenticatedAt !== undefined) info.authenticatedAt = record.authenticatedAt;
-        if (record.impersonator !== undefined) info.impersonator = record.impersonator;
-        if (record.device?.userAgent !== undefined) info.userAgent = record.device.userAgent;
-        if (record.device?.ip !== undefined) info.ip = record.device.ip;
-        return info;
-      });
+    return { items: sessionInfos(this.#engine, userId, records.slice(0, limit)), next };
   }
 
   /**

@@ -3,56 +3,14 @@ import { resolveLoginOptions } from "./login-options.js";
 import { deviceOf } from "../devices/index.js";
 import { assertKey, assertUserId, RESERVED_KEY_PREFIX, toJsonValue } from "./validate.js";
 import { CSRF_KEY, csrfMatches, FLASH_PREFIX, flashKey, newCsrfToken, shownFlashes, type Flashes, type LoginOptions, type Transport } from "./sign-in.js";
-import type { DestroyReason } from "./types.js";
-import type { Issued, LoginSettings, Refused, ReplaceTarget } from "./types.js";
+import type { Issued, Refused, ReplaceTarget } from "./types.js";
+import type { CommitOutcome, CookieInstruction, FirstChangeHook, SessionHost } from "./session-host.js";
 import type { RequestContext } from "./request.js";
-import type { ChangeSet, DeviceInfo, JsonValue, SessionRecord } from "../store/contract.js";
-
-/** What the adapter must do with the cookie when the response goes out. */
-export type CookieInstruction = { action: "set"; token: string; expires: number | undefined } | { action: "clear" } | { action: "none" };
-
-/** How a commit ended. Adapters map gone → 401, conflict → 409, store errors → 503. */
-export type CommitOutcome = "saved" | "unchanged" | "gone" | "conflict";
+import type { ChangeSet, JsonValue, SessionRecord } from "../store/contract.js";
 
 type State = "fresh" | "stored";
 
 export type { Flashes, LoginOptions, Transport } from "./sign-in.js";
-
-/** For adapters: what an adapter installs with onFirstChange(), as an object. */
-export interface FirstChangeHook {
-  beforeFirstChange(): void;
-}
-
-/**
- * What a Session asks of the manager (the Engine implements it): a narrow
- * interface, so this file does not import the engine that creates sessions.
- */
-export interface SessionHost {
-  readonly options: {
-    readonly recordIp: boolean;
-    readonly now: () => number;
-    readonly bearer: boolean;
-    readonly csrf: { readonly header: string; readonly forms: boolean } | null;
-    readonly sessionLimit: { readonly max: number } | null;
-  };
-  cookieExpiry(record: SessionRecord): number | undefined;
-  create(userId: string | null, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<{ record: SessionRecord; token: string }>;
-  login(
-    previous: SessionRecord | null,
-    userId: string,
-    change: ChangeSet,
-    data: Record<string, JsonValue>,
-    device?: DeviceInfo,
-    settings?: LoginSettings,
-  ): Promise<Issued | Refused>;
-  replace(previous: SessionRecord, next: ReplaceTarget, change: ChangeSet, data: Record<string, JsonValue>, device?: DeviceInfo): Promise<Issued>;
-  patch(record: SessionRecord, change: ChangeSet, data: Record<string, JsonValue>): Promise<CommitOutcome>;
-  commitDue(record: SessionRecord): boolean;
-  touchIfDue(record: SessionRecord): Promise<CommitOutcome>;
-  destroy(record: Pick<SessionRecord, "id" | "userId">, reason: DestroyReason): Promise<boolean>;
-  destroyUser(userId: string, except?: string): Promise<number>;
-  settleVanished(ids: readonly string[]): Promise<void>;
-}
 
 const NO_COOKIES: readonly string[] = Object.freeze([]);
 /** The cookie instruction of most requests, shared: one object less per request. */

@@ -10,6 +10,7 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** A new token and the record it names. */
 export interface Issued {
   record: SessionRecord;
   token: string;

@@ -4,7 +4,8 @@
 // adapters watch one only once the session changes (HoldOnChange).
 import { ServerResponse, type IncomingMessage } from "node:http";
 import { SessionSealedError } from "../core/errors.js";
-import type { FirstChangeHook, Session } from "../core/session.js";
+import type { Session } from "../core/session.js";
+import type { FirstChangeHook } from "../core/session-host.js";
 import { HELD, Hold, type HeldName, type Method } from "./hold.js";
 import type { Lifecycle } from "./lifecycle.js";
 import { NodeRequestContext, type RawAdapter } from "./request.js";

@@ -1,4 +1,5 @@
-import { sessionMetaOf, type JsonValue, type SessionMeta, type SessionRecord } from "../store/contract.js";
+import type { JsonValue, SessionMeta, SessionRecord } from "../store/contract.js";
+import { sessionMetaOf } from "../store/records.js";
 import { routeOfId, userRoute } from "../store/token.js";
 
 /** How many users' invalidations are remembered for fills in flight before the oldest that no fill began before are let go. */

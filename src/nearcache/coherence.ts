@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { redactCredentials } from "../store/redact.js";
 import type { FeedSubscription, SessionRecord, StoreFeed } from "../store/contract.js";
+import { AckWait } from "./acks.js";
 import { NearCache } from "./cache.js";
 import { Lease } from "./lease.js";
 import { decodeMessage, encodeAck, encodeNotice, preciseNow, type Notice } from "./messages.js";
 import { SequenceTracker } from "./sequence.js";
-import { LatencySamples, type LatencySummary } from "./stats.js";
+import { LatencySamples, type FeedState, type NearCacheStats } from "./stats.js";
 
 /** Where the near-cache reports feed loss and recovery (the sessions' logger fits). */
 export interface CoherenceLogger {
@@ -21,35 +22,6 @@ export interface CoherenceOptions {
   strict: boolean;
   /** Told each propagation delay and strict wait as it is measured (metrics), in ms. */
   timings?: { propagation(ms: number): void; strictWait(ms: number): void } | null;
-}
-
-/** How the feed of this process stands, as stats() reports it. */
-export type FeedState = "off" | "connecting" | "verifying" | "ready" | "down" | "closed";
-
-export interface NearCacheStats {
-  /** Whether this process has a near-cache (nearCache option). */
-  enabled: boolean;
-  revocation: "bounded" | "strict";
-  feed: FeedState;
-  /** Whether the cache may answer reads right now (feed verified, lease running). */
-  serving: boolean;
-  entries: number;
-  bytes: number;
-  /** Reads answered from the cache: no store round trip. */
-  hits: number;
-  /** Reads that went to the store and may have filled the cache. */
-  misses: number;
-  /** Reads that went to the store because the cache could not be trusted (feed down, lease lapsed, starting). */
-  bypasses: number;
-  /** Notices applied (from every process, this one included). */
-  invalidations: number;
-  flushes: { total: number; feedLost: number; gap: number; lease: number; malformed: number };
-  /** Publish → receive delay of notices from other processes, by wall clocks (meaningful where clocks agree). */
-  propagationMs: LatencySummary;
-  /** Strict revocations by this process: how long each waited for acknowledgements. */
-  strictWaitMs: LatencySummary;
-  /** Processes a strict revocation stopped waiting for because their lease ran out (frozen, cut off). */
-  strictWaitedOut: number;
 }
 
 /**
@@ -69,16 +41,6 @@ const ACK_WARNING_INTERVAL_MS = 60_000;
 
 /** The lease of a process that watches sessions but has no near-cache. */
 const WATCHER_LEASE_MS = 2000;
-
-interface AckWait {
-  acked: Set<string>;
-  wake: (() => void) | null;
-}
-
-/** A revocation cannot be confirmed: this process closed while waiting for acknowledgements. */
-const CLOSED_WHILE_WAITING =
-  "latchkey: the session manager was closed before every process acknowledged the revocation; it is written to the store, " +
-  "but another process may accept the token from its cache until its lease ends";
 
 /**
  * Keeps one process's near-cache coherent with every other process through
@@ -178,7 +140,7 @@ export class Coherence {
   notice(ids: string[], users: string[], ack: boolean, reason?: string): { payload: string; step: string; seq: number } {
     const seq = ++this.#seq;
     const requested = ack && this.strict;
-    if (requested) this.#acks.set(seq, { acked: new Set(), wake: null });
+    if (requested) this.#acks.set(seq, new AckWait());
     const notice: Notice = { publisher: this.inbox, seq, sentAt: preciseNow(), ids, users, ackRequested: requested };
     if (reason !== undefined) notice.reason = reason;
     const payload = encodeNotice(notice);
@@ -201,36 +163,7 @@ export class Coherence {
     const started = performance.now();
     try {
       const leases = (await this.#feed.liveLeases()).filter((lease) => lease.inbox !== this.inbox);
-      const read = performance.now();
-      for (;;) {
-        const now = performance.now();
-        let next = Infinity;
-        let pending = 0;
-        for (const lease of leases) {
-          if (wait.acked.has(lease.inbox)) continue;
-          const until = read + lease.remainingMs;
-          if (now >= until) continue;
-          pending++;
-          next = Math.min(next, until);
-        }
-        if (pending === 0) break;
-        if (this.#state === "closed") throw new Error(CLOSED_WHILE_WAITING);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(
-            () => {
-              wait.wake = null;
-              resolve();
-            },
-            Math.ceil(next - now),
-          );
-          wait.wake = () => {
-            clearTimeout(timer);
-            wait.wake = null;
-            resolve();
-          };
-        });
-      }
-      const waitedOut = leases.filter((lease) => !wait.acked.has(lease.inbox)).length;
+      const waitedOut = await wait.untilAcknowledged(leases, () => this.#state === "closed");
       this.#counts.waitedOut += waitedOut;
       const waited = performance.now() - started;
       this.#strictWaits.add(waited);
@@ -395,11 +328,7 @@ export class Coherence {
       return;
     }
     if (message.kind === "ack") {
-      const wait = this.#acks.get(message.seq);
-      if (wait) {
-        wait.acked.add(message.from);
-        wait.wake?.();
-      }
+      this.#acks.get(message.seq)?.acknowledged(message.from);
       return;
     }
     this.#counts.invalidations++;

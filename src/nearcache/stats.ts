@@ -26,6 +26,35 @@ export class LatencySamples {
   }
 }
 
+/** How the feed of this process stands, as stats() reports it. */
+export type FeedState = "off" | "connecting" | "verifying" | "ready" | "down" | "closed";
+
+export interface NearCacheStats {
+  /** Whether this process has a near-cache (nearCache option). */
+  enabled: boolean;
+  revocation: "bounded" | "strict";
+  feed: FeedState;
+  /** Whether the cache may answer reads right now (feed verified, lease running). */
+  serving: boolean;
+  entries: number;
+  bytes: number;
+  /** Reads answered from the cache: no store round trip. */
+  hits: number;
+  /** Reads that went to the store and may have filled the cache. */
+  misses: number;
+  /** Reads that went to the store because the cache could not be trusted (feed down, lease lapsed, starting). */
+  bypasses: number;
+  /** Notices applied (from every process, this one included). */
+  invalidations: number;
+  flushes: { total: number; feedLost: number; gap: number; lease: number; malformed: number };
+  /** Publish → receive delay of notices from other processes, by wall clocks (meaningful where clocks agree). */
+  propagationMs: LatencySummary;
+  /** Strict revocations by this process: how long each waited for acknowledgements. */
+  strictWaitMs: LatencySummary;
+  /** Processes a strict revocation stopped waiting for because their lease ran out (frozen, cut off). */
+  strictWaitedOut: number;
+}
+
 export interface LatencySummary {
   count: number;
   p50: number | null;

@@ -26,20 +26,18 @@ export type {
   StoreFeed,
   TooLargeResult,
 } from "./contract.js";
+export { dataBytes, overLimit, SessionExistsError } from "./contract.js";
 export {
   applyChange,
   applySessionMeta,
-  dataBytes,
   decodeDevice,
   encodeDevice,
   encodeSessionMeta,
   endedSession,
-  overLimit,
   rotatedRecord,
-  SessionExistsError,
   sessionMetaOf,
   sessionsOverLimit,
-} from "./contract.js";
+} from "./records.js";
 export { keepListening, type FeedConnection } from "./feed.js";
 export { idOfToken, isWellFormedId, isWellFormedToken, routeOfId, userRoute } from "./token.js";
 export { MAX_KEY_LENGTH, MAX_USER_AGENT_LENGTH, MAX_USER_ID_LENGTH } from "./limits.js";

@@ -1,5 +1,6 @@
 // Helpers shared by the SQL stores (SQLite, PostgreSQL); not part of the store contract.
-import { encodeDevice, encodeSessionMeta, type SessionRecord } from "./contract.js";
+import type { SessionRecord } from "./contract.js";
+import { encodeDevice, encodeSessionMeta } from "./records.js";
 
 /**
  * A record as the row SQL stores write, in column order: id, user_id, data
