@@ -26,7 +26,8 @@ import { ReplicationUnconfirmedError, type ResolvedDurability } from "./durabili
 import { RedisFeed } from "./feed.js";
 import { yieldAfterStep } from "../../store/revoke-yield.js";
 import type { Script } from "./scripts.js";
-import { CREATE, DESTROY, DESTROY_USER, DESTROY_USER_STEP, DEVICES, PATCH, PRUNE, REFER, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { CREATE, DESTROY, PATCH, ROTATE, TAKE, TOUCH } from "./scripts.js";
+import { DESTROY_USER, DESTROY_USER_STEP, DEVICES, PRUNE, REFER } from "./user-scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 export type { RedisClientLike, RedisStoreOptions } from "./options.js";

@@ -10,7 +10,7 @@ import { idOfToken, mintToken } from "../../store/token.js";
 import { deletePrefix, REDIS_URL, requireRedis, testPrefix, until } from "../../testing/redis-server.js";
 import { assertStepWaits, type StepTiming } from "../../testing/step-waits.js";
 import { redisStore } from "./index.js";
-import { DESTROY_USER, DESTROY_USER_STEP } from "./scripts.js";
+import { DESTROY_USER, DESTROY_USER_STEP } from "./user-scripts.js";
 
 const HOUR = 3_600_000;
 
