@@ -19,7 +19,13 @@ export function resolveRevokeUserYield(store: string, value: unknown): number {
   return factor;
 }
 
-/** Waits `factor` × the time since `began` (a performance.now() reading taken when the step began). */
+/**
+ * The longest wait between two steps, whatever the factor: a step slowed to seconds by a stalled network
+ * says nothing about contention, and a user's revocation should not stand still for several times that.
+ */
+export const MAX_REVOKE_USER_WAIT_MS = 1000;
+
+/** Waits `factor` × the time since `began` (a performance.now() reading taken when the step began), at most MAX_REVOKE_USER_WAIT_MS. */
 export async function yieldAfterStep(began: number, factor: number): Promise<void> {
-  if (factor > 0) await sleep((performance.now() - began) * factor);
+  if (factor > 0) await sleep(Math.min((performance.now() - began) * factor, MAX_REVOKE_USER_WAIT_MS));
 }

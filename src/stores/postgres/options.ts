@@ -31,8 +31,9 @@ export interface PostgresStoreOptions {
    * Before each statement after the first, the store waits this many times as long as the previous one
    * took, so other requests keep that share of the database's CPU while a user with thousands of
    * sessions is logged out everywhere. Default 2: with 10^4 sessions revoked, other users' reads' p99
-   * stayed near 2× of idle (docs/capacity.md), and the revoke took ~0.35 s instead of ~0.1 s with 0.
-   * 0: no pause. A user with at most 200 sessions takes one statement and never waits.
+   * stayed near 2× of idle (docs/capacity.md), and the revoke took 0.3–0.6 s instead of 0.15–0.2 s
+   * with 0. 0: no pause. A wait is never longer than 1 s (after a step that stalled, say). A user
+   * with at most 200 sessions takes one statement and never waits.
    * @example
    * postgresStore({ connectionString, revokeUserYield: 0 }) // revokeUser as fast as the database allows
    */

@@ -58,9 +58,10 @@ export interface RedisStoreOptions {
    * other clients' commands, and this process's requests, keep that share of Redis and of the CPU
    * while a user with thousands of sessions is logged out everywhere. Default 2: with 10^6 live
    * sessions, other users' reads' p99 stayed within 2× of idle while 10^4 sessions were revoked, in
-   * ~0.4 s instead of ~0.2 s with 0 (docs/capacity.md). 0: no pause. A user with at most 128 sessions
-   * is ended by one script and never waits; a session is valid until its step deletes it, and the
-   * call answers after the last step, as without the pause.
+   * 0.3–0.7 s instead of 0.1–0.2 s with 0 (docs/capacity.md). 0: no pause. A wait is never longer
+   * than 1 s (after a step that stalled, say). A user with at most 128 sessions is ended by one
+   * script and never waits; a session is valid until its step deletes it, and the call answers after
+   * the last step, as without the pause.
    * @example
    * redisStore({ client, revokeUserYield: 0 }) // revokeUser as fast as Redis allows
    */
