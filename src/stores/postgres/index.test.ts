@@ -86,7 +86,7 @@ if (skip) {
           (client as { query: unknown }).query = async (...args: unknown[]) => {
             const start = performance.now();
             const result = await query(...args);
-            if (typeof args[0] === "string" && /^DELETE .* ORDER BY id LIMIT \d+\) RETURNING/.test(args[0])) {
+            if (typeof args[0] === "string" && args[0].startsWith("WITH batch AS MATERIALIZED")) {
               await new Promise((resolve) => setTimeout(resolve, 25));
               batches.push({ start, end: performance.now() });
             }
@@ -105,6 +105,46 @@ if (skip) {
           await store.close();
           await pool.end();
         }
+      }
+    });
+
+    it("revokeUser of a user whose sessions other requests keep touching ends them all in one transaction, not one per retry", async () => {
+      const pool = new pg.Pool({ connectionString: url, max: 4 });
+      let transactions = 0;
+      pool.on("connect", (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+        (client as { query: unknown }).query = (...args: unknown[]) => {
+          if (typeof args[0] === "string" && args[0].startsWith("BEGIN")) transactions++;
+          return query(...args);
+        };
+      });
+      const store = postgresStore({ pool, table: newTable() });
+      let touching = true;
+      try {
+        const records = Array.from({ length: 2000 }, () => sampleRecord({ userId: "busy" }));
+        for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((record) => store.create(record)));
+        // Under REPEATABLE READ each touch that committed before its row was deleted failed the whole revoke (40001), which started again.
+        let touches = 0;
+        const toucher = (async () => {
+          while (touching) {
+            const record = records[Math.floor(Math.random() * records.length)]!;
+            if (await store.touch(record.id, Date.now(), Date.now() + 3_600_000)) touches++;
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+        })();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        transactions = 0;
+        const ended = await store.destroyUser("busy");
+        touching = false;
+        await toucher;
+        assert.equal(ended.length, records.length);
+        assert.equal(transactions, 1, `revokeUser ran ${transactions} transactions`);
+        assert.ok(touches > 0, "the sessions were touched meanwhile");
+        assert.deepEqual(await store.listUser("busy"), []);
+      } finally {
+        touching = false;
+        await store.close();
+        await pool.end();
       }
     });
 

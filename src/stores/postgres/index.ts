@@ -24,11 +24,18 @@ import { listenerConfig, PostgresFeed } from "./feed.js";
 import { runMigration, type Names } from "./schema.js";
 import { yieldAfterStep } from "../../store/revoke-yield.js";
 import { resolvePostgresStoreOptions, type PostgresStoreOptions } from "./options.js";
-import { DESTROY_USER_BATCH, statements, SWEEP_BATCH, toEnded, toRecord, type EndedRow, type PatchRow, type Row } from "./statements.js";
+import { DESTROY_USER_BATCH, statements, type DestroyBatchRow, SWEEP_BATCH, toEnded, toRecord, type EndedRow, type PatchRow, type Row } from "./statements.js";
 
 export { PostgresFeed } from "./feed.js";
 export { createSchemaSQL, upgradeSchema, type UpgradeSchemaOptions } from "./schema.js";
 export type { PostgresStoreOptions } from "./options.js";
+
+/**
+ * destroyUser's passes over the user's sessions end with one in which no session vanished between its
+ * read and its delete; a user rotating sessions again and again meanwhile could keep them going, so after
+ * this many the revoke commits what it ended.
+ */
+const MAX_DESTROY_USER_PASSES = 10;
 
 /**
  * Sessions in one PostgreSQL table, shared by every process and machine of
@@ -199,34 +206,39 @@ class PostgresStore implements SessionStore {
   }
 
   async destroyUser(userId: string, { notice, except }: DestroyUserOptions = {}): Promise<EndedSession[]> {
-    // READ COMMITTED would let a concurrent rotate (re-login of the same user)
-    // slip through: the DELETE waits for the old row, finds it gone and cannot
-    // see the new one. Under REPEATABLE READ that case is a serialization
-    // failure, and the retry's fresh snapshot sees (and deletes) the new row.
-    // The user's own sessions go DESTROY_USER_BATCH at a time in id order (each batch's reply parsed
-    // on its own, not 10^4 rows in one go while the process serves requests; revokeUserYield × a batch's
-    // time between batches, so the database's CPU is not the revoke's alone), then the sessions
-    // the user runs as an impersonator; all in one transaction, so it stays one atomic step.
-    // The notice is NOTIFYed in that transaction: an attempt that rolls back discards it, and
-    // the retry publishes it again (still exactly once, at COMMIT, with the deletes).
+    // One transaction at READ COMMITTED, so it stays one atomic step (other transactions see every delete,
+    // and the NOTIFY, at COMMIT), while each statement reads what is committed when it runs. A concurrent
+    // touch or patch of a session not yet deleted makes the DELETE wait for it, then delete it. (Under
+    // REPEATABLE READ each was a serialization failure that restarted the whole revoke: a user with 8000
+    // sessions touched ~150 times a second failed it 20 times over, and their sessions stayed.)
+    // A session that vanishes between a batch's read and its delete was rotated (a re-login: its successor
+    // is a row this statement cannot see) or ended by another process: another pass over the user's
+    // sessions follows, until one deletes everything it read. A session created after that pass read is
+    // a login concurrent with the revoke, not one derived from a session it ended (those are locked by it).
+    // The user's own sessions go DESTROY_USER_BATCH at a time in id order (each batch's reply parsed on its
+    // own, not 10^4 rows in one go while the process serves requests; revokeUserYield × a full batch's time
+    // before the next, so the database's CPU is not the revoke's alone), then the sessions the user runs
+    // as an impersonator. The notice is NOTIFYed in that transaction: it is published at COMMIT, with the deletes.
     for (let attempt = 1; ; attempt++) {
       try {
         await (this.#ready ??= this.#prepare());
         const client = await this.#pool.connect();
         let broken: Error | undefined;
         try {
-          await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+          await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
           // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
           const ended: EndedSession[] = [];
-          for (let after = ""; ;) {
-            const began = performance.now();
-            const { rows } = await client.query<EndedRow>(this.#sql.destroyUserBatch, [userId, except ?? null, after]);
-            for (const row of rows) {
-              ended.push(toEnded(row));
-              if (row.id > after) after = row.id;
+          for (let pass = 1, vanished = true; vanished && pass <= MAX_DESTROY_USER_PASSES; pass++) {
+            vanished = false;
+            for (let after = ""; ;) {
+              const began = performance.now();
+              const batch = (await client.query<DestroyBatchRow>(this.#sql.destroyUserBatch, [userId, except ?? null, after])).rows[0]!;
+              for (const row of batch.ended) ended.push(toEnded(row));
+              if (batch.ended.length < batch.read) vanished = true;
+              if (batch.read < DESTROY_USER_BATCH) break;
+              after = batch.last!;
+              await yieldAfterStep(began, this.#revokeUserYield);
             }
-            if (rows.length < DESTROY_USER_BATCH) break;
-            await yieldAfterStep(began, this.#revokeUserYield);
           }
           for (const row of (await client.query<EndedRow>(this.#sql.destroyImpersonations, [userId, except ?? null])).rows) ended.push(toEnded(row));
           if (notice !== undefined) await client.query(this.#sql.notify, this.#notice(notice));
@@ -239,7 +251,9 @@ class PostgresStore implements SessionStore {
           client.release(broken);
         }
       } catch (error) {
-        if ((error as { code?: string }).code === "40001" && attempt < 20) continue;
+        // A deadlock with a transaction that locked the user's rows in another order: the revoke runs again.
+        const code = (error as { code?: string }).code;
+        if ((code === "40P01" || code === "40001") && attempt < 20) continue;
         throw explain(error, this.#address, this.#names.display);
       }
     }

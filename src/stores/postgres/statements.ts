@@ -93,8 +93,12 @@ export function statements(table: string) {
     // One statement: the old row's lock means a concurrent rotate, patch or destroy of the old id finds it gone.
     rotate: rotateStatement(table, false),
     destroy: `DELETE FROM ${table} WHERE id = $1 RETURNING ${ENDED}`,
-    // The next batch of the user's own sessions after id $3, read in (user_id, id) order.
-    destroyUserBatch: `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text AND id > $3 ORDER BY id LIMIT ${DESTROY_USER_BATCH}) RETURNING ${ENDED}`,
+    // The next batch of the user's own sessions after id $3, read in (user_id, id) order, and deleted. One row:
+    // how many the batch read and the last of them, and those it deleted (fewer when some vanished meanwhile).
+    destroyUserBatch:
+      `WITH batch AS MATERIALIZED (SELECT id FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2::text AND id > $3 ORDER BY id LIMIT ${DESTROY_USER_BATCH}), ` +
+      `w AS (DELETE FROM ${table} WHERE id IN (SELECT id FROM batch) RETURNING ${ENDED}) ` +
+      `SELECT (SELECT count(*)::int FROM batch) AS read, (SELECT max(id) FROM batch) AS last, ${ENDED_AGGREGATE}`,
     destroyImpersonations: `DELETE FROM ${table} WHERE (meta->>'impersonator') = $1 AND user_id IS DISTINCT FROM $1 AND id IS DISTINCT FROM $2::text RETURNING ${ENDED}`,
     notify: "SELECT pg_notify($1, $2)",
     listUser: `SELECT ${COLUMNS}, device FROM ${table} WHERE ${ofUser}`,
@@ -122,6 +126,13 @@ export function statements(table: string) {
 const ENDED = "id, user_id, device";
 const ENDED_AGGREGATE = "(SELECT coalesce(json_agg(json_build_object('id', id, 'user_id', user_id, 'device', device)), '[]'::json) FROM w) AS ended";
 export type EndedRow = Pick<Row, "id" | "user_id" | "device">;
+
+/** What destroyUserBatch answers: the batch's size and last id as read, and the sessions it deleted. */
+export interface DestroyBatchRow {
+  read: number;
+  last: string | null;
+  ended: EndedRow[];
+}
 
 export function toEnded(row: EndedRow): EndedSession {
   return endedSession(row.id, row.user_id, row.device);
