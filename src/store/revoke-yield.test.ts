@@ -7,7 +7,7 @@ describe("revokeUserYield", () => {
     assert.equal(resolveRevokeUserYield("redisStore", undefined), 2);
     assert.equal(resolveRevokeUserYield("redisStore", 0), 0);
     assert.equal(resolveRevokeUserYield("redisStore", 0.5), 0.5);
-    for (const value of [-1, 101, Number.NaN, Number.POSITIVE_INFINITY, "2"]) {
+    for (const value of [-1, 101, Number.NaN, Number.POSITIVE_INFINITY, "2", null]) {
       assert.throws(
         () => resolveRevokeUserYield("postgresStore", value),
         /latchkey: postgresStore revokeUserYield must be a number from 0 to 100.*e\.g\. 2, or 0/,

@@ -10,7 +10,7 @@ export const DEFAULT_REVOKE_USER_YIELD = 2;
 
 /** Validates a store's `revokeUserYield` option; a TypeError says what to give. */
 export function resolveRevokeUserYield(store: string, value: unknown): number {
-  const factor = value ?? DEFAULT_REVOKE_USER_YIELD;
+  const factor = value === undefined ? DEFAULT_REVOKE_USER_YIELD : value;
   if (typeof factor !== "number" || !Number.isFinite(factor) || factor < 0 || factor > 100) {
     throw new TypeError(
       `latchkey: ${store} revokeUserYield must be a number from 0 to 100, how many times a revokeUser step's own time to wait before the next (got ${String(value)}); e.g. 2, or 0 for no pause`,

@@ -33,7 +33,7 @@ export interface PostgresStoreOptions {
    * sessions is logged out everywhere. Default 2: with 10^4 sessions revoked, other users' reads' p99
    * stayed near 2× of idle (docs/capacity.md), and the revoke took 0.3–0.6 s instead of 0.15–0.2 s
    * with 0. 0: no pause. A wait is never longer than 1 s (after a step that stalled, say). A user
-   * with at most 200 sessions takes one statement and never waits.
+   * with fewer than 200 sessions takes one statement and never waits.
    * @example
    * postgresStore({ connectionString, revokeUserYield: 0 }) // revokeUser as fast as the database allows
    */

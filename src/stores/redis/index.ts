@@ -312,6 +312,9 @@ class RedisStore implements RedisSessionStore {
         if (Number(reply[i + 2]) !== 1) session.expired = true;
         ended.push(session);
       }
+      // Before the impersonations met are ended (without a notice of their own), so the next step's notice
+      // follows them at once; only after a full step: one that ended fewer has only those left to do.
+      if (more && (reply.length - 2 - met) / 3 >= DESTROY_USER_STEP) await yieldAfterStep(began, this.#revokeUserYield);
       for (const id of references) {
         const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
         if (record?.userId !== userId) continue; // a stale reference: that session ended or is another user's now
@@ -324,7 +327,6 @@ class RedisStore implements RedisSessionStore {
         )) as unknown[];
         if (Number(gone[0]) === 1) ended.push(endedSession(id, userId, String(gone[2] ?? "")));
       }
-      if (more) await yieldAfterStep(began, this.#revokeUserYield);
     }
     return ended;
   }
