@@ -134,6 +134,38 @@ if (redis.skip) {
       }
     });
 
+    test("a user with fewer sessions than a step never waits, even when a step met an impersonation of them (a second step follows)", async () => {
+      const prefix = prefixed();
+      const client = await createClient({ url: REDIS_URL }).connect();
+      // Each step's reply comes 25 ms late: a wait after the first step would be 100 × that, capped at 1 s.
+      let steps = 0;
+      const slowed = wrap(client, {
+        evalSha: async (sha: string, call: unknown) => {
+          const reply: unknown = await client.evalSha(sha, call as never);
+          if (sha === DESTROY_USER.sha) {
+            steps++;
+            await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+          return reply;
+        },
+      });
+      const store = redisStore({ client: slowed, prefix, revokeUserYield: 100 });
+      try {
+        const own = Array.from({ length: 3 }, () => signedIn("few").record);
+        const acting = { ...signedIn("support").record, userId: "few", impersonator: "support" };
+        for (const record of [...own, acting]) await store.create(record);
+        const start = performance.now();
+        const ended = await store.destroyUser("few");
+        const took = performance.now() - start;
+        assert.deepEqual(ended.map((session) => session.id).sort(), [...own, acting].map((record) => record.id).sort());
+        assert.equal(steps, 2, "the step that met the impersonation is followed by another");
+        assert.ok(took < 500, `revokeUser took ${took.toFixed(0)} ms: it waited between steps`);
+      } finally {
+        await store.close();
+        await client.close();
+      }
+    });
+
     test("logoutOthers with more sessions than a step ends the impersonations of the user too and keeps the kept session, in the index too", async () => {
       const prefix = prefixed();
       const store = redisStore({ url: REDIS_URL, prefix });
