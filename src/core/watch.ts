@@ -58,6 +58,11 @@ interface Watched {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A session missing this close to its expiry time counts as expired. */
 const EXPIRY_SLACK_MS = 5;
+/**
+ * With a feed, how long a session found missing waits for the notice that names its reason before it
+ * is told "gone" (a notice and a read's reply travel on different connections, in either order).
+ */
+const NOTICE_GRACE_MS = 100;
 /** Reads of many handles go out in chunks of this many ids. */
 const READ_CHUNK = 1000;
 
@@ -177,7 +182,11 @@ export class WatchRegistry {
         const record = records[j];
         if (!record) {
           // Past its known expiry time, it expired (the store's TTL may run a millisecond ahead of this clock).
-          this.#fire(watched, watched.deadline !== 0 && now >= watched.deadline - EXPIRY_SLACK_MS ? "expired" : reason);
+          const why = watched.deadline !== 0 && now >= watched.deadline - EXPIRY_SLACK_MS ? "expired" : reason;
+          // With a feed, the notice of the write that deleted it is on its way on another connection, and may
+          // arrive after this read's reply: it tells the real reason (logout, revoke...) if it comes in time.
+          if (why === "gone" && this.#pollMs === null) setTimeout(() => this.#fire(watched, "gone"), NOTICE_GRACE_MS).unref();
+          else this.#fire(watched, why);
         } else if (this.#host.isExpired(record, now)) {
           this.#expire(watched, record);
         } else {
