@@ -27,7 +27,7 @@ import { RedisFeed } from "./feed.js";
 import { yieldAfterStep } from "../../store/revoke-yield.js";
 import type { Script } from "./scripts.js";
 import { CREATE, DESTROY, PATCH, ROTATE, TAKE, TOUCH } from "./scripts.js";
-import { DESTROY_USER, DESTROY_USER_STEP, DEVICES, PRUNE, REFER } from "./user-scripts.js";
+import { DESTROY_USER, DESTROY_USER_STEP, DEVICES, PRUNE, readDestroyUserStep, REFER } from "./user-scripts.js";
 
 export { ReplicationUnconfirmedError, type RedisDurabilityOptions } from "./durability.js";
 export type { RedisClientLike, RedisStoreOptions } from "./options.js";
@@ -304,17 +304,13 @@ class RedisStore implements RedisSessionStore {
         [index],
         [channel, last, step, this.#prefix, except ?? "", String(DESTROY_USER_STEP), ...references],
       )) as unknown[];
-      more = Number(reply[0]) === 1;
-      const met = Number(reply[1]);
-      references = reply.slice(2, 2 + met).map(String);
-      for (let i = 2 + met; i + 2 < reply.length; i += 3) {
-        const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
-        if (Number(reply[i + 2]) !== 1) session.expired = true;
-        ended.push(session);
-      }
+      const taken = readDestroyUserStep(reply, userId);
+      more = taken.more;
+      references = taken.references;
+      ended.push(...taken.ended);
       // Before the impersonations met are ended (without a notice of their own), so the next step's notice
       // follows them at once; only after a full step: one that ended fewer has only those left to do.
-      if (more && (reply.length - 2 - met) / 3 >= DESTROY_USER_STEP) await yieldAfterStep(began, this.#revokeUserYield);
+      if (more && taken.ended.length >= DESTROY_USER_STEP) await yieldAfterStep(began, this.#revokeUserYield);
       for (const id of references) {
         const record = decodeRecord(id, await this.#redis.hgetall(this.#sessionKey(id)));
         if (record?.userId !== userId) continue; // a stale reference: that session ended or is another user's now

@@ -1,6 +1,7 @@
 // The Lua scripts of the Redis store that work on a user's index: log out everywhere (DESTROY_USER, in
 // steps), an impersonation's entry in the index of the user it acts as (REFER), the devices of a listing
 // (DEVICES), and pruning ended members (PRUNE). Key layout and invariants: scripts.ts.
+import { endedSession, type EndedSession } from "../../store/index.js";
 import { script } from "./scripts.js";
 
 /**
@@ -73,6 +74,28 @@ if not more and keep == '' then redis.call('DEL', KEYS[1]) end
 return out
 `,
 );
+
+/** One DESTROY_USER step's reply, read. */
+export interface DestroyUserStep {
+  /** More is left: another step must follow. */
+  more: boolean;
+  /** Impersonations of the user (other routes) the step met: the caller ends them. */
+  references: string[];
+  /** The sessions the step took from the index (expired: Redis had already deleted it). */
+  ended: EndedSession[];
+}
+
+/** Reads a DESTROY_USER reply (see its layout above) for `userId`. */
+export function readDestroyUserStep(reply: unknown[], userId: string): DestroyUserStep {
+  const met = Number(reply[1]);
+  const ended: EndedSession[] = [];
+  for (let i = 2 + met; i + 2 < reply.length; i += 3) {
+    const session = endedSession(String(reply[i]), userId, String(reply[i + 1] ?? ""));
+    if (Number(reply[i + 2]) !== 1) session.expired = true;
+    ended.push(session);
+  }
+  return { more: Number(reply[0]) === 1, references: reply.slice(2, 2 + met).map(String), ended };
+}
 
 /**
  * An impersonation's id in the index of the user it views as (another route, so
