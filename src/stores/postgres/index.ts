@@ -226,20 +226,7 @@ class PostgresStore implements SessionStore {
         let broken: Error | undefined;
         try {
           await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
-          // `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
-          const ended: EndedSession[] = [];
-          for (let pass = 1, vanished = true; vanished && pass <= MAX_DESTROY_USER_PASSES; pass++) {
-            vanished = false;
-            for (let after = ""; ;) {
-              const began = performance.now();
-              const batch = (await client.query<DestroyBatchRow>(this.#sql.destroyUserBatch, [userId, except ?? null, after])).rows[0]!;
-              for (const row of batch.ended) ended.push(toEnded(row));
-              if (batch.ended.length < batch.read) vanished = true;
-              if (batch.read < DESTROY_USER_BATCH) break;
-              after = batch.last!;
-              await yieldAfterStep(began, this.#revokeUserYield);
-            }
-          }
+          const ended = await this.#destroyOwnSessions(client, userId, except ?? null);
           for (const row of (await client.query<EndedRow>(this.#sql.destroyImpersonations, [userId, except ?? null])).rows) ended.push(toEnded(row));
           if (notice !== undefined) await client.query(this.#sql.notify, this.#notice(notice));
           await client.query("COMMIT");
@@ -252,11 +239,31 @@ class PostgresStore implements SessionStore {
         }
       } catch (error) {
         // A deadlock with a transaction that locked the user's rows in another order: the revoke runs again.
-        const code = (error as { code?: string }).code;
-        if ((code === "40P01" || code === "40001") && attempt < 20) continue;
+        if ((error as { code?: string }).code === "40P01" && attempt < 20) continue;
         throw explain(error, this.#address, this.#names.display);
       }
     }
+  }
+
+  /**
+   * destroyUser's passes over the user's own sessions, DESTROY_USER_BATCH at a time in id order, in
+   * `client`'s open transaction; `except` null keeps nothing back ("id IS DISTINCT FROM NULL" holds for every row).
+   */
+  async #destroyOwnSessions(client: PoolClient, userId: string, except: string | null): Promise<EndedSession[]> {
+    const ended: EndedSession[] = [];
+    for (let pass = 1, vanished = true; vanished && pass <= MAX_DESTROY_USER_PASSES; pass++) {
+      vanished = false;
+      for (let after = ""; ;) {
+        const began = performance.now();
+        const batch = (await client.query<DestroyBatchRow>(this.#sql.destroyUserBatch, [userId, except, after])).rows[0]!;
+        for (const row of batch.ended) ended.push(toEnded(row));
+        if (batch.ended.length < batch.read) vanished = true;
+        if (batch.read < DESTROY_USER_BATCH) break;
+        after = batch.last!;
+        await yieldAfterStep(began, this.#revokeUserYield);
+      }
+    }
+    return ended;
   }
 
   /**
